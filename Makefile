@@ -1,0 +1,65 @@
+# resnet.c build.
+#   make               the library (build/libresnet.a) and the program ./resnet
+#   make test          build and run every test (tests/run.sh prints "N passed, N failed")
+#   make SANITIZE=1    the same with AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   make clean
+# Sources are found by wildcard: a new src/**/*.c joins the library, a new cli/*.c the program,
+# a new tests/test_*.c becomes a test binary.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc
+LDLIBS  += -lcjson -lstb -lz -lm -fopenmp
+
+BUILD := build
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
+
+ifeq ($(SANITIZE),1)
+PROGRAM := $(BUILD)/resnet
+else
+PROGRAM := resnet
+endif
+
+all: $(PROGRAM)
+
+$(BUILD)/libresnet.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(PROGRAM): $(CLI_OBJ) $(BUILD)/libresnet.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/testutil.o: tests/testutil.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(TEST_UTIL_OBJ) $(BUILD)/libresnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libresnet.a $(LDLIBS) -lcmocka
+
+tests: $(TEST_BIN) $(PROGRAM)
+
+test: tests
+	@RESNET=$(abspath $(PROGRAM)) BUILD=$(BUILD) tests/run.sh
+
+clean:
+	rm -rf build build-san resnet
+
+.PHONY: all tests test clean
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d)

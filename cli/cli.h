@@ -1,0 +1,27 @@
+/*
+ * cli.h — shared pieces of the `resnet` command: one function per subcommand, and small
+ * helpers for parsing option values with clear error messages.
+ */
+#ifndef RN_CLI_H
+#define RN_CLI_H
+
+#include "resnet.h"
+
+#include <stdbool.h>
+
+/* Each subcommand gets argv starting at its own name and returns the exit status. */
+int cmd_info(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+/* Prints "resnet: <message>" on stderr and returns 1 (for `return cli_error(...)`). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the library's last error for a failed status and returns 1. */
+int cli_lib_error(rn_status s);
+
+/* Option values: each returns false after printing a one-line error naming the option. */
+bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
+bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
+/* A comma-separated list of up to max floats, e.g. "0.49,0.48,0.45". */
+bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n);
+
+#endif

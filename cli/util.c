@@ -1,0 +1,70 @@
+/*
+ * util.c — error printing and option-value parsing for the subcommands.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("resnet: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_lib_error(rn_status s) {
+    const char *m = rn_error_message();
+    return cli_error("%s", m && m[0] ? m : rn_status_name(s));
+}
+
+bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        cli_error("%s: expected an integer in [%ld, %ld], got '%s'", opt, lo, hi, s ? s : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || errno || !isfinite(v) || v < lo || v > hi) {
+        cli_error("%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s ? s : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n) {
+    *n = 0;
+    const char *p = s ? s : "";
+    while (*p) {
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !isfinite(v) || (*end && *end != ',') || *n >= max) {
+            cli_error("%s: expected up to %d comma-separated numbers, got '%s'", opt, max, s);
+            return false;
+        }
+        out[(*n)++] = (float)v;
+        p = *end ? end + 1 : end;
+    }
+    if (*n == 0) {
+        cli_error("%s: expected up to %d comma-separated numbers, got '%s'", opt, max, s ? s : "");
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,271 @@
+/*
+ * resnet.h — the public API of resnet.c, a C11 library to build, train, evaluate and
+ * deploy deep residual networks (He et al. 2015).
+ *
+ * Conventions (read these once, they hold everywhere):
+ *  - Tensors are fp32, row-major NCHW: x[((n*C + c)*H + h)*W + w]. A comment beside each
+ *    pointer gives its shape.
+ *  - Every call that can fail returns an rn_status. On failure a one-line, human-readable
+ *    message (what went wrong, which file, what was expected) is kept per thread and read
+ *    with rn_error_message(). The library never prints and never exits.
+ *  - Objects come in create/free pairs. The caller owns what a create hands back; pointers
+ *    returned by accessors stay valid until the owning object is freed (or, for model
+ *    activations, until the next forward pass).
+ *  - Gradients accumulate (+=) unless a comment says otherwise; rn_model_zero_grad clears them.
+ */
+#ifndef RESNET_H
+#define RESNET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------
+ * Status and errors
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum {
+    RN_OK = 0,
+    RN_ERR_NOMEM,         /* an allocation failed */
+    RN_ERR_IO,            /* a file could not be opened, read or written */
+    RN_ERR_BAD_FILE,      /* a file's contents are malformed (header, JSON, offsets, magic) */
+    RN_ERR_BAD_ARG,       /* an argument or option value is out of range or malformed */
+    RN_ERR_SHAPE,         /* a tensor's shape or dtype does not fit what was expected */
+    RN_ERR_MISSING_KEY,   /* a weights file lacks a tensor the model needs */
+    RN_ERR_UNKNOWN_MODEL, /* no model of that name */
+    RN_ERR_NUMERIC,       /* a NaN or Inf appeared where a finite number was required */
+    RN_ERR_INTERRUPTED,   /* a long operation was stopped by a signal; its state is saved */
+} rn_status;
+
+/* A short fixed name for a status, e.g. "bad file". */
+const char *rn_status_name(rn_status s);
+
+/* The message of the last failure on this thread ("" if none). Valid until the next failing
+ * call on this thread. */
+const char *rn_error_message(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Execution context: which backend runs the kernels and with how many threads.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct rn_ctx rn_ctx;
+
+/* backend: "reference" (portable C, always built) or NULL for the default (the fastest one
+ * built). nthreads: 0 means every available core. */
+rn_status rn_ctx_create(rn_ctx **out, const char *backend, int nthreads);
+void rn_ctx_free(rn_ctx *ctx);
+const char *rn_ctx_backend_name(const rn_ctx *ctx);
+int rn_ctx_threads(const rn_ctx *ctx);
+
+/* ------------------------------------------------------------------------------------------
+ * Models
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct rn_model rn_model;
+
+/* Input geometry and class count; a zero field takes the model's default (CIFAR models:
+ * 3x32x32, 10 classes; -imagenet models: 3x224x224, 1000 classes). */
+typedef struct {
+    int in_channels;
+    int in_height;
+    int in_width;
+    int num_classes;
+} rn_model_opts;
+
+/* Builds a named model (see rn_model_names) with freshly initialized weights: the same
+ * initialization as the PyTorch code the names come from, drawn from `seed`.
+ * opts may be NULL for the defaults. */
+rn_status rn_model_create(rn_model **out, const char *name, const rn_model_opts *opts,
+                          uint64_t seed);
+void rn_model_free(rn_model *m);
+
+/* NULL-terminated list of every model name. */
+const char *const *rn_model_names(void);
+
+const char *rn_model_name(const rn_model *m);
+rn_model_opts rn_model_get_opts(const rn_model *m);
+int64_t rn_model_param_count(const rn_model *m); /* trainable parameters */
+int64_t rn_model_macs(const rn_model *m);        /* multiply-adds of one forward pass, one image */
+
+/* The layer table, for `resnet info`: one row per op, in execution order. */
+typedef struct {
+    const char *name;  /* e.g. "layer1.0.conv1" */
+    const char *op;    /* "conv3x3/1", "bn", "relu", "add", "shortcutA", "maxpool", ... */
+    int c, h, w;       /* output shape of one image */
+    int64_t params;
+    int64_t macs;
+} rn_layer_info;
+int rn_model_num_layers(const rn_model *m);
+rn_layer_info rn_model_layer(const rn_model *m, int i);
+
+/* The model's state: every tensor PyTorch's state_dict() has, under PyTorch's key names,
+ * in PyTorch's order. */
+typedef enum {
+    RN_TENSOR_PARAM,   /* trained by the optimizer; has a gradient */
+    RN_TENSOR_BUFFER,  /* BN running_mean / running_var */
+    RN_TENSOR_COUNTER, /* BN num_batches_tracked: one int64 */
+} rn_tensor_kind;
+
+typedef struct {
+    const char *name;   /* e.g. "layer1.0.bn2.running_var" */
+    rn_tensor_kind kind;
+    int ndim;
+    int shape[4];
+    size_t numel;
+    float *data;        /* PARAM and BUFFER: into the model's parameter or buffer block */
+    float *grad;        /* PARAM only: into the gradient block; else NULL */
+    int64_t *counter;   /* COUNTER only */
+    bool is_bn_or_bias; /* PARAM that is a BN weight/bias or a bias (for --wd-skip-bn) */
+} rn_tensor_info;
+
+int rn_model_num_tensors(const rn_model *m);
+const rn_tensor_info *rn_model_tensor(const rn_model *m, int i);
+const rn_tensor_info *rn_model_find_tensor(const rn_model *m, const char *name);
+
+/* All trainable parameters, their gradients and the BN running statistics each live in one
+ * contiguous block (in rn_model_tensor order), so saving, zeroing, all-reducing and the
+ * optimizer update are one loop. */
+float *rn_model_params(rn_model *m, size_t *count);
+float *rn_model_grads(rn_model *m, size_t *count);
+float *rn_model_buffers(rn_model *m, size_t *count);
+void rn_model_zero_grad(rn_model *m);
+
+/* Allocates activations, their gradients and kernel scratch for batches of up to max_batch
+ * images on ctx's backend and thread count. Called once before training or inference; the
+ * forward and backward passes then allocate nothing. */
+rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch);
+
+typedef enum {
+    RN_MODE_EVAL = 0,  /* BN uses running statistics */
+    RN_MODE_TRAIN = 1, /* BN uses batch statistics and updates the running ones */
+} rn_mode;
+
+/* Forward pass of n images x (n, C, H, W), n <= max_batch. *logits (n, num_classes) points
+ * into the model's activations and stays valid until the next forward pass. */
+rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_mode mode,
+                           const float **logits);
+
+/* Backward pass for the last forward pass, given dloss/dlogits (n, num_classes). Parameter
+ * gradients accumulate into rn_model_grads. */
+rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits);
+
+/* After a backward pass: the gradient of the loss w.r.t. the model's input (n, C, H, W). */
+const float *rn_model_input_grad(const rn_model *m);
+
+/* ------------------------------------------------------------------------------------------
+ * Loss: softmax cross-entropy, mean over the batch, optional label smoothing (PyTorch's
+ * definition: (1-eps)*nll + eps*mean_k(-log p_k)).
+ * ---------------------------------------------------------------------------------------- */
+
+/* probs (n, k) receives the softmax; returns the mean loss. labels: n ints in [0, k). */
+float rn_softmax_xent_forward(float *probs, const float *logits, const int *labels, int n,
+                              int k, float smoothing);
+/* dlogits (n, k) is written (not accumulated): (probs - target) / n * dloss. */
+void rn_softmax_xent_backward(float *dlogits, const float *probs, const int *labels, int n,
+                              int k, float smoothing, float dloss);
+
+/* ------------------------------------------------------------------------------------------
+ * safetensors files: 8-byte little-endian header length, a JSON header, raw tensor bytes.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum {
+    RN_DTYPE_F32,
+    RN_DTYPE_F64,
+    RN_DTYPE_F16,
+    RN_DTYPE_BF16,
+    RN_DTYPE_I64,
+    RN_DTYPE_I32,
+    RN_DTYPE_U8,
+} rn_dtype;
+
+const char *rn_dtype_name(rn_dtype t); /* "F32", "I64", ... as in the format */
+size_t rn_dtype_size(rn_dtype t);
+
+#define RN_ST_MAX_DIMS 8
+
+typedef struct {
+    char *name;
+    rn_dtype dtype;
+    int ndim;
+    int64_t shape[RN_ST_MAX_DIMS];
+    size_t nbytes;
+    const void *data; /* reading: points into the file's buffer; writing: caller's bytes */
+} rn_st_tensor;
+
+typedef struct {
+    int n_tensors;
+    rn_st_tensor *tensors; /* in file offset order */
+    int n_meta;
+    char **meta_keys;
+    char **meta_values;
+    void *file_buf; /* the whole file; tensors point into it */
+    size_t file_size;
+} rn_safetensors;
+
+/* Reads and validates a whole file (header length, JSON, dtypes, shapes versus byte sizes,
+ * offsets inside the file, no overlaps). On failure *st is left empty. */
+rn_status rn_safetensors_read(rn_safetensors *st, const char *path);
+void rn_safetensors_free(rn_safetensors *st);
+const rn_st_tensor *rn_safetensors_find(const rn_safetensors *st, const char *name);
+const char *rn_safetensors_meta(const rn_safetensors *st, const char *key); /* NULL if absent */
+
+/* Writes tensors (in the given order) and string metadata atomically: a temporary file in the
+ * same directory, fsync, rename. meta_keys/meta_values may be NULL when n_meta is 0. */
+rn_status rn_safetensors_write(const char *path, const rn_st_tensor *tensors, int n_tensors,
+                               const char *const *meta_keys, const char *const *meta_values,
+                               int n_meta);
+
+/* ------------------------------------------------------------------------------------------
+ * Model weights as safetensors, under PyTorch's state_dict names.
+ * ---------------------------------------------------------------------------------------- */
+
+/* Per-channel input normalization: x = (pixel/255 - mean) / std. */
+typedef struct {
+    int channels;
+    float mean[4];
+    float std[4];
+} rn_norm;
+
+/* The default normalization for a model: CIFAR-10's statistics for CIFAR models (1-channel
+ * models: their mean), ImageNet's for -imagenet models. */
+rn_norm rn_model_default_norm(const rn_model *m);
+
+/* Saves every state tensor plus metadata (model name, input shape, classes, normalization). */
+rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm);
+
+/* Loads every state tensor from a file into an existing model; each must be present with the
+ * model's shape. F32 tensors are taken as they are; F16, BF16 and F64 are converted. If norm is
+ * not NULL it receives the file's normalization (or the model's default if absent). */
+rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm);
+
+/* Builds the model a weights file describes (its metadata names model and shapes) and loads it. */
+rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *norm);
+
+/* ------------------------------------------------------------------------------------------
+ * Images (PNG, JPEG, BMP, ... through stb_image)
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int width, height, channels; /* channels: 1 (gray) or 3 (RGB) */
+    uint8_t *pixels;             /* (height, width, channels), row-major */
+} rn_image;
+
+/* Decodes an image file; `channels` 1 or 3 converts it (0 keeps the file's, gray or RGB). */
+rn_status rn_image_load(rn_image *img, const char *path, int channels);
+void rn_image_free(rn_image *img);
+
+/* Turns an image into a normalized model input out (channels, height, width): converts the
+ * channel count if needed, resizes bilinearly only when the size differs, then applies
+ * (pixel/255 - mean)/std per channel. */
+rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int height,
+                            int width, const rn_norm *norm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RESNET_H */

@@ -1,0 +1,62 @@
+/*
+ * backend.h — the table of kernels a backend provides, and the execution context.
+ *
+ * The model code calls kernels only through this table, so a faster CPU backend or a CUDA
+ * backend replaces them without touching the model. Every entry has the contract of the
+ * reference kernel of the same name in src/ops/ops.h; the reference backend is always built
+ * and is what the others are tested against.
+ */
+#ifndef RN_BACKEND_H
+#define RN_BACKEND_H
+
+#include "../ops/ops.h"
+#include "resnet.h"
+
+typedef struct rn_backend {
+    const char *name;
+    size_t (*conv2d_scratch_floats)(const rn_conv_desc *d, int nthreads);
+    void (*conv2d_forward)(float *out, const float *in, const float *w, const float *bias,
+                           const rn_conv_desc *d, float *scratch, int nthreads);
+    void (*conv2d_backward)(float *din, float *dw, float *dbias, const float *dout,
+                            const float *in, const float *w, const rn_conv_desc *d,
+                            float *scratch, int nthreads);
+    void (*batchnorm_forward_train)(float *out, float *save_mean, float *save_invstd,
+                                    float *running_mean, float *running_var, const float *in,
+                                    const float *gamma, const float *beta, const rn_bn_desc *d,
+                                    int nthreads);
+    void (*batchnorm_forward_eval)(float *out, float *save_mean, float *save_invstd,
+                                   const float *in, const float *gamma, const float *beta,
+                                   const float *running_mean, const float *running_var,
+                                   const rn_bn_desc *d, int nthreads);
+    void (*batchnorm_backward)(float *din, float *dgamma, float *dbeta, const float *dout,
+                               const float *in, const float *save_mean, const float *save_invstd,
+                               const float *gamma, const rn_bn_desc *d, bool train, int nthreads);
+    void (*relu_forward)(float *out, const float *in, size_t n);
+    void (*relu_backward)(float *din, const float *dout, const float *out, size_t n);
+    void (*add_forward)(float *out, const float *a, const float *b, size_t n);
+    void (*add_backward)(float *da, float *db, const float *dout, size_t n);
+    void (*shortcut_a_forward)(float *out, const float *in, const rn_shortcut_a_desc *d);
+    void (*shortcut_a_backward)(float *din, const float *dout, const rn_shortcut_a_desc *d);
+    void (*maxpool_forward)(float *out, const float *in, const rn_pool_desc *d);
+    void (*maxpool_backward)(float *din, const float *dout, const float *in,
+                             const rn_pool_desc *d);
+    void (*avgpool_forward)(float *out, const float *in, int N, int C, int HW);
+    void (*avgpool_backward)(float *din, const float *dout, int N, int C, int HW);
+    void (*linear_forward)(float *out, const float *in, const float *w, const float *bias, int N,
+                           int I, int O);
+    void (*linear_backward)(float *din, float *dw, float *dbias, const float *dout,
+                            const float *in, const float *w, int N, int I, int O);
+} rn_backend;
+
+/* The portable C kernels of src/ops. */
+extern const rn_backend rn_backend_reference;
+
+/* NULL if no backend of that name is built. */
+const rn_backend *rn_backend_find(const char *name);
+
+struct rn_ctx {
+    const rn_backend *backend;
+    int nthreads;
+};
+
+#endif
