@@ -110,7 +110,7 @@ static const char *json_uint(const cJSON *v, uint64_t *out) {
     if (!isfinite(d)) return "is not a finite number";
     if (d < 0) return "is negative";
     if (d != floor(d)) return "is not an integer";
-    if (d > 9007199254740992.0) return "is too large (more than 2^53)";
+    if (d > 9007199254740992.0) return "is too large, above 2^53";
     *out = (uint64_t)d;
     return NULL;
 }
@@ -125,9 +125,15 @@ static const char *shape_str(const int64_t *shape, int ndim, char buf[200]) {
     return buf;
 }
 
-/* Bytes a tensor of this dtype and shape occupies; false on overflow. */
+/* Bytes a tensor of this dtype and shape occupies; false on overflow. A zero anywhere in the
+ * shape makes 0 bytes, however large the other dimensions. */
 static bool tensor_bytes(rn_dtype t, const int64_t *shape, int ndim, size_t *out) {
     size_t n = rn_dtype_size(t);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] == 0) {
+            *out = 0;
+            return true;
+        }
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0 || __builtin_mul_overflow(n, (size_t)shape[i], &n)) return false;
     *out = n;
