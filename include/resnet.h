@@ -188,33 +188,42 @@ size_t rn_dtype_size(rn_dtype t);
 #define RN_ST_MAX_DIMS 8
 
 typedef struct {
-    char *name;
+    char *name;       /* reading: owned by the rn_safetensors */
     rn_dtype dtype;
-    int ndim;
+    int ndim;         /* 0 for a scalar */
     int64_t shape[RN_ST_MAX_DIMS];
-    size_t nbytes;
-    const void *data; /* reading: points into the file's buffer; writing: caller's bytes */
+    size_t nbytes;    /* = product(shape) * rn_dtype_size(dtype) */
+    /* Reading: points into file_buf and is NOT necessarily aligned for its dtype (the file's
+     * offsets need not be multiples of the element size): copy with memcpy, never cast to
+     * float* or int64_t*. Writing: the caller's nbytes bytes (may be NULL when nbytes is 0). */
+    const void *data;
 } rn_st_tensor;
 
 typedef struct {
     int n_tensors;
-    rn_st_tensor *tensors; /* in file offset order */
+    rn_st_tensor *tensors; /* sorted by data offset (empty tensors by offset, then name) */
     int n_meta;
-    char **meta_keys;
+    char **meta_keys;      /* owned; in the header's order */
     char **meta_values;
-    void *file_buf; /* the whole file; tensors point into it */
+    void *file_buf;        /* the whole file; tensors point into it */
     size_t file_size;
 } rn_safetensors;
 
 /* Reads and validates a whole file (header length, JSON, dtypes, shapes versus byte sizes,
- * offsets inside the file, no overlaps). On failure *st is left empty. */
+ * offsets inside the file, no overlaps, unique names, string metadata). Bad contents give
+ * RN_ERR_BAD_FILE, an unreadable file RN_ERR_IO. On failure *st is left empty. Everything
+ * in *st stays valid until rn_safetensors_free, which also accepts an empty struct. */
 rn_status rn_safetensors_read(rn_safetensors *st, const char *path);
 void rn_safetensors_free(rn_safetensors *st);
+/* Lookups by exact name (a linear scan); NULL if absent. */
 const rn_st_tensor *rn_safetensors_find(const rn_safetensors *st, const char *name);
-const char *rn_safetensors_meta(const rn_safetensors *st, const char *key); /* NULL if absent */
+const char *rn_safetensors_meta(const rn_safetensors *st, const char *key);
 
-/* Writes tensors (in the given order) and string metadata atomically: a temporary file in the
- * same directory, fsync, rename. meta_keys/meta_values may be NULL when n_meta is 0. */
+/* Writes tensors (in the given order, contiguous offsets, header padded with spaces to a
+ * multiple of 8 bytes, "__metadata__" first when n_meta > 0) atomically: a temporary file in
+ * the same directory, fsync, rename. meta_keys/meta_values may be NULL when n_meta is 0.
+ * Inconsistent inputs (nbytes versus shape and dtype, duplicate names, a tensor named
+ * "__metadata__", non-UTF-8 strings) give RN_ERR_BAD_ARG and write nothing. */
 rn_status rn_safetensors_write(const char *path, const rn_st_tensor *tensors, int n_tensors,
                                const char *const *meta_keys, const char *const *meta_values,
                                int n_meta);
