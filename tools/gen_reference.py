@@ -279,7 +279,7 @@ def gen_resnet20():
         t["grad." + k] = np32(named_params[k].grad)
     for k in buffers:
         t["after." + k] = to_numpy(named_buffers[k])
-    meta = dict(META, model="resnet20")
+    meta = dict(META, model="resnet20", state_dict_keys=",".join(state))
     p1 = os.path.join(DATA, "ref_resnet20.safetensors")
     safetensors_io.save(p1, t, meta)
     p2 = os.path.join(DATA, "resnet20_torch.safetensors")
@@ -364,7 +364,9 @@ def gen_resnet18():
     for k in buffers:
         out["after." + k] = to_numpy(named_buffers[k])
     path = os.path.join(DATA, "ref_resnet18.safetensors")
-    safetensors_io.save(path, out, dict(META, model="resnet18", weights="hash fill (tests/testutil.c)"))
+    meta = dict(META, model="resnet18", weights="hash fill (tests/testutil.c tu_fill_hash)",
+                state_dict_keys=",".join(sd))
+    safetensors_io.save(path, out, meta)
     return path
 
 
