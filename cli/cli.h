@@ -23,5 +23,10 @@ bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
 /* A comma-separated list of up to max floats, e.g. "0.49,0.48,0.45". */
 bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n);
+/* "HxW" or "S" (square). */
+bool cli_parse_size(const char *opt, const char *s, int *h, int *w);
+/* Model geometry options shared by commands: 'C' --in-channels, 'S' --size, 'K' --classes.
+ * Other option characters are ignored (returns true). */
+bool cli_model_opt(int opt, const char *arg, rn_model_opts *o);
 
 #endif
