@@ -8,8 +8,11 @@ gen_reference.py — writes the PyTorch reference data the parity tests compare 
   tests/data/resnet20_torch.safetensors  the same resnet20 weights alone, as a weights file
   tests/data/ref_resnet18.safetensors  resnet18 (kuangliu) with weights from a hash formula that
                                        the C tests reproduce (tests/testutil.c tu_fill_hash),
-                                       so 11M weights need not be stored; gradients are stored
-                                       as L2 norms plus 256 sampled elements per tensor
+                                       so 11M weights need not be stored ("fill.<key>" keeps
+                                       256 sampled values to check the fill); gradients are
+                                       stored as L2 norms plus 256 sampled elements per tensor
+
+The resnet files' metadata "state_dict_keys" lists PyTorch's state_dict keys in order.
 
 Run from the repository root with Debian's torch: /usr/bin/python3 tools/gen_reference.py
 Every file records the torch version in its __metadata__ "torch_version". Everything is seeded,
@@ -338,6 +341,9 @@ def gen_resnet18():
         for t, (k, v) in enumerate(sd.items()):
             v.copy_(torch.from_numpy(hash_value(k, t, tuple(v.shape))))
     params, buffers = param_and_buffer_keys(model)
+    # A sample of the filled weights, which the C fill must reproduce bit for bit.
+    fill = {"fill." + k: v.flatten().numpy()[sample_indices(v.numel())].copy()
+            for k, v in sd.items() if v.dtype == torch.float32}
 
     torch.manual_seed(3)
     x = torch.randn(2, 3, 32, 32)
@@ -355,6 +361,7 @@ def gen_resnet18():
     out = {"x": np32(x), "labels": labels.numpy().astype(np.int64),
            "logits_eval": np32(logits_eval), "logits": np32(logits), "loss": np32(loss),
            "dx": np32(xg.grad)}
+    out.update(fill)
     named_params = dict(model.named_parameters())
     for k in params:
         g = named_params[k].grad.detach().double().flatten().numpy()
