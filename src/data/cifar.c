@@ -231,9 +231,6 @@ static rn_status check_packable(const rn_dataset *d, const char *which, const rn
     if (d->c < 1 || d->c > 4 || d->h < 1 || d->w < 1 || d->h > 65536 || d->w > 65536)
         return rn_fail(RN_ERR_BAD_ARG, "cannot pack: the %s set's images are %dx%dx%d (expected "
                        "1..4 channels and sizes 1..65536)", which, d->c, d->h, d->w);
-    if (d->num_classes < 1 || d->num_classes > 256)
-        return rn_fail(RN_ERR_BAD_ARG, "cannot pack: the %s set has %d classes (a label byte "
-                       "holds at most 256)", which, d->num_classes);
     if (ref && (d->c != ref->c || d->h != ref->h || d->w != ref->w ||
                 d->num_classes != ref->num_classes))
         return rn_fail(RN_ERR_SHAPE, "cannot pack: test images %dx%dx%d with %d classes differ "
@@ -247,6 +244,9 @@ static rn_status check_packable(const rn_dataset *d, const char *which, const rn
             return rn_fail(RN_ERR_BAD_ARG, "cannot pack: %s image %d has label %d, expected < %d",
                            which, i, (int)d->labels[i], d->num_classes);
     }
+    if (d->num_classes < 1 || d->num_classes > 256)
+        return rn_fail(RN_ERR_BAD_ARG, "cannot pack: the %s set has %d classes (a label byte "
+                       "holds at most 256)", which, d->num_classes);
     if (d->class_names)
         for (int k = 0; k < d->num_classes; k++)
             if (!d->class_names[k] || !d->class_names[k][0] || strchr(d->class_names[k], '\n') ||
