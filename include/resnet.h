@@ -273,6 +273,74 @@ void rn_image_free(rn_image *img);
 rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int height,
                             int width, const rn_norm *norm);
 
+/* ------------------------------------------------------------------------------------------
+ * Data sets: whole labelled image sets held in memory as uint8 pixels.
+ *
+ * A spec string names a format and a folder:
+ *   cifar10:DIR          data_batch_1..5.bin + test_batch.bin: records of 1 label byte and
+ *                        3072 pixel bytes (3x32x32, planar); class names from batches.meta.txt
+ *   cifar100:DIR         train.bin + test.bin: records of coarse label, fine label, 3072 bytes;
+ *                        fine labels (100 classes), names from fine_label_names.txt
+ *   cifar100-coarse:DIR  the same files with the coarse labels (20 classes), names from
+ *                        coarse_label_names.txt
+ *   mnist:DIR            train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+ *                        t10k-labels-idx1-ubyte, each plain or .gz (MNIST, Fashion-MNIST)
+ *   folder:ROOT          ROOT/train/CLASS/NAME.png|.jpg|.jpeg (any case) and ROOT/test/CLASS/...:
+ *                        the class of an image is its folder, never its file name; the class
+ *                        index is the position of the folder name among ROOT/train's class
+ *                        folders sorted by strcmp, and ROOT/test uses the same list
+ *   packed:DIR           what rn_dataset_pack wrote (any shape; meta.json gives it)
+ * Class names default to "0", "1", ... when the format carries none.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int n;              /* images */
+    int c, h, w;        /* every image has this shape */
+    int num_classes;
+    uint8_t *images;    /* (n, c, h, w), planar like CIFAR's binary format */
+    int32_t *labels;    /* (n) in [0, num_classes) */
+    char **class_names; /* num_classes strings */
+} rn_dataset;
+
+typedef struct {
+    /* When both are > 0 every image (of any format) is resized to resize_h x resize_w:
+     * bilinear, bit for bit as PIL's Image.resize(BILINEAR) (torchvision's Resize on PIL
+     * images): a triangle filter sampled at pixel centers, widened when shrinking so it
+     * averages instead of aliasing. An image already of that size is kept as it is. Both 0 keep the sizes, and a folder's images must then all
+     * have one size. */
+    int resize_h, resize_w;
+} rn_data_opts;
+
+/* Loads the train and test sets a spec names (see above). test may be NULL to skip the test
+ * set. opts may be NULL (no resize). A folder's images are decoded in parallel (OpenMP) in a
+ * fixed order; channels are 3 if any image of the folder is in color, else 1. On failure both
+ * sets are left empty (all fields zero) and the message names the file and what was expected.
+ * Free each set with rn_dataset_free. */
+rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
+                          const rn_data_opts *opts);
+
+/* Frees a set's arrays and zeroes it; a zeroed set may be freed again. */
+void rn_dataset_free(rn_dataset *d);
+
+/* Per-channel mean and standard deviation (population, divisor n) of pixel/255 over every
+ * image of the set, for rn_norm-style input normalization. d->c must be <= 4; an empty set
+ * gives mean 0, std 1. */
+rn_norm rn_dataset_norm(const rn_dataset *d);
+
+/* Moves n_val images (0 <= n_val <= train->n), chosen by a Fisher-Yates shuffle seeded with
+ * `seed`, from train into val (a new set, overwriting *val without freeing it; free it with
+ * rn_dataset_free). Both keep the original relative order of their images, so the same seed
+ * always gives the same split. val gets the same shape and class names as train. */
+rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64_t seed);
+
+/* Writes both sets to dir (created if missing) as CIFAR-10-style binaries: data_batch_1..5.bin
+ * (train in 5 nearly equal consecutive batches) and test_batch.bin, each a run of records of
+ * 1 label byte + c*h*w pixel bytes, plus batches.meta.txt (class names, one per line) and
+ * meta.json (shape, classes and counts). Each file is written atomically; meta.json last. Load
+ * the result with "packed:DIR" (or "cifar10:DIR" when the images are 3x32x32). Labels above
+ * 255 cannot be stored and give RN_ERR_BAD_ARG. */
+rn_status rn_dataset_pack(const rn_dataset *train, const rn_dataset *test, const char *dir);
+
 #ifdef __cplusplus
 }
 #endif
