@@ -255,6 +255,109 @@ rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm);
 rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *norm);
 
 /* ------------------------------------------------------------------------------------------
+ * Training
+ *
+ * rn_train_run trains a model on a data set (see "Data sets") and keeps everything in a run
+ * directory: config.json (every setting), metrics.jsonl (one JSON object per logged interval),
+ * classes.txt, checkpoint.safetensors (weights, BN statistics, momentum buffers and the
+ * trainer's position: what exact resume needs), last.safetensors and best.safetensors
+ * (weights only, best by validation accuracy). Files are written atomically.
+ *
+ * Determinism: the data order of epoch e is a shuffle seeded by (seed, e) and the augmentation
+ * of step s is drawn from a generator seeded by (seed, s), so a resumed run replays exactly the
+ * batches an uninterrupted one sees; with the same backend and thread count its weights are
+ * bit-identical.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum {
+    RN_SCHED_CONSTANT,
+    RN_SCHED_MULTISTEP, /* lr *= gamma at each milestone */
+    RN_SCHED_COSINE,    /* lr * (1 + cos(pi * t)) / 2 over the run */
+    RN_SCHED_ONECYCLE,  /* linear up to lr over the first 30%, then cosine down to lr/1e4 */
+} rn_sched_kind;
+
+#define RN_MAX_MILESTONES 16
+
+typedef struct {
+    char model[32];        /* a name from rn_model_names() */
+    char data[1024];       /* data set spec, e.g. "cifar10:DIR" */
+    char out[1024];        /* run directory */
+    char backend[32];      /* "" for the default */
+    int threads;           /* 0: all cores */
+    int resize_h, resize_w;/* folder images resized to this; 0 keeps sizes */
+
+    int batch;             /* 128 */
+    int epochs;            /* used when iters is 0 */
+    int64_t iters;         /* total optimizer steps; 0: epochs * steps per epoch */
+    int val;               /* training images held out for validation (seeded) */
+    uint64_t seed;
+
+    float lr, momentum, wd, gamma; /* 0.1, 0.9, 5e-4, 0.1 */
+    bool nesterov;
+    bool wd_skip_bn;       /* no weight decay on BN weights/biases and biases */
+    rn_sched_kind schedule;
+    /* multistep milestones, in the unit below (resolved to steps when the run starts) */
+    int64_t milestones[RN_MAX_MILESTONES];
+    int n_milestones;
+    enum { RN_UNIT_STEPS, RN_UNIT_EPOCHS, RN_UNIT_PERCENT } milestone_unit;
+    int64_t warmup;        /* steps of warm-up */
+    float warmup_factor;   /* 0: linear from 0 to lr; > 0: constant lr * factor during warm-up */
+    float label_smoothing;
+    bool augment;          /* pad 4 with zeros, random crop back, random horizontal flip */
+
+    int log_every;         /* steps between metrics.jsonl lines (and progress callbacks) */
+    int eval_every;        /* evaluate the test set every N epochs (0: only at the end) */
+    int64_t ckpt_every;    /* steps between checkpoints besides each epoch end (0: epochs only) */
+} rn_train_config;
+
+/* Fills the defaults (above; augment on, schedule constant, log_every 50). */
+void rn_train_config_defaults(rn_train_config *c);
+
+/* Applies a named recipe. "he2015": the paper's CIFAR recipe: batch 128, lr 0.1, momentum 0.9,
+ * wd 1e-4, lr / 10 at 32k and 48k steps, 64k steps, 45k/5k split, crop+flip; for resnet110 and
+ * deeper, lr 0.01 for the first 400 steps. */
+rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe);
+
+/* What a progress callback sees after each logged interval and evaluation. */
+typedef struct {
+    int64_t step, total_steps;
+    int epoch;              /* 0-based epoch of the last step */
+    int steps_per_epoch;
+    double lr;
+    double train_loss, train_acc; /* means over the interval */
+    double images_per_s, elapsed_s, eta_s;
+    bool has_val, has_test; /* set on evaluation reports */
+    double val_loss, val_acc, test_loss, test_acc;
+    bool final;             /* the last report of the run */
+} rn_train_progress;
+
+typedef void (*rn_train_callback)(const rn_train_progress *p, void *user);
+
+/* Trains as configured (resume = false: a new run, the directory may exist but must not hold a
+ * checkpoint; resume = true: config.json and checkpoint.safetensors of c->out are read and the
+ * run continues where it stopped). When *stop becomes nonzero (set it from a signal handler),
+ * the run writes a checkpoint after the current step and returns RN_ERR_INTERRUPTED. A NaN or
+ * Inf loss stops the run with RN_ERR_NUMERIC naming the step; the last checkpoint stays. */
+rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,
+                       volatile int *stop);
+
+/* Reads RUN_DIR/config.json into c (for resume). */
+rn_status rn_train_config_load(rn_train_config *c, const char *run_dir);
+
+/* ------------------------------------------------------------------------------------------
+ * Evaluation
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int n, num_classes;
+    double top1, top5;   /* accuracies in [0, 1]; top5 is 1 when there are <= 5 classes */
+    double loss;         /* mean cross-entropy */
+    int64_t *confusion;  /* (num_classes, num_classes): [true][predicted] counts */
+} rn_eval_result;
+
+/* rn_evaluate and rn_eval_result_free are declared after the data sets, below. */
+
+/* ------------------------------------------------------------------------------------------
  * Images (PNG, JPEG, BMP, ... through stb_image)
  * ---------------------------------------------------------------------------------------- */
 
@@ -340,6 +443,12 @@ rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64
  * the result with "packed:DIR" (or "cifar10:DIR" when the images are 3x32x32). Labels above
  * 255 cannot be stored and give RN_ERR_BAD_ARG. */
 rn_status rn_dataset_pack(const rn_dataset *train, const rn_dataset *test, const char *dir);
+
+/* Evaluates a model (eval mode) on every image of a set, normalized with norm, in batches of
+ * up to `batch` (the model is reserved for it). Fills *r (free with rn_eval_result_free). */
+rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_norm *norm,
+                      int batch, rn_eval_result *r);
+void rn_eval_result_free(rn_eval_result *r);
 
 #ifdef __cplusplus
 }

@@ -123,6 +123,15 @@ int rn_graph_bottleneck(rn_model *m, const char *prefix, int in, int planes, int
  * initializes them like the PyTorch code the family comes from. */
 rn_status rn_graph_finish(rn_model *m, uint64_t seed);
 
+/* Weights files with extras: rn_model_save plus extra tensors and metadata (checkpoints). */
+rn_status rn_model_save_ext(const rn_model *m, const char *path, const rn_norm *norm,
+                            const rn_st_tensor *extra, int n_extra, const char *const *keys,
+                            const char *const *vals, int n_meta);
+/* Loads the model's tensors from an open file; tensors whose name starts with
+ * ignore_prefix (may be NULL) are allowed besides the model's. */
+rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *path,
+                           const char *ignore_prefix, rn_norm *norm);
+
 /* Builds the named model's graph (zoo.c). */
 rn_status rn_zoo_build(rn_model **out, const char *name, const rn_model_opts *opts);
 

@@ -39,10 +39,20 @@ static void format_floats(char *buf, size_t size, const float *v, int n) {
         used += (size_t)snprintf(buf + used, size - used, i ? ",%.9g" : "%.9g", (double)v[i]);
 }
 
-rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm) {
+rn_status rn_model_save_ext(const rn_model *m, const char *path, const rn_norm *norm,
+                            const rn_st_tensor *extra, int n_extra, const char *const *keys,
+                            const char *const *vals, int n_meta) {
     rn_norm nm = norm ? *norm : rn_model_default_norm(m);
-    rn_st_tensor *ts = calloc((size_t)m->n_tensors, sizeof *ts);
-    if (!ts) return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the tensor list", path);
+    int nt = m->n_tensors + n_extra;
+    rn_st_tensor *ts = calloc((size_t)nt, sizeof *ts);
+    const char **mk = calloc((size_t)n_meta + 8, sizeof *mk);
+    const char **mv = calloc((size_t)n_meta + 8, sizeof *mv);
+    if (!ts || !mk || !mv) {
+        free(ts);
+        free(mk);
+        free(mv);
+        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the tensor list", path);
+    }
     for (int i = 0; i < m->n_tensors; i++) {
         const rn_tensor_info *t = &m->tensors[i].info;
         ts[i].name = (char *)t->name;
@@ -58,6 +68,7 @@ rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm
             ts[i].data = t->data;
         }
     }
+    for (int i = 0; i < n_extra; i++) ts[m->n_tensors + i] = extra[i];
     char ch[16], h[16], w[16], k[16], mean[128], std[128];
     snprintf(ch, sizeof ch, "%d", m->opts.in_channels);
     snprintf(h, sizeof h, "%d", m->opts.in_height);
@@ -65,12 +76,26 @@ rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm
     snprintf(k, sizeof k, "%d", m->opts.num_classes);
     format_floats(mean, sizeof mean, nm.mean, nm.channels);
     format_floats(std, sizeof std, nm.std, nm.channels);
-    const char *keys[] = {"format", "model", "in_channels", "in_height", "in_width",
-                          "num_classes", "mean", "std"};
-    const char *vals[] = {"pt", m->name, ch, h, w, k, mean, std};
-    rn_status s = rn_safetensors_write(path, ts, m->n_tensors, keys, vals, 8);
+    const char *keys0[] = {"format", "model", "in_channels", "in_height", "in_width",
+                           "num_classes", "mean", "std"};
+    const char *vals0[] = {"pt", m->name, ch, h, w, k, mean, std};
+    for (int i = 0; i < 8; i++) {
+        mk[i] = keys0[i];
+        mv[i] = vals0[i];
+    }
+    for (int i = 0; i < n_meta; i++) {
+        mk[8 + i] = keys[i];
+        mv[8 + i] = vals[i];
+    }
+    rn_status s = rn_safetensors_write(path, ts, nt, mk, mv, 8 + n_meta);
     free(ts);
+    free(mk);
+    free(mv);
     return s;
+}
+
+rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm) {
+    return rn_model_save_ext(m, path, norm, NULL, 0, NULL, NULL, 0);
 }
 
 /* Parses "a,b,c" metadata into a normalization; false if malformed. */
@@ -172,7 +197,8 @@ static void shape_str(char *buf, size_t size, int ndim, const int64_t *shape) {
 
 /* Checks every tensor of the file against the model before anything is copied, so a failed
  * load leaves the model as it was. */
-static rn_status check_tensors(const rn_model *m, const rn_safetensors *st, const char *path) {
+static rn_status check_tensors(const rn_model *m, const rn_safetensors *st, const char *path,
+                               const char *ignore_prefix) {
     for (int i = 0; i < m->n_tensors; i++) {
         const rn_tensor_info *mt = &m->tensors[i].info;
         const rn_st_tensor *t = find_key(st, mt->name);
@@ -205,6 +231,7 @@ static rn_status check_tensors(const rn_model *m, const rn_safetensors *st, cons
     for (int i = 0; i < st->n_tensors; i++) {
         const char *name = st->tensors[i].name;
         const char *bare = strncmp(name, "module.", 7) == 0 ? name + 7 : name;
+        if (ignore_prefix && strncmp(name, ignore_prefix, strlen(ignore_prefix)) == 0) continue;
         if (!rn_model_find_tensor(m, bare))
             return rn_fail(RN_ERR_SHAPE, "%s: unexpected tensor '%s' (model %s has no such key)",
                            path, name, m->name);
@@ -212,22 +239,20 @@ static rn_status check_tensors(const rn_model *m, const rn_safetensors *st, cons
     return RN_OK;
 }
 
-rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm) {
-    rn_safetensors st;
-    rn_status s = rn_safetensors_read(&st, path);
-    if (s != RN_OK) return s;
-    const char *model = rn_safetensors_meta(&st, "model");
-    if (model && strcmp(model, m->name) != 0) {
-        s = rn_fail(RN_ERR_SHAPE, "%s: holds weights of model '%s', not '%s'", path, model,
-                    m->name);
-        goto done;
-    }
+rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *path,
+                           const char *ignore_prefix, rn_norm *norm) {
+    const char *model = rn_safetensors_meta(st, "model");
+    if (model && strcmp(model, m->name) != 0)
+        return rn_fail(RN_ERR_SHAPE, "%s: holds weights of model '%s', not '%s'", path, model,
+                       m->name);
     rn_norm n;
-    if ((s = check_tensors(m, &st, path)) != RN_OK || (s = read_norm(&st, path, m, &n)) != RN_OK)
-        goto done;
+    rn_status s;
+    if ((s = check_tensors(m, st, path, ignore_prefix)) != RN_OK ||
+        (s = read_norm(st, path, m, &n)) != RN_OK)
+        return s;
     for (int i = 0; i < m->n_tensors; i++) {
         const rn_tensor_info *mt = &m->tensors[i].info;
-        const rn_st_tensor *t = find_key(&st, mt->name);
+        const rn_st_tensor *t = find_key(st, mt->name);
         if (!t) {
             *mt->counter = 0;
         } else if (mt->kind == RN_TENSOR_COUNTER) {
@@ -243,7 +268,14 @@ rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm) {
         }
     }
     if (norm) *norm = n;
-done:
+    return RN_OK;
+}
+
+rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm) {
+    rn_safetensors st;
+    rn_status s = rn_safetensors_read(&st, path);
+    if (s != RN_OK) return s;
+    s = rn_model_load_st(m, &st, path, NULL, norm);
     rn_safetensors_free(&st);
     return s;
 }
