@@ -59,7 +59,7 @@ static void fd_check(const char *what, float *x, const float *grad, size_t n, ob
         x[i] = x0;
         double fd = (lp - lm) / ((double)xp - (double)xm);
         double e = fabs(fd - grad[i]) / (1.0 + fabs((double)grad[i]));
-        if (!(e <= err)) {
+        if (!(e <= err) && err == err) { /* a NaN sticks */
             err = e;
             worst = i;
         }
