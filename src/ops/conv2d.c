@@ -11,6 +11,12 @@
 
 #include <string.h>
 
+/* Let GCC vectorize the copy and scatter loops below at -O2 too (its -O2 cost model only takes
+ * loops that need no remainder code). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
+
 void rn_conv_desc_finish(rn_conv_desc *d) {
     d->Ho = (d->H + 2 * d->pad - d->R) / d->stride + 1;
     d->Wo = (d->W + 2 * d->pad - d->S) / d->stride + 1;
@@ -43,7 +49,7 @@ static void tap_range(int off, int stride, int size, int n, int *lo, int *hi) {
 }
 
 /* col (C*R*S, Ho*Wo) from one image im (C, H, W); taps outside the image are 0. */
-static void im2col(float *col, const float *im, const rn_conv_desc *d) {
+static void im2col(float *restrict col, const float *restrict im, const rn_conv_desc *d) {
     const int Ho = d->Ho, Wo = d->Wo, st = d->stride;
     for (int c = 0; c < d->C; c++)
         for (int r = 0; r < d->R; r++)
@@ -70,7 +76,7 @@ static void im2col(float *col, const float *im, const rn_conv_desc *d) {
 }
 
 /* im (C, H, W) += col (C*R*S, Ho*Wo) scattered back to the taps it came from. */
-static void col2im_add(float *im, const float *col, const rn_conv_desc *d) {
+static void col2im_add(float *restrict im, const float *restrict col, const rn_conv_desc *d) {
     const int Ho = d->Ho, Wo = d->Wo, st = d->stride;
     for (int c = 0; c < d->C; c++)
         for (int r = 0; r < d->R; r++)
@@ -82,7 +88,11 @@ static void col2im_add(float *im, const float *col, const rn_conv_desc *d) {
                 for (int oy = ylo; oy < yhi; oy++) {
                     const float *o = row + (size_t)oy * Wo;
                     float *dst = im + ((size_t)c * d->H + oy * st + r - d->pad) * d->W;
-                    for (int ox = xlo; ox < xhi; ox++) dst[ox * st + s - d->pad] += o[ox];
+                    if (st == 1) {
+                        float *restrict row_in = dst + s - d->pad;
+                        for (int ox = xlo; ox < xhi; ox++) row_in[ox] += o[ox];
+                    } else
+                        for (int ox = xlo; ox < xhi; ox++) dst[ox * st + s - d->pad] += o[ox];
                 }
             }
 }
