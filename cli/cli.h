@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 /* Each subcommand gets argv starting at its own name and returns the exit status. */
+int cmd_data(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -13,6 +13,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"data", cmd_data, "print a data set's counts, shape, classes and statistics, or pack it"},
     {"info", cmd_info, "print a model's layer table, parameter count and multiply-adds"},
     {"predict", cmd_predict, "classify image files with a trained model"},
     {"train", cmd_train, "train a model on a data set (with exact resume)"},

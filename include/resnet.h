@@ -403,14 +403,15 @@ typedef struct {
     uint8_t *images;    /* (n, c, h, w), planar like CIFAR's binary format */
     int32_t *labels;    /* (n) in [0, num_classes) */
     char **class_names; /* num_classes strings */
-} rn_dataset;
+} rn_dataset; /* owns its arrays; rn_dataset_free releases them with free(), so a set built by
+               * hand may hold malloc'd arrays and strdup'd names */
 
 typedef struct {
     /* When both are > 0 every image (of any format) is resized to resize_h x resize_w:
      * bilinear, bit for bit as PIL's Image.resize(BILINEAR) (torchvision's Resize on PIL
      * images): a triangle filter sampled at pixel centers, widened when shrinking so it
-     * averages instead of aliasing. An image already of that size is kept as it is. Both 0 keep the sizes, and a folder's images must then all
-     * have one size. */
+     * averages instead of aliasing. An image already of that size is kept as it is.
+     * Both 0 keep the sizes, and a folder's images must then all have one size. */
     int resize_h, resize_w;
 } rn_data_opts;
 
