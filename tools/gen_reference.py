@@ -18,7 +18,13 @@ Run from the repository root with Debian's torch: /usr/bin/python3 tools/gen_ref
 Every file records the torch version in its __metadata__ "torch_version". Everything is seeded,
 single-threaded and float32, so a rerun with the same torch writes the same bytes.
 
-Gradients are those of sum(out * dout) for a random dout, by autograd.
+Gradients are those of sum(out * dout) for a random dout, by autograd. Op cases worth a note:
+  maxpool_ties  inputs rounded to a few levels, so about a third of the windows hold a tied
+                maximum; PyTorch's CPU kernel gives the gradient to the FIRST maximum in
+                row-major scan order (asserted below against a direct implementation)
+  bn_train      running_var is updated with the UNBIASED batch variance (n/(n-1)) while the
+                output uses the biased one (asserted below)
+  xent_ls       label smoothing 0.1: loss = (1-eps)*nll + eps*mean_k(-log p_k) (asserted below)
 """
 import os
 import sys
