@@ -42,7 +42,8 @@ static void usage(FILE *f) {
 "          --warmup N (steps of linear warm-up)\n"
 "          --recipe he2015 (the paper's CIFAR recipe: 64k steps, lr/10 at 32k and 48k,\n"
 "          batch 128, wd 1e-4, 45k/5k split)\n"
-"other:    --label-smoothing E  --augment crop+flip|none  --seed S  --threads N\n"
+"other:    --label-smoothing E  --augment crop+flip|none  --shuffle epoch|none\n"
+"          --init WEIGHTS (start from these weights)  --seed S  --threads N\n"
 "          --backend NAME  --log-every N (50)  --eval-every N (epochs)  --ckpt-every N\n"
 "          --quiet\n");
 }
@@ -138,7 +139,7 @@ enum {
     OPT_MODEL = 256, OPT_DATA, OPT_OUT, OPT_EPOCHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_MOMENTUM,
     OPT_NESTEROV, OPT_WD, OPT_WD_SKIP_BN, OPT_SCHEDULE, OPT_GAMMA, OPT_WARMUP, OPT_SMOOTHING,
     OPT_AUGMENT, OPT_SEED, OPT_THREADS, OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_CKPT_EVERY,
-    OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP
+    OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP, OPT_INIT, OPT_SHUFFLE
 };
 
 int cmd_train(int argc, char **argv) {
@@ -170,6 +171,8 @@ int cmd_train(int argc, char **argv) {
         {"backend", required_argument, 0, OPT_BACKEND},
         {"resume", required_argument, 0, OPT_RESUME},
         {"quiet", no_argument, 0, OPT_QUIET},
+        {"init", required_argument, 0, OPT_INIT},
+        {"shuffle", required_argument, 0, OPT_SHUFFLE},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0}};
     rn_train_config c;
@@ -291,6 +294,15 @@ int cmd_train(int argc, char **argv) {
             snprintf(c.backend, sizeof c.backend, "%s", optarg);
             break;
         case OPT_RESUME: resume = optarg; break;
+        case OPT_INIT:
+            if (strlen(optarg) >= sizeof c.init) return cli_error("--init: path too long");
+            snprintf(c.init, sizeof c.init, "%s", optarg);
+            break;
+        case OPT_SHUFFLE:
+            if (!strcmp(optarg, "epoch")) c.shuffle = true;
+            else if (!strcmp(optarg, "none")) c.shuffle = false;
+            else return cli_error("--shuffle: expected epoch or none, got '%s'", optarg);
+            break;
         case OPT_QUIET: quiet = true; break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;

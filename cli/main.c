@@ -17,6 +17,7 @@ static const command commands[] = {
     {"info", cmd_info, "print a model's layer table, parameter count and multiply-adds"},
     {"predict", cmd_predict, "classify image files with a trained model"},
     {"train", cmd_train, "train a model on a data set (with exact resume)"},
+    {"bench", cmd_bench, "training or inference throughput against the machine's FMA peak"},
     {"eval", cmd_eval, "accuracy, loss and confusion matrix of trained weights on a data set"},
 };
 

@@ -61,6 +61,10 @@ void rn_ctx_free(rn_ctx *ctx);
 const char *rn_ctx_backend_name(const rn_ctx *ctx);
 int rn_ctx_threads(const rn_ctx *ctx);
 
+/* Measures this machine's fp32 fused-multiply-add peak in GFLOP/s on nthreads threads (about a
+ * tenth of a second); *isa receives the vector unit used ("avx512", "avx2", "portable"). */
+double rn_fma_peak_gflops(int nthreads, const char **isa);
+
 /* ------------------------------------------------------------------------------------------
  * Models
  * ---------------------------------------------------------------------------------------- */
@@ -283,6 +287,7 @@ typedef struct {
     char data[1024];       /* data set spec, e.g. "cifar10:DIR" */
     char out[1024];        /* run directory */
     char backend[32];      /* "" for the default */
+    char init[1024];       /* weights file to start from ("" : fresh initialization) */
     int threads;           /* 0: all cores */
     int resize_h, resize_w;/* folder images resized to this; 0 keeps sizes */
 
@@ -304,6 +309,7 @@ typedef struct {
     float warmup_factor;   /* 0: linear from 0 to lr; > 0: constant lr * factor during warm-up */
     float label_smoothing;
     bool augment;          /* pad 4 with zeros, random crop back, random horizontal flip */
+    bool shuffle;          /* reshuffle the data every epoch (else: the data set's order) */
 
     int log_every;         /* steps between metrics.jsonl lines (and progress callbacks) */
     int eval_every;        /* evaluate the test set every N epochs (0: only at the end) */

@@ -18,6 +18,7 @@ void rn_train_config_defaults(rn_train_config *c) {
     c->gamma = 0.1f;
     c->schedule = RN_SCHED_CONSTANT;
     c->augment = true;
+    c->shuffle = true;
     c->log_every = 50;
     c->seed = 1;
 }
@@ -59,6 +60,7 @@ rn_status rn_train_config_save(const rn_train_config *c, const char *path) {
     cJSON_AddStringToObject(j, "data", c->data);
     cJSON_AddStringToObject(j, "out", c->out);
     cJSON_AddStringToObject(j, "backend", c->backend);
+    cJSON_AddStringToObject(j, "init", c->init);
     cJSON_AddNumberToObject(j, "threads", c->threads);
     cJSON_AddNumberToObject(j, "resize_h", c->resize_h);
     cJSON_AddNumberToObject(j, "resize_w", c->resize_w);
@@ -85,6 +87,7 @@ rn_status rn_train_config_save(const rn_train_config *c, const char *path) {
     cJSON_AddNumberToObject(j, "warmup_factor", c->warmup_factor);
     cJSON_AddNumberToObject(j, "label_smoothing", c->label_smoothing);
     cJSON_AddBoolToObject(j, "augment", c->augment);
+    cJSON_AddBoolToObject(j, "shuffle", c->shuffle);
     cJSON_AddNumberToObject(j, "log_every", c->log_every);
     cJSON_AddNumberToObject(j, "eval_every", c->eval_every);
     cJSON_AddNumberToObject(j, "ckpt_every", (double)c->ckpt_every);
@@ -144,6 +147,7 @@ rn_status rn_train_config_load(rn_train_config *c, const char *run_dir) {
     else if (!get_str(j, "data", c->data, sizeof c->data)) bad = "data";
     else if (!get_str(j, "out", c->out, sizeof c->out)) bad = "out";
     else if (!get_str(j, "backend", c->backend, sizeof c->backend)) bad = "backend";
+    else if (!get_str(j, "init", c->init, sizeof c->init)) bad = "init";
     else if (!get_num(j, "threads", &v[0])) bad = "threads";
     else if (!get_num(j, "resize_h", &v[1])) bad = "resize_h";
     else if (!get_num(j, "resize_w", &v[2])) bad = "resize_w";
@@ -164,6 +168,7 @@ rn_status rn_train_config_load(rn_train_config *c, const char *run_dir) {
     else if (!get_num(j, "warmup_factor", &v[12])) bad = "warmup_factor";
     else if (!get_num(j, "label_smoothing", &v[13])) bad = "label_smoothing";
     else if (!get_bool(j, "augment", &c->augment)) bad = "augment";
+    else if (!get_bool(j, "shuffle", &c->shuffle)) bad = "shuffle";
     else if (!get_num(j, "log_every", &v[14])) bad = "log_every";
     else if (!get_num(j, "eval_every", &v[15])) bad = "eval_every";
     else if (!get_num(j, "ckpt_every", &v[16])) bad = "ckpt_every";

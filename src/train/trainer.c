@@ -55,13 +55,14 @@ static void epoch_order(trainer *t, int epoch) {
     rn_rng r;
     rn_rng_seed(&r, t->c->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1);
     for (int i = 0; i < t->train.n; i++) t->perm[i] = i;
+    t->perm_epoch = epoch;
+    if (!t->c->shuffle) return;
     for (int i = t->train.n - 1; i > 0; i--) {
         int j = (int)rn_rng_below(&r, (uint64_t)i + 1);
         int tmp = t->perm[i];
         t->perm[i] = t->perm[j];
         t->perm[j] = tmp;
     }
-    t->perm_epoch = epoch;
 }
 
 static rn_status save_checkpoint(trainer *t) {
@@ -185,6 +186,7 @@ static rn_status setup(trainer *t, bool resume) {
     }
     rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
+    if (!resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK) return s;
     if ((s = rn_ctx_create(&t->ctx, c->backend[0] ? c->backend : NULL, c->threads)) != RN_OK)
         return s;
     if ((s = rn_model_reserve(t->model, t->ctx, c->batch)) != RN_OK) return s;
@@ -331,7 +333,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
                                     .elapsed_s = elapsed(&t)};
             p.eta_s = p.images_per_s > 0 ? (t.total - t.step) * c->batch / p.images_per_s : 0;
             fprintf(t.metrics,
-                    "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.6g, "
+                    "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
                     "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
                     (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc, p.images_per_s,
                     p.elapsed_s);
