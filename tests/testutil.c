@@ -54,9 +54,9 @@ const char *tu_data_dir(void) {
         snprintf(buf, sizeof buf, "%s", src);
         char *slash = strrchr(buf, '/');
         if (slash) *slash = 0; else snprintf(buf, sizeof buf, "tests");
-        char abs[PATH_MAX];
+        char abs[PATH_MAX - 8];
         if (!realpath(buf, abs)) snprintf(abs, sizeof abs, "%s", buf);
-        snprintf(dir, sizeof dir, "%s/data", abs);
+        snprintf(dir, sizeof dir, "%.*s/data", (int)(sizeof abs - 1), abs);
     }
     return dir;
 }
