@@ -160,6 +160,13 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits);
 /* After a backward pass: the gradient of the loss w.r.t. the model's input (n, C, H, W). */
 const float *rn_model_input_grad(const rn_model *m);
 
+/* The residual (or, in plain nets, shortcut-free) blocks in order, named by their module path
+ * ("layer2.0"), and after a backward pass the L2 norm of the gradient reaching each block's
+ * input (over the whole batch): how well gradients flow back through depth. */
+int rn_model_num_blocks(const rn_model *m);
+const char *rn_model_block_name(const rn_model *m, int i);
+double rn_model_block_input_grad_norm(const rn_model *m, int i);
+
 /* ------------------------------------------------------------------------------------------
  * Loss: softmax cross-entropy, mean over the batch, optional label smoothing (PyTorch's
  * definition: (1-eps)*nll + eps*mean_k(-log p_k)).

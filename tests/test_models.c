@@ -64,6 +64,8 @@ static void test_key_names(void **state) {
     assert_string_equal(rn_model_tensor(m, 6)->name, "layer1.0.conv1.weight");
     assert_string_equal(rn_model_tensor(m, rn_model_num_tensors(m) - 1)->name, "linear.bias");
     assert_int_equal(rn_model_find_tensor(m, "bn1.num_batches_tracked")->kind, RN_TENSOR_COUNTER);
+    assert_int_equal(rn_model_num_blocks(m), 9);
+    assert_string_equal(rn_model_block_name(m, 3), "layer2.0");
     rn_model_free(m);
 
     TU_OK(rn_model_create(&m, "resnet18", NULL, 0));
@@ -75,6 +77,7 @@ static void test_key_names(void **state) {
     TU_OK(rn_model_create(&m, "resnet50-imagenet", NULL, 0));
     assert_true(has(m, "layer1.0.downsample.0.weight")); /* 64 -> 256 channels */
     assert_true(has(m, "layer4.2.conv3.weight") && has(m, "fc.weight"));
+    assert_int_equal(rn_model_num_blocks(m), 16);
     const rn_tensor_info *t = rn_model_find_tensor(m, "layer2.0.conv2.weight");
     assert_int_equal(t->shape[0], 128);
     assert_int_equal(t->shape[2], 3);
@@ -256,6 +259,12 @@ static void test_bn_running_stats(void **state) {
     TU_OK(rn_model_forward(m, ctx, x, 2, RN_MODE_TRAIN, &logits));
     assert_true(rm->data[0] != 0.0f);
     assert_int_equal(*cnt->counter, 2);
+    /* Gradient flow: every block input gets a nonzero gradient after a backward pass. */
+    float dl[2 * 10];
+    tu_fill_uniform(dl, 20, 9, -1, 1);
+    TU_OK(rn_model_backward(m, ctx, dl));
+    for (int b = 0; b < rn_model_num_blocks(m); b++)
+        assert_true(rn_model_block_input_grad_norm(m, b) > 0);
     assert_int_equal(rn_model_forward(m, ctx, x, 3, RN_MODE_EVAL, &logits), RN_ERR_BAD_ARG);
     rn_ctx_free(ctx);
     rn_model_free(m);

@@ -198,6 +198,16 @@ int rn_graph_linear(rn_model *m, const char *name, int in, int O) {
     return nd->out = new_value(m, O, 1, 1);
 }
 
+bool rn_graph_mark_block(rn_model *m, const char *name, int input) {
+    if (input < 0 ||
+        !grow((void **)&m->blocks, &m->cap_blocks, m->n_blocks, sizeof(struct rn_block)))
+        return false;
+    struct rn_block *b = &m->blocks[m->n_blocks++];
+    snprintf(b->name, sizeof b->name, "%s", name);
+    b->input = input;
+    return true;
+}
+
 /* Initializes one tensor as its family's PyTorch code does:
  *  - CIFAR option A (akamaster): kaiming_normal_ (fan_in, gain sqrt 2) for conv and linear
  *    weights, PyTorch's default uniform(+-1/sqrt(fan_in)) for the linear bias;

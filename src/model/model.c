@@ -42,6 +42,7 @@ void rn_model_free(rn_model *m) {
     free(m->nodes);
     free(m->values);
     free(m->tensors);
+    free(m->blocks);
     free(m);
 }
 
@@ -288,3 +289,16 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
 }
 
 const float *rn_model_input_grad(const rn_model *m) { return m->din; }
+
+int rn_model_num_blocks(const rn_model *m) { return m->n_blocks; }
+const char *rn_model_block_name(const rn_model *m, int i) { return m->blocks[i].name; }
+
+double rn_model_block_input_grad_norm(const rn_model *m, int i) {
+    if (!m->forward_done || !m->dacts) return 0;
+    const rn_value *v = &m->values[m->blocks[i].input];
+    size_t n = (size_t)m->last_n * v->c * v->h * v->w;
+    const float *g = m->blocks[i].input == 0 ? m->din : m->dacts + v->off;
+    double s = 0;
+    for (size_t k = 0; k < n; k++) s += (double)g[k] * g[k];
+    return sqrt(s);
+}

@@ -78,6 +78,9 @@ struct rn_model {
     int n_values, cap_values;
     rn_tensor_entry *tensors;
     int n_tensors, cap_tensors;
+    /* Residual (or plain) blocks: the value entering each, for gradient-flow statistics. */
+    struct rn_block { char name[32]; int input; } *blocks;
+    int n_blocks, cap_blocks;
 
     size_t n_params, n_buffers, n_counters, n_stats;
     float *params, *grads, *buffers;
@@ -119,6 +122,8 @@ int rn_graph_basic_block(rn_model *m, const char *prefix, int in, int planes, in
                          bool plain);
 int rn_graph_bottleneck(rn_model *m, const char *prefix, int in, int planes, int stride,
                         bool plain);
+/* Records that a block named `name` starts at value `input` (called by the block builders). */
+bool rn_graph_mark_block(rn_model *m, const char *name, int input);
 /* Allocates the parameter, gradient and buffer blocks once the graph is complete and
  * initializes them like the PyTorch code the family comes from. */
 rn_status rn_graph_finish(rn_model *m, uint64_t seed);

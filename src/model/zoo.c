@@ -68,6 +68,7 @@ static int conv_bn(rn_model *m, const char *prefix, const char *conv, const char
  * `shortcut.0/1` (CIFAR-B) or `downsample.0/1` (ImageNet). */
 int rn_graph_basic_block(rn_model *m, const char *prefix, int in, int planes, int stride,
                          bool plain) {
+    if (!rn_graph_mark_block(m, prefix, in)) return -1;
     int in_planes = m->values[in].c;
     int x = conv_bn(m, prefix, "conv1", "bn1", in, planes, 3, stride);
     x = rn_graph_relu(m, x);
@@ -94,6 +95,7 @@ int rn_graph_basic_block(rn_model *m, const char *prefix, int in, int planes, in
  * sits on the 3x3 conv, as in torchvision (v1.5) and kuangliu's code. */
 int rn_graph_bottleneck(rn_model *m, const char *prefix, int in, int planes, int stride,
                         bool plain) {
+    if (!rn_graph_mark_block(m, prefix, in)) return -1;
     int in_planes = m->values[in].c;
     int x = rn_graph_relu(m, conv_bn(m, prefix, "conv1", "bn1", in, planes, 1, 1));
     x = rn_graph_relu(m, conv_bn(m, prefix, "conv2", "bn2", x, planes, 3, stride));
