@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""
+cpu_vs_pytorch.py — resnet.c against PyTorch on this CPU, side by side in one run.
+
+For each case it runs `resnet bench` and the same model in Debian's python3-torch
+(channels_last, torch.set_num_threads equal to ours, synthetic data, the same batch), each in
+its own process, and prints images/s for both, the ratio, and each process's peak memory
+(max RSS). Usage, from the repository root after `make`:
+
+    /usr/bin/python3 bench/cpu_vs_pytorch.py [--threads 2] [--steps 10] [--backend NAME]
+                                             [--cases resnet20:train:128,resnet20:infer:128]
+"""
+import argparse
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DEFAULT_CASES = "resnet20:train:128,resnet56:train:128,resnet18:train:64,resnet20:infer:128"
+
+TORCH_BENCH = r"""
+import sys, time, statistics, resource, torch
+sys.path.insert(0, sys.argv[1])
+import torch_models
+name, mode, batch, threads, steps, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+model = torch_models.build(name).to(memory_format=torch.channels_last)
+x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
+y = torch.randint(0, 10, (batch,))
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+loss_fn = torch.nn.CrossEntropyLoss()
+times = []
+if mode == "train":
+    model.train()
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        times.append(time.perf_counter() - t0)
+else:
+    model.eval()
+    with torch.no_grad():
+        for i in range(warmup + steps):
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+med = statistics.median(times[warmup:])
+print("images/s: %.1f" % (batch / med))
+print("maxrss_kb: %d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def run_ours(name, mode, batch, threads, steps, warmup, backend):
+    cmd = [os.path.join(ROOT, "resnet"), "bench", "--model", name, "--mode", mode, "--batch",
+           str(batch), "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup)]
+    if backend:
+        cmd += ["--backend", backend]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    ips = float(re.search(r"images/s: ([\d.]+)", out).group(1))
+    peak = re.search(r"-> ([\d.]+)% of peak", out).group(1)
+    backend_used = re.search(r"backend (\S+)", out).group(1)
+    return ips, float(peak), backend_used
+
+
+def run_torch(name, mode, batch, threads, steps, warmup):
+    cmd = ["/usr/bin/python3", "-c", TORCH_BENCH, os.path.join(ROOT, "tools"), name, mode,
+           str(batch), str(threads), str(steps), str(warmup)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return (float(re.search(r"images/s: ([\d.]+)", out).group(1)),
+            int(re.search(r"maxrss_kb: (\d+)", out).group(1)))
+
+
+def max_rss_of_last_child_kb():
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--backend", default="")
+    ap.add_argument("--cases", default=DEFAULT_CASES)
+    a = ap.parse_args()
+    import torch  # noqa: F401  (fail early with a clear message if torch is missing)
+
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = re.search(r"model name\s*:\s*(.*)", f.read()).group(1)
+    except (OSError, AttributeError):
+        pass
+    print("%s, %s, %d threads, %s, torch %s" % (cpu, platform.machine(), a.threads,
+                                                time.strftime("%Y-%m-%d"), torch.__version__))
+    print("%-10s %-6s %5s | %12s %12s %7s | %9s %9s" % (
+        "model", "mode", "batch", "resnet.c", "PyTorch", "ratio", "RSS ours", "RSS torch"))
+    for case in a.cases.split(","):
+        name, mode, batch = case.split(":")
+        batch = int(batch)
+        ours, peak, backend = run_ours(name, mode, batch, a.threads, a.steps, a.warmup,
+                                       a.backend)
+        rss_ours = max_rss_of_last_child_kb()  # resnet bench is the largest child so far
+        theirs, rss_torch = run_torch(name, mode, batch, a.threads, a.steps, a.warmup)
+        print("%-10s %-6s %5d | %8.1f img/s %8.1f img/s %6.2fx | %6.0f MB %6.0f MB   (%s, %.0f%% of peak)" % (
+            name, mode, batch, ours, theirs, ours / theirs, rss_ours / 1024, rss_torch / 1024,
+            backend, peak))
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
