@@ -63,7 +63,8 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'w': o->weights = optarg; break;
         case 'm': o->model = optarg; break;
@@ -73,7 +74,7 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         case 'M': if (!cli_parse_floats("--mean", optarg, o->mean, 4, &o->n_mean)) return false; break;
         case 's': if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return false;
+        default: cli_option_error("predict", c, argv); return false;
         }
     }
     if (!o->weights) {

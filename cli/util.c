@@ -4,10 +4,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -17,6 +19,18 @@ int cli_error(const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     return 1;
+}
+
+int cli_option_error(const char *cmd, int c, char **argv) {
+    /* argv[optind - 1] is the option getopt stopped at: "--name[=value]" or a short "-x". */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    char shortopt[3] = {'-', (char)optopt, 0};
+    const char *opt = strncmp(arg, "--", 2) == 0 || !optopt ? arg : shortopt;
+    if (c == ':')
+        cli_error("%s: option '%s' needs a value (see `resnet %s --help`)", cmd, opt, cmd);
+    else
+        cli_error("%s: unknown option '%s' (see `resnet %s --help`)", cmd, opt, cmd);
+    return 2;
 }
 
 int cli_lib_error(rn_status s) {
