@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -94,26 +95,57 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
     return true;
 }
 
-/* Loads the model: by --model name (geometry from the file is then checked by the loader) or
- * from the weights' metadata. */
-static rn_status load_model(const predict_opts *o, rn_model **m, rn_norm *norm) {
-    if (!o->model) return rn_model_create_from_file(m, o->weights, norm);
+/* An integer metadata field of the weights file into *v (left 0, the default, when absent);
+ * false after printing an error if it is not a positive integer. */
+static bool meta_int(const rn_safetensors *st, const char *path, const char *key, int *v) {
+    const char *s = rn_safetensors_meta(st, key);
+    if (!s) return true;
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || errno || x < 1 || x > 1000000) {
+        cli_error("%s: metadata %s is '%s' (expected a positive integer)", path, key, s);
+        return false;
+    }
+    *v = (int)x;
+    return true;
+}
+
+/* Loads the model: by --model name (geometry from the file's metadata, then checked by the
+ * loader) or from the weights' metadata. Prints the error and returns false on failure. */
+static bool load_model(const predict_opts *o, rn_model **m, rn_norm *norm) {
+    rn_status s;
+    if (!o->model) {
+        if ((s = rn_model_create_from_file(m, o->weights, norm)) != RN_OK) {
+            cli_lib_error(s);
+            return false;
+        }
+        return true;
+    }
     rn_safetensors st;
-    rn_status s = rn_safetensors_read(&st, o->weights);
-    if (s != RN_OK) return s;
+    if ((s = rn_safetensors_read(&st, o->weights)) != RN_OK) {
+        cli_lib_error(s);
+        return false;
+    }
     rn_model_opts mo = {0};
-    const char *v;
-    if ((v = rn_safetensors_meta(&st, "in_channels"))) mo.in_channels = atoi(v);
-    if ((v = rn_safetensors_meta(&st, "in_height"))) mo.in_height = atoi(v);
-    if ((v = rn_safetensors_meta(&st, "in_width"))) mo.in_width = atoi(v);
-    if ((v = rn_safetensors_meta(&st, "num_classes"))) mo.num_classes = atoi(v);
+    bool ok = meta_int(&st, o->weights, "in_channels", &mo.in_channels) &&
+              meta_int(&st, o->weights, "in_height", &mo.in_height) &&
+              meta_int(&st, o->weights, "in_width", &mo.in_width) &&
+              meta_int(&st, o->weights, "num_classes", &mo.num_classes);
     rn_safetensors_free(&st);
-    if ((s = rn_model_create(m, o->model, &mo, 0)) != RN_OK) return s;
+    if (!ok) return false;
+    if ((s = rn_model_create(m, o->model, &mo, 0)) != RN_OK) {
+        if (s == RN_ERR_UNKNOWN_MODEL) cli_lib_error(s); /* the --model name */
+        else cli_error("%s: metadata: %s", o->weights, rn_error_message()); /* its geometry */
+        return false;
+    }
     if ((s = rn_model_load(*m, o->weights, norm)) != RN_OK) {
+        cli_lib_error(s);
         rn_model_free(*m);
         *m = NULL;
+        return false;
     }
-    return s;
+    return true;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -126,8 +158,8 @@ int cmd_predict(int argc, char **argv) {
     char **labels = NULL;
     int n_labels = 0, rc = 1;
     float *x = NULL, *probs = NULL;
-    rn_status s = load_model(&o, &m, &norm);
-    if (s != RN_OK) return cli_lib_error(s);
+    rn_status s;
+    if (!load_model(&o, &m, &norm)) return 1;
     rn_model_opts mo = rn_model_get_opts(m);
     if ((o.n_mean && o.n_mean != mo.in_channels) || (o.n_std && o.n_std != mo.in_channels)) {
         cli_error("--mean/--std: expected %d values (one per input channel)", mo.in_channels);
