@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -65,18 +66,20 @@ bool cli_parse_float(const char *opt, const char *s, double lo, double hi, doubl
 bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n) {
     *n = 0;
     const char *p = s ? s : "";
-    while (*p) {
+    bool ok = *p != 0;
+    while (ok && *p) {
         char *end = NULL;
         errno = 0;
         double v = strtod(p, &end);
-        if (end == p || errno || !isfinite(v) || (*end && *end != ',') || *n >= max) {
-            cli_error("%s: expected up to %d comma-separated numbers, got '%s'", opt, max, s);
-            return false;
+        /* a number that fits a float, then a comma and more, or the end */
+        ok = end != p && !errno && fabs(v) <= FLT_MAX && *n < max &&
+             (*end == 0 || (*end == ',' && end[1] != 0));
+        if (ok) {
+            out[(*n)++] = (float)v;
+            p = *end ? end + 1 : end;
         }
-        out[(*n)++] = (float)v;
-        p = *end ? end + 1 : end;
     }
-    if (*n == 0) {
+    if (!ok) {
         cli_error("%s: expected up to %d comma-separated numbers, got '%s'", opt, max, s ? s : "");
         return false;
     }
