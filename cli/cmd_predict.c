@@ -23,27 +23,44 @@ static void usage(FILE *f) {
             "The model name and normalization come from the weights' metadata unless given.\n");
 }
 
-/* Reads one label per line; returns the count or -1 (error printed). */
+/* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error
+ * printed, nothing to free). */
 static int read_labels(const char *path, char ***out) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        cli_error("%s: cannot open the labels file", path);
+        cli_error("%s: cannot open the labels file: %s", path, strerror(errno));
         return -1;
     }
-    char line[512];
+    char *line = NULL;
+    size_t size = 0;
     int n = 0, cap = 0;
     char **labels = NULL;
-    while (fgets(line, sizeof line, f)) {
+    bool nomem = false;
+    errno = 0;
+    while (!nomem && getline(&line, &size, f) != -1) {
         line[strcspn(line, "\r\n")] = 0;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
             char **p = realloc(labels, (size_t)cap * sizeof *p);
-            if (!p) break;
+            if (!p) {
+                nomem = true;
+                break;
+            }
             labels = p;
         }
-        labels[n++] = strdup(line);
+        if (!(labels[n] = strdup(line))) nomem = true;
+        else n++;
     }
+    int read_errno = ferror(f) ? errno : 0; /* e.g. EISDIR for a directory */
+    free(line);
     fclose(f);
+    if (nomem || read_errno) {
+        for (int i = 0; i < n; i++) free(labels[i]);
+        free(labels);
+        if (nomem) cli_error("%s: out of memory reading the labels file", path);
+        else cli_error("%s: cannot read the labels file: %s", path, strerror(read_errno));
+        return -1;
+    }
     *out = labels;
     return n;
 }
@@ -203,6 +220,13 @@ int cmd_predict(int argc, char **argv) {
             continue;
         }
         int label = 0; /* the softmax needs a label; the loss it returns is unused */
+        bool finite = true;
+        for (int c = 0; c < mo.num_classes; c++) finite = finite && isfinite(logits[c]);
+        if (!finite) {
+            rc = cli_error("%s: the model's output is not finite (NaN or Inf): check the weights "
+                           "and --mean/--std", argv[i]);
+            continue;
+        }
         rn_softmax_xent_forward(probs, logits, &label, 1, mo.num_classes, 0.0f);
         /* Top k by partial selection; ties keep the lower class index first. */
         for (int c = 0; c < mo.num_classes; c++) order[c] = c;
