@@ -33,9 +33,10 @@ rn_status rn_image_load(rn_image *img, const char *path, int channels) {
     int want = channels ? channels : (c <= 2 ? 1 : 3);
     unsigned char *px = stbi_load_from_file(f, &w, &h, &c, want);
     fclose(f);
+    const char *why = stbi_failure_reason();
     if (!px)
         return rn_fail(RN_ERR_BAD_FILE, "%s: cannot decode image (%s)", path,
-                       stbi_failure_reason());
+                       why && why[0] ? why : "truncated or corrupt");
     img->pixels = px;
     img->width = w;
     img->height = h;
