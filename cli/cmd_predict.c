@@ -224,7 +224,7 @@ int cmd_predict(int argc, char **argv) {
         for (int c = 0; c < mo.num_classes; c++) finite = finite && isfinite(logits[c]);
         if (!finite) {
             rc = cli_error("%s: the model's output is not finite (NaN or Inf): check the weights "
-                           "and --mean/--std", argv[i]);
+                           "%s and --mean/--std", argv[i], o.weights);
             continue;
         }
         rn_softmax_xent_forward(probs, logits, &label, 1, mo.num_classes, 0.0f);
