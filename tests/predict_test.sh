@@ -14,7 +14,8 @@
 # torchvision resnet18 (fixed seed, perturbed BN statistics), a 224x224 PNG and PyTorch's
 # probabilities into a temporary folder; otherwise that case is skipped.
 #
-# Environment: RESNET (the program), BUILD (build folder holding tests/save_weights).
+# Environment: RESNET (the program), BUILD (build folder holding tests/save_weights),
+# TORCH_PYTHON (the Python that has torch, default /usr/bin/python3).
 source "$(dirname "$0")/testlib.sh"
 BUILD=${BUILD:-build}
 TOL=1e-5
@@ -161,8 +162,9 @@ mixed() {
 check "bad image among good ones" mixed
 
 # ---- resnet18-imagenet through torchvision (optional)
-if /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
-    if /usr/bin/python3 tools/gen_predict_reference.py --imagenet "$TMP" >"$TMP/gen.log" 2>&1; then
+TORCH_PYTHON=${TORCH_PYTHON:-/usr/bin/python3}
+if "$TORCH_PYTHON" -c "import torch, torchvision" 2>/dev/null; then
+    if "$TORCH_PYTHON" tools/gen_predict_reference.py --imagenet "$TMP" >"$TMP/gen.log" 2>&1; then
         imagenet() {
             "$RESNET" predict --model resnet18-imagenet --weights "$TMP/resnet18_imagenet.safetensors" \
                 "$TMP/imagenet224.png" >"$TMP/out.tsv" || return 1
@@ -176,7 +178,7 @@ if /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
         fail "resnet18-imagenet reference" "$(tail -n 1 "$TMP/gen.log")"
     fi
 else
-    skip "resnet18-imagenet (torchvision)" "/usr/bin/python3 cannot import torch and torchvision"
+    skip "resnet18-imagenet (torchvision)" "$TORCH_PYTHON cannot import torch and torchvision"
 fi
 
 echo "max |p - p_torch| over every comparison: $max_diff_all (tolerance $TOL)"
