@@ -51,7 +51,7 @@ static int read_labels(const char *path, char ***out) {
         if (!(labels[n] = strdup(line))) nomem = true;
         else n++;
     }
-    int read_errno = ferror(f) ? errno : 0; /* e.g. EISDIR for a directory */
+    int read_errno = ferror(f) ? (errno ? errno : EIO) : 0; /* e.g. EISDIR for a directory */
     free(line);
     fclose(f);
     if (nomem || read_errno) {
