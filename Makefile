@@ -25,6 +25,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
+# Programs the shell tests call (tests/run.sh runs only the test_* binaries).
+TEST_PROG := $(BUILD)/tests/save_weights
 
 ifeq ($(SANITIZE),1)
 PROGRAM := $(BUILD)/resnet
@@ -53,7 +55,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_UTIL_OBJ) $(BUILD)/libresnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libresnet.a $(LDLIBS) -lcmocka
 
-tests: $(TEST_BIN) $(PROGRAM)
+tests: $(TEST_BIN) $(TEST_PROG) $(PROGRAM)
 
 test: tests
 	@RESNET=$(abspath $(PROGRAM)) BUILD=$(BUILD) tests/run.sh
@@ -62,4 +64,4 @@ clean:
 	rm -rf build build-san resnet
 
 .PHONY: all tests test clean
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_PROG:=.d) $(TEST_UTIL_OBJ:.o=.d)

@@ -22,6 +22,10 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the library's last error for a failed status and returns 1. */
 int cli_lib_error(rn_status s);
 
+/* After getopt_long (called with opterr = 0 and an optstring starting with ':') returned '?'
+ * (unknown option) or ':' (missing value): prints one line naming the option, returns 2. */
+int cli_option_error(const char *cmd, int c, char **argv);
+
 /* Option values: each returns false after printing a one-line error naming the option. */
 bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);

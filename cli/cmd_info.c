@@ -26,19 +26,18 @@ int cmd_info(int argc, char **argv) {
     rn_model_opts mo = {0};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return 0;
         }
-        if (c == '?') {
-            usage(stderr);
-            return 2;
-        }
+        if (c == '?' || c == ':') return cli_option_error("info", c, argv);
         if (!cli_model_opt(c, optarg, &mo)) return 2;
     }
     if (optind != argc - 1) {
-        usage(stderr);
+        cli_error("info: expected one MODEL name, got %d (see `resnet info --help`)",
+                  argc - optind);
         return 2;
     }
     rn_model *m;

@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,27 +23,44 @@ static void usage(FILE *f) {
             "The model name and normalization come from the weights' metadata unless given.\n");
 }
 
-/* Reads one label per line; returns the count or -1 (error printed). */
+/* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error
+ * printed, nothing to free). */
 static int read_labels(const char *path, char ***out) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        cli_error("%s: cannot open the labels file", path);
+        cli_error("%s: cannot open the labels file: %s", path, strerror(errno));
         return -1;
     }
-    char line[512];
+    char *line = NULL;
+    size_t size = 0;
     int n = 0, cap = 0;
     char **labels = NULL;
-    while (fgets(line, sizeof line, f)) {
+    bool nomem = false;
+    errno = 0;
+    while (!nomem && getline(&line, &size, f) != -1) {
         line[strcspn(line, "\r\n")] = 0;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
             char **p = realloc(labels, (size_t)cap * sizeof *p);
-            if (!p) break;
+            if (!p) {
+                nomem = true;
+                break;
+            }
             labels = p;
         }
-        labels[n++] = strdup(line);
+        if (!(labels[n] = strdup(line))) nomem = true;
+        else n++;
     }
+    int read_errno = ferror(f) ? (errno ? errno : EIO) : 0; /* e.g. EISDIR for a directory */
+    free(line);
     fclose(f);
+    if (nomem || read_errno) {
+        for (int i = 0; i < n; i++) free(labels[i]);
+        free(labels);
+        if (nomem) cli_error("%s: out of memory reading the labels file", path);
+        else cli_error("%s: cannot read the labels file: %s", path, strerror(read_errno));
+        return -1;
+    }
     *out = labels;
     return n;
 }
@@ -63,7 +81,8 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'w': o->weights = optarg; break;
         case 'm': o->model = optarg; break;
@@ -73,7 +92,7 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         case 'M': if (!cli_parse_floats("--mean", optarg, o->mean, 4, &o->n_mean)) return false; break;
         case 's': if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return false;
+        default: cli_option_error("predict", c, argv); return false;
         }
     }
     if (!o->weights) {
@@ -93,26 +112,57 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
     return true;
 }
 
-/* Loads the model: by --model name (geometry from the file is then checked by the loader) or
- * from the weights' metadata. */
-static rn_status load_model(const predict_opts *o, rn_model **m, rn_norm *norm) {
-    if (!o->model) return rn_model_create_from_file(m, o->weights, norm);
+/* An integer metadata field of the weights file into *v (left 0, the default, when absent);
+ * false after printing an error if it is not a positive integer. */
+static bool meta_int(const rn_safetensors *st, const char *path, const char *key, int *v) {
+    const char *s = rn_safetensors_meta(st, key);
+    if (!s) return true;
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || errno || x < 1 || x > 1000000) {
+        cli_error("%s: metadata %s is '%s' (expected a positive integer)", path, key, s);
+        return false;
+    }
+    *v = (int)x;
+    return true;
+}
+
+/* Loads the model: by --model name (geometry from the file's metadata, then checked by the
+ * loader) or from the weights' metadata. Prints the error and returns false on failure. */
+static bool load_model(const predict_opts *o, rn_model **m, rn_norm *norm) {
+    rn_status s;
+    if (!o->model) {
+        if ((s = rn_model_create_from_file(m, o->weights, norm)) != RN_OK) {
+            cli_lib_error(s);
+            return false;
+        }
+        return true;
+    }
     rn_safetensors st;
-    rn_status s = rn_safetensors_read(&st, o->weights);
-    if (s != RN_OK) return s;
+    if ((s = rn_safetensors_read(&st, o->weights)) != RN_OK) {
+        cli_lib_error(s);
+        return false;
+    }
     rn_model_opts mo = {0};
-    const char *v;
-    if ((v = rn_safetensors_meta(&st, "in_channels"))) mo.in_channels = atoi(v);
-    if ((v = rn_safetensors_meta(&st, "in_height"))) mo.in_height = atoi(v);
-    if ((v = rn_safetensors_meta(&st, "in_width"))) mo.in_width = atoi(v);
-    if ((v = rn_safetensors_meta(&st, "num_classes"))) mo.num_classes = atoi(v);
+    bool ok = meta_int(&st, o->weights, "in_channels", &mo.in_channels) &&
+              meta_int(&st, o->weights, "in_height", &mo.in_height) &&
+              meta_int(&st, o->weights, "in_width", &mo.in_width) &&
+              meta_int(&st, o->weights, "num_classes", &mo.num_classes);
     rn_safetensors_free(&st);
-    if ((s = rn_model_create(m, o->model, &mo, 0)) != RN_OK) return s;
+    if (!ok) return false;
+    if ((s = rn_model_create(m, o->model, &mo, 0)) != RN_OK) {
+        if (s == RN_ERR_UNKNOWN_MODEL) cli_lib_error(s); /* the --model name */
+        else cli_error("%s: metadata: %s", o->weights, rn_error_message()); /* its geometry */
+        return false;
+    }
     if ((s = rn_model_load(*m, o->weights, norm)) != RN_OK) {
+        cli_lib_error(s);
         rn_model_free(*m);
         *m = NULL;
+        return false;
     }
-    return s;
+    return true;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -125,8 +175,8 @@ int cmd_predict(int argc, char **argv) {
     char **labels = NULL;
     int n_labels = 0, rc = 1;
     float *x = NULL, *probs = NULL;
-    rn_status s = load_model(&o, &m, &norm);
-    if (s != RN_OK) return cli_lib_error(s);
+    rn_status s;
+    if (!load_model(&o, &m, &norm)) return 1;
     rn_model_opts mo = rn_model_get_opts(m);
     if ((o.n_mean && o.n_mean != mo.in_channels) || (o.n_std && o.n_std != mo.in_channels)) {
         cli_error("--mean/--std: expected %d values (one per input channel)", mo.in_channels);
@@ -170,6 +220,13 @@ int cmd_predict(int argc, char **argv) {
             continue;
         }
         int label = 0; /* the softmax needs a label; the loss it returns is unused */
+        bool finite = true;
+        for (int c = 0; c < mo.num_classes; c++) finite = finite && isfinite(logits[c]);
+        if (!finite) {
+            rc = cli_error("%s: the model's output is not finite (NaN or Inf): check the weights "
+                           "%s and --mean/--std", argv[i], o.weights);
+            continue;
+        }
         rn_softmax_xent_forward(probs, logits, &label, 1, mo.num_classes, 0.0f);
         /* Top k by partial selection; ties keep the lower class index first. */
         for (int c = 0; c < mo.num_classes; c++) order[c] = c;

@@ -4,10 +4,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -17,6 +20,18 @@ int cli_error(const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     return 1;
+}
+
+int cli_option_error(const char *cmd, int c, char **argv) {
+    /* argv[optind - 1] is the option getopt stopped at: "--name[=value]" or a short "-x". */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    char shortopt[3] = {'-', (char)optopt, 0};
+    const char *opt = strncmp(arg, "--", 2) == 0 || !optopt ? arg : shortopt;
+    if (c == ':')
+        cli_error("%s: option '%s' needs a value (see `resnet %s --help`)", cmd, opt, cmd);
+    else
+        cli_error("%s: unknown option '%s' (see `resnet %s --help`)", cmd, opt, cmd);
+    return 2;
 }
 
 int cli_lib_error(rn_status s) {
@@ -51,18 +66,20 @@ bool cli_parse_float(const char *opt, const char *s, double lo, double hi, doubl
 bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n) {
     *n = 0;
     const char *p = s ? s : "";
-    while (*p) {
+    bool ok = *p != 0;
+    while (ok && *p) {
         char *end = NULL;
         errno = 0;
         double v = strtod(p, &end);
-        if (end == p || errno || !isfinite(v) || (*end && *end != ',') || *n >= max) {
-            cli_error("%s: expected up to %d comma-separated numbers, got '%s'", opt, max, s);
-            return false;
+        /* a number that fits a float, then a comma and more, or the end */
+        ok = end != p && !errno && fabs(v) <= FLT_MAX && *n < max &&
+             (*end == 0 || (*end == ',' && end[1] != 0));
+        if (ok) {
+            out[(*n)++] = (float)v;
+            p = *end ? end + 1 : end;
         }
-        out[(*n)++] = (float)v;
-        p = *end ? end + 1 : end;
     }
-    if (*n == 0) {
+    if (!ok) {
         cli_error("%s: expected up to %d comma-separated numbers, got '%s'", opt, max, s ? s : "");
         return false;
     }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void *rn_alloc(size_t bytes) {
@@ -28,6 +29,12 @@ rn_status rn_read_file(const char *path, void **buf, size_t *size) {
     *size = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* fopen succeeds on a directory, and ftell then gives a bogus size (LONG_MAX on ext4). */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return rn_fail(RN_ERR_IO, "%s: is a directory, expected a file", path);
+    }
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
         return rn_fail(RN_ERR_IO, "%s: cannot seek (not a regular file?)", path);

@@ -4,7 +4,10 @@
  */
 #include "core/internal.h"
 
+#include <errno.h>
 #include <stb/stb_image.h>
+#include <string.h>
+#include <sys/stat.h>
 
 rn_status rn_image_load(rn_image *img, const char *path, int channels) {
     img->pixels = NULL;
@@ -13,7 +16,14 @@ rn_status rn_image_load(rn_image *img, const char *path, int channels) {
         return rn_fail(RN_ERR_BAD_ARG, "%s: cannot convert to %d channels (expected 1 or 3)",
                        path, channels);
     FILE *f = fopen(path, "rb");
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open", path);
+    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && (S_ISDIR(sb.st_mode) || sb.st_size == 0)) {
+        fclose(f);
+        return rn_fail(S_ISDIR(sb.st_mode) ? RN_ERR_IO : RN_ERR_BAD_FILE,
+                       "%s: %s, expected a PNG or JPEG image", path,
+                       S_ISDIR(sb.st_mode) ? "is a directory" : "empty file");
+    }
     int w, h, c;
     if (!stbi_info_from_file(f, &w, &h, &c)) {
         fclose(f);
@@ -23,9 +33,10 @@ rn_status rn_image_load(rn_image *img, const char *path, int channels) {
     int want = channels ? channels : (c <= 2 ? 1 : 3);
     unsigned char *px = stbi_load_from_file(f, &w, &h, &c, want);
     fclose(f);
+    const char *why = stbi_failure_reason();
     if (!px)
         return rn_fail(RN_ERR_BAD_FILE, "%s: cannot decode image (%s)", path,
-                       stbi_failure_reason());
+                       why && why[0] ? why : "truncated or corrupt");
     img->pixels = px;
     img->width = w;
     img->height = h;

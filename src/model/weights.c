@@ -312,7 +312,12 @@ rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *n
                        "positive integers",
                        path);
     rn_model *m;
-    if ((s = rn_model_create(&m, name, &o, 0)) != RN_OK) return s;
+    if ((s = rn_model_create(&m, name, &o, 0)) != RN_OK) {
+        /* The model name or geometry came from the file: say which file. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", rn_error_message());
+        return rn_fail(s, "%s: metadata: %s", path, why);
+    }
     if ((s = rn_model_load(m, path, norm)) != RN_OK) {
         rn_model_free(m);
         return s;

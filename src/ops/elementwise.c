@@ -3,8 +3,10 @@
  */
 #include "ops/ops.h"
 
+/* NaN (and -0) pass through, as in PyTorch: a diverged network must not come out looking
+ * finite. */
 void rn_relu_forward(float *out, const float *in, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) out[i] = in[i] < 0.0f ? 0.0f : in[i];
 }
 
 /* The gradient passes where the output is positive (so also when relu ran in place). */
