@@ -270,12 +270,39 @@ static void test_bn_running_stats(void **state) {
     rn_model_free(m);
 }
 
+/* The memory plan: in-place ReLU/add and shared gradient slots keep the workspace small, and
+ * depth barely changes the number of gradient slabs. */
+static void test_memory_plan(void **state) {
+    const char *names[] = {"resnet20", "resnet110", "plain56", "resnet50-imagenet"};
+    for (int k = 0; k < 4; k++) {
+        rn_model *m;
+        rn_ctx *ctx;
+        TU_OK(rn_model_create(&m, names[k], NULL, 0));
+        TU_OK(rn_ctx_create(&ctx, "reference", 1));
+        TU_OK(rn_model_reserve(m, ctx, 2));
+        size_t naive = 0, slab = 0;
+        for (int v = 1; v < m->n_values; v++) {
+            size_t f = (size_t)m->values[v].c * m->values[v].h * m->values[v].w * 2;
+            naive += f;
+            if (f > slab) slab = f;
+        }
+        size_t slots = m->grad_floats / slab;
+        printf("    %-18s activations %5.1f%% of one slab per value, %zu gradient slabs\n",
+               names[k], 100.0 * m->act_floats / naive, slots);
+        assert_true(m->act_floats < 0.7 * naive);
+        assert_true(slots <= 5);
+        rn_ctx_free(ctx);
+        rn_model_free(m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_param_counts),      cmocka_unit_test(test_macs),
         cmocka_unit_test(test_key_names),         cmocka_unit_test(test_options_and_errors),
         cmocka_unit_test(test_init),              cmocka_unit_test(test_basic_block_grads),
         cmocka_unit_test(test_bottleneck_grads),  cmocka_unit_test(test_bn_running_stats),
+        cmocka_unit_test(test_memory_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

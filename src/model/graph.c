@@ -29,14 +29,14 @@ rn_model *rn_graph_new(const char *name, const rn_model_opts *opts, rn_family fa
         free(m);
         return NULL;
     }
-    m->values[0] = (rn_value){opts->in_channels, opts->in_height, opts->in_width, 0};
+    m->values[0] = (rn_value){.c = opts->in_channels, .h = opts->in_height, .w = opts->in_width};
     m->n_values = 1;
     return m;
 }
 
 static int new_value(rn_model *m, int c, int h, int w) {
     if (!grow((void **)&m->values, &m->cap_values, m->n_values, sizeof(rn_value))) return -1;
-    m->values[m->n_values] = (rn_value){c, h, w, 0};
+    m->values[m->n_values] = (rn_value){.c = c, .h = h, .w = w};
     return m->n_values++;
 }
 

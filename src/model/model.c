@@ -27,6 +27,8 @@ static void free_workspace(rn_model *m) {
     rn_free(m->din);
     rn_free(m->stats);
     rn_free(m->scratch);
+    free(m->block_gnorm);
+    m->block_gnorm = NULL;
     m->acts = m->dacts = m->din = m->stats = m->scratch = NULL;
     m->max_batch = 0;
     m->forward_done = false;
@@ -100,12 +102,7 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
         m->ws_threads == ctx->nthreads)
         return RN_OK;
     free_workspace(m);
-    /* Every value but the input gets a slab of max_batch images. */
-    size_t per_image = 0;
-    for (int v = 1; v < m->n_values; v++) {
-        m->values[v].off = per_image * (size_t)max_batch;
-        per_image += value_floats(&m->values[v]);
-    }
+    rn_plan_memory(m, max_batch);
     size_t scratch = 0;
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].kind == RN_NODE_CONV) {
@@ -113,19 +110,18 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
             d.N = max_batch;
             scratch = RN_MAX(scratch, ctx->backend->conv2d_scratch_floats(&d, ctx->nthreads));
         }
-    size_t total = per_image * (size_t)max_batch;
-    m->acts = rn_alloc(total * sizeof(float));
-    m->dacts = rn_alloc(total * sizeof(float));
+    m->acts = rn_alloc(m->act_floats * sizeof(float));
+    m->dacts = rn_alloc(m->grad_floats * sizeof(float));
     m->din = rn_alloc((size_t)max_batch * value_floats(&m->values[0]) * sizeof(float));
     m->stats = rn_alloc(RN_MAX(m->n_stats, 1) * sizeof(float));
     m->scratch = rn_alloc(RN_MAX(scratch, 1) * sizeof(float));
-    if (!m->acts || !m->dacts || !m->din || !m->stats || !m->scratch) {
+    m->block_gnorm = calloc((size_t)RN_MAX(m->n_blocks, 1), sizeof(double));
+    if (!m->acts || !m->dacts || !m->din || !m->stats || !m->scratch || !m->block_gnorm) {
+        size_t mb = (m->act_floats + m->grad_floats) * sizeof(float) >> 20;
         free_workspace(m);
-        return rn_fail(RN_ERR_NOMEM,
-                       "%s: cannot allocate %.1f MB of activations for batch %d", m->name,
-                       2.0 * total * sizeof(float) / 1e6, max_batch);
+        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu MB of activations for batch %d",
+                       m->name, mb, max_batch);
     }
-    m->act_per_image = per_image;
     m->scratch_floats = scratch;
     m->max_batch = max_batch;
     m->ws_backend = ctx->backend;
@@ -139,7 +135,13 @@ static const float *act(const rn_model *m, int v) {
 }
 static float *act_w(rn_model *m, int v) { return m->acts + m->values[v].off; }
 /* The gradient of value v (the input gradient for v == 0). */
-static float *dact(rn_model *m, int v) { return v == 0 ? m->din : m->dacts + m->values[v].off; }
+static float *dact(rn_model *m, int v) { return v == 0 ? m->din : m->dacts + m->values[v].goff; }
+
+static double l2norm(const float *x, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return sqrt(s);
+}
 
 static float *P(rn_model *m, int t) { return t < 0 ? NULL : m->params + m->tensors[t].off; }
 static float *G(rn_model *m, int t) { return t < 0 ? NULL : m->grads + m->tensors[t].off; }
@@ -227,14 +229,22 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
     const rn_backend *be = ctx->backend;
     int nt = ctx->nthreads, n = m->last_n;
     bool train = m->last_mode == RN_MODE_TRAIN;
-    /* Gradients of values accumulate, so they start at zero. Only the first n images of each
-     * slab are used, but one memset over the arena is simplest and cheap next to the convs. */
-    memset(m->dacts, 0, (size_t)m->max_batch * m->act_per_image * sizeof(float));
+    /* Gradients accumulate, so each starts at zero in its slot when it comes alive (at its
+     * last consumer; see plan.c). */
     memset(m->din, 0, (size_t)n * value_floats(&m->values[0]) * sizeof(float));
     int last = m->nodes[m->n_nodes - 1].out;
     memcpy(dact(m, last), dlogits, (size_t)n * value_floats(&m->values[last]) * sizeof(float));
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         rn_node *nd = &m->nodes[i];
+        for (int k = 0; k < 2; k++) {
+            int v = k ? nd->in2 : nd->in;
+            if (v > 0 && m->values[v].grad_first == i)
+                memset(dact(m, v), 0, (size_t)n * value_floats(&m->values[v]) * sizeof(float));
+        }
+        /* The output's gradient is complete now: every consumer has run. */
+        if (m->values[nd->out].block >= 0)
+            m->block_gnorm[m->values[nd->out].block] =
+                l2norm(dact(m, nd->out), (size_t)n * value_floats(&m->values[nd->out]));
         const float *in = act(m, nd->in);
         const float *out = act(m, nd->out);
         const float *dout = dact(m, nd->out);
@@ -285,6 +295,9 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             break;
         }
     }
+    if (m->values[0].block >= 0)
+        m->block_gnorm[m->values[0].block] =
+            l2norm(m->din, (size_t)n * value_floats(&m->values[0]));
     return RN_OK;
 }
 
@@ -294,11 +307,5 @@ int rn_model_num_blocks(const rn_model *m) { return m->n_blocks; }
 const char *rn_model_block_name(const rn_model *m, int i) { return m->blocks[i].name; }
 
 double rn_model_block_input_grad_norm(const rn_model *m, int i) {
-    if (!m->forward_done || !m->dacts) return 0;
-    const rn_value *v = &m->values[m->blocks[i].input];
-    size_t n = (size_t)m->last_n * v->c * v->h * v->w;
-    const float *g = m->blocks[i].input == 0 ? m->din : m->dacts + v->off;
-    double s = 0;
-    for (size_t k = 0; k < n; k++) s += (double)g[k] * g[k];
-    return sqrt(s);
+    return m->block_gnorm && m->forward_done ? m->block_gnorm[i] : 0;
 }

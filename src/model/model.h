@@ -43,7 +43,11 @@ typedef struct {
 
 typedef struct {
     int c, h, w;
-    size_t off; /* offset of this value in the activation (and activation-gradient) arena */
+    int producer;    /* node that writes it (-1 for the input) */
+    int block;       /* the block this value enters, or -1 */
+    size_t off;      /* activation storage: offset in the arena (shared by in-place ops) */
+    size_t goff;     /* gradient storage: offset of its slot in the gradient arena */
+    int grad_first;  /* node whose backward pass first writes its gradient (its last consumer) */
 } rn_value;
 
 /* How a tensor starts out (see init_tensor in graph.c). */
@@ -90,12 +94,14 @@ struct rn_model {
     int max_batch;
     const rn_backend *ws_backend;
     int ws_threads;
-    size_t act_per_image; /* floats of every value but the input, one image */
-    float *acts, *dacts;  /* (max_batch * act_per_image) each */
+    size_t act_floats, grad_floats; /* arena sizes for max_batch images */
+    float *acts, *dacts;
     float *din;           /* input gradient (max_batch, C, H, W) */
     float *stats;         /* BN save_mean / save_invstd */
     float *scratch;
     size_t scratch_floats;
+
+    double *block_gnorm;  /* per block: gradient norm at its input, from the last backward */
 
     /* The last forward pass, for backward. */
     const float *last_x;
@@ -136,6 +142,12 @@ rn_status rn_model_save_ext(const rn_model *m, const char *path, const rn_norm *
  * ignore_prefix (may be NULL) are allowed besides the model's. */
 rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *path,
                            const char *ignore_prefix, rn_norm *norm);
+
+/* Plans the workspace for max_batch images (plan.c): activation offsets, with ReLU and the
+ * residual add working in place where their input has no other reader, and gradient slots
+ * shared by values whose gradients are never alive at the same time. Fills values[].off,
+ * values[].goff, values[].grad_first, m->act_floats and m->grad_floats. */
+void rn_plan_memory(rn_model *m, int max_batch);
 
 /* Builds the named model's graph (zoo.c). */
 rn_status rn_zoo_build(rn_model **out, const char *name, const rn_model_opts *opts);
