@@ -5,6 +5,9 @@
  * backend replaces them without touching the model. Every entry has the contract of the
  * reference kernel of the same name in src/ops/ops.h; the reference backend is always built
  * and is what the others are tested against.
+ *
+ * In place: the model calls relu_forward with out == in and add_forward with out == a (see
+ * src/model/plan.c); every backend must allow that.
  */
 #ifndef RN_BACKEND_H
 #define RN_BACKEND_H

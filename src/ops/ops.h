@@ -70,6 +70,7 @@ void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
                            const float *gamma, const rn_bn_desc *d, bool train, int nthreads);
 
 /* ---- elementwise ------------------------------------------------------------------------- */
+/* relu_forward may run in place (out == in), add_forward with out == a. */
 void rn_relu_forward(float *out, const float *in, size_t n);             /* out = max(in, 0) */
 void rn_relu_backward(float *din, const float *dout, const float *out, size_t n); /* += dout*(out>0) */
 void rn_add_forward(float *out, const float *a, const float *b, size_t n);        /* out = a + b */
