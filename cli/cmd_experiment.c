@@ -24,7 +24,7 @@
 /* Defaults sized for CIFAR-10 on a 2-core CPU with the fast backend: about an hour for depths
  * 20 and 56 (see the README); every one can be overridden. */
 #define DEFAULT_DEPTHS "20,56"
-#define DEFAULT_ITERS 1500
+#define DEFAULT_ITERS 800
 #define DEFAULT_BATCH "128"
 #define DEFAULT_LR "0.1"
 #define DEFAULT_WD "1e-4"

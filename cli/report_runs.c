@@ -268,13 +268,13 @@ static bool grads_object(const cJSON *obj, char **names, int n, double *row, con
     int i = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, obj) {
-        if (!cJSON_IsNumber(e))
+        if (!cJSON_IsNumber(e) && !cJSON_IsNull(e)) /* null: not finite when logged */
             return cli_error("%s:%d: %s \"%s\" is not a number", path, line, key, e->string),
                    false;
         int at = i < n && !strcmp(names[i], e->string) ? i : -1; /* the usual order */
         for (int k = 0; at < 0 && k < n; k++)
             if (!strcmp(names[k], e->string)) at = k;
-        if (at >= 0) row[at] = e->valuedouble;
+        if (at >= 0) row[at] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
         i++;
     }
     return true;

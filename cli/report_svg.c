@@ -392,10 +392,10 @@ void rp_svg_heatmap(rp_buf *b, const rp_heatmap *h) {
                  "y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"url(#rp-cbar-%d)\" "
                  "stroke=\"" INK "\" stroke-width=\"0.6\"/>\n",
               bx, y0, bw, ph, h->id);
-    /* Ticks at decades, and at 2 and 5 times them when the scale spans less than two. */
+    /* Ticks at decades, and at 2 and 5 times them when the scale spans less than 2.5. */
     axis ac = {.lo = pow(10, lv), .hi = pow(10, hv), .log = true};
     static const double mult[3] = {1, 2, 5};
-    int n_mult = hv - lv < 2 ? 3 : 1, shown = 0;
+    int n_mult = hv - lv < 2.5 ? 3 : 1, shown = 0;
     char lab[32];
     for (int e = (int)floor(lv); e <= (int)ceil(hv); e++)
         for (int k = 0; k < n_mult; k++) {

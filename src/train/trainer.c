@@ -273,6 +273,12 @@ static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progres
     return RN_OK;
 }
 
+/* A norm as JSON: null when it is not finite (JSON has no NaN or Inf). */
+static void put_norm(FILE *f, const char *sep, const char *name, double v) {
+    if (isfinite(v)) fprintf(f, "%s\"%s\": %.6g", sep, name, v);
+    else fprintf(f, "%s\"%s\": null", sep, name);
+}
+
 /* One grads.jsonl line after the backward pass of step t->step: the L2 norm of each parameter's
  * gradient and of the gradient reaching each block's input. */
 static rn_status log_grads(trainer *t) {
@@ -284,12 +290,12 @@ static rn_status log_grads(trainer *t) {
         if (e->kind != RN_TENSOR_PARAM) continue;
         double sum = 0;
         for (size_t j = 0; j < e->numel; j++) sum += (double)e->grad[j] * e->grad[j];
-        fprintf(f, "%s\"%s\": %.6g", k++ ? ", " : "", e->name, sqrt(sum));
+        put_norm(f, k++ ? ", " : "", e->name, sqrt(sum));
     }
     fprintf(f, "}, \"blocks\": {");
     for (int i = 0; i < rn_model_num_blocks(t->model); i++)
-        fprintf(f, "%s\"%s\": %.6g", i ? ", " : "", rn_model_block_name(t->model, i),
-                rn_model_block_input_grad_norm(t->model, i));
+        put_norm(f, i ? ", " : "", rn_model_block_name(t->model, i),
+                 rn_model_block_input_grad_norm(t->model, i));
     fprintf(f, "}}\n");
     if (fflush(f) != 0 || ferror(f))
         return rn_fail(RN_ERR_IO, "%s/grads.jsonl: write failed", t->c->out);
