@@ -31,6 +31,7 @@ static const char *const CSS =
     "vertical-align:top}\n"
     "thead th{border-bottom:2px solid #bbb;font-weight:600}\n"
     "th.l,td.l{text-align:left}\n"
+    "td:first-child{white-space:nowrap}\n"
     ".swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.45em;"
     "vertical-align:-.05em}\n"
     "code{font-size:.92em}\n"
