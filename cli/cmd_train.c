@@ -45,7 +45,9 @@ static void usage(FILE *f) {
 "other:    --label-smoothing E  --augment crop+flip|none  --shuffle epoch|none\n"
 "          --init WEIGHTS (start from these weights)  --seed S  --threads N\n"
 "          --backend NAME  --log-every N (50)  --eval-every N (epochs)  --ckpt-every N\n"
-"          --quiet\n");
+"          --quiet\n"
+"          --log-grads (gradient norms per tensor and per block input at every logged\n"
+"          step into RUN_DIR/grads.jsonl; `resnet report` draws them)\n");
 }
 
 /* "multistep:30,45", "multistep:50%,75%", "multistep:32000it,48000it", "cosine", ... */
@@ -139,7 +141,8 @@ enum {
     OPT_MODEL = 256, OPT_DATA, OPT_OUT, OPT_EPOCHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_MOMENTUM,
     OPT_NESTEROV, OPT_WD, OPT_WD_SKIP_BN, OPT_SCHEDULE, OPT_GAMMA, OPT_WARMUP, OPT_SMOOTHING,
     OPT_AUGMENT, OPT_SEED, OPT_THREADS, OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_CKPT_EVERY,
-    OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP, OPT_INIT, OPT_SHUFFLE
+    OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP, OPT_INIT, OPT_SHUFFLE,
+    OPT_LOG_GRADS
 };
 
 int cmd_train(int argc, char **argv) {
@@ -174,6 +177,7 @@ int cmd_train(int argc, char **argv) {
         {"init", required_argument, 0, OPT_INIT},
         {"shuffle", required_argument, 0, OPT_SHUFFLE},
         {"help", no_argument, 0, OPT_HELP},
+        {"log-grads", no_argument, 0, OPT_LOG_GRADS},
         {0, 0, 0, 0}};
     rn_train_config c;
     rn_train_config_defaults(&c);
@@ -304,6 +308,7 @@ int cmd_train(int argc, char **argv) {
             else return cli_error("--shuffle: expected epoch or none, got '%s'", optarg);
             break;
         case OPT_QUIET: quiet = true; break;
+        case OPT_LOG_GRADS: c.log_grads = true; break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -19,6 +19,8 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a data set (with exact resume)"},
     {"bench", cmd_bench, "training or inference throughput against the machine's FMA peak"},
     {"eval", cmd_eval, "accuracy, loss and confusion matrix of trained weights on a data set"},
+    {"experiment", cmd_experiment, "the degradation experiment: plain vs residual nets by depth"},
+    {"report", cmd_report, "one HTML page of training runs: curves, gradient flow, summary"},
 };
 
 static void usage(FILE *f) {

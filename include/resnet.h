@@ -272,7 +272,11 @@ rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *n
  * directory: config.json (every setting), metrics.jsonl (one JSON object per logged interval),
  * classes.txt, checkpoint.safetensors (weights, BN statistics, momentum buffers and the
  * trainer's position: what exact resume needs), last.safetensors and best.safetensors
- * (weights only, best by validation accuracy). Files are written atomically.
+ * (weights only, best by validation accuracy). Files are written atomically. With log_grads,
+ * grads.jsonl gets one line per logged step, after that step's backward pass:
+ *   {"step": S, "params": {"<tensor>": |grad|, ...}, "blocks": {"<block>": |dL/dinput|, ...}}
+ * (L2 norms: of each PARAM tensor's gradient, and of the gradient reaching each block's input,
+ * see rn_model_block_input_grad_norm), to show how gradients flow back through depth.
  *
  * Determinism: the data order of epoch e is a shuffle seeded by (seed, e) and the augmentation
  * of step s is drawn from a generator seeded by (seed, s), so a resumed run replays exactly the
@@ -321,6 +325,7 @@ typedef struct {
     int log_every;         /* steps between metrics.jsonl lines (and progress callbacks) */
     int eval_every;        /* evaluate the test set every N epochs (0: only at the end) */
     int64_t ckpt_every;    /* steps between checkpoints besides each epoch end (0: epochs only) */
+    bool log_grads;        /* at each logged step, append gradient norms to grads.jsonl */
 } rn_train_config;
 
 /* Fills the defaults (above; augment on, schedule constant, log_every 50). */

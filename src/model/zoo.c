@@ -1,7 +1,7 @@
 /*
  * zoo.c — the named models, each laid out exactly like the PyTorch code whose state_dict names
  * it shares:
- *  - resnet20..1202, plain20..110: He et al.'s CIFAR nets as in akamaster/pytorch_resnet_cifar10
+ *  - resnet8..1202, plain8..110: He et al.'s CIFAR nets as in akamaster/pytorch_resnet_cifar10
  *    (3x3 stem of 16, stages 16/32/64 of n BasicBlocks, option-A shortcuts; plain = no shortcut);
  *  - resnet18..152: the CIFAR layout of kuangliu/pytorch-cifar (3x3 stem of 64, stages
  *    64/128/256/512, option-B shortcuts named `shortcut`, classifier `linear`);
@@ -22,12 +22,16 @@ typedef struct {
 } zoo_entry;
 
 static const zoo_entry zoo[] = {
+    {"resnet8", RN_FAMILY_CIFAR_A, 8, false, false, {0}},   /* n = 1: small, for quick trials */
+    {"resnet14", RN_FAMILY_CIFAR_A, 14, false, false, {0}},
     {"resnet20", RN_FAMILY_CIFAR_A, 20, false, false, {0}},
     {"resnet32", RN_FAMILY_CIFAR_A, 32, false, false, {0}},
     {"resnet44", RN_FAMILY_CIFAR_A, 44, false, false, {0}},
     {"resnet56", RN_FAMILY_CIFAR_A, 56, false, false, {0}},
     {"resnet110", RN_FAMILY_CIFAR_A, 110, false, false, {0}},
     {"resnet1202", RN_FAMILY_CIFAR_A, 1202, false, false, {0}},
+    {"plain8", RN_FAMILY_CIFAR_A, 8, true, false, {0}},
+    {"plain14", RN_FAMILY_CIFAR_A, 14, true, false, {0}},
     {"plain20", RN_FAMILY_CIFAR_A, 20, true, false, {0}},
     {"plain32", RN_FAMILY_CIFAR_A, 32, true, false, {0}},
     {"plain44", RN_FAMILY_CIFAR_A, 44, true, false, {0}},
@@ -164,8 +168,8 @@ rn_status rn_zoo_build(rn_model **out, const char *name, const rn_model_opts *op
         if (!strcmp(zoo[i].name, name)) e = &zoo[i];
     if (!e)
         return rn_fail(RN_ERR_UNKNOWN_MODEL,
-                       "unknown model '%s' (expected resnet20|32|44|56|110|1202, plain20|32|44|"
-                       "56|110, resnet18|34|50|101|152, or resnet18..152-imagenet)",
+                       "unknown model '%s' (expected resnet8|14|20|32|44|56|110|1202, plain8|14|20|"
+                       "32|44|56|110, resnet18|34|50|101|152, or resnet18..152-imagenet)",
                        name);
     bool imagenet = e->family == RN_FAMILY_IMAGENET;
     rn_model_opts o = opts ? *opts : (rn_model_opts){0};

@@ -91,6 +91,7 @@ rn_status rn_train_config_save(const rn_train_config *c, const char *path) {
     cJSON_AddNumberToObject(j, "log_every", c->log_every);
     cJSON_AddNumberToObject(j, "eval_every", c->eval_every);
     cJSON_AddNumberToObject(j, "ckpt_every", (double)c->ckpt_every);
+    cJSON_AddBoolToObject(j, "log_grads", c->log_grads);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return rn_fail(RN_ERR_NOMEM, "cannot format config.json");
@@ -172,6 +173,9 @@ rn_status rn_train_config_load(rn_train_config *c, const char *run_dir) {
     else if (!get_num(j, "log_every", &v[14])) bad = "log_every";
     else if (!get_num(j, "eval_every", &v[15])) bad = "eval_every";
     else if (!get_num(j, "ckpt_every", &v[16])) bad = "ckpt_every";
+    /* Optional: runs configured before it existed did not log gradients. */
+    else if (cJSON_HasObjectItem(j, "log_grads") && !get_bool(j, "log_grads", &c->log_grads))
+        bad = "log_grads";
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "milestones");
     if (!bad && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > RN_MAX_MILESTONES))
         bad = "milestones";

@@ -41,6 +41,7 @@ typedef struct {
     double best_val, elapsed_before, t_start;
     char path[2048];
     FILE *metrics;
+    FILE *grads; /* grads.jsonl when c->log_grads */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -117,9 +118,10 @@ done:
     return s;
 }
 
-/* Keeps only the metrics lines of steps <= step, so a resumed run does not log twice. */
-static rn_status truncate_metrics(trainer *t, int64_t step) {
-    const char *path = run_path(t, "metrics.jsonl");
+/* Keeps only the lines of a log (metrics.jsonl, grads.jsonl) of steps <= step, so a resumed run
+ * does not log twice. */
+static rn_status truncate_log(trainer *t, const char *name, int64_t step) {
+    const char *path = run_path(t, name);
     void *buf;
     size_t size;
     if (rn_read_file(path, &buf, &size) != RN_OK) return RN_OK; /* none yet */
@@ -205,20 +207,25 @@ static rn_status setup(trainer *t, bool resume) {
     t->best_val = -1;
     if (resume) {
         if ((s = load_checkpoint(t)) != RN_OK) return s;
-        if ((s = truncate_metrics(t, t->step)) != RN_OK) return s;
+        if ((s = truncate_log(t, "metrics.jsonl", t->step)) != RN_OK) return s;
+        if ((s = truncate_log(t, "grads.jsonl", t->step)) != RN_OK) return s;
     } else {
         /* The caller's config, units as given, so that resume resolves them the same way. */
         if ((s = rn_train_config_save(t->orig, run_path(t, "config.json"))) != RN_OK) return s;
         if ((s = write_classes(t)) != RN_OK) return s;
         remove(run_path(t, "metrics.jsonl"));
+        remove(run_path(t, "grads.jsonl"));
     }
     t->metrics = fopen(run_path(t, "metrics.jsonl"), "a");
     if (!t->metrics) return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
+    if (c->log_grads && !(t->grads = fopen(run_path(t, "grads.jsonl"), "a")))
+        return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
     return RN_OK;
 }
 
 static void teardown(trainer *t) {
     if (t->metrics) fclose(t->metrics);
+    if (t->grads) fclose(t->grads);
     rn_dataset_free(&t->train);
     rn_dataset_free(&t->val);
     rn_dataset_free(&t->test);
@@ -263,6 +270,35 @@ static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progres
                 p->test_acc);
     fprintf(t->metrics, "}\n");
     fflush(t->metrics);
+    return RN_OK;
+}
+
+/* A norm as JSON: null when it is not finite (JSON has no NaN or Inf). */
+static void put_norm(FILE *f, const char *sep, const char *name, double v) {
+    if (isfinite(v)) fprintf(f, "%s\"%s\": %.6g", sep, name, v);
+    else fprintf(f, "%s\"%s\": null", sep, name);
+}
+
+/* One grads.jsonl line after the backward pass of step t->step: the L2 norm of each parameter's
+ * gradient and of the gradient reaching each block's input. */
+static rn_status log_grads(trainer *t) {
+    FILE *f = t->grads;
+    fprintf(f, "{\"step\": %lld, \"params\": {", (long long)t->step);
+    int n = rn_model_num_tensors(t->model), k = 0;
+    for (int i = 0; i < n; i++) {
+        const rn_tensor_info *e = rn_model_tensor(t->model, i);
+        if (e->kind != RN_TENSOR_PARAM) continue;
+        double sum = 0;
+        for (size_t j = 0; j < e->numel; j++) sum += (double)e->grad[j] * e->grad[j];
+        put_norm(f, k++ ? ", " : "", e->name, sqrt(sum));
+    }
+    fprintf(f, "}, \"blocks\": {");
+    for (int i = 0; i < rn_model_num_blocks(t->model); i++)
+        put_norm(f, i ? ", " : "", rn_model_block_name(t->model, i),
+                 rn_model_block_input_grad_norm(t->model, i));
+    fprintf(f, "}}\n");
+    if (fflush(f) != 0 || ferror(f))
+        return rn_fail(RN_ERR_IO, "%s/grads.jsonl: write failed", t->c->out);
     return RN_OK;
 }
 
@@ -338,6 +374,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
                     (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc, p.images_per_s,
                     p.elapsed_s);
             fflush(t.metrics);
+            if (t.grads && (s = log_grads(&t)) != RN_OK) goto done;
             if (cb) cb(&p, user);
             loss_sum = 0;
             correct_sum = 0;
