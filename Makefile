@@ -7,7 +7,7 @@
 # a new tests/test_*.c becomes a test binary.
 
 CC      ?= cc
-CFLAGS  ?= -O2 -g
+CFLAGS  ?= -O3 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc
 LDLIBS  += -lcjson -lstb -lz -lm -fopenmp
 
