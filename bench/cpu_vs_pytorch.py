@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ ROOT = os.path.dirname(HERE)
 DEFAULT_CASES = "resnet20:train:128,resnet56:train:128,resnet18:train:64,resnet20:infer:128"
 
 TORCH_BENCH = r"""
-import sys, time, statistics, resource, torch
+import sys, time, statistics, torch
 sys.path.insert(0, sys.argv[1])
 import torch_models
 name, mode, batch, threads, steps, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
@@ -53,8 +52,23 @@ else:
             times.append(time.perf_counter() - t0)
 med = statistics.median(times[warmup:])
 print("images/s: %.1f" % (batch / med))
-print("maxrss_kb: %d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
+
+
+# Runs a command in a fresh interpreter that reports that one child's peak memory.
+MEASURE = ("import resource, subprocess, sys\n"
+           "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+           "sys.stdout.write(r.stdout); sys.stderr.write(r.stderr)\n"
+           "print('child_maxrss_kb: %d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+           "sys.exit(r.returncode)\n")
+
+
+def run_measured(cmd):
+    """Runs cmd; returns its stdout and its own peak memory (max RSS) in KB."""
+    r = subprocess.run([sys.executable, "-c", MEASURE] + cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("%s failed: %s" % (cmd[0], r.stderr.strip()))
+    return r.stdout, int(re.search(r"child_maxrss_kb: (\d+)", r.stdout).group(1))
 
 
 def run_ours(name, mode, batch, threads, steps, warmup, backend):
@@ -62,23 +76,18 @@ def run_ours(name, mode, batch, threads, steps, warmup, backend):
            str(batch), "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup)]
     if backend:
         cmd += ["--backend", backend]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out, rss = run_measured(cmd)
     ips = float(re.search(r"images/s: ([\d.]+)", out).group(1))
     peak = re.search(r"-> ([\d.]+)% of peak", out).group(1)
     backend_used = re.search(r"backend (\S+)", out).group(1)
-    return ips, float(peak), backend_used
+    return ips, float(peak), backend_used, rss
 
 
 def run_torch(name, mode, batch, threads, steps, warmup):
     cmd = ["/usr/bin/python3", "-c", TORCH_BENCH, os.path.join(ROOT, "tools"), name, mode,
            str(batch), str(threads), str(steps), str(warmup)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return (float(re.search(r"images/s: ([\d.]+)", out).group(1)),
-            int(re.search(r"maxrss_kb: (\d+)", out).group(1)))
-
-
-def max_rss_of_last_child_kb():
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out, rss = run_measured(cmd)
+    return float(re.search(r"images/s: ([\d.]+)", out).group(1)), rss
 
 
 def main():
@@ -104,9 +113,8 @@ def main():
     for case in a.cases.split(","):
         name, mode, batch = case.split(":")
         batch = int(batch)
-        ours, peak, backend = run_ours(name, mode, batch, a.threads, a.steps, a.warmup,
-                                       a.backend)
-        rss_ours = max_rss_of_last_child_kb()  # resnet bench is the largest child so far
+        ours, peak, backend, rss_ours = run_ours(name, mode, batch, a.threads, a.steps,
+                                                 a.warmup, a.backend)
         theirs, rss_torch = run_torch(name, mode, batch, a.threads, a.steps, a.warmup)
         print("%-10s %-6s %5d | %8.1f img/s %8.1f img/s %6.2fx | %6.0f MB %6.0f MB   (%s, %.0f%% of peak)" % (
             name, mode, batch, ours, theirs, ours / theirs, rss_ours / 1024, rss_torch / 1024,
