@@ -1,0 +1,486 @@
+/*
+ * conv.c — the fast CPU convolution: forward, backward-data and backward-weights of any
+ * 2-D convolution (any kernel size, stride, padding), on the blocked layout, cut into the
+ * register tiles of conv_tiles.h.
+ *
+ * Per image, each thread first copies its input into a zero-padded NCHW16c buffer in its
+ * scratch (from NCHW or NCHW16c; this is where a layout conversion costs one pass in cache),
+ * so tiles never test bounds. Then:
+ *   forward         out[ho][wo] = sum over taps and input channels of in * w: each output
+ *                   tile (P pixels x KB blocks of 16 channels) is computed whole, in
+ *                   registers, and written once.
+ *   backward-data   din = transposed convolution of dout. For stride s the input pixels fall
+ *                   into s*s phases (hi%s, wi%s); each phase is an ordinary stride-1
+ *                   correlation of the padded dout with the taps that reach it, so the same
+ *                   output tiles serve (writing every s-th pixel).
+ *   backward-weight dw[k][c][r][s] = sum over pixels of dout * in: tiles of T taps x KC
+ *                   output channels, vectors over 16 input channels, summed over a whole
+ *                   image in registers, then added into the thread's partial dw.
+ * Threads split images (forward: images x channel groups) statically; the partial weight
+ * gradients are added in thread order, so results are bit-identical for a fixed thread count
+ * (the forward and backward-data results do not depend on the thread count at all).
+ */
+#include "conv_tiles.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- geometry and scratch layout --------------------------------------------------------- */
+
+typedef struct {
+    int N, C, H, W, K, R, S, st, pad, Ho, Wo;
+    int CB, KB, RS;
+    int Hp, Wp;          /* zero-padded input image: H + 2 pad */
+    int pdh, pdw;        /* zero rows / columns before dout in its padded copy */
+    int Hdp, Wdp;        /* zero-padded dout image */
+    /* scratch offsets in floats; per-thread regions repeat every `per_thread` floats */
+    size_t w_fwd, w_bwd, bias, taps, shared_end;
+    size_t t_in, t_dout, t_img, t_dw, t_db, per_thread;
+} geom;
+
+static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static void geom_init(geom *g, const rn_conv_desc *d) {
+    g->N = d->N; g->C = d->C; g->H = d->H; g->W = d->W;
+    g->K = d->K; g->R = d->R; g->S = d->S; g->st = d->stride; g->pad = d->pad;
+    g->Ho = d->Ho; g->Wo = d->Wo;
+    g->CB = rn_cblocks(d->C);
+    g->KB = rn_cblocks(d->K);
+    g->RS = d->R * d->S;
+    g->Hp = d->H + 2 * d->pad;
+    g->Wp = d->W + 2 * d->pad;
+    g->pdh = (d->R - 1 + d->stride - 1) / d->stride;
+    g->pdw = (d->S - 1 + d->stride - 1) / d->stride;
+    int hmax = (d->H - 1 + d->pad) / d->stride + 1, wmax = (d->W - 1 + d->pad) / d->stride + 1;
+    g->Hdp = g->pdh + (d->Ho > hmax ? d->Ho : hmax) + 1;
+    g->Wdp = g->pdw + (d->Wo > wmax ? d->Wo : wmax) + 1;
+
+    size_t wsz = (size_t)g->KB * g->CB * g->RS * 256;
+    size_t o = 0;
+    g->w_fwd = o; o += up16(wsz);
+    g->w_bwd = o; o += up16(wsz);
+    g->bias = o; o += up16((size_t)g->KB * 16);
+    /* taps: forward RS x (in, w); backward st*st phases x (count + RS x (in, w)) */
+    g->taps = o; o += up16(2 * (size_t)g->RS + (size_t)g->st * g->st * (1 + 2 * (size_t)g->RS));
+    g->shared_end = o;
+    size_t t = 0;
+    g->t_in = t; t += up16((size_t)g->CB * g->Hp * g->Wp * 16);
+    g->t_dout = t; t += up16((size_t)g->KB * g->Hdp * g->Wdp * 16);
+    size_t img_out = (size_t)g->KB * g->Ho * g->Wo * 16, img_in = (size_t)g->CB * g->H * g->W * 16;
+    g->t_img = t; t += up16(img_out > img_in ? img_out : img_in);
+    g->t_dw = t; t += up16(wsz);
+    g->t_db = t; t += up16((size_t)g->KB * 16);
+    g->per_thread = t;
+}
+
+size_t rn_cpu_conv2d_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
+    geom g;
+    geom_init(&g, d);
+    int nt = cfg->nthreads > 0 ? cfg->nthreads : 1;
+    return g.shared_end + (size_t)nt * g.per_thread;
+}
+
+/* ---- tile selection ----------------------------------------------------------------------- */
+
+static rn_otile_fn otile_get(rn_isa isa, int P, int KB, int SI, int SO) {
+#if defined(__x86_64__)
+    if (isa == RN_ISA_AVX512) return rn_otile_avx512(P, KB, SI, SO);
+    if (isa == RN_ISA_AVX2) return rn_otile_avx2(P, KB, SI, SO);
+#endif
+    return rn_otile_portable(P, KB, SI, SO);
+}
+
+static rn_wtile_fn wtile_get(rn_isa isa, int T, int KC) {
+#if defined(__x86_64__)
+    if (isa == RN_ISA_AVX512) return rn_wtile_avx512(T, KC);
+    if (isa == RN_ISA_AVX2) return rn_wtile_avx2(T, KC);
+#endif
+    return rn_wtile_portable(T, KC);
+}
+
+/* Largest register budget (pixels x blocks) of an output tile at each level. */
+static int otile_budget(rn_isa isa) { return isa == RN_ISA_AVX512 ? 28 : isa == RN_ISA_AVX2 ? 6 : 8; }
+
+/* Channel blocks per output tile for `nblocks` output blocks over rows `width` pixels wide. */
+static int pick_kb(rn_isa isa, int nblocks, int width, int hint) {
+    int kb = hint > 0 ? hint : 1;
+    if (hint <= 0 && isa == RN_ISA_AVX512) {
+        /* Two blocks share each broadcast input; more only when rows are short. */
+        kb = nblocks >= 4 && width <= 7 ? 4 : nblocks >= 2 ? 2 : 1;
+        if (kb == 2 && width > 14 && width % 16 == 0) kb = 1;
+    }
+    if (kb > nblocks) kb = nblocks;
+    while (kb > 1 && !otile_get(isa, 1, kb, 1, 1)) kb--;
+    return kb;
+}
+
+/* How one row of output pixels is cut into tiles: `nfull` tiles `p` wide, then the tail. */
+typedef struct {
+    int p, nfull;
+    rn_otile_fn fn;
+    int ntail;
+    int tail_p[16];
+    rn_otile_fn tail_fn[16];
+} row_plan;
+
+/* Plans a row of `width` pixels for tiles of kb channel blocks: the widest built tile within
+ * the register budget (or `hint`), narrowed so that the row splits evenly where possible;
+ * the rest greedily. Strides above 2 use one-pixel tiles (their offsets are then free). */
+static void plan_row(row_plan *pl, rn_isa isa, int kb, int width, int hint, int SI, int SO) {
+    int pmax = hint > 0 ? hint : otile_budget(isa) / kb;
+    if (SI > 2 || SO > 2) pmax = 1, SI = 1, SO = 1;
+    if (pmax < 1) pmax = 1;
+    int ntiles = (width + pmax - 1) / pmax;
+    int p = (width + ntiles - 1) / ntiles;
+    while (p > 1 && !otile_get(isa, p, kb, SI, SO)) p--;
+    pl->p = p;
+    pl->fn = otile_get(isa, p, kb, SI, SO);
+    pl->nfull = width / p;
+    pl->ntail = 0;
+    for (int rem = width - pl->nfull * p; rem > 0;) {
+        int q = rem;
+        while (q > 1 && !otile_get(isa, q, kb, SI, SO)) q--;
+        pl->tail_p[pl->ntail] = q;
+        pl->tail_fn[pl->ntail] = otile_get(isa, q, kb, SI, SO);
+        pl->ntail++;
+        rem -= q;
+    }
+}
+
+/* Runs the tiles of one row: a->out and a->in at the row's first pixel, advanced by
+ * out_step / in_step floats per pixel. */
+static void run_row(const row_plan *pl, rn_otile_args *a, long out_step, long in_step) {
+    float *out0 = a->out;
+    const float *in0 = a->in;
+    int x = 0;
+    for (int i = 0; i < pl->nfull; i++, x += pl->p) {
+        a->out = out0 + x * out_step;
+        a->in = in0 + x * in_step;
+        pl->fn(a);
+    }
+    for (int i = 0; i < pl->ntail; i++) {
+        a->out = out0 + x * out_step;
+        a->in = in0 + x * in_step;
+        pl->tail_fn[i](a);
+        x += pl->tail_p[i];
+    }
+}
+
+/* ---- data movement ------------------------------------------------------------------------ */
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+static int thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
+ * (top, left). The border and padded channel lanes of dst must already be zero. */
+static void pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
+                      int Hp, int Wp, int top, int left) {
+    int CB = rn_cblocks(C);
+    if (lay == RN_LAYOUT_NCHW16C) {
+        const float *s = src + (size_t)n * CB * H * W * 16;
+        for (int cb = 0; cb < CB; cb++)
+            for (int h = 0; h < H; h++)
+                memcpy(dst + (((size_t)cb * Hp + h + top) * Wp + left) * 16,
+                       s + (((size_t)cb * H + h) * W) * 16, sizeof(float) * W * 16);
+        return;
+    }
+    const float *s = src + (size_t)n * C * H * W;
+    for (int c = 0; c < C; c++) {
+        float *d = dst + (size_t)(c / 16) * Hp * Wp * 16 + c % 16;
+        for (int h = 0; h < H; h++) {
+            const float *sr = s + ((size_t)c * H + h) * W;
+            float *dr = d + ((size_t)(h + top) * Wp + left) * 16;
+            for (int w = 0; w < W; w++) dr[w * 16] = sr[w];
+        }
+    }
+}
+
+/* dst image n (C,HW) of an NCHW tensor (+)= src (CB,HW,16). */
+static void unblock_image(float *dst, const float *src, int n, int C, int HW, bool accumulate) {
+    float *d = dst + (size_t)n * C * HW;
+    for (int c = 0; c < C; c++) {
+        const float *s = src + (size_t)(c / 16) * HW * 16 + c % 16;
+        float *dc = d + (size_t)c * HW;
+        if (accumulate)
+            for (int i = 0; i < HW; i++) dc[i] += s[i * 16];
+        else
+            for (int i = 0; i < HW; i++) dc[i] = s[i * 16];
+    }
+}
+
+/* Packs w (K,C,R,S) for forward tiles: dst[kb][cb][r][s][c16][k16]. transpose: for the
+ * backward-data tiles instead, dst[cb][kb][r][s][k16][c16] (input and output swapped). Lanes
+ * past K or C are zero. Rows of the outer block are split among the calling team. */
+static void pack_weights(float *dst, const float *w, const geom *g, bool transpose) {
+    int OB = transpose ? g->CB : g->KB, IB = transpose ? g->KB : g->CB;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (int ob = 0; ob < OB; ob++)
+        for (int ib = 0; ib < IB; ib++)
+            for (int t = 0; t < g->RS; t++) {
+                float *blk = dst + (((size_t)ob * IB + ib) * g->RS + t) * 256;
+                for (int i = 0; i < 16; i++)      /* input channel lane */
+                    for (int o = 0; o < 16; o++) { /* output channel lane */
+                        int k = transpose ? ib * 16 + i : ob * 16 + o;
+                        int c = transpose ? ob * 16 + o : ib * 16 + i;
+                        blk[i * 16 + o] = k < g->K && c < g->C ? w[((size_t)k * g->C + c) * g->RS + t] : 0.0f;
+                    }
+            }
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const float *bias,
+                           const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg, float *scratch) {
+    geom g;
+    geom_init(&g, d);
+    if (g.N <= 0 || g.Ho <= 0 || g.Wo <= 0 || g.K <= 0) return;
+    const rn_isa isa = cfg->isa;
+    const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
+    float *wpk = scratch + g.w_fwd;
+    float *biasp = bias ? scratch + g.bias : NULL;
+    int *tap_in = (int *)(scratch + g.taps), *tap_w = tap_in + g.RS;
+    for (int r = 0; r < g.R; r++)
+        for (int s = 0; s < g.S; s++) {
+            tap_in[r * g.S + s] = (r * g.Wp + s) * 16;
+            tap_w[r * g.S + s] = (r * g.S + s) * 256;
+        }
+    if (biasp)
+        for (int k = 0; k < g.KB * 16; k++) biasp[k] = k < g.K ? bias[k] : 0.0f;
+
+    const int kbt = pick_kb(isa, g.KB, g.Wo, cfg->tile_kb);
+    const int ngroups = (g.KB + kbt - 1) / kbt;
+    const long items = (long)g.N * ngroups;
+    const int SI = g.st;
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(cfg->nthreads > 0 ? cfg->nthreads : 1)
+#endif
+    {
+        pack_weights(wpk, w, &g, false); /* ends with a barrier */
+        const int tid = thread_id(), nt = thread_count();
+        float *inpad = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_in;
+        float *img = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_img;
+        memset(inpad, 0, sizeof(float) * (size_t)g.CB * g.Hp * g.Wp * 16);
+        row_plan plans[2]; /* full groups of kbt blocks; the last, narrower group */
+        plan_row(&plans[0], isa, kbt, g.Wo, cfg->tile_p, SI, 1);
+        plan_row(&plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, cfg->tile_p, SI, 1);
+        long lo = items * tid / nt, hi = items * (tid + 1) / nt;
+        int cur_n = -1;
+        for (long it = lo; it < hi; it++) {
+            int n = (int)(it / ngroups), kg = (int)(it % ngroups);
+            if (n != cur_n) {
+                pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
+                cur_n = n;
+            }
+            int kb0 = kg * kbt, nkb = g.KB - kb0 < kbt ? g.KB - kb0 : kbt;
+            const row_plan *pl = &plans[kg == ngroups - 1];
+            float *obase = blocked ? out + ((size_t)n * g.KB + kb0) * g.Ho * g.Wo * 16
+                                   : img + (size_t)kb0 * g.Ho * g.Wo * 16;
+            rn_otile_args a = {
+                .w = wpk + (size_t)kb0 * g.CB * g.RS * 256,
+                .bias = biasp ? biasp + kb0 * 16 : NULL,
+                .tap_in = tap_in, .tap_w = tap_w, .ntaps = g.RS,
+                .ncb = g.CB, .cn_last = g.C - 16 * (g.CB - 1),
+                .in_cb = (long)g.Hp * g.Wp * 16, .w_cb = (long)g.RS * 256,
+                .w_kb = (long)g.CB * g.RS * 256, .out_kb = (long)g.Ho * g.Wo * 16,
+                .accumulate = false,
+            };
+            for (int ho = 0; ho < g.Ho; ho++) {
+                a.out = obase + (size_t)ho * g.Wo * 16;
+                a.in = inpad + (size_t)ho * g.st * g.Wp * 16;
+                run_row(pl, &a, 16, (long)g.st * 16);
+            }
+            if (!blocked) { /* this group's channels of image n, to NCHW */
+                int k0 = kb0 * 16, k1 = (kb0 + nkb) * 16 < g.K ? (kb0 + nkb) * 16 : g.K;
+                int HW = g.Ho * g.Wo;
+                for (int k = k0; k < k1; k++) {
+                    const float *s = img + (size_t)(k / 16) * HW * 16 + k % 16;
+                    float *dk = out + ((size_t)n * g.K + k) * HW;
+                    for (int i = 0; i < HW; i++) dk[i] = s[i * 16];
+                }
+            }
+        }
+    }
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+
+/* Tap lists of the backward-data phases: for phase (ph, pw), the taps (r, s) whose stride
+ * congruence reaches input pixels (st*i + ph, st*j + pw), with their offsets into the padded
+ * dout copy relative to (i, j) and into the transposed weights. */
+static void build_bwd_taps(int *taps, const geom *g) {
+    for (int ph = 0; ph < g->st; ph++)
+        for (int pw = 0; pw < g->st; pw++) {
+            int *cnt = taps + (ph * g->st + pw) * (1 + 2 * g->RS);
+            int *ti = cnt + 1, *tw = ti + g->RS;
+            *cnt = 0;
+            for (int r = 0; r < g->R; r++) {
+                if ((ph + g->pad - r) % g->st != 0) continue;
+                int er = (ph + g->pad - r) / g->st; /* exact, possibly negative */
+                for (int s = 0; s < g->S; s++) {
+                    if ((pw + g->pad - s) % g->st != 0) continue;
+                    int es = (pw + g->pad - s) / g->st;
+                    ti[*cnt] = ((er + g->pdh) * g->Wdp + (es + g->pdw)) * 16;
+                    tw[*cnt] = (r * g->S + s) * 256;
+                    (*cnt)++;
+                }
+            }
+        }
+}
+
+void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
+                            const float *in, const float *w, const rn_conv_desc *d,
+                            const rn_cpu_conv_cfg *cfg, float *scratch) {
+    geom g;
+    geom_init(&g, d);
+    if (g.N <= 0 || g.Ho <= 0 || g.Wo <= 0 || g.K <= 0 || g.C <= 0) return;
+    if (!din && !dw && !dbias) return;
+    const rn_isa isa = cfg->isa;
+    const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
+    float *wbd = scratch + g.w_bwd;
+    int *taps = (int *)(scratch + g.taps) + 2 * g.RS;
+    build_bwd_taps(taps, &g);
+
+    /* backward-data tiles: output = din channel blocks, rows of a phase */
+    const int st = g.st;
+    const int cbt = pick_kb(isa, g.CB, (g.W + st - 1) / st, cfg->tile_kb);
+    const int ngroups = (g.CB + cbt - 1) / cbt;
+    /* weight-gradient tiles: T taps of a kernel row x KC output channels */
+    const int KC = isa == RN_ISA_AVX2 ? 2 : 8;
+    const bool need_dpad = din || !blocked; /* dout copied (padded, blocked) per image */
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(cfg->nthreads > 0 ? cfg->nthreads : 1)
+#endif
+    {
+        if (din) pack_weights(wbd, w, &g, true); /* ends with a barrier */
+        const int tid = thread_id(), nt = thread_count();
+        float *base = scratch + g.shared_end + (size_t)tid * g.per_thread;
+        float *inpad = base + g.t_in, *dpad = base + g.t_dout, *img = base + g.t_img;
+        float *dwp = base + g.t_dw, *dbp = base + g.t_db;
+        size_t wsz = (size_t)g.KB * g.CB * g.RS * 256;
+        if (dw) {
+            memset(inpad, 0, sizeof(float) * (size_t)g.CB * g.Hp * g.Wp * 16);
+            memset(dwp, 0, sizeof(float) * wsz);
+        }
+        if (need_dpad) memset(dpad, 0, sizeof(float) * (size_t)g.KB * g.Hdp * g.Wdp * 16);
+        if (dbias) memset(dbp, 0, sizeof(float) * g.KB * 16);
+
+        int n0 = (int)((long)g.N * tid / nt), n1 = (int)((long)g.N * (tid + 1) / nt);
+        for (int n = n0; n < n1; n++) {
+            /* dout of image n as blocked rows: in the padded copy, or in place */
+            const float *dimg;
+            long drow, dcb;
+            if (need_dpad) {
+                pad_image(dpad, dout, cfg->act, n, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw);
+                dimg = dpad + ((size_t)g.pdh * g.Wdp + g.pdw) * 16;
+                drow = (long)g.Wdp * 16;
+                dcb = (long)g.Hdp * g.Wdp * 16;
+            } else {
+                dimg = dout + (size_t)n * g.KB * g.Ho * g.Wo * 16;
+                drow = (long)g.Wo * 16;
+                dcb = (long)g.Ho * g.Wo * 16;
+            }
+            if (dbias)
+                for (int kb = 0; kb < g.KB; kb++)
+                    for (int ho = 0; ho < g.Ho; ho++) {
+                        const float *row = dimg + kb * dcb + ho * drow;
+                        for (int wo = 0; wo < g.Wo; wo++)
+                            for (int k = 0; k < 16; k++) dbp[kb * 16 + k] += row[wo * 16 + k];
+                    }
+            if (dw) {
+                pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
+                for (int kb = 0; kb < g.KB; kb++)
+                    for (int cb = 0; cb < g.CB; cb++)
+                        for (int r = 0; r < g.R; r++)
+                            for (int s0 = 0; s0 < g.S; s0 += 3) {
+                                int T = g.S - s0 < 3 ? g.S - s0 : 3;
+                                rn_wtile_fn fn = wtile_get(isa, T, KC);
+                                for (int k0 = 0; k0 < 16 && kb * 16 + k0 < g.K; k0 += KC) {
+                                    rn_wtile_args a = {
+                                        .dw = dwp + (((size_t)kb * g.CB + cb) * g.RS + r * g.S + s0) * 256 + k0 * 16,
+                                        .in = inpad + (((size_t)cb * g.Hp + r) * g.Wp + s0) * 16,
+                                        .dout = dimg + kb * dcb + k0,
+                                        .dw_tap = 256, .in_row = (long)g.Wp * 16, .dout_row = drow,
+                                        .si = st, .Ho = g.Ho, .Wo = g.Wo,
+                                    };
+                                    fn(&a);
+                                }
+                            }
+            }
+            if (din) {
+                float *target = blocked ? din + (size_t)n * g.CB * g.H * g.W * 16 : img;
+                for (int ph = 0; ph < st; ph++)
+                    for (int pw = 0; pw < st; pw++) {
+                        const int *cnt = taps + (ph * st + pw) * (1 + 2 * g.RS);
+                        int Hph = (g.H - ph + st - 1) / st, Wph = (g.W - pw + st - 1) / st;
+                        if (Hph <= 0 || Wph <= 0 || (*cnt == 0 && blocked)) continue;
+                        for (int gi = 0; gi < ngroups; gi++) {
+                            int cb0 = gi * cbt, ncb = g.CB - cb0 < cbt ? g.CB - cb0 : cbt;
+                            row_plan pl;
+                            plan_row(&pl, isa, ncb, Wph, cfg->tile_p, 1, st);
+                            rn_otile_args a = {
+                                .w = wbd + (size_t)cb0 * g.KB * g.RS * 256,
+                                .bias = NULL,
+                                .tap_in = cnt + 1, .tap_w = cnt + 1 + g.RS, .ntaps = *cnt,
+                                .ncb = g.KB, .cn_last = g.K - 16 * (g.KB - 1),
+                                .in_cb = dcb, .w_cb = (long)g.RS * 256,
+                                .w_kb = (long)g.KB * g.RS * 256, .out_kb = (long)g.H * g.W * 16,
+                                .accumulate = blocked,
+                            };
+                            for (int i = 0; i < Hph; i++) {
+                                a.out = target + (((size_t)cb0 * g.H + st * i + ph) * g.W + pw) * 16;
+                                a.in = dpad + (size_t)i * g.Wdp * 16;
+                                run_row(&pl, &a, (long)st * 16, 16);
+                            }
+                        }
+                    }
+                if (!blocked) unblock_image(din, img, n, g.C, g.H * g.W, true);
+            }
+        }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+        /* Partial gradients, added in thread order: dw (K,C,R,S) and dbias (K). */
+        const float *part0 = scratch + g.shared_end;
+        if (dw) {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int k = 0; k < g.K; k++)
+                for (int c = 0; c < g.C; c++)
+                    for (int t = 0; t < g.RS; t++) {
+                        size_t o = (((size_t)(k / 16) * g.CB + c / 16) * g.RS + t) * 256 + (k % 16) * 16 + c % 16;
+                        float sum = 0.0f;
+                        for (int th = 0; th < nt; th++) sum += part0[(size_t)th * g.per_thread + g.t_dw + o];
+                        dw[((size_t)k * g.C + c) * g.RS + t] += sum;
+                    }
+        }
+        if (dbias) {
+#ifdef _OPENMP
+#pragma omp single
+#endif
+            for (int k = 0; k < g.K; k++) {
+                float sum = 0.0f;
+                for (int th = 0; th < nt; th++) sum += part0[(size_t)th * g.per_thread + g.t_db + k];
+                dbias[k] += sum;
+            }
+        }
+    }
+}

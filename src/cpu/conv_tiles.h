@@ -1,0 +1,66 @@
+/*
+ * conv_tiles.h — the register-tiled inner kernels ("tiles") of the blocked convolution, one
+ * set per instruction-set level (conv_tiles_avx512.c, conv_tiles_avx2.c,
+ * conv_tiles_portable.c). The drivers in conv.c cut a convolution into calls of these.
+ *
+ * Output tile (forward and backward-data): P output pixels of one row x KB blocks of 16
+ * output channels, all held in registers while every input channel block and every tap is
+ * summed in:
+ *     out[p][kb][k] (+)= bias[kb][k]
+ *                      + sum_{cb, t, c} in[cb][tap_in[t] + p*SI*16 + c] * w[kb][cb][tap_w[t] + c*16 + k]
+ * Activations are NCHW16c (16 channels per pixel, contiguous); the input is a zero-padded
+ * copy so no tap ever needs a bounds test. SI and SO are the input and output pixel strides
+ * (stride-2 forward reads every second pixel; stride-2 backward-data writes every second one).
+ *
+ * Weight-gradient tile: T taps (consecutive s of one kernel row) x KC output channels, each a
+ * 16-lane vector over the input channels of one block, summed over every output pixel:
+ *     dw[t][kk][c] += sum_{ho, wo} dout[ho][wo][kk] * in[ho*si + r][wo*si + s0 + t][c]
+ */
+#ifndef RN_CONV_TILES_H
+#define RN_CONV_TILES_H
+
+#include <stdbool.h>
+
+#include "cpu.h"
+
+typedef struct {
+    float *out;          /* tile's first output pixel, first channel block of the group */
+    const float *in;     /* padded input at the tile's first pixel (before tap offsets), block 0 */
+    const float *w;      /* packed weights of the group's first output block, input block 0 */
+    const float *bias;   /* (KB*16) or NULL; used only when !accumulate */
+    const int *tap_in;   /* [ntaps] float offsets into in */
+    const int *tap_w;    /* [ntaps] float offsets into w (each a 16x16 block: [c][k]) */
+    int ntaps;
+    int ncb;             /* input channel blocks */
+    int cn_last;         /* channels used in the last input block, 1..16 */
+    long in_cb;          /* floats between input channel blocks */
+    long w_cb;           /* floats between weight input-channel blocks */
+    long w_kb;           /* floats between weight output-channel blocks */
+    long out_kb;         /* floats between output channel blocks */
+    bool accumulate;     /* out += tile (else out = tile) */
+} rn_otile_args;
+typedef void (*rn_otile_fn)(const rn_otile_args *a);
+
+typedef struct {
+    float *dw;           /* [T][KC][16] accumulated (+=), rows dw_tap floats apart */
+    const float *in;     /* padded input block at (r, s0) of output pixel (0,0) */
+    const float *dout;   /* dout block at pixel (0,0), offset to the first of the KC channels */
+    long dout_row;       /* floats between dout rows (pixels within a row are 16 apart) */
+    long dw_tap;         /* floats between taps in dw */
+    long in_row;         /* floats per padded input row */
+    int si;              /* stride */
+    int Ho, Wo;
+} rn_wtile_args;
+typedef void (*rn_wtile_fn)(const rn_wtile_args *a);
+
+/* Each returns NULL when that shape of tile is not built for the level. SI, SO in {1, 2}. */
+rn_otile_fn rn_otile_portable(int P, int KB, int SI, int SO);
+rn_wtile_fn rn_wtile_portable(int T, int KC);
+#if defined(__x86_64__)
+rn_otile_fn rn_otile_avx2(int P, int KB, int SI, int SO);
+rn_wtile_fn rn_wtile_avx2(int T, int KC);
+rn_otile_fn rn_otile_avx512(int P, int KB, int SI, int SO);
+rn_wtile_fn rn_wtile_avx512(int T, int KC);
+#endif
+
+#endif
