@@ -82,146 +82,6 @@ size_t rn_cpu_conv2d_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg
     return g.shared_end + (size_t)nt * g.per_thread;
 }
 
-/* ---- tile selection ----------------------------------------------------------------------- */
-
-static rn_otile_fn otile_get(rn_isa isa, int P, int KB, int SI, int SO) {
-#if defined(__x86_64__)
-    if (isa == RN_ISA_AVX512) return rn_otile_avx512(P, KB, SI, SO);
-    if (isa == RN_ISA_AVX2) return rn_otile_avx2(P, KB, SI, SO);
-#endif
-    return rn_otile_portable(P, KB, SI, SO);
-}
-
-static rn_wtile_fn wtile_get(rn_isa isa, int T, int KC) {
-#if defined(__x86_64__)
-    if (isa == RN_ISA_AVX512) return rn_wtile_avx512(T, KC);
-    if (isa == RN_ISA_AVX2) return rn_wtile_avx2(T, KC);
-#endif
-    return rn_wtile_portable(T, KC);
-}
-
-/* Largest register budget (pixels x blocks) of an output tile at each level. */
-static int otile_budget(rn_isa isa) { return isa == RN_ISA_AVX512 ? 28 : isa == RN_ISA_AVX2 ? 6 : 8; }
-
-/* Channel blocks per output tile for `nblocks` output blocks over rows `width` pixels wide. */
-static int pick_kb(rn_isa isa, int nblocks, int width, int hint) {
-    int kb = hint > 0 ? hint : 1;
-    if (hint <= 0 && isa == RN_ISA_AVX512) {
-        /* Two blocks share each broadcast input; more only when rows are short. */
-        kb = nblocks >= 4 && width <= 7 ? 4 : nblocks >= 2 ? 2 : 1;
-        if (kb == 2 && width > 14 && width % 16 == 0) kb = 1;
-    }
-    if (kb > nblocks) kb = nblocks;
-    while (kb > 1 && !otile_get(isa, 1, kb, 1, 1)) kb--;
-    return kb;
-}
-
-/* How one row of output pixels is cut into tiles: `nfull` tiles `p` wide, then the tail. */
-typedef struct {
-    int p, nfull;
-    rn_otile_fn fn;
-    int ntail;
-    int tail_p[16];
-    rn_otile_fn tail_fn[16];
-} row_plan;
-
-/* Plans a row of `width` pixels for tiles of kb channel blocks: the widest built tile within
- * the register budget (or `hint`), narrowed so that the row splits evenly where possible;
- * the rest greedily. Strides above 2 use one-pixel tiles (their offsets are then free). */
-static void plan_row(row_plan *pl, rn_isa isa, int kb, int width, int hint, int SI, int SO) {
-    int pmax = hint > 0 ? hint : otile_budget(isa) / kb;
-    if (SI > 2 || SO > 2) pmax = 1, SI = 1, SO = 1;
-    if (pmax < 1) pmax = 1;
-    int ntiles = (width + pmax - 1) / pmax;
-    int p = (width + ntiles - 1) / ntiles;
-    while (p > 1 && !otile_get(isa, p, kb, SI, SO)) p--;
-    pl->p = p;
-    pl->fn = otile_get(isa, p, kb, SI, SO);
-    pl->nfull = width / p;
-    pl->ntail = 0;
-    for (int rem = width - pl->nfull * p; rem > 0;) {
-        int q = rem;
-        while (q > 1 && !otile_get(isa, q, kb, SI, SO)) q--;
-        pl->tail_p[pl->ntail] = q;
-        pl->tail_fn[pl->ntail] = otile_get(isa, q, kb, SI, SO);
-        pl->ntail++;
-        rem -= q;
-    }
-}
-
-/* Runs the tiles of one row: a->out and a->in at the row's first pixel, advanced by
- * out_step / in_step floats per pixel. */
-static void run_row(const row_plan *pl, rn_otile_args *a, long out_step, long in_step) {
-    float *out0 = a->out;
-    const float *in0 = a->in;
-    int x = 0;
-    for (int i = 0; i < pl->nfull; i++, x += pl->p) {
-        a->out = out0 + x * out_step;
-        a->in = in0 + x * in_step;
-        pl->fn(a);
-    }
-    for (int i = 0; i < pl->ntail; i++) {
-        a->out = out0 + x * out_step;
-        a->in = in0 + x * in_step;
-        pl->tail_fn[i](a);
-        x += pl->tail_p[i];
-    }
-}
-
-/* ---- data movement ------------------------------------------------------------------------ */
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-static int thread_count(void) {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
-/* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
- * (top, left). The border and padded channel lanes of dst must already be zero. */
-static void pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
-                      int Hp, int Wp, int top, int left) {
-    int CB = rn_cblocks(C);
-    if (lay == RN_LAYOUT_NCHW16C) {
-        const float *s = src + (size_t)n * CB * H * W * 16;
-        for (int cb = 0; cb < CB; cb++)
-            for (int h = 0; h < H; h++)
-                memcpy(dst + (((size_t)cb * Hp + h + top) * Wp + left) * 16,
-                       s + (((size_t)cb * H + h) * W) * 16, sizeof(float) * W * 16);
-        return;
-    }
-    const float *s = src + (size_t)n * C * H * W;
-    for (int c = 0; c < C; c++) {
-        float *d = dst + (size_t)(c / 16) * Hp * Wp * 16 + c % 16;
-        for (int h = 0; h < H; h++) {
-            const float *sr = s + ((size_t)c * H + h) * W;
-            float *dr = d + ((size_t)(h + top) * Wp + left) * 16;
-            for (int w = 0; w < W; w++) dr[w * 16] = sr[w];
-        }
-    }
-}
-
-/* dst image n (C,HW) of an NCHW tensor (+)= src (CB,HW,16). */
-static void unblock_image(float *dst, const float *src, int n, int C, int HW, bool accumulate) {
-    float *d = dst + (size_t)n * C * HW;
-    for (int c = 0; c < C; c++) {
-        const float *s = src + (size_t)(c / 16) * HW * 16 + c % 16;
-        float *dc = d + (size_t)c * HW;
-        if (accumulate)
-            for (int i = 0; i < HW; i++) dc[i] += s[i * 16];
-        else
-            for (int i = 0; i < HW; i++) dc[i] = s[i * 16];
-    }
-}
-
 /* Packs w (K,C,R,S) for forward tiles: dst[kb][cb][r][s][c16][k16]. transpose: for the
  * backward-data tiles instead, dst[cb][kb][r][s][k16][c16] (input and output swapped). Lanes
  * past K or C are zero. Rows of the outer block are split among the calling team. */
@@ -263,7 +123,7 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
     if (biasp)
         for (int k = 0; k < g.KB * 16; k++) biasp[k] = k < g.K ? bias[k] : 0.0f;
 
-    const int kbt = pick_kb(isa, g.KB, g.Wo, cfg->tile_kb);
+    const int kbt = rn_pick_kb(isa, g.KB, g.Wo, cfg->tile_kb);
     const int ngroups = (g.KB + kbt - 1) / kbt;
     const long items = (long)g.N * ngroups;
     const int SI = g.st;
@@ -273,23 +133,23 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
 #endif
     {
         pack_weights(wpk, w, &g, false); /* ends with a barrier */
-        const int tid = thread_id(), nt = thread_count();
+        const int tid = rn_thread_id(), nt = rn_thread_count();
         float *inpad = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_in;
         float *img = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_img;
         memset(inpad, 0, sizeof(float) * (size_t)g.CB * g.Hp * g.Wp * 16);
-        row_plan plans[2]; /* full groups of kbt blocks; the last, narrower group */
-        plan_row(&plans[0], isa, kbt, g.Wo, cfg->tile_p, SI, 1);
-        plan_row(&plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, cfg->tile_p, SI, 1);
+        rn_row_plan plans[2]; /* full groups of kbt blocks; the last, narrower group */
+        rn_plan_row(&plans[0], isa, kbt, g.Wo, cfg->tile_p, SI, 1);
+        rn_plan_row(&plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, cfg->tile_p, SI, 1);
         long lo = items * tid / nt, hi = items * (tid + 1) / nt;
         int cur_n = -1;
         for (long it = lo; it < hi; it++) {
             int n = (int)(it / ngroups), kg = (int)(it % ngroups);
             if (n != cur_n) {
-                pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
+                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
                 cur_n = n;
             }
             int kb0 = kg * kbt, nkb = g.KB - kb0 < kbt ? g.KB - kb0 : kbt;
-            const row_plan *pl = &plans[kg == ngroups - 1];
+            const rn_row_plan *pl = &plans[kg == ngroups - 1];
             float *obase = blocked ? out + ((size_t)n * g.KB + kb0) * g.Ho * g.Wo * 16
                                    : img + (size_t)kb0 * g.Ho * g.Wo * 16;
             rn_otile_args a = {
@@ -304,7 +164,7 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
             for (int ho = 0; ho < g.Ho; ho++) {
                 a.out = obase + (size_t)ho * g.Wo * 16;
                 a.in = inpad + (size_t)ho * g.st * g.Wp * 16;
-                run_row(pl, &a, 16, (long)g.st * 16);
+                rn_run_row(pl, &a, 16, (long)g.st * 16);
             }
             if (!blocked) { /* this group's channels of image n, to NCHW */
                 int k0 = kb0 * 16, k1 = (kb0 + nkb) * 16 < g.K ? (kb0 + nkb) * 16 : g.K;
@@ -359,7 +219,7 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
 
     /* backward-data tiles: output = din channel blocks, rows of a phase */
     const int st = g.st;
-    const int cbt = pick_kb(isa, g.CB, (g.W + st - 1) / st, cfg->tile_kb);
+    const int cbt = rn_pick_kb(isa, g.CB, (g.W + st - 1) / st, cfg->tile_kb);
     const int ngroups = (g.CB + cbt - 1) / cbt;
     /* weight-gradient tiles: T taps of a kernel row x KC output channels */
     const int KC = isa == RN_ISA_AVX2 ? 2 : 8;
@@ -370,7 +230,7 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
 #endif
     {
         if (din) pack_weights(wbd, w, &g, true); /* ends with a barrier */
-        const int tid = thread_id(), nt = thread_count();
+        const int tid = rn_thread_id(), nt = rn_thread_count();
         float *base = scratch + g.shared_end + (size_t)tid * g.per_thread;
         float *inpad = base + g.t_in, *dpad = base + g.t_dout, *img = base + g.t_img;
         float *dwp = base + g.t_dw, *dbp = base + g.t_db;
@@ -388,7 +248,7 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
             const float *dimg;
             long drow, dcb;
             if (need_dpad) {
-                pad_image(dpad, dout, cfg->act, n, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw);
+                rn_pad_image(dpad, dout, cfg->act, n, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw);
                 dimg = dpad + ((size_t)g.pdh * g.Wdp + g.pdw) * 16;
                 drow = (long)g.Wdp * 16;
                 dcb = (long)g.Hdp * g.Wdp * 16;
@@ -405,13 +265,13 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                             for (int k = 0; k < 16; k++) dbp[kb * 16 + k] += row[wo * 16 + k];
                     }
             if (dw) {
-                pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
+                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
                 for (int kb = 0; kb < g.KB; kb++)
                     for (int cb = 0; cb < g.CB; cb++)
                         for (int r = 0; r < g.R; r++)
                             for (int s0 = 0; s0 < g.S; s0 += 3) {
                                 int T = g.S - s0 < 3 ? g.S - s0 : 3;
-                                rn_wtile_fn fn = wtile_get(isa, T, KC);
+                                rn_wtile_fn fn = rn_wtile_get(isa, T, KC);
                                 for (int k0 = 0; k0 < 16 && kb * 16 + k0 < g.K; k0 += KC) {
                                     rn_wtile_args a = {
                                         .dw = dwp + (((size_t)kb * g.CB + cb) * g.RS + r * g.S + s0) * 256 + k0 * 16,
@@ -433,8 +293,8 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                         if (Hph <= 0 || Wph <= 0 || (*cnt == 0 && blocked)) continue;
                         for (int gi = 0; gi < ngroups; gi++) {
                             int cb0 = gi * cbt, ncb = g.CB - cb0 < cbt ? g.CB - cb0 : cbt;
-                            row_plan pl;
-                            plan_row(&pl, isa, ncb, Wph, cfg->tile_p, 1, st);
+                            rn_row_plan pl;
+                            rn_plan_row(&pl, isa, ncb, Wph, cfg->tile_p, 1, st);
                             rn_otile_args a = {
                                 .w = wbd + (size_t)cb0 * g.KB * g.RS * 256,
                                 .bias = NULL,
@@ -447,11 +307,11 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                             for (int i = 0; i < Hph; i++) {
                                 a.out = target + (((size_t)cb0 * g.H + st * i + ph) * g.W + pw) * 16;
                                 a.in = dpad + (size_t)i * g.Wdp * 16;
-                                run_row(&pl, &a, (long)st * 16, 16);
+                                rn_run_row(&pl, &a, (long)st * 16, 16);
                             }
                         }
                     }
-                if (!blocked) unblock_image(din, img, n, g.C, g.H * g.W, true);
+                if (!blocked) rn_unblock_image(din, img, n, g.C, g.H * g.W, true);
             }
         }
 #ifdef _OPENMP

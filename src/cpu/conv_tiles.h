@@ -11,6 +11,7 @@
  * Activations are NCHW16c (16 channels per pixel, contiguous); the input is a zero-padded
  * copy so no tap ever needs a bounds test. SI and SO are the input and output pixel strides
  * (stride-2 forward reads every second pixel; stride-2 backward-data writes every second one).
+ * A call may run a batch of such tiles at fixed offsets (the 36 GEMMs of Winograd).
  *
  * Weight-gradient tile: T taps (consecutive s of one kernel row) x KC output channels, each a
  * 16-lane vector over the input channels of one block, summed over every output pixel:
@@ -38,6 +39,8 @@ typedef struct {
     long w_kb;           /* floats between weight output-channel blocks */
     long out_kb;         /* floats between output channel blocks */
     bool accumulate;     /* out += tile (else out = tile) */
+    int nbatch;          /* independent tiles to run (<= 1: one), each offset by: */
+    long in_bs, w_bs, out_bs; /* floats between consecutive batch members */
 } rn_otile_args;
 typedef void (*rn_otile_fn)(const rn_otile_args *a);
 
@@ -62,5 +65,36 @@ rn_wtile_fn rn_wtile_avx2(int T, int KC);
 rn_otile_fn rn_otile_avx512(int P, int KB, int SI, int SO);
 rn_wtile_fn rn_wtile_avx512(int T, int KC);
 #endif
+
+/* ---- shared by the drivers (conv_common.c) ------------------------------------------------ */
+rn_otile_fn rn_otile_get(rn_isa isa, int P, int KB, int SI, int SO);
+rn_wtile_fn rn_wtile_get(rn_isa isa, int T, int KC);
+/* Output channel blocks per tile for `nblocks` blocks over rows `width` pixels wide (hint > 0
+ * forces it, within what is built). */
+int rn_pick_kb(rn_isa isa, int nblocks, int width, int hint);
+
+/* How one row of output pixels is cut into tiles: `nfull` tiles `p` wide, then the tail. */
+typedef struct {
+    int p, nfull;
+    rn_otile_fn fn;
+    int ntail;
+    int tail_p[16];
+    rn_otile_fn tail_fn[16];
+} rn_row_plan;
+
+void rn_plan_row(rn_row_plan *pl, rn_isa isa, int kb, int width, int hint, int SI, int SO);
+/* Runs the tiles of one row: a->out and a->in at the row's first pixel, advanced by
+ * out_step / in_step floats per pixel. */
+void rn_run_row(const rn_row_plan *pl, rn_otile_args *a, long out_step, long in_step);
+
+int rn_thread_id(void);
+int rn_thread_count(void);
+
+/* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
+ * (top, left). The border and the padded channel lanes of dst must already be zero. */
+void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
+                  int Hp, int Wp, int top, int left);
+/* Image n (C,HW) of the NCHW tensor dst (+)= src (CB,HW,16). */
+void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, bool accumulate);
 
 #endif

@@ -11,10 +11,9 @@
 #define TGT __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const int SI,
-                      const int SO) {
+INLINE TGT void otile1(const rn_otile_args *a, float *out, const float *in, const float *w,
+                       const int P, const int KB, const int SI, const int SO) {
     __m256 acc[12];
-    float *out = a->out;
     if (a->accumulate) {
 #pragma GCC unroll 12
         for (int p = 0; p < P; p++)
@@ -36,8 +35,8 @@ INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const i
     const long w_kb = a->w_kb;
     for (int cb = 0; cb < a->ncb; cb++) {
         const int cn = cb == a->ncb - 1 ? a->cn_last : 16;
-        const float *inb = a->in + cb * a->in_cb;
-        const float *wb = a->w + cb * a->w_cb;
+        const float *inb = in + cb * a->in_cb;
+        const float *wb = w + cb * a->w_cb;
         for (int t = 0; t < a->ntaps; t++) {
             const float *ip = inb + a->tap_in[t];
             const float *wp = wb + a->tap_w[t];
@@ -67,6 +66,18 @@ INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const i
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++)
                 _mm256_storeu_ps(out + j * a->out_kb + p * SO * 16 + h * 8, acc[(p * KB + j) * 2 + h]);
+}
+
+INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const int SI,
+                      const int SO) {
+    float *out = a->out;
+    const float *in = a->in, *w = a->w;
+    for (int b = 0; b < (a->nbatch > 1 ? a->nbatch : 1); b++) {
+        otile1(a, out, in, w, P, KB, SI, SO);
+        out += a->out_bs;
+        in += a->in_bs;
+        w += a->w_bs;
+    }
 }
 
 INLINE TGT void wtile(const rn_wtile_args *a, const int T, const int KC) {

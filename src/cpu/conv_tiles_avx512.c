@@ -19,10 +19,9 @@
 #define TGT __attribute__((target("avx512f,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const int SI,
-                      const int SO) {
+INLINE TGT void otile1(const rn_otile_args *a, float *out, const float *in, const float *w,
+                       const int P, const int KB, const int SI, const int SO) {
     __m512 acc[28];
-    float *out = a->out;
     if (a->accumulate) {
 #pragma GCC unroll 28
         for (int p = 0; p < P; p++)
@@ -40,8 +39,8 @@ INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const i
     const long w_kb = a->w_kb;
     for (int cb = 0; cb < a->ncb; cb++) {
         const int cn = cb == a->ncb - 1 ? a->cn_last : 16;
-        const float *inb = a->in + cb * a->in_cb;
-        const float *wb = a->w + cb * a->w_cb;
+        const float *inb = in + cb * a->in_cb;
+        const float *wb = w + cb * a->w_cb;
         for (int t = 0; t < a->ntaps; t++) {
             const float *ip = inb + a->tap_in[t];
             const float *wp = wb + a->tap_w[t];
@@ -65,6 +64,18 @@ INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const i
     for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
         for (int j = 0; j < KB; j++) _mm512_storeu_ps(out + j * a->out_kb + p * SO * 16, acc[p * KB + j]);
+}
+
+INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const int SI,
+                      const int SO) {
+    float *out = a->out;
+    const float *in = a->in, *w = a->w;
+    for (int b = 0; b < (a->nbatch > 1 ? a->nbatch : 1); b++) {
+        otile1(a, out, in, w, P, KB, SI, SO);
+        out += a->out_bs;
+        in += a->in_bs;
+        w += a->w_bs;
+    }
 }
 
 INLINE TGT void wtile(const rn_wtile_args *a, const int T, const int KC) {

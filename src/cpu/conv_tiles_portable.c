@@ -7,16 +7,17 @@
 
 #define PMAX 8
 
-static void otile(const rn_otile_args *a, int P, int SI, int SO) {
+static void otile1(const rn_otile_args *a, float *out, const float *in, const float *w, int P,
+                   int SI, int SO) {
     float acc[PMAX][16];
     for (int p = 0; p < P; p++)
         for (int k = 0; k < 16; k++)
-            acc[p][k] = a->accumulate ? a->out[p * SO * 16 + k] : a->bias ? a->bias[k] : 0.0f;
+            acc[p][k] = a->accumulate ? out[p * SO * 16 + k] : a->bias ? a->bias[k] : 0.0f;
     for (int cb = 0; cb < a->ncb; cb++) {
         const int cn = cb == a->ncb - 1 ? a->cn_last : 16;
         for (int t = 0; t < a->ntaps; t++) {
-            const float *ip = a->in + cb * a->in_cb + a->tap_in[t];
-            const float *wp = a->w + cb * a->w_cb + a->tap_w[t];
+            const float *ip = in + cb * a->in_cb + a->tap_in[t];
+            const float *wp = w + cb * a->w_cb + a->tap_w[t];
             for (int c = 0; c < cn; c++)
                 for (int p = 0; p < P; p++) {
                     const float x = ip[p * SI * 16 + c];
@@ -25,7 +26,12 @@ static void otile(const rn_otile_args *a, int P, int SI, int SO) {
         }
     }
     for (int p = 0; p < P; p++)
-        for (int k = 0; k < 16; k++) a->out[p * SO * 16 + k] = acc[p][k];
+        for (int k = 0; k < 16; k++) out[p * SO * 16 + k] = acc[p][k];
+}
+
+static void otile(const rn_otile_args *a, int P, int SI, int SO) {
+    for (int b = 0; b < (a->nbatch > 1 ? a->nbatch : 1); b++)
+        otile1(a, a->out + b * a->out_bs, a->in + b * a->in_bs, a->w + b * a->w_bs, P, SI, SO);
 }
 
 #define OT(P, SI, SO)                                                                      \
