@@ -2,14 +2,16 @@
  * conv_lab.c — the convolution kernel lab: numbered versions of the hot kernel, each checked
  * against a naive reference on a small batch, then timed on the shapes that matter.
  *
- *   ./conv_lab [-v VERSION] [-t THREADS] [-s SHAPE] [-l nchw|nchw16c] [-r REPS] [-p P -k KB]
+ *   ./conv_lab [-v VERSION] [-t THREADS] [-s SHAPE] [-l nchw|nchw16c] [-r REPS] [-p P -k KB -c CHUNK]
  *
  * Versions (see README.md for what each gave):
  *   1  naive direct convolution, NCHW, OpenMP over images
  *   2  src/cpu blocked kernels, portable C tiles
  *   3  src/cpu blocked kernels, AVX2 tiles
  *   4  src/cpu blocked kernels, AVX-512, small tiles (8 pixels x 1 block)
- *   5  src/cpu blocked kernels, AVX-512, automatic tiles (what the library runs)
+ *   5  src/cpu blocked kernels, AVX-512 direct convolution, automatic tiles
+ *   6  src/cpu Winograd F(4x4,3x3) where it applies (3x3 stride 1), else as 5
+ *   7  src/cpu automatic choice between 5 and 6 (what the library runs)
  * Prints one line per shape and direction: name, direction, milliseconds, GFLOP/s.
  */
 #include <math.h>
@@ -131,13 +133,14 @@ static void v1_backward(float *din, float *dw, const float *dout, const float *i
 /* ---- running a version ---------------------------------------------------------------------- */
 
 typedef struct {
-    int version, nthreads, tile_p, tile_kb;
+    int version, nthreads, tile_p, tile_kb, chunk;
     rn_layout layout;
 } lab_cfg;
 
 static rn_cpu_conv_cfg cpu_cfg(const lab_cfg *lc) {
     rn_cpu_conv_cfg c = {.act = lc->layout, .nthreads = lc->nthreads, .tile_p = lc->tile_p,
-                         .tile_kb = lc->tile_kb};
+                         .tile_kb = lc->tile_kb, .chunk = lc->chunk};
+    c.algo = lc->version == 6 ? RN_CONV_WINOGRAD : lc->version == 7 ? RN_CONV_AUTO : RN_CONV_DIRECT;
     c.isa = lc->version == 2 ? RN_ISA_PORTABLE : lc->version == 3 ? RN_ISA_AVX2 : RN_ISA_AVX512;
     if (c.isa > rn_cpu_isa_supported()) c.isa = rn_cpu_isa_supported();
     if (lc->version == 4 && !c.tile_p) c.tile_p = 8, c.tile_kb = 1;
@@ -232,10 +235,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-r")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-p")) lc.tile_p = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-k")) lc.tile_kb = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-c")) lc.chunk = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-l")) lc.layout = !strcmp(argv[i + 1], "nchw") ? RN_LAYOUT_NCHW : RN_LAYOUT_NCHW16C;
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
-    if (lc.version < 1 || lc.version > 5) { fprintf(stderr, "versions: 1..5\n"); return 2; }
+    if (lc.version < 1 || lc.version > 7) { fprintf(stderr, "versions: 1..7\n"); return 2; }
     for (int si = 0; si < NSHAPES; si++) {
         const lab_shape *s = &shapes[si];
         if (only && strcmp(only, s->name)) continue;

@@ -21,6 +21,7 @@
  * (the forward and backward-data results do not depend on the thread count at all).
  */
 #include "conv_tiles.h"
+#include "wino.h"
 
 #include <string.h>
 #ifdef _OPENMP
@@ -75,11 +76,38 @@ static void geom_init(geom *g, const rn_conv_desc *d) {
     g->per_thread = t;
 }
 
+/* Whether this shape runs the Winograd drivers (conv_wino.c). */
+static bool use_wino(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
+    if (cfg->algo == RN_CONV_DIRECT || !rn_wino_applicable(d)) return false;
+    if (cfg->algo == RN_CONV_WINOGRAD) return true;
+    return d->C >= 16 && d->K >= 16;
+}
+
 size_t rn_cpu_conv2d_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
+    if (use_wino(d, cfg)) return rn_wino_scratch_floats(d, cfg);
     geom g;
     geom_init(&g, d);
     int nt = cfg->nthreads > 0 ? cfg->nthreads : 1;
     return g.shared_end + (size_t)nt * g.per_thread;
+}
+
+/* dbias (K) += sum of dout (N,K,Ho,Wo in `lay`) over images and pixels; threads split the
+ * channels, each summing in a fixed order. */
+static void bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, rn_layout lay,
+                      int nthreads) {
+    const size_t HW = (size_t)d->Ho * d->Wo;
+    const int KB = rn_cblocks(d->K);
+#pragma omp parallel for schedule(static) num_threads(nthreads > 0 ? nthreads : 1)
+    for (int k = 0; k < d->K; k++) {
+        float s = 0.0f;
+        for (int n = 0; n < d->N; n++) {
+            const float *p = lay == RN_LAYOUT_NCHW ? dout + ((size_t)n * d->K + k) * HW
+                                                   : dout + ((size_t)n * KB + k / 16) * HW * 16 + k % 16;
+            const size_t step = lay == RN_LAYOUT_NCHW ? 1 : 16;
+            for (size_t i = 0; i < HW; i++) s += p[i * step];
+        }
+        dbias[k] += s;
+    }
 }
 
 /* Packs w (K,C,R,S) for forward tiles: dst[kb][cb][r][s][c16][k16]. transpose: for the
@@ -107,9 +135,13 @@ static void pack_weights(float *dst, const float *w, const geom *g, bool transpo
 
 void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const float *bias,
                            const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg, float *scratch) {
+    if (d->N <= 0 || d->Ho <= 0 || d->Wo <= 0 || d->K <= 0) return;
+    if (use_wino(d, cfg)) {
+        rn_wino_forward(out, in, w, bias, d, cfg, scratch);
+        return;
+    }
     geom g;
     geom_init(&g, d);
-    if (g.N <= 0 || g.Ho <= 0 || g.Wo <= 0 || g.K <= 0) return;
     const rn_isa isa = cfg->isa;
     const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
     float *wpk = scratch + g.w_fwd;
@@ -207,10 +239,15 @@ static void build_bwd_taps(int *taps, const geom *g) {
 void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                             const float *in, const float *w, const rn_conv_desc *d,
                             const rn_cpu_conv_cfg *cfg, float *scratch) {
+    if (d->N <= 0 || d->Ho <= 0 || d->Wo <= 0 || d->K <= 0 || d->C <= 0) return;
+    if (!din && !dw && !dbias) return;
+    if (use_wino(d, cfg)) {
+        if (din || dw) rn_wino_backward(din, dw, dout, in, w, d, cfg, scratch);
+        if (dbias) bias_grad(dbias, dout, d, cfg->act, cfg->nthreads);
+        return;
+    }
     geom g;
     geom_init(&g, d);
-    if (g.N <= 0 || g.Ho <= 0 || g.Wo <= 0 || g.K <= 0 || g.C <= 0) return;
-    if (!din && !dw && !dbias) return;
     const rn_isa isa = cfg->isa;
     const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
     float *wbd = scratch + g.w_bwd;

@@ -66,13 +66,22 @@ void rn_cpu_blocked_to_nchw(float *dst, const float *src, int N, int C, int H, i
                             int nthreads);
 
 /* ---- convolution ------------------------------------------------------------------------ */
+typedef enum {
+    RN_CONV_AUTO = 0,     /* Winograd where it is faster, else direct */
+    RN_CONV_DIRECT = 1,   /* register-tiled direct convolution (any shape) */
+    RN_CONV_WINOGRAD = 2, /* F(4x4,3x3) for 3x3 stride-1 pad<=2 (others fall back to direct) */
+} rn_conv_algo;
+
 /* Which tensors are in which layout, and what the kernels may use. */
 typedef struct {
-    rn_layout act;  /* layout of in/out (forward) and din/dout (backward) */
-    rn_isa isa;     /* instruction-set level to run */
-    int nthreads;   /* OpenMP threads */
-    int tile_p;     /* output tile width in pixels; 0 = automatic (for tuning experiments) */
-    int tile_kb;    /* output channel blocks per tile; 0 = automatic */
+    rn_layout act;     /* layout of in/out (forward) and din/dout (backward) */
+    rn_isa isa;        /* instruction-set level to run */
+    int nthreads;      /* OpenMP threads */
+    rn_conv_algo algo;
+    /* tuning knobs for experiments, 0 = automatic: */
+    int tile_p;        /* direct: output tile width in pixels */
+    int tile_kb;       /* output channel blocks per tile */
+    int chunk;         /* Winograd: 4x4 tiles transformed per chunk */
 } rn_cpu_conv_cfg;
 
 /* Scratch floats rn_cpu_conv2d_forward / _backward need for this shape and configuration

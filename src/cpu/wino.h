@@ -35,4 +35,14 @@ void rn_wino_filter(float u[36], const float g[9]);
 /* g (3x3) += G^T du G: a transformed-domain filter gradient back to the 3x3 filter. */
 void rn_wino_filter_grad(float g[9], const float du[36]);
 
+/* ---- drivers (conv_wino.c); the contracts of rn_cpu_conv2d_forward / _backward ----------- */
+/* 3x3 kernel, stride 1, padding 0..2. */
+bool rn_wino_applicable(const rn_conv_desc *d);
+size_t rn_wino_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg);
+void rn_wino_forward(float *out, const float *in, const float *w, const float *bias,
+                     const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg, float *scratch);
+/* din and dw (either may be NULL) +=; no bias gradient. */
+void rn_wino_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                      const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg, float *scratch);
+
 #endif

@@ -9,123 +9,108 @@
  *         | 0  2 -1 -2  1  0 |       | 1/24 -1/12  1/6  |
  *         | 0  4  0 -5  0  1 |       | 0     0     1    |
  *
- * The tile transforms work on 16-lane channel vectors. They are written once as loops over
- * the 16 lanes and compiled three times (portable, AVX2+FMA, AVX-512) through target
- * attributes, so the compiler's vectorizer turns each lane loop into one zmm or two ymm ops.
+ * The tile transforms (wino_tile.inc) are written once against a 16-lane vector interface
+ * and included here once per instruction-set level: AVX-512 (one zmm), AVX2+FMA (two ymm)
+ * and portable C (a struct of 16 floats).
  */
 #include "wino.h"
 
-#include <math.h>
-
-#define L 16
 #define INLINE static inline __attribute__((always_inline))
 
-/* MADD(a, b, c) = a*b + c: fused where the target has FMA (the portable build must not call
- * the slow libm fmaf). */
-#define MADD_FMA(a, b, c) fmaf(a, b, c)
-#define MADD_PLAIN(a, b, c) ((a) * (b) + (c))
+/* ---- portable ---------------------------------------------------------------------------- */
+typedef struct {
+    float v[16];
+} vf_portable;
+INLINE vf_portable p_ld(const float *p) { vf_portable r; for (int l = 0; l < 16; l++) r.v[l] = p[l]; return r; }
+INLINE void p_st(float *p, vf_portable a) { for (int l = 0; l < 16; l++) p[l] = a.v[l]; }
+INLINE vf_portable p_add(vf_portable a, vf_portable b) { for (int l = 0; l < 16; l++) a.v[l] += b.v[l]; return a; }
+INLINE vf_portable p_sub(vf_portable a, vf_portable b) { for (int l = 0; l < 16; l++) a.v[l] -= b.v[l]; return a; }
+INLINE vf_portable p_fma(vf_portable a, vf_portable b, vf_portable c) {
+    for (int l = 0; l < 16; l++) c.v[l] += a.v[l] * b.v[l];
+    return c;
+}
+INLINE vf_portable p_set1(float x) { vf_portable r; for (int l = 0; l < 16; l++) r.v[l] = x; return r; }
+#define VF vf_portable
+#define VLD p_ld
+#define VST p_st
+#define VADD p_add
+#define VSUB p_sub
+#define VFMA p_fma
+#define VSET1 p_set1
+#define TGT
+#define NAME(f) f##_portable
+#include "wino_tile.inc"
+#undef VF
+#undef VLD
+#undef VST
+#undef VADD
+#undef VSUB
+#undef VFMA
+#undef VSET1
+#undef TGT
+#undef NAME
 
-/* B^T x for 6 vectors x[i*xs]; result to r[i*rs]. */
-#define BT6(MADD, r, rs, x, xs)                                                            \
-    for (int l = 0; l < L; l++) {                                                          \
-        float x0 = x[0 * (xs) + l], x1 = x[1 * (xs) + l], x2 = x[2 * (xs) + l];             \
-        float x3 = x[3 * (xs) + l], x4 = x[4 * (xs) + l], x5 = x[5 * (xs) + l];             \
-        float t0 = MADD(-4.0f, x2, x4), t1 = MADD(-4.0f, x1, x3);                           \
-        float t2 = x4 - x2, t3 = 2.0f * (x3 - x1);                                          \
-        r[0 * (rs) + l] = MADD(4.0f, x0, MADD(-5.0f, x2, x4));                              \
-        r[1 * (rs) + l] = t0 + t1;                                                          \
-        r[2 * (rs) + l] = t0 - t1;                                                          \
-        r[3 * (rs) + l] = t2 + t3;                                                          \
-        r[4 * (rs) + l] = t2 - t3;                                                          \
-        r[5 * (rs) + l] = MADD(4.0f, x1, MADD(-5.0f, x3, x5));                              \
-    }
-
-/* A^T m for 6 vectors; 4 results. */
-#define AT6(MADD, r, rs, m, ms)                                                            \
-    for (int l = 0; l < L; l++) {                                                          \
-        float m0 = m[0 * (ms) + l], m1 = m[1 * (ms) + l], m2 = m[2 * (ms) + l];             \
-        float m3 = m[3 * (ms) + l], m4 = m[4 * (ms) + l], m5 = m[5 * (ms) + l];             \
-        float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;                           \
-        r[0 * (rs) + l] = m0 + a + c;                                                       \
-        r[1 * (rs) + l] = MADD(2.0f, d, b);                                                 \
-        r[2 * (rs) + l] = MADD(4.0f, c, a);                                                 \
-        r[3 * (rs) + l] = MADD(8.0f, d, b) + m5;                                            \
-    }
-
-/* A y for 4 vectors; 6 results. */
-#define A4(MADD, r, rs, y, ys)                                                             \
-    for (int l = 0; l < L; l++) {                                                          \
-        float y0 = y[0 * (ys) + l], y1 = y[1 * (ys) + l], y2 = y[2 * (ys) + l], y3 = y[3 * (ys) + l]; \
-        float a = y0 + y2, b = y1 + y3, c = MADD(4.0f, y2, y0), d = MADD(8.0f, y3, 2.0f * y1); \
-        r[0 * (rs) + l] = y0;                                                               \
-        r[1 * (rs) + l] = a + b;                                                            \
-        r[2 * (rs) + l] = a - b;                                                            \
-        r[3 * (rs) + l] = c + d;                                                            \
-        r[4 * (rs) + l] = c - d;                                                            \
-        r[5 * (rs) + l] = y3;                                                               \
-    }
-
-#define DEFINE_OPS(SUFFIX, TGT, MADD)                                                      \
-    static TGT void input_##SUFFIX(float *restrict V, long xs, const float *restrict src,   \
-                                   long row) {                                             \
-        float t[36 * L];                                                                   \
-        for (int j = 0; j < 6; j++) { /* columns: t[i][j] = (B^T d)[i][j] */                \
-            const float *x = src + j * L;                                                  \
-            float *r = t + j * L;                                                          \
-            BT6(MADD, r, 6 * L, x, row)                                                    \
-        }                                                                                  \
-        for (int i = 0; i < 6; i++) { /* rows: V[i][j] = (t B)[i][j] */                     \
-            const float *x = t + i * 6 * L;                                                \
-            float *r = V + i * 6 * xs;                                                     \
-            BT6(MADD, r, xs, x, L)                                                         \
-        }                                                                                  \
-    }                                                                                      \
-    static TGT void output_##SUFFIX(float *restrict dst, long row, const float *restrict M, \
-                                    long xs, int nr, int nc, const float *restrict bias,   \
-                                    bool accumulate) {                                     \
-        float t[24 * L], y[16 * L];                                                        \
-        for (int j = 0; j < 6; j++) { /* columns: t[i][j] = (A^T M)[i][j], i < 4 */         \
-            const float *m = M + j * xs;                                                   \
-            float *r = t + j * L;                                                          \
-            AT6(MADD, r, 6 * L, m, 6 * xs)                                                 \
-        }                                                                                  \
-        for (int i = 0; i < 4; i++) { /* rows: y[i][j] = (t A)[i][j], j < 4 */              \
-            const float *m = t + i * 6 * L;                                                \
-            float *r = y + i * 4 * L;                                                      \
-            AT6(MADD, r, L, m, L)                                                          \
-        }                                                                                  \
-        for (int i = 0; i < nr; i++)                                                       \
-            for (int j = 0; j < nc; j++) {                                                 \
-                float *o = dst + i * row + j * L;                                          \
-                const float *v = y + (i * 4 + j) * L;                                      \
-                if (accumulate)                                                            \
-                    for (int l = 0; l < L; l++) o[l] += v[l];                              \
-                else if (bias)                                                             \
-                    for (int l = 0; l < L; l++) o[l] = v[l] + bias[l];                     \
-                else                                                                       \
-                    for (int l = 0; l < L; l++) o[l] = v[l];                               \
-            }                                                                              \
-    }                                                                                      \
-    static TGT void grad_##SUFFIX(float *restrict D, long xs, const float *restrict src,    \
-                                  long row) {                                              \
-        float t[24 * L];                                                                   \
-        for (int j = 0; j < 4; j++) { /* columns: t[i][j] = (A y)[i][j], i < 6 */           \
-            const float *y = src + j * L;                                                  \
-            float *r = t + j * L;                                                          \
-            A4(MADD, r, 4 * L, y, row)                                                     \
-        }                                                                                  \
-        for (int i = 0; i < 6; i++) { /* rows: D[i][j] = (t A^T)[i][j] */                   \
-            const float *y = t + i * 4 * L;                                                \
-            float *r = D + i * 6 * xs;                                                     \
-            A4(MADD, r, xs, y, L)                                                          \
-        }                                                                                  \
-    }                                                                                      \
-    static const rn_wino_ops ops_##SUFFIX = {input_##SUFFIX, output_##SUFFIX, grad_##SUFFIX};
-
-DEFINE_OPS(portable, , MADD_PLAIN)
 #if defined(__x86_64__)
-DEFINE_OPS(avx2, __attribute__((target("avx2,fma"))), MADD_FMA)
-DEFINE_OPS(avx512, __attribute__((target("avx512f,fma,prefer-vector-width=512"))), MADD_FMA)
+#include <immintrin.h>
+
+/* ---- AVX2 + FMA: a block is two ymm -------------------------------------------------------- */
+#define TGT __attribute__((target("avx2,fma")))
+typedef struct {
+    __m256 lo, hi;
+} vf_avx2;
+INLINE TGT vf_avx2 a2_ld(const float *p) { return (vf_avx2){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+INLINE TGT void a2_st(float *p, vf_avx2 a) { _mm256_storeu_ps(p, a.lo); _mm256_storeu_ps(p + 8, a.hi); }
+INLINE TGT vf_avx2 a2_add(vf_avx2 a, vf_avx2 b) { return (vf_avx2){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+INLINE TGT vf_avx2 a2_sub(vf_avx2 a, vf_avx2 b) { return (vf_avx2){_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+INLINE TGT vf_avx2 a2_fma(vf_avx2 a, vf_avx2 b, vf_avx2 c) {
+    return (vf_avx2){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+INLINE TGT vf_avx2 a2_set1(float x) { return (vf_avx2){_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
+#define VF vf_avx2
+#define VLD a2_ld
+#define VST a2_st
+#define VADD a2_add
+#define VSUB a2_sub
+#define VFMA a2_fma
+#define VSET1 a2_set1
+#define NAME(f) f##_avx2
+#include "wino_tile.inc"
+#undef VF
+#undef VLD
+#undef VST
+#undef VADD
+#undef VSUB
+#undef VFMA
+#undef VSET1
+#undef TGT
+#undef NAME
+
+/* ---- AVX-512: a block is one zmm ---------------------------------------------------------- */
+#define TGT __attribute__((target("avx512f,fma")))
+#define VF __m512
+#define VLD _mm512_loadu_ps
+#define VST _mm512_storeu_ps
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VFMA _mm512_fmadd_ps
+#define VSET1 _mm512_set1_ps
+#define NAME(f) f##_avx512
+#include "wino_tile.inc"
+#undef VF
+#undef VLD
+#undef VST
+#undef VADD
+#undef VSUB
+#undef VFMA
+#undef VSET1
+#undef TGT
+#undef NAME
+#endif
+
+static const rn_wino_ops ops_portable = {input_portable, output_portable, grad_portable};
+#if defined(__x86_64__)
+static const rn_wino_ops ops_avx2 = {input_avx2, output_avx2, grad_avx2};
+static const rn_wino_ops ops_avx512 = {input_avx512, output_avx512, grad_avx512};
 #endif
 
 const rn_wino_ops *rn_wino_ops_get(rn_isa isa) {
