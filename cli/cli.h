@@ -10,8 +10,12 @@
 #include <stdbool.h>
 
 /* Each subcommand gets argv starting at its own name and returns the exit status. */
+int cmd_data(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "resnet: <message>" on stderr and returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -23,5 +27,10 @@ bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
 /* A comma-separated list of up to max floats, e.g. "0.49,0.48,0.45". */
 bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n);
+/* "HxW" or "S" (square). */
+bool cli_parse_size(const char *opt, const char *s, int *h, int *w);
+/* Model geometry options shared by commands: 'C' --in-channels, 'S' --size, 'K' --classes.
+ * Other option characters are ignored (returns true). */
+bool cli_model_opt(int opt, const char *arg, rn_model_opts *o);
 
 #endif

@@ -13,8 +13,12 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"data", cmd_data, "print a data set's counts, shape, classes and statistics, or pack it"},
     {"info", cmd_info, "print a model's layer table, parameter count and multiply-adds"},
     {"predict", cmd_predict, "classify image files with a trained model"},
+    {"train", cmd_train, "train a model on a data set (with exact resume)"},
+    {"bench", cmd_bench, "training or inference throughput against the machine's FMA peak"},
+    {"eval", cmd_eval, "accuracy, loss and confusion matrix of trained weights on a data set"},
 };
 
 static void usage(FILE *f) {

@@ -68,3 +68,38 @@ bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *
     }
     return true;
 }
+
+/* Parses "HxW" or "S" into height and width. */
+bool cli_parse_size(const char *opt, const char *s, int *h, int *w) {
+    int a, b;
+    char tail;
+    if (s && sscanf(s, "%dx%d%c", &a, &b, &tail) == 2 && a > 0 && b > 0 && a <= 4096 &&
+        b <= 4096) {
+        *h = a;
+        *w = b;
+        return true;
+    }
+    if (s && sscanf(s, "%d%c", &a, &tail) == 1 && a > 0 && a <= 4096) {
+        *h = *w = a;
+        return true;
+    }
+    cli_error("%s: expected a size like 32 or 32x32, got '%s'", opt, s ? s : "");
+    return false;
+}
+
+/* Reads the model-geometry options shared by several commands; false on a bad value. */
+bool cli_model_opt(int opt, const char *arg, rn_model_opts *o) {
+    long v;
+    switch (opt) {
+    case 'C':
+        if (!cli_parse_int("--in-channels", arg, 1, 4, &v)) return false;
+        o->in_channels = (int)v;
+        return true;
+    case 'S': return cli_parse_size("--size", arg, &o->in_height, &o->in_width);
+    case 'K':
+        if (!cli_parse_int("--classes", arg, 1, 100000, &v)) return false;
+        o->num_classes = (int)v;
+        return true;
+    }
+    return true;
+}

@@ -61,6 +61,10 @@ void rn_ctx_free(rn_ctx *ctx);
 const char *rn_ctx_backend_name(const rn_ctx *ctx);
 int rn_ctx_threads(const rn_ctx *ctx);
 
+/* Measures this machine's fp32 fused-multiply-add peak in GFLOP/s on nthreads threads (about a
+ * tenth of a second); *isa receives the vector unit used ("avx512", "avx2", "portable"). */
+double rn_fma_peak_gflops(int nthreads, const char **isa);
+
 /* ------------------------------------------------------------------------------------------
  * Models
  * ---------------------------------------------------------------------------------------- */
@@ -156,6 +160,13 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits);
 /* After a backward pass: the gradient of the loss w.r.t. the model's input (n, C, H, W). */
 const float *rn_model_input_grad(const rn_model *m);
 
+/* The residual (or, in plain nets, shortcut-free) blocks in order, named by their module path
+ * ("layer2.0"), and after a backward pass the L2 norm of the gradient reaching each block's
+ * input (over the whole batch): how well gradients flow back through depth. */
+int rn_model_num_blocks(const rn_model *m);
+const char *rn_model_block_name(const rn_model *m, int i);
+double rn_model_block_input_grad_norm(const rn_model *m, int i);
+
 /* ------------------------------------------------------------------------------------------
  * Loss: softmax cross-entropy, mean over the batch, optional label smoothing (PyTorch's
  * definition: (1-eps)*nll + eps*mean_k(-log p_k)).
@@ -188,33 +199,42 @@ size_t rn_dtype_size(rn_dtype t);
 #define RN_ST_MAX_DIMS 8
 
 typedef struct {
-    char *name;
+    char *name;       /* reading: owned by the rn_safetensors */
     rn_dtype dtype;
-    int ndim;
+    int ndim;         /* 0 for a scalar */
     int64_t shape[RN_ST_MAX_DIMS];
-    size_t nbytes;
-    const void *data; /* reading: points into the file's buffer; writing: caller's bytes */
+    size_t nbytes;    /* = product(shape) * rn_dtype_size(dtype) */
+    /* Reading: points into file_buf and is NOT necessarily aligned for its dtype (the file's
+     * offsets need not be multiples of the element size): copy with memcpy, never cast to
+     * float* or int64_t*. Writing: the caller's nbytes bytes (may be NULL when nbytes is 0). */
+    const void *data;
 } rn_st_tensor;
 
 typedef struct {
     int n_tensors;
-    rn_st_tensor *tensors; /* in file offset order */
+    rn_st_tensor *tensors; /* sorted by data offset (empty tensors by offset, then name) */
     int n_meta;
-    char **meta_keys;
+    char **meta_keys;      /* owned; in the header's order */
     char **meta_values;
-    void *file_buf; /* the whole file; tensors point into it */
+    void *file_buf;        /* the whole file; tensors point into it */
     size_t file_size;
 } rn_safetensors;
 
 /* Reads and validates a whole file (header length, JSON, dtypes, shapes versus byte sizes,
- * offsets inside the file, no overlaps). On failure *st is left empty. */
+ * offsets inside the file, no overlaps, unique names, string metadata). Bad contents give
+ * RN_ERR_BAD_FILE, an unreadable file RN_ERR_IO. On failure *st is left empty. Everything
+ * in *st stays valid until rn_safetensors_free, which also accepts an empty struct. */
 rn_status rn_safetensors_read(rn_safetensors *st, const char *path);
 void rn_safetensors_free(rn_safetensors *st);
+/* Lookups by exact name (a linear scan); NULL if absent. */
 const rn_st_tensor *rn_safetensors_find(const rn_safetensors *st, const char *name);
-const char *rn_safetensors_meta(const rn_safetensors *st, const char *key); /* NULL if absent */
+const char *rn_safetensors_meta(const rn_safetensors *st, const char *key);
 
-/* Writes tensors (in the given order) and string metadata atomically: a temporary file in the
- * same directory, fsync, rename. meta_keys/meta_values may be NULL when n_meta is 0. */
+/* Writes tensors (in the given order, contiguous offsets, header padded with spaces to a
+ * multiple of 8 bytes, "__metadata__" first when n_meta > 0) atomically: a temporary file in
+ * the same directory, fsync, rename. meta_keys/meta_values may be NULL when n_meta is 0.
+ * Inconsistent inputs (nbytes versus shape and dtype, duplicate names, a tensor named
+ * "__metadata__", non-UTF-8 strings) give RN_ERR_BAD_ARG and write nothing. */
 rn_status rn_safetensors_write(const char *path, const rn_st_tensor *tensors, int n_tensors,
                                const char *const *meta_keys, const char *const *meta_values,
                                int n_meta);
@@ -246,6 +266,111 @@ rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm);
 rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *norm);
 
 /* ------------------------------------------------------------------------------------------
+ * Training
+ *
+ * rn_train_run trains a model on a data set (see "Data sets") and keeps everything in a run
+ * directory: config.json (every setting), metrics.jsonl (one JSON object per logged interval),
+ * classes.txt, checkpoint.safetensors (weights, BN statistics, momentum buffers and the
+ * trainer's position: what exact resume needs), last.safetensors and best.safetensors
+ * (weights only, best by validation accuracy). Files are written atomically.
+ *
+ * Determinism: the data order of epoch e is a shuffle seeded by (seed, e) and the augmentation
+ * of step s is drawn from a generator seeded by (seed, s), so a resumed run replays exactly the
+ * batches an uninterrupted one sees; with the same backend and thread count its weights are
+ * bit-identical.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum {
+    RN_SCHED_CONSTANT,
+    RN_SCHED_MULTISTEP, /* lr *= gamma at each milestone */
+    RN_SCHED_COSINE,    /* lr * (1 + cos(pi * t)) / 2 over the run */
+    RN_SCHED_ONECYCLE,  /* linear up to lr over the first 30%, then cosine down to lr/1e4 */
+} rn_sched_kind;
+
+#define RN_MAX_MILESTONES 16
+
+typedef struct {
+    char model[32];        /* a name from rn_model_names() */
+    char data[1024];       /* data set spec, e.g. "cifar10:DIR" */
+    char out[1024];        /* run directory */
+    char backend[32];      /* "" for the default */
+    char init[1024];       /* weights file to start from ("" : fresh initialization) */
+    int threads;           /* 0: all cores */
+    int resize_h, resize_w;/* folder images resized to this; 0 keeps sizes */
+
+    int batch;             /* 128 */
+    int epochs;            /* used when iters is 0 */
+    int64_t iters;         /* total optimizer steps; 0: epochs * steps per epoch */
+    int val;               /* training images held out for validation (seeded) */
+    uint64_t seed;
+
+    float lr, momentum, wd, gamma; /* 0.1, 0.9, 5e-4, 0.1 */
+    bool nesterov;
+    bool wd_skip_bn;       /* no weight decay on BN weights/biases and biases */
+    rn_sched_kind schedule;
+    /* multistep milestones, in the unit below (resolved to steps when the run starts) */
+    int64_t milestones[RN_MAX_MILESTONES];
+    int n_milestones;
+    enum { RN_UNIT_STEPS, RN_UNIT_EPOCHS, RN_UNIT_PERCENT } milestone_unit;
+    int64_t warmup;        /* steps of warm-up */
+    float warmup_factor;   /* 0: linear from 0 to lr; > 0: constant lr * factor during warm-up */
+    float label_smoothing;
+    bool augment;          /* pad 4 with zeros, random crop back, random horizontal flip */
+    bool shuffle;          /* reshuffle the data every epoch (else: the data set's order) */
+
+    int log_every;         /* steps between metrics.jsonl lines (and progress callbacks) */
+    int eval_every;        /* evaluate the test set every N epochs (0: only at the end) */
+    int64_t ckpt_every;    /* steps between checkpoints besides each epoch end (0: epochs only) */
+} rn_train_config;
+
+/* Fills the defaults (above; augment on, schedule constant, log_every 50). */
+void rn_train_config_defaults(rn_train_config *c);
+
+/* Applies a named recipe. "he2015": the paper's CIFAR recipe: batch 128, lr 0.1, momentum 0.9,
+ * wd 1e-4, lr / 10 at 32k and 48k steps, 64k steps, 45k/5k split, crop+flip; for resnet110 and
+ * deeper, lr 0.01 for the first 400 steps. */
+rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe);
+
+/* What a progress callback sees after each logged interval and evaluation. */
+typedef struct {
+    int64_t step, total_steps;
+    int epoch;              /* 0-based epoch of the last step */
+    int steps_per_epoch;
+    double lr;
+    double train_loss, train_acc; /* means over the interval */
+    double images_per_s, elapsed_s, eta_s;
+    bool has_val, has_test; /* set on evaluation reports */
+    double val_loss, val_acc, test_loss, test_acc;
+    bool final;             /* the last report of the run */
+} rn_train_progress;
+
+typedef void (*rn_train_callback)(const rn_train_progress *p, void *user);
+
+/* Trains as configured (resume = false: a new run, the directory may exist but must not hold a
+ * checkpoint; resume = true: config.json and checkpoint.safetensors of c->out are read and the
+ * run continues where it stopped). When *stop becomes nonzero (set it from a signal handler),
+ * the run writes a checkpoint after the current step and returns RN_ERR_INTERRUPTED. A NaN or
+ * Inf loss stops the run with RN_ERR_NUMERIC naming the step; the last checkpoint stays. */
+rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,
+                       volatile int *stop);
+
+/* Reads RUN_DIR/config.json into c (for resume). */
+rn_status rn_train_config_load(rn_train_config *c, const char *run_dir);
+
+/* ------------------------------------------------------------------------------------------
+ * Evaluation
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int n, num_classes;
+    double top1, top5;   /* accuracies in [0, 1]; top5 is 1 when there are <= 5 classes */
+    double loss;         /* mean cross-entropy */
+    int64_t *confusion;  /* (num_classes, num_classes): [true][predicted] counts */
+} rn_eval_result;
+
+/* rn_evaluate and rn_eval_result_free are declared after the data sets, below. */
+
+/* ------------------------------------------------------------------------------------------
  * Images (PNG, JPEG, BMP, ... through stb_image)
  * ---------------------------------------------------------------------------------------- */
 
@@ -263,6 +388,81 @@ void rn_image_free(rn_image *img);
  * (pixel/255 - mean)/std per channel. */
 rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int height,
                             int width, const rn_norm *norm);
+
+/* ------------------------------------------------------------------------------------------
+ * Data sets: whole labelled image sets held in memory as uint8 pixels.
+ *
+ * A spec string names a format and a folder:
+ *   cifar10:DIR          data_batch_1..5.bin + test_batch.bin: records of 1 label byte and
+ *                        3072 pixel bytes (3x32x32, planar); class names from batches.meta.txt
+ *   cifar100:DIR         train.bin + test.bin: records of coarse label, fine label, 3072 bytes;
+ *                        fine labels (100 classes), names from fine_label_names.txt
+ *   cifar100-coarse:DIR  the same files with the coarse labels (20 classes), names from
+ *                        coarse_label_names.txt
+ *   mnist:DIR            train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+ *                        t10k-labels-idx1-ubyte, each plain or .gz (MNIST, Fashion-MNIST)
+ *   folder:ROOT          ROOT/train/CLASS/NAME.png|.jpg|.jpeg (any case) and ROOT/test/CLASS/...:
+ *                        the class of an image is its folder, never its file name; the class
+ *                        index is the position of the folder name among ROOT/train's class
+ *                        folders sorted by strcmp, and ROOT/test uses the same list
+ *   packed:DIR           what rn_dataset_pack wrote (any shape; meta.json gives it)
+ * Class names default to "0", "1", ... when the format carries none.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int n;              /* images */
+    int c, h, w;        /* every image has this shape */
+    int num_classes;
+    uint8_t *images;    /* (n, c, h, w), planar like CIFAR's binary format */
+    int32_t *labels;    /* (n) in [0, num_classes) */
+    char **class_names; /* num_classes strings */
+} rn_dataset; /* owns its arrays; rn_dataset_free releases them with free(), so a set built by
+               * hand may hold malloc'd arrays and strdup'd names */
+
+typedef struct {
+    /* When both are > 0 every image (of any format) is resized to resize_h x resize_w:
+     * bilinear, bit for bit as PIL's Image.resize(BILINEAR) (torchvision's Resize on PIL
+     * images): a triangle filter sampled at pixel centers, widened when shrinking so it
+     * averages instead of aliasing. An image already of that size is kept as it is.
+     * Both 0 keep the sizes, and a folder's images must then all have one size. */
+    int resize_h, resize_w;
+} rn_data_opts;
+
+/* Loads the train and test sets a spec names (see above). test may be NULL to skip the test
+ * set. opts may be NULL (no resize). A folder's images are decoded in parallel (OpenMP) in a
+ * fixed order; channels are 3 if any image of the folder is in color, else 1. On failure both
+ * sets are left empty (all fields zero) and the message names the file and what was expected.
+ * Free each set with rn_dataset_free. */
+rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
+                          const rn_data_opts *opts);
+
+/* Frees a set's arrays and zeroes it; a zeroed set may be freed again. */
+void rn_dataset_free(rn_dataset *d);
+
+/* Per-channel mean and standard deviation (population, divisor n) of pixel/255 over every
+ * image of the set, for rn_norm-style input normalization. d->c must be <= 4; an empty set
+ * gives mean 0, std 1. */
+rn_norm rn_dataset_norm(const rn_dataset *d);
+
+/* Moves n_val images (0 <= n_val <= train->n), chosen by a Fisher-Yates shuffle seeded with
+ * `seed`, from train into val (a new set, overwriting *val without freeing it; free it with
+ * rn_dataset_free). Both keep the original relative order of their images, so the same seed
+ * always gives the same split. val gets the same shape and class names as train. */
+rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64_t seed);
+
+/* Writes both sets to dir (created if missing) as CIFAR-10-style binaries: data_batch_1..5.bin
+ * (train in 5 nearly equal consecutive batches) and test_batch.bin, each a run of records of
+ * 1 label byte + c*h*w pixel bytes, plus batches.meta.txt (class names, one per line) and
+ * meta.json (shape, classes and counts). Each file is written atomically; meta.json last. Load
+ * the result with "packed:DIR" (or "cifar10:DIR" when the images are 3x32x32). Labels above
+ * 255 cannot be stored and give RN_ERR_BAD_ARG. */
+rn_status rn_dataset_pack(const rn_dataset *train, const rn_dataset *test, const char *dir);
+
+/* Evaluates a model (eval mode) on every image of a set, normalized with norm, in batches of
+ * up to `batch` (the model is reserved for it). Fills *r (free with rn_eval_result_free). */
+rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_norm *norm,
+                      int batch, rn_eval_result *r);
+void rn_eval_result_free(rn_eval_result *r);
 
 #ifdef __cplusplus
 }

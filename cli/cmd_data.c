@@ -1,0 +1,140 @@
+/*
+ * cmd_data.c — `resnet data`: look at a data set (counts, shape, classes, per-channel
+ * statistics) or pack it into CIFAR-style batches that load fast (packed:DIR).
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: resnet data pack --data SPEC --out DIR [--resize HxW]\n"
+            "       resnet data info --data SPEC [--resize HxW]\n"
+            "\n"
+            "  pack      write the train and test sets to DIR as data_batch_1..5.bin, test_batch.bin\n"
+            "            (records of a label byte + pixels), batches.meta.txt and meta.json;\n"
+            "            load them again with packed:DIR (or cifar10:DIR when 3x32x32)\n"
+            "  info      print image counts, shape, classes and the train set's per-channel\n"
+            "            mean and std of pixel/255\n"
+            "\n"
+            "  --data SPEC    cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, mnist:DIR,\n"
+            "                 folder:ROOT (ROOT/train/CLASS/*.png|jpg, ROOT/test/CLASS/...),\n"
+            "                 packed:DIR\n"
+            "  --out DIR      where pack writes (created if missing)\n"
+            "  --resize HxW   resize every image (bilinear, as PIL) to H x W pixels\n");
+}
+
+/* "HxW", both in [1, 65536]. */
+static bool parse_size(const char *opt, const char *s, int *h, int *w) {
+    const char *x = s ? strchr(s, 'x') : NULL;
+    if (!x || strchr(x + 1, 'x') || x == s || !x[1]) {
+        cli_error("%s: expected HxW such as 32x32, got '%s'", opt, s ? s : "");
+        return false;
+    }
+    char hs[32];
+    snprintf(hs, sizeof hs, "%.*s", (int)(x - s) < 31 ? (int)(x - s) : 31, s);
+    long hv, wv;
+    if (!cli_parse_int(opt, hs, 1, 65536, &hv) || !cli_parse_int(opt, x + 1, 1, 65536, &wv))
+        return false;
+    *h = (int)hv;
+    *w = (int)wv;
+    return true;
+}
+
+static void print_classes(const rn_dataset *d) {
+    printf("classes  %d:", d->num_classes);
+    for (int k = 0; k < d->num_classes; k++)
+        printf("%s %s", k ? "," : "", d->class_names ? d->class_names[k] : "?");
+    printf("\n");
+}
+
+/* Smallest and largest number of images per class. */
+static void class_range(const rn_dataset *d, int *lo, int *hi) {
+    int *count = calloc((size_t)d->num_classes + 1, sizeof *count);
+    *lo = *hi = 0;
+    if (!count) return;
+    for (int i = 0; i < d->n; i++) count[d->labels[i]]++;
+    *lo = *hi = count[0];
+    for (int k = 1; k < d->num_classes; k++) {
+        if (count[k] < *lo) *lo = count[k];
+        if (count[k] > *hi) *hi = count[k];
+    }
+    free(count);
+}
+
+int cmd_data(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *action = argv[1];
+    if (!strcmp(action, "--help") || !strcmp(action, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    bool pack = !strcmp(action, "pack");
+    if (!pack && strcmp(action, "info"))
+        return cli_error("data: unknown action '%s' (expected pack or info; see `resnet data "
+                         "--help`)", action);
+    const char *spec = NULL, *out = NULL;
+    rn_data_opts opts = {0, 0};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        bool takes_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--resize");
+        if (!takes_value)
+            return cli_error("data %s: unknown option '%s' (see `resnet data --help`)", action, a);
+        if (i + 1 >= argc) return cli_error("%s: expected a value", a);
+        const char *v = argv[++i];
+        if (!strcmp(a, "--data")) spec = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 1;
+    }
+    if (!spec) return cli_error("data %s: --data SPEC is required (see `resnet data --help`)",
+                                action);
+    if (pack && !out) return cli_error("data pack: --out DIR is required");
+    if (!pack && out) return cli_error("data info: --out is only for pack");
+
+    rn_dataset train, test;
+    rn_status s = rn_dataset_load(&train, &test, spec, &opts);
+    if (s) return cli_lib_error(s);
+    int rc = 0;
+    if (pack) {
+        s = rn_dataset_pack(&train, &test, out);
+        if (s) {
+            rc = cli_lib_error(s);
+        } else {
+            printf("wrote %s: data_batch_1..5.bin (%d train images), test_batch.bin (%d test "
+                   "images), batches.meta.txt, meta.json\n", out, train.n, test.n);
+            printf("shape    %dx%dx%d (channels x height x width)\n", train.c, train.h, train.w);
+            print_classes(&train);
+            if (train.c == 3 && train.h == 32 && train.w == 32)
+                printf("load it with --data packed:%s (or cifar10:%s)\n", out, out);
+            else
+                printf("load it with --data packed:%s\n", out);
+        }
+    } else {
+        int trlo, trhi, telo, tehi;
+        class_range(&train, &trlo, &trhi);
+        class_range(&test, &telo, &tehi);
+        rn_norm nm = rn_dataset_norm(&train);
+        printf("data     %s\n", spec);
+        printf("train    %d images (%d..%d per class)\n", train.n, trlo, trhi);
+        printf("test     %d images (%d..%d per class)\n", test.n, telo, tehi);
+        printf("shape    %dx%dx%d (channels x height x width)\n", train.c, train.h, train.w);
+        print_classes(&train);
+        printf("mean    ");
+        for (int c = 0; c < nm.channels; c++) printf(" %.4f", nm.mean[c]);
+        printf("   (train set, pixel/255)\nstd     ");
+        for (int c = 0; c < nm.channels; c++) printf(" %.4f", nm.std[c]);
+        printf("\n");
+    }
+    rn_dataset_free(&train);
+    rn_dataset_free(&test);
+    return rc;
+}

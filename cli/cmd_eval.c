@@ -1,0 +1,184 @@
+/*
+ * cmd_eval.c — `resnet eval`: top-1 (and top-5) accuracy, mean loss, per-class accuracy and the
+ * confusion matrix of a weights file on a data set split; --json for machine-readable output.
+ * The model and its normalization come from the weights' metadata.
+ */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: resnet eval --weights FILE --data SPEC [--split test|val|train] [--val N]\n"
+            "                   [--seed S] [--batch B] [--threads N] [--resize HxW] [--json]\n"
+            "The val split is the --val N images held out with --seed S; when FILE lies in a\n"
+            "run directory, N and S default to that run's config.json.\n");
+}
+
+/* Reads val and seed from the config.json beside the weights, if there is one. */
+static void defaults_from_run(const char *weights, long *val, unsigned long long *seed) {
+    char *copy = strdup(weights);
+    if (!copy) return;
+    rn_train_config c;
+    if (rn_train_config_load(&c, dirname(copy)) == RN_OK) {
+        *val = c.val;
+        *seed = c.seed;
+    }
+    free(copy);
+}
+
+static void print_text(const rn_eval_result *r, const rn_dataset *d, const char *split) {
+    int K = r->num_classes;
+    printf("%s: %d images, %d classes\n", split, r->n, K);
+    printf("top-1 accuracy: %.2f%%\n", 100 * r->top1);
+    if (K > 5) printf("top-5 accuracy: %.2f%%\n", 100 * r->top5);
+    printf("mean loss: %.4f\n\nper class:\n", r->loss);
+    for (int k = 0; k < K; k++) {
+        int64_t total = 0;
+        for (int j = 0; j < K; j++) total += r->confusion[(size_t)k * K + j];
+        const char *name = k < d->num_classes ? d->class_names[k] : "?";
+        if (total)
+            printf("  %3d %-20s %6.2f%% of %lld\n", k, name,
+                   100.0 * r->confusion[(size_t)k * K + k] / total, (long long)total);
+        else
+            printf("  %3d %-20s      - of 0\n", k, name);
+    }
+    if (K > 30) return; /* a matrix that wide is for --json */
+    printf("\nconfusion matrix (rows: true class, columns: predicted):\n      ");
+    for (int j = 0; j < K; j++) printf(" %5d", j);
+    printf("\n");
+    for (int k = 0; k < K; k++) {
+        printf("  %3d ", k);
+        for (int j = 0; j < K; j++) printf(" %5lld", (long long)r->confusion[(size_t)k * K + j]);
+        printf("\n");
+    }
+}
+
+static int print_json(const rn_eval_result *r, const rn_dataset *d, const char *split,
+                      const char *weights) {
+    int K = r->num_classes;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "weights", weights);
+    cJSON_AddStringToObject(j, "split", split);
+    cJSON_AddNumberToObject(j, "images", r->n);
+    cJSON_AddNumberToObject(j, "top1", r->top1);
+    if (K > 5) cJSON_AddNumberToObject(j, "top5", r->top5);
+    cJSON_AddNumberToObject(j, "loss", r->loss);
+    cJSON *names = cJSON_AddArrayToObject(j, "classes");
+    cJSON *acc = cJSON_AddArrayToObject(j, "class_accuracy");
+    cJSON *conf = cJSON_AddArrayToObject(j, "confusion");
+    for (int k = 0; k < K; k++) {
+        cJSON_AddItemToArray(names,
+                             cJSON_CreateString(k < d->num_classes ? d->class_names[k] : "?"));
+        int64_t total = 0;
+        cJSON *row = cJSON_CreateArray();
+        for (int c = 0; c < K; c++) {
+            total += r->confusion[(size_t)k * K + c];
+            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r->confusion[(size_t)k * K + c]));
+        }
+        cJSON_AddItemToArray(conf, row);
+        cJSON_AddItemToArray(acc, total ? cJSON_CreateNumber(
+                                              (double)r->confusion[(size_t)k * K + k] / total)
+                                        : cJSON_CreateNull());
+    }
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text) return cli_error("out of memory");
+    printf("%s\n", text);
+    cJSON_free(text);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"weights", required_argument, 0, 'w'}, {"data", required_argument, 0, 'd'},
+        {"split", required_argument, 0, 's'},   {"val", required_argument, 0, 'v'},
+        {"seed", required_argument, 0, 'S'},    {"batch", required_argument, 0, 'b'},
+        {"threads", required_argument, 0, 't'}, {"resize", required_argument, 0, 'r'},
+        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *weights = NULL, *spec = NULL, *split = "test";
+    long val = -1, batch = 256, threads = 0;
+    unsigned long long seed = 1;
+    bool json = false, seed_given = false;
+    rn_data_opts dopts = {0};
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'w': weights = optarg; break;
+        case 'd': spec = optarg; break;
+        case 's':
+            if (strcmp(optarg, "test") && strcmp(optarg, "val") && strcmp(optarg, "train"))
+                return cli_error("--split: expected test, val or train, got '%s'", optarg);
+            split = optarg;
+            break;
+        case 'v': if (!cli_parse_int("--val", optarg, 0, 100000000, &val)) return 2; break;
+        case 'S': {
+            char *end;
+            seed = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || optarg[0] == '-')
+                return cli_error("--seed: expected a non-negative integer, got '%s'", optarg);
+            seed_given = true;
+            break;
+        }
+        case 'b': if (!cli_parse_int("--batch", optarg, 1, 65536, &batch)) return 2; break;
+        case 't': if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
+        case 'r':
+            if (!cli_parse_size("--resize", optarg, &dopts.resize_h, &dopts.resize_w)) return 2;
+            break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!weights || !spec) return cli_error("eval: --weights FILE and --data SPEC are required");
+    if (optind != argc) return cli_error("eval: unexpected argument '%s'", argv[optind]);
+    long run_val = 0;
+    unsigned long long run_seed = 1;
+    defaults_from_run(weights, &run_val, &run_seed);
+    if (val < 0) val = run_val;
+    if (!seed_given) seed = run_seed;
+
+    rn_model *m = NULL;
+    rn_ctx *ctx = NULL;
+    rn_dataset train = {0}, test = {0}, held = {0};
+    rn_eval_result r = {0};
+    rn_norm norm;
+    int rc = 1;
+    rn_status s = rn_model_create_from_file(&m, weights, &norm);
+    if (s == RN_OK) s = rn_dataset_load(&train, &test, spec, &dopts);
+    if (s == RN_OK && strcmp(split, "test") != 0 && val > 0) {
+        if (val >= train.n) {
+            cli_error("--val %ld: the training set has %d images", val, train.n);
+            goto out;
+        }
+        s = rn_dataset_split(&train, &held, (int)val, seed);
+    }
+    if (s == RN_OK && !strcmp(split, "val") && val <= 0) {
+        cli_error("--split val: no validation split (give --val N, or evaluate weights from a run "
+                  "that used --val)");
+        goto out;
+    }
+    const rn_dataset *d = !strcmp(split, "test") ? &test : !strcmp(split, "val") ? &held : &train;
+    if (s == RN_OK) s = rn_ctx_create(&ctx, NULL, (int)threads);
+    if (s == RN_OK) s = rn_evaluate(m, ctx, d, &norm, (int)batch, &r);
+    if (s != RN_OK) {
+        cli_lib_error(s);
+        goto out;
+    }
+    rc = json ? print_json(&r, d, split, weights) : (print_text(&r, d, split), 0);
+out:
+    rn_eval_result_free(&r);
+    rn_dataset_free(&train);
+    rn_dataset_free(&test);
+    rn_dataset_free(&held);
+    rn_ctx_free(ctx);
+    rn_model_free(m);
+    return rc;
+}

@@ -1,0 +1,350 @@
+/*
+ * cmd_train.c — `resnet train`: trains a model from the command line, shows progress (a live
+ * line on a terminal, log lines otherwise), and stops cleanly on Ctrl-C or SIGTERM with a
+ * checkpoint that `resnet train --resume RUN_DIR` continues exactly.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+static volatile int stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: resnet train [--model NAME] [--data SPEC] [--out RUN_DIR] [options]\n"
+"       resnet train --resume RUN_DIR\n"
+"Trains a model and writes RUN_DIR/{config.json,metrics.jsonl,classes.txt,\n"
+"checkpoint.safetensors,last.safetensors,best.safetensors}.\n"
+"\n"
+"data:     --data cifar10:DIR | cifar100:DIR | mnist:DIR | folder:ROOT | packed:DIR\n"
+"          (default: Fashion-MNIST from " FASHION_MNIST_DIR ")\n"
+"          --val N (hold out N training images for model selection)  --resize HxW\n"
+"length:   --epochs N (default 1) | --iters N\n"
+"optimizer:--batch B (128) --lr LR (0.1) --momentum M (0.9) --nesterov --wd WD (5e-4)\n"
+"          --wd-skip-bn\n"
+"schedule: --schedule constant | multistep:M1,M2,... | cosine | onecycle\n"
+"          (milestones in epochs, or with %% of the run, or with 'it' in steps:\n"
+"          multistep:50%%,75%% or multistep:32000it,48000it) --gamma G (0.1)\n"
+"          --warmup N (steps of linear warm-up)\n"
+"          --recipe he2015 (the paper's CIFAR recipe: 64k steps, lr/10 at 32k and 48k,\n"
+"          batch 128, wd 1e-4, 45k/5k split)\n"
+"other:    --label-smoothing E  --augment crop+flip|none  --shuffle epoch|none\n"
+"          --init WEIGHTS (start from these weights)  --seed S  --threads N\n"
+"          --backend NAME  --log-every N (50)  --eval-every N (epochs)  --ckpt-every N\n"
+"          --quiet\n");
+}
+
+/* "multistep:30,45", "multistep:50%,75%", "multistep:32000it,48000it", "cosine", ... */
+static bool parse_schedule(const char *s, rn_train_config *c) {
+    if (!strcmp(s, "constant")) c->schedule = RN_SCHED_CONSTANT;
+    else if (!strcmp(s, "cosine")) c->schedule = RN_SCHED_COSINE;
+    else if (!strcmp(s, "onecycle")) c->schedule = RN_SCHED_ONECYCLE;
+    else if (!strncmp(s, "multistep:", 10)) {
+        c->schedule = RN_SCHED_MULTISTEP;
+        c->n_milestones = 0;
+        const char *p = s + 10;
+        int unit = -1;
+        while (*p) {
+            char *end;
+            long long v = strtoll(p, &end, 10);
+            int u = RN_UNIT_EPOCHS;
+            if (*end == '%') {
+                u = RN_UNIT_PERCENT;
+                end++;
+            } else if (!strncmp(end, "it", 2)) {
+                u = RN_UNIT_STEPS;
+                end += 2;
+            }
+            if (end == p || v < 0 || (*end && *end != ',') ||
+                c->n_milestones >= RN_MAX_MILESTONES || (unit >= 0 && u != unit))
+                goto bad;
+            unit = u;
+            c->milestones[c->n_milestones++] = v;
+            p = *end ? end + 1 : end;
+        }
+        if (c->n_milestones == 0) goto bad;
+        c->milestone_unit = unit;
+    } else
+        goto bad;
+    return true;
+bad:
+    cli_error("--schedule: expected constant, cosine, onecycle or multistep:M1,M2,... (all "
+              "epochs, all N%%, or all Nit), got '%s'",
+              s);
+    return false;
+}
+
+typedef struct {
+    bool quiet, tty;
+    int last_len;
+} progress_state;
+
+static void fmt_time(char *buf, size_t n, double s) {
+    int t = (int)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%dh%02dm", t / 3600, (t / 60) % 60);
+    else snprintf(buf, n, "%dm%02ds", t / 60, t % 60);
+}
+
+static void on_progress(const rn_train_progress *p, void *user) {
+    progress_state *ps = user;
+    if (p->final && p->has_test) { /* the result, on stdout even when quiet */
+        printf("test accuracy: %.2f%% (loss %.4f)\n", 100 * p->test_acc, p->test_loss);
+        fflush(stdout);
+    }
+    if (ps->quiet) return;
+    char eta[32], el[32];
+    fmt_time(eta, sizeof eta, p->eta_s);
+    fmt_time(el, sizeof el, p->elapsed_s);
+    if (p->has_val || p->has_test) {
+        if (ps->tty) fputc('\n', stderr);
+        fprintf(stderr, "epoch %d step %lld:", p->epoch + 1, (long long)p->step);
+        if (p->has_val)
+            fprintf(stderr, " val loss %.4f acc %.2f%%", p->val_loss, 100 * p->val_acc);
+        if (p->has_test)
+            fprintf(stderr, " test loss %.4f acc %.2f%%", p->test_loss, 100 * p->test_acc);
+        fprintf(stderr, "  (%s)\n", el);
+        ps->last_len = 0;
+        return;
+    }
+    char line[256];
+    int len = snprintf(line, sizeof line,
+                       "epoch %d  step %lld/%lld  loss %.4f  acc %.2f%%  lr %.4g  %.0f img/s  "
+                       "elapsed %s  eta %s",
+                       p->epoch + 1, (long long)p->step, (long long)p->total_steps,
+                       p->train_loss, 100 * p->train_acc, p->lr, p->images_per_s, el, eta);
+    if (ps->tty) {
+        fprintf(stderr, "\r%s%*s", line, ps->last_len > len ? ps->last_len - len : 0, "");
+        ps->last_len = len;
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    fflush(stderr);
+}
+
+enum {
+    OPT_MODEL = 256, OPT_DATA, OPT_OUT, OPT_EPOCHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_MOMENTUM,
+    OPT_NESTEROV, OPT_WD, OPT_WD_SKIP_BN, OPT_SCHEDULE, OPT_GAMMA, OPT_WARMUP, OPT_SMOOTHING,
+    OPT_AUGMENT, OPT_SEED, OPT_THREADS, OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_CKPT_EVERY,
+    OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP, OPT_INIT, OPT_SHUFFLE
+};
+
+int cmd_train(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL},
+        {"data", required_argument, 0, OPT_DATA},
+        {"out", required_argument, 0, OPT_OUT},
+        {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"iters", required_argument, 0, OPT_ITERS},
+        {"batch", required_argument, 0, OPT_BATCH},
+        {"lr", required_argument, 0, OPT_LR},
+        {"momentum", required_argument, 0, OPT_MOMENTUM},
+        {"nesterov", no_argument, 0, OPT_NESTEROV},
+        {"wd", required_argument, 0, OPT_WD},
+        {"wd-skip-bn", no_argument, 0, OPT_WD_SKIP_BN},
+        {"schedule", required_argument, 0, OPT_SCHEDULE},
+        {"gamma", required_argument, 0, OPT_GAMMA},
+        {"warmup", required_argument, 0, OPT_WARMUP},
+        {"label-smoothing", required_argument, 0, OPT_SMOOTHING},
+        {"augment", required_argument, 0, OPT_AUGMENT},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"val", required_argument, 0, OPT_VAL},
+        {"log-every", required_argument, 0, OPT_LOG_EVERY},
+        {"eval-every", required_argument, 0, OPT_EVAL_EVERY},
+        {"ckpt-every", required_argument, 0, OPT_CKPT_EVERY},
+        {"recipe", required_argument, 0, OPT_RECIPE},
+        {"resize", required_argument, 0, OPT_RESIZE},
+        {"backend", required_argument, 0, OPT_BACKEND},
+        {"resume", required_argument, 0, OPT_RESUME},
+        {"quiet", no_argument, 0, OPT_QUIET},
+        {"init", required_argument, 0, OPT_INIT},
+        {"shuffle", required_argument, 0, OPT_SHUFFLE},
+        {"help", no_argument, 0, OPT_HELP},
+        {0, 0, 0, 0}};
+    rn_train_config c;
+    rn_train_config_defaults(&c);
+    const char *resume = NULL, *recipe = NULL;
+    bool quiet = false, explicit_out = false;
+    long v;
+    double d;
+    int o;
+    optind = 1;
+    /* A recipe sets many fields; options given with it must win, so find it first. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--recipe") && i + 1 < argc) recipe = argv[i + 1];
+        else if (!strncmp(argv[i], "--recipe=", 9)) recipe = argv[i] + 9;
+        if (!strcmp(argv[i], "--model") && i + 1 < argc)
+            snprintf(c.model, sizeof c.model, "%s", argv[i + 1]);
+    }
+    if (recipe) {
+        rn_status s = rn_train_config_recipe(&c, recipe);
+        if (s != RN_OK) return cli_lib_error(s);
+    }
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_MODEL:
+            if (strlen(optarg) >= sizeof c.model) return cli_error("--model: name too long");
+            snprintf(c.model, sizeof c.model, "%s", optarg);
+            break;
+        case OPT_DATA:
+            if (strlen(optarg) >= sizeof c.data) return cli_error("--data: spec too long");
+            snprintf(c.data, sizeof c.data, "%s", optarg);
+            break;
+        case OPT_OUT:
+            if (strlen(optarg) >= sizeof c.out) return cli_error("--out: path too long");
+            snprintf(c.out, sizeof c.out, "%s", optarg);
+            explicit_out = true;
+            break;
+        case OPT_EPOCHS:
+            if (!cli_parse_int("--epochs", optarg, 0, 100000, &v)) return 2;
+            c.epochs = (int)v;
+            c.iters = 0;
+            break;
+        case OPT_ITERS:
+            if (!cli_parse_int("--iters", optarg, 1, 1000000000, &v)) return 2;
+            c.iters = v;
+            break;
+        case OPT_BATCH:
+            if (!cli_parse_int("--batch", optarg, 1, 65536, &v)) return 2;
+            c.batch = (int)v;
+            break;
+        case OPT_LR:
+            if (!cli_parse_float("--lr", optarg, 0, 100, &d)) return 2;
+            c.lr = (float)d;
+            break;
+        case OPT_MOMENTUM:
+            if (!cli_parse_float("--momentum", optarg, 0, 1, &d)) return 2;
+            c.momentum = (float)d;
+            break;
+        case OPT_NESTEROV: c.nesterov = true; break;
+        case OPT_WD:
+            if (!cli_parse_float("--wd", optarg, 0, 1, &d)) return 2;
+            c.wd = (float)d;
+            break;
+        case OPT_WD_SKIP_BN: c.wd_skip_bn = true; break;
+        case OPT_SCHEDULE:
+            if (!parse_schedule(optarg, &c)) return 2;
+            break;
+        case OPT_GAMMA:
+            if (!cli_parse_float("--gamma", optarg, 0, 1, &d)) return 2;
+            c.gamma = (float)d;
+            break;
+        case OPT_WARMUP:
+            if (!cli_parse_int("--warmup", optarg, 0, 1000000000, &v)) return 2;
+            c.warmup = v;
+            c.warmup_factor = 0;
+            break;
+        case OPT_SMOOTHING:
+            if (!cli_parse_float("--label-smoothing", optarg, 0, 1, &d)) return 2;
+            c.label_smoothing = (float)d;
+            break;
+        case OPT_AUGMENT:
+            if (!strcmp(optarg, "crop+flip")) c.augment = true;
+            else if (!strcmp(optarg, "none")) c.augment = false;
+            else return cli_error("--augment: expected crop+flip or none, got '%s'", optarg);
+            break;
+        case OPT_SEED: {
+            char *end;
+            unsigned long long sv = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || optarg[0] == '-')
+                return cli_error("--seed: expected a non-negative integer, got '%s'", optarg);
+            c.seed = sv;
+            break;
+        }
+        case OPT_THREADS:
+            if (!cli_parse_int("--threads", optarg, 0, 1024, &v)) return 2;
+            c.threads = (int)v;
+            break;
+        case OPT_VAL:
+            if (!cli_parse_int("--val", optarg, 0, 100000000, &v)) return 2;
+            c.val = (int)v;
+            break;
+        case OPT_LOG_EVERY:
+            if (!cli_parse_int("--log-every", optarg, 1, 1000000000, &v)) return 2;
+            c.log_every = (int)v;
+            break;
+        case OPT_EVAL_EVERY:
+            if (!cli_parse_int("--eval-every", optarg, 0, 100000, &v)) return 2;
+            c.eval_every = (int)v;
+            break;
+        case OPT_CKPT_EVERY:
+            if (!cli_parse_int("--ckpt-every", optarg, 0, 1000000000, &v)) return 2;
+            c.ckpt_every = v;
+            break;
+        case OPT_RECIPE: break; /* applied above */
+        case OPT_RESIZE:
+            if (!cli_parse_size("--resize", optarg, &c.resize_h, &c.resize_w)) return 2;
+            break;
+        case OPT_BACKEND:
+            if (strlen(optarg) >= sizeof c.backend) return cli_error("--backend: name too long");
+            snprintf(c.backend, sizeof c.backend, "%s", optarg);
+            break;
+        case OPT_RESUME: resume = optarg; break;
+        case OPT_INIT:
+            if (strlen(optarg) >= sizeof c.init) return cli_error("--init: path too long");
+            snprintf(c.init, sizeof c.init, "%s", optarg);
+            break;
+        case OPT_SHUFFLE:
+            if (!strcmp(optarg, "epoch")) c.shuffle = true;
+            else if (!strcmp(optarg, "none")) c.shuffle = false;
+            else return cli_error("--shuffle: expected epoch or none, got '%s'", optarg);
+            break;
+        case OPT_QUIET: quiet = true; break;
+        case OPT_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (resume) {
+        rn_status s = rn_train_config_load(&c, resume);
+        if (s != RN_OK) return cli_lib_error(s);
+        snprintf(c.out, sizeof c.out, "%s", resume); /* the directory may have moved */
+    } else {
+        if (!c.data[0]) {
+            struct stat sb;
+            if (stat(FASHION_MNIST_DIR, &sb) != 0)
+                return cli_error("no --data given and Fashion-MNIST is not installed at %s "
+                                 "(apt-get install dataset-fashion-mnist, or pass --data "
+                                 "cifar10:DIR, folder:ROOT, ...)",
+                                 FASHION_MNIST_DIR);
+            snprintf(c.data, sizeof c.data, "mnist:%s", FASHION_MNIST_DIR);
+        }
+        if (!explicit_out) {
+            char stamp[32];
+            time_t now = time(NULL);
+            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+            mkdir("runs", 0755);
+            snprintf(c.out, sizeof c.out, "runs/%s-%s", c.model, stamp);
+        }
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    progress_state ps = {.quiet = quiet, .tty = isatty(2)};
+    if (!quiet)
+        fprintf(stderr, "%s %s on %s -> %s\n", resume ? "resuming" : "training", c.model, c.data,
+                c.out);
+    rn_status s = rn_train_run(&c, resume != NULL, on_progress, &ps, &stop_requested);
+    if (ps.tty && ps.last_len) fputc('\n', stderr);
+    if (s == RN_ERR_INTERRUPTED) {
+        cli_error("%s", rn_error_message());
+        return 130;
+    }
+    if (s != RN_OK) return cli_lib_error(s);
+    return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * data.h — pieces shared by the data set loaders in src/data/: allocation of a set, class-name
+ * lists, resizing, and one load function per format (rn_dataset_load dispatches on the spec).
+ */
+#ifndef RN_DATA_H
+#define RN_DATA_H
+
+#include "core/internal.h"
+
+#include <stdbool.h>
+
+/* Allocates d's images (n, c, h, w) and labels (n); class_names stays NULL. d is overwritten. */
+rn_status rn_data_alloc(rn_dataset *d, int n, int c, int h, int w, int num_classes);
+
+/* Sets d->class_names to "0", "1", ..., num_classes-1. */
+rn_status rn_data_default_names(rn_dataset *d);
+
+/* Reads class names, one per line (blank lines and surrounding spaces ignored), into d. If the
+ * file does not exist and `optional` is true, falls back to rn_data_default_names. The count
+ * must equal d->num_classes. */
+rn_status rn_data_read_names(rn_dataset *d, const char *path, bool optional);
+
+/* A deep copy of n class names (NULL on allocation failure). */
+char **rn_data_copy_names(char *const *names, int n);
+
+/* Resizes a planar image src (c, sh, sw) into dst (c, dh, dw): bilinear, antialiased when
+ * shrinking, bit for bit as PIL's BILINEAR (resize.c). */
+rn_status rn_data_resize_planes(uint8_t *dst, int dh, int dw, const uint8_t *src, int sh, int sw,
+                                int c);
+
+/* Resizes every image of d to h x w in place (a new images array); nothing if already so. */
+rn_status rn_data_resize_set(rn_dataset *d, int h, int w);
+
+/* "dir/name" into buf; false if it does not fit. */
+bool rn_data_path(char *buf, size_t size, const char *dir, const char *name);
+
+/* The loaders behind rn_dataset_load; each fills train (and test unless NULL) or fails. */
+rn_status rn_data_load_cifar10(rn_dataset *train, rn_dataset *test, const char *dir);
+rn_status rn_data_load_packed(rn_dataset *train, rn_dataset *test, const char *dir);
+rn_status rn_data_load_cifar100(rn_dataset *train, rn_dataset *test, const char *dir,
+                                bool coarse);
+rn_status rn_data_load_mnist(rn_dataset *train, rn_dataset *test, const char *dir);
+rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *root,
+                              const rn_data_opts *opts);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * dataset.c — the data set API that does not depend on a format: rn_dataset_load's dispatch on
+ * the spec prefix, freeing, per-channel statistics, the seeded train/validation split, and the
+ * helpers the loaders share (allocation, class names).
+ */
+#include "data/data.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- helpers shared by the loaders ---------------------------------------------------- */
+
+rn_status rn_data_alloc(rn_dataset *d, int n, int c, int h, int w, int num_classes) {
+    memset(d, 0, sizeof *d);
+    size_t bytes = (size_t)n * c * h * w;
+    d->images = rn_alloc(bytes);
+    d->labels = rn_alloc((size_t)n * sizeof(int32_t));
+    if (!d->images || !d->labels) {
+        rn_free(d->images);
+        rn_free(d->labels);
+        memset(d, 0, sizeof *d);
+        return rn_fail(RN_ERR_NOMEM, "cannot allocate %zu bytes for %d images of %dx%dx%d", bytes,
+                       n, c, h, w);
+    }
+    d->n = n;
+    d->c = c;
+    d->h = h;
+    d->w = w;
+    d->num_classes = num_classes;
+    return RN_OK;
+}
+
+static void free_names(char **names, int n) {
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+char **rn_data_copy_names(char *const *names, int n) {
+    char **out = calloc((size_t)(n > 0 ? n : 1), sizeof *out);
+    if (!out) return NULL;
+    for (int i = 0; i < n; i++) {
+        out[i] = strdup(names[i]);
+        if (!out[i]) {
+            free_names(out, n);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+rn_status rn_data_default_names(rn_dataset *d) {
+    char **names = calloc((size_t)(d->num_classes > 0 ? d->num_classes : 1), sizeof *names);
+    if (!names) return rn_fail(RN_ERR_NOMEM, "cannot allocate class names");
+    for (int i = 0; i < d->num_classes; i++) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", i);
+        names[i] = strdup(buf);
+        if (!names[i]) {
+            free_names(names, d->num_classes);
+            return rn_fail(RN_ERR_NOMEM, "cannot allocate class names");
+        }
+    }
+    free_names(d->class_names, d->num_classes);
+    d->class_names = names;
+    return RN_OK;
+}
+
+rn_status rn_data_read_names(rn_dataset *d, const char *path, bool optional) {
+    FILE *f = fopen(path, "rb");
+    if (!f && optional && errno == ENOENT) return rn_data_default_names(d);
+    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fclose(f);
+    void *buf;
+    size_t size;
+    rn_status s = rn_read_file(path, &buf, &size);
+    if (s) return s;
+    char **names = calloc((size_t)(d->num_classes > 0 ? d->num_classes : 1), sizeof *names);
+    if (!names) {
+        rn_free(buf);
+        return rn_fail(RN_ERR_NOMEM, "cannot allocate class names");
+    }
+    int count = 0;
+    for (char *line = buf; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
+        size_t len = strlen(line);
+        while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        if (len > 0) {
+            if (count < d->num_classes && !(names[count] = strdup(line))) {
+                free_names(names, d->num_classes);
+                rn_free(buf);
+                return rn_fail(RN_ERR_NOMEM, "cannot allocate class names");
+            }
+            count++;
+        }
+        line = next;
+    }
+    rn_free(buf);
+    if (count != d->num_classes) {
+        free_names(names, d->num_classes);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: has %d class names, expected %d (one per line)",
+                       path, count, d->num_classes);
+    }
+    free_names(d->class_names, d->num_classes);
+    d->class_names = names;
+    return RN_OK;
+}
+
+bool rn_data_path(char *buf, size_t size, const char *dir, const char *name) {
+    int n = snprintf(buf, size, "%s/%s", dir, name);
+    return n >= 0 && (size_t)n < size;
+}
+
+/* ---- the public API ------------------------------------------------------------------- */
+
+void rn_dataset_free(rn_dataset *d) {
+    if (!d) return;
+    rn_free(d->images);
+    rn_free(d->labels);
+    free_names(d->class_names, d->num_classes);
+    memset(d, 0, sizeof *d);
+}
+
+#define KNOWN_SPECS "cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, mnist:DIR, folder:ROOT, packed:DIR"
+
+rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
+                          const rn_data_opts *opts) {
+    memset(train, 0, sizeof *train);
+    if (test) memset(test, 0, sizeof *test);
+    if (!spec) return rn_fail(RN_ERR_BAD_ARG, "no data set given (expected one of " KNOWN_SPECS ")");
+    const char *colon = strchr(spec, ':');
+    size_t plen = colon ? (size_t)(colon - spec) : 0;
+    const char *dir = colon ? colon + 1 : "";
+    int rh = opts ? opts->resize_h : 0, rw = opts ? opts->resize_w : 0;
+    if (rh < 0 || rw < 0 || (rh > 0) != (rw > 0) || rh > 65536 || rw > 65536)
+        return rn_fail(RN_ERR_BAD_ARG, "resize %dx%d: expected both sizes in [1, 65536] or both 0",
+                       rh, rw);
+#define IS(name) (plen == strlen(name) && !strncmp(spec, name, plen))
+    if (!colon || !(IS("cifar10") || IS("cifar100") || IS("cifar100-coarse") || IS("mnist") ||
+                    IS("folder") || IS("packed")))
+        return rn_fail(RN_ERR_BAD_ARG, "unknown data set '%s' (expected one of " KNOWN_SPECS ")",
+                       spec);
+    if (!*dir)
+        return rn_fail(RN_ERR_BAD_ARG, "data set '%s': no folder after the ':'", spec);
+    rn_status s;
+    if (IS("cifar10")) s = rn_data_load_cifar10(train, test, dir);
+    else if (IS("cifar100")) s = rn_data_load_cifar100(train, test, dir, false);
+    else if (IS("cifar100-coarse")) s = rn_data_load_cifar100(train, test, dir, true);
+    else if (IS("mnist")) s = rn_data_load_mnist(train, test, dir);
+    else if (IS("packed")) s = rn_data_load_packed(train, test, dir);
+    else s = rn_data_load_folder(train, test, dir, opts);
+#undef IS
+    if (s == RN_OK && rh > 0) {
+        s = rn_data_resize_set(train, rh, rw);
+        if (s == RN_OK && test) s = rn_data_resize_set(test, rh, rw);
+    }
+    if (s != RN_OK) {
+        rn_dataset_free(train);
+        if (test) rn_dataset_free(test);
+    }
+    return s;
+}
+
+rn_norm rn_dataset_norm(const rn_dataset *d) {
+    rn_norm nm;
+    memset(&nm, 0, sizeof nm);
+    int c = RN_MIN(d->c, 4);
+    nm.channels = c;
+    for (int ch = 0; ch < 4; ch++) nm.std[ch] = 1.0f;
+    size_t plane = (size_t)d->h * d->w;
+    if (d->n <= 0 || plane == 0) return nm;
+    for (int ch = 0; ch < c; ch++) {
+        /* Exact integer sums: at most 2^32 * 255^2 per 2^32 pixels, far inside 64 bits. */
+        uint64_t sum = 0, sum2 = 0;
+        #pragma omp parallel for schedule(static) reduction(+ : sum, sum2)
+        for (int i = 0; i < d->n; i++) {
+            const uint8_t *p = d->images + ((size_t)i * d->c + ch) * plane;  // (h, w)
+            uint64_t s1 = 0, s2 = 0;
+            for (size_t k = 0; k < plane; k++) {
+                s1 += p[k];
+                s2 += (uint32_t)p[k] * p[k];
+            }
+            sum += s1;
+            sum2 += s2;
+        }
+        double count = (double)d->n * (double)plane;
+        double mean = (double)sum / count;
+        double var = (double)sum2 / count - mean * mean;
+        nm.mean[ch] = (float)(mean / 255.0);
+        nm.std[ch] = (float)(sqrt(var > 0 ? var : 0) / 255.0);
+    }
+    return nm;
+}
+
+/* splitmix64: a small, well-mixed generator; the whole split depends only on the seed. */
+static uint64_t split_next(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) without modulo bias (rejection of the incomplete last range). */
+static uint64_t split_below(uint64_t *state, uint64_t n) {
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t r;
+    do r = split_next(state); while (r >= limit);
+    return r % n;
+}
+
+rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64_t seed) {
+    if (n_val < 0 || n_val > train->n)
+        return rn_fail(RN_ERR_BAD_ARG, "validation size %d: expected 0..%d (the training images)",
+                       n_val, train->n);
+    int n = train->n;
+    size_t img = (size_t)train->c * train->h * train->w;
+    int *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
+    uint8_t *in_val = calloc((size_t)(n > 0 ? n : 1), 1);
+    rn_dataset v;
+    rn_status s = RN_OK;
+    if (!perm || !in_val) {
+        s = rn_fail(RN_ERR_NOMEM, "cannot allocate the split of %d images", n);
+        goto done;
+    }
+    s = rn_data_alloc(&v, n_val, train->c, train->h, train->w, train->num_classes);
+    if (s) goto done;
+    v.class_names = rn_data_copy_names(train->class_names, train->num_classes);
+    if (!v.class_names) {
+        rn_dataset_free(&v);
+        s = rn_fail(RN_ERR_NOMEM, "cannot allocate class names");
+        goto done;
+    }
+    /* Fisher-Yates; the first n_val entries of the permutation go to validation. */
+    uint64_t state = seed;
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)split_below(&state, (uint64_t)i + 1);
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (int i = 0; i < n_val; i++) in_val[perm[i]] = 1;
+    int nv = 0, nt = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = train->images + (size_t)i * img;
+        if (in_val[i]) {
+            memcpy(v.images + (size_t)nv * img, src, img);
+            v.labels[nv++] = train->labels[i];
+        } else {
+            if (nt != i) memmove(train->images + (size_t)nt * img, src, img);
+            train->labels[nt++] = train->labels[i];
+        }
+    }
+    train->n = nt;
+    *val = v;
+done:
+    free(perm);
+    free(in_val);
+    return s;
+}

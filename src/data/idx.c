@@ -1,0 +1,141 @@
+/*
+ * idx.c — MNIST-style IDX files (mnist:DIR; Fashion-MNIST uses the same files): an images file
+ * (magic 0x00000803, then big-endian count, rows, cols, then count*rows*cols bytes) and a labels
+ * file (magic 0x00000801, count, then count bytes), each plain or gzip-compressed (NAME.gz).
+ */
+#include "data/data.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <zlib.h>
+
+#define IDX_IMAGES_MAGIC 0x00000803u
+#define IDX_LABELS_MAGIC 0x00000801u
+#define IDX_CLASSES 10
+
+/* Opens dir/name, or dir/name.gz if the plain file is absent; path receives the one opened. */
+static rn_status idx_open(gzFile *out, char *path, size_t size, const char *dir, const char *name) {
+    char gz[4200];
+    snprintf(gz, sizeof gz, "%s.gz", name);
+    if (!rn_data_path(path, size, dir, name)) return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+    struct stat st;
+    if (stat(path, &st) != 0 && !rn_data_path(path, size, dir, gz))
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+    if (stat(path, &st) != 0)
+        return rn_fail(RN_ERR_IO, "%s/%s: not found, nor %s.gz (expected MNIST-style IDX files "
+                       "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+                       "t10k-labels-idx1-ubyte, plain or .gz)", dir, name, name);
+    *out = gzopen(path, "rb");
+    if (!*out) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    gzbuffer(*out, 1 << 18);
+    return RN_OK;
+}
+
+/* Reads exactly n bytes; false on a short read or a decompression error. */
+static bool idx_read(gzFile f, void *buf, size_t n) {
+    uint8_t *p = buf;
+    while (n > 0) {
+        unsigned chunk = n > (1u << 30) ? (1u << 30) : (unsigned)n;
+        int got = gzread(f, p, chunk);
+        if (got <= 0) return false;
+        p += got;
+        n -= (size_t)got;
+    }
+    return true;
+}
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A gz read failure is either truncation or corruption; say which zlib saw. */
+static rn_status idx_short(gzFile f, const char *path, const char *what) {
+    int err = 0;
+    const char *msg = gzerror(f, &err);
+    if (err != Z_OK && err != Z_BUF_ERROR)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot read the %s: %s", path, what, msg);
+    return rn_fail(RN_ERR_BAD_FILE, "%s: file ends inside the %s (truncated)", path, what);
+}
+
+/* Reads no more bytes: the file must end here. */
+static rn_status idx_expect_end(gzFile f, const char *path, long n, const char *unit) {
+    uint8_t extra;
+    if (gzread(f, &extra, 1) > 0)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: has data after the %ld %s its header announces",
+                       path, n, unit);
+    return RN_OK;
+}
+
+/* Loads one split: images file + labels file into d. */
+static rn_status load_split(rn_dataset *d, const char *dir, const char *images_name,
+                            const char *labels_name) {
+    char ipath[4096], lpath[4096];
+    gzFile fi = NULL, fl = NULL;
+    uint8_t head[16];
+    rn_status s = idx_open(&fi, ipath, sizeof ipath, dir, images_name);
+    if (s) return s;
+    if (!idx_read(fi, head, 16)) {
+        s = idx_short(fi, ipath, "16-byte IDX header");
+        goto done;
+    }
+    uint32_t magic = be32(head), n = be32(head + 4), rows = be32(head + 8), cols = be32(head + 12);
+    if (magic != IDX_IMAGES_MAGIC) {
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: magic 0x%08x, expected 0x%08x (IDX unsigned bytes, 3 "
+                    "dimensions: images)", ipath, magic, IDX_IMAGES_MAGIC);
+        goto done;
+    }
+    if (n == 0 || n > (1u << 28) || rows == 0 || cols == 0 || rows > 65536 || cols > 65536 ||
+        (uint64_t)n * rows * cols > (1ull << 40)) {
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: dimensions %u x %u x %u are not a plausible image set",
+                    ipath, n, rows, cols);
+        goto done;
+    }
+    if ((s = idx_open(&fl, lpath, sizeof lpath, dir, labels_name))) goto done;
+    if (!idx_read(fl, head, 8)) {
+        s = idx_short(fl, lpath, "8-byte IDX header");
+        goto done;
+    }
+    uint32_t lmagic = be32(head), ln = be32(head + 4);
+    if (lmagic != IDX_LABELS_MAGIC) {
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: magic 0x%08x, expected 0x%08x (IDX unsigned bytes, 1 "
+                    "dimension: labels)", lpath, lmagic, IDX_LABELS_MAGIC);
+        goto done;
+    }
+    if (ln != n) {
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: %u labels, but %s has %u images", lpath, ln, ipath, n);
+        goto done;
+    }
+    if ((s = rn_data_alloc(d, (int)n, 1, (int)rows, (int)cols, IDX_CLASSES))) goto done;
+    if (!idx_read(fi, d->images, (size_t)n * rows * cols)) {
+        s = idx_short(fi, ipath, "pixels");
+        goto done;
+    }
+    if ((s = idx_expect_end(fi, ipath, (long)n, "images"))) goto done;
+    uint8_t *lab = (uint8_t *)d->labels; /* read bytes into the front, widen from the back */
+    if (!idx_read(fl, lab, n)) {
+        s = idx_short(fl, lpath, "labels");
+        goto done;
+    }
+    if ((s = idx_expect_end(fl, lpath, (long)n, "labels"))) goto done;
+    for (long i = (long)n - 1; i >= 0; i--) d->labels[i] = lab[i];
+    for (uint32_t i = 0; i < n; i++)
+        if (d->labels[i] >= IDX_CLASSES) {
+            s = rn_fail(RN_ERR_BAD_FILE, "%s: label %u is %d, expected < %d (the number of classes)",
+                        lpath, i, (int)d->labels[i], IDX_CLASSES);
+            goto done;
+        }
+    s = rn_data_default_names(d);
+done:
+    if (fi) gzclose(fi);
+    if (fl) gzclose(fl);
+    if (s) rn_dataset_free(d);
+    return s;
+}
+
+rn_status rn_data_load_mnist(rn_dataset *train, rn_dataset *test, const char *dir) {
+    rn_status s = load_split(train, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte");
+    if (s || !test) return s;
+    return load_split(test, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
+}

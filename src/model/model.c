@@ -1,0 +1,304 @@
+/*
+ * model.c — a model's life: creation from the zoo, accessors, the workspace, and the forward and
+ * backward passes, which walk the node list and call the context's backend for every op.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+rn_status rn_model_create(rn_model **out, const char *name, const rn_model_opts *opts,
+                          uint64_t seed) {
+    *out = NULL;
+    rn_model *m;
+    rn_status s = rn_zoo_build(&m, name, opts);
+    if (s != RN_OK) return s;
+    if ((s = rn_graph_finish(m, seed)) != RN_OK) {
+        rn_model_free(m);
+        return s;
+    }
+    *out = m;
+    return RN_OK;
+}
+
+static void free_workspace(rn_model *m) {
+    rn_free(m->acts);
+    rn_free(m->dacts);
+    rn_free(m->din);
+    rn_free(m->stats);
+    rn_free(m->scratch);
+    m->acts = m->dacts = m->din = m->stats = m->scratch = NULL;
+    m->max_batch = 0;
+    m->forward_done = false;
+}
+
+void rn_model_free(rn_model *m) {
+    if (!m) return;
+    free_workspace(m);
+    rn_free(m->params);
+    rn_free(m->grads);
+    rn_free(m->buffers);
+    rn_free(m->counters);
+    free(m->nodes);
+    free(m->values);
+    free(m->tensors);
+    free(m->blocks);
+    free(m);
+}
+
+const char *rn_model_name(const rn_model *m) { return m->name; }
+rn_model_opts rn_model_get_opts(const rn_model *m) { return m->opts; }
+
+int64_t rn_model_param_count(const rn_model *m) { return (int64_t)m->n_params; }
+
+int64_t rn_model_macs(const rn_model *m) {
+    int64_t s = 0;
+    for (int i = 0; i < m->n_nodes; i++) s += m->nodes[i].macs;
+    return s;
+}
+
+int rn_model_num_layers(const rn_model *m) { return m->n_nodes; }
+
+rn_layer_info rn_model_layer(const rn_model *m, int i) {
+    const rn_node *nd = &m->nodes[i];
+    const rn_value *v = &m->values[nd->out];
+    return (rn_layer_info){nd->name, nd->op, v->c, v->h, v->w, nd->params, nd->macs};
+}
+
+int rn_model_num_tensors(const rn_model *m) { return m->n_tensors; }
+const rn_tensor_info *rn_model_tensor(const rn_model *m, int i) { return &m->tensors[i].info; }
+
+const rn_tensor_info *rn_model_find_tensor(const rn_model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name_buf, name)) return &m->tensors[i].info;
+    return NULL;
+}
+
+float *rn_model_params(rn_model *m, size_t *count) {
+    if (count) *count = m->n_params;
+    return m->params;
+}
+
+float *rn_model_grads(rn_model *m, size_t *count) {
+    if (count) *count = m->n_params;
+    return m->grads;
+}
+
+float *rn_model_buffers(rn_model *m, size_t *count) {
+    if (count) *count = m->n_buffers;
+    return m->buffers;
+}
+
+void rn_model_zero_grad(rn_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+static size_t value_floats(const rn_value *v) { return (size_t)v->c * v->h * v->w; }
+
+rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
+    if (max_batch < 1)
+        return rn_fail(RN_ERR_BAD_ARG, "batch size %d must be at least 1", max_batch);
+    if (m->acts && max_batch <= m->max_batch && m->ws_backend == ctx->backend &&
+        m->ws_threads == ctx->nthreads)
+        return RN_OK;
+    free_workspace(m);
+    /* Every value but the input gets a slab of max_batch images. */
+    size_t per_image = 0;
+    for (int v = 1; v < m->n_values; v++) {
+        m->values[v].off = per_image * (size_t)max_batch;
+        per_image += value_floats(&m->values[v]);
+    }
+    size_t scratch = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].kind == RN_NODE_CONV) {
+            rn_conv_desc d = m->nodes[i].d.conv;
+            d.N = max_batch;
+            scratch = RN_MAX(scratch, ctx->backend->conv2d_scratch_floats(&d, ctx->nthreads));
+        }
+    size_t total = per_image * (size_t)max_batch;
+    m->acts = rn_alloc(total * sizeof(float));
+    m->dacts = rn_alloc(total * sizeof(float));
+    m->din = rn_alloc((size_t)max_batch * value_floats(&m->values[0]) * sizeof(float));
+    m->stats = rn_alloc(RN_MAX(m->n_stats, 1) * sizeof(float));
+    m->scratch = rn_alloc(RN_MAX(scratch, 1) * sizeof(float));
+    if (!m->acts || !m->dacts || !m->din || !m->stats || !m->scratch) {
+        free_workspace(m);
+        return rn_fail(RN_ERR_NOMEM,
+                       "%s: cannot allocate %.1f MB of activations for batch %d", m->name,
+                       2.0 * total * sizeof(float) / 1e6, max_batch);
+    }
+    m->act_per_image = per_image;
+    m->scratch_floats = scratch;
+    m->max_batch = max_batch;
+    m->ws_backend = ctx->backend;
+    m->ws_threads = ctx->nthreads;
+    return RN_OK;
+}
+
+/* The activation of value v (the caller's input for v == 0). */
+static const float *act(const rn_model *m, int v) {
+    return v == 0 ? m->last_x : m->acts + m->values[v].off;
+}
+static float *act_w(rn_model *m, int v) { return m->acts + m->values[v].off; }
+/* The gradient of value v (the input gradient for v == 0). */
+static float *dact(rn_model *m, int v) { return v == 0 ? m->din : m->dacts + m->values[v].off; }
+
+static float *P(rn_model *m, int t) { return t < 0 ? NULL : m->params + m->tensors[t].off; }
+static float *G(rn_model *m, int t) { return t < 0 ? NULL : m->grads + m->tensors[t].off; }
+static float *B(rn_model *m, int t) { return m->buffers + m->tensors[t].off; }
+
+rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_mode mode,
+                           const float **logits) {
+    if (!m->acts || m->ws_backend != ctx->backend || m->ws_threads != ctx->nthreads)
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s: rn_model_reserve was not called for this context", m->name);
+    if (n < 1 || n > m->max_batch)
+        return rn_fail(RN_ERR_BAD_ARG, "%s: batch of %d images, reserved for 1 to %d", m->name,
+                       n, m->max_batch);
+    const rn_backend *be = ctx->backend;
+    int nt = ctx->nthreads;
+    m->last_x = x;
+    m->last_n = n;
+    m->last_mode = mode;
+    for (int i = 0; i < m->n_nodes; i++) {
+        rn_node *nd = &m->nodes[i];
+        const float *in = act(m, nd->in);
+        float *out = act_w(m, nd->out);
+        switch (nd->kind) {
+        case RN_NODE_CONV: {
+            rn_conv_desc d = nd->d.conv;
+            d.N = n;
+            be->conv2d_forward(out, in, P(m, nd->weight), P(m, nd->bias), &d, m->scratch, nt);
+            break;
+        }
+        case RN_NODE_BN: {
+            rn_bn_desc d = nd->d.bn;
+            d.N = n;
+            float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
+            if (mode == RN_MODE_TRAIN) {
+                be->batchnorm_forward_train(out, mean, invstd, B(m, nd->running_mean),
+                                            B(m, nd->running_var), in, P(m, nd->weight),
+                                            P(m, nd->bias), &d, nt);
+                m->counters[m->tensors[nd->counter].off] += 1;
+            } else {
+                be->batchnorm_forward_eval(out, mean, invstd, in, P(m, nd->weight),
+                                           P(m, nd->bias), B(m, nd->running_mean),
+                                           B(m, nd->running_var), &d, nt);
+            }
+            break;
+        }
+        case RN_NODE_RELU:
+            be->relu_forward(out, in, (size_t)n * value_floats(&m->values[nd->out]));
+            break;
+        case RN_NODE_ADD:
+            be->add_forward(out, in, act(m, nd->in2),
+                            (size_t)n * value_floats(&m->values[nd->out]));
+            break;
+        case RN_NODE_SHORTCUT_A: {
+            rn_shortcut_a_desc d = nd->d.sa;
+            d.N = n;
+            be->shortcut_a_forward(out, in, &d);
+            break;
+        }
+        case RN_NODE_MAXPOOL: {
+            rn_pool_desc d = nd->d.pool;
+            d.N = n;
+            be->maxpool_forward(out, in, &d);
+            break;
+        }
+        case RN_NODE_AVGPOOL: {
+            const rn_value *v = &m->values[nd->in];
+            be->avgpool_forward(out, in, n, v->c, v->h * v->w);
+            break;
+        }
+        case RN_NODE_LINEAR:
+            be->linear_forward(out, in, P(m, nd->weight), P(m, nd->bias), n, nd->d.lin.I,
+                               nd->d.lin.O);
+            break;
+        }
+    }
+    m->forward_done = true;
+    *logits = act(m, m->nodes[m->n_nodes - 1].out);
+    return RN_OK;
+}
+
+rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
+    if (!m->forward_done || m->ws_backend != ctx->backend || m->ws_threads != ctx->nthreads)
+        return rn_fail(RN_ERR_BAD_ARG, "%s: backward pass without a forward pass before it",
+                       m->name);
+    const rn_backend *be = ctx->backend;
+    int nt = ctx->nthreads, n = m->last_n;
+    bool train = m->last_mode == RN_MODE_TRAIN;
+    /* Gradients of values accumulate, so they start at zero. Only the first n images of each
+     * slab are used, but one memset over the arena is simplest and cheap next to the convs. */
+    memset(m->dacts, 0, (size_t)m->max_batch * m->act_per_image * sizeof(float));
+    memset(m->din, 0, (size_t)n * value_floats(&m->values[0]) * sizeof(float));
+    int last = m->nodes[m->n_nodes - 1].out;
+    memcpy(dact(m, last), dlogits, (size_t)n * value_floats(&m->values[last]) * sizeof(float));
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        rn_node *nd = &m->nodes[i];
+        const float *in = act(m, nd->in);
+        const float *out = act(m, nd->out);
+        const float *dout = dact(m, nd->out);
+        float *din = dact(m, nd->in);
+        switch (nd->kind) {
+        case RN_NODE_CONV: {
+            rn_conv_desc d = nd->d.conv;
+            d.N = n;
+            be->conv2d_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, P(m, nd->weight),
+                                &d, m->scratch, nt);
+            break;
+        }
+        case RN_NODE_BN: {
+            rn_bn_desc d = nd->d.bn;
+            d.N = n;
+            const float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
+            be->batchnorm_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, mean, invstd,
+                                   P(m, nd->weight), &d, train, nt);
+            break;
+        }
+        case RN_NODE_RELU:
+            be->relu_backward(din, dout, out, (size_t)n * value_floats(&m->values[nd->out]));
+            break;
+        case RN_NODE_ADD:
+            be->add_backward(din, dact(m, nd->in2), dout,
+                             (size_t)n * value_floats(&m->values[nd->out]));
+            break;
+        case RN_NODE_SHORTCUT_A: {
+            rn_shortcut_a_desc d = nd->d.sa;
+            d.N = n;
+            be->shortcut_a_backward(din, dout, &d);
+            break;
+        }
+        case RN_NODE_MAXPOOL: {
+            rn_pool_desc d = nd->d.pool;
+            d.N = n;
+            be->maxpool_backward(din, dout, in, &d);
+            break;
+        }
+        case RN_NODE_AVGPOOL: {
+            const rn_value *v = &m->values[nd->in];
+            be->avgpool_backward(din, dout, n, v->c, v->h * v->w);
+            break;
+        }
+        case RN_NODE_LINEAR:
+            be->linear_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in,
+                                P(m, nd->weight), n, nd->d.lin.I, nd->d.lin.O);
+            break;
+        }
+    }
+    return RN_OK;
+}
+
+const float *rn_model_input_grad(const rn_model *m) { return m->din; }
+
+int rn_model_num_blocks(const rn_model *m) { return m->n_blocks; }
+const char *rn_model_block_name(const rn_model *m, int i) { return m->blocks[i].name; }
+
+double rn_model_block_input_grad_norm(const rn_model *m, int i) {
+    if (!m->forward_done || !m->dacts) return 0;
+    const rn_value *v = &m->values[m->blocks[i].input];
+    size_t n = (size_t)m->last_n * v->c * v->h * v->w;
+    const float *g = m->blocks[i].input == 0 ? m->din : m->dacts + v->off;
+    double s = 0;
+    for (size_t k = 0; k < n; k++) s += (double)g[k] * g[k];
+    return sqrt(s);
+}

@@ -1,0 +1,379 @@
+/*
+ * trainer.c — the training loop behind rn_train_run: data, model, SGD steps, logging to
+ * metrics.jsonl, evaluation, checkpoints and exact resume.
+ *
+ * A checkpoint (checkpoint.safetensors) is the model's state plus one tensor
+ * "optimizer.momentum" (the momentum block) and metadata: the next step, the best validation
+ * accuracy, the elapsed time. Everything else a resumed run needs is a function of the config
+ * and the step: the data order of an epoch and each step's augmentation are seeded from them.
+ */
+#include "core/rng.h"
+#include "train.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct {
+    const rn_train_config *c; /* points at cfg */
+    rn_train_config cfg;      /* the caller's config with milestones resolved to steps */
+    const rn_train_config *orig;
+    rn_dataset train, val, test;
+    rn_norm norm;
+    rn_model *model;
+    rn_ctx *ctx;
+    float *velocity;
+    float *x, *probs, *dlogits;
+    int *labels, *perm;
+    int perm_epoch;
+    int steps_per_epoch;
+    int64_t total, step;
+    double best_val, elapsed_before, t_start;
+    char path[2048];
+    FILE *metrics;
+} trainer;
+
+/* c->out + "/" + name into t->path. */
+static const char *run_path(trainer *t, const char *name) {
+    snprintf(t->path, sizeof t->path, "%s/%s", t->c->out, name);
+    return t->path;
+}
+
+/* The shuffled order of epoch e: Fisher-Yates from a generator seeded by (seed, e). */
+static void epoch_order(trainer *t, int epoch) {
+    if (t->perm_epoch == epoch) return;
+    rn_rng r;
+    rn_rng_seed(&r, t->c->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1);
+    for (int i = 0; i < t->train.n; i++) t->perm[i] = i;
+    t->perm_epoch = epoch;
+    if (!t->c->shuffle) return;
+    for (int i = t->train.n - 1; i > 0; i--) {
+        int j = (int)rn_rng_below(&r, (uint64_t)i + 1);
+        int tmp = t->perm[i];
+        t->perm[i] = t->perm[j];
+        t->perm[j] = tmp;
+    }
+}
+
+static rn_status save_checkpoint(trainer *t) {
+    size_t n;
+    rn_model_params(t->model, &n);
+    rn_st_tensor mom = {.name = "optimizer.momentum", .dtype = RN_DTYPE_F32, .ndim = 1,
+                        .shape = {(int64_t)n}, .nbytes = n * sizeof(float), .data = t->velocity};
+    char step[32], best[32], elapsed[32];
+    snprintf(step, sizeof step, "%lld", (long long)t->step);
+    snprintf(best, sizeof best, "%.17g", t->best_val);
+    snprintf(elapsed, sizeof elapsed, "%.17g", t->elapsed_before + (now_s() - t->t_start));
+    const char *keys[] = {"checkpoint_step", "best_val_acc", "elapsed_s"};
+    const char *vals[] = {step, best, elapsed};
+    rn_status s = rn_model_save_ext(t->model, run_path(t, "checkpoint.safetensors"), &t->norm,
+                                    &mom, 1, keys, vals, 3);
+    if (s == RN_OK) s = rn_model_save(t->model, run_path(t, "last.safetensors"), &t->norm);
+    return s;
+}
+
+static rn_status load_checkpoint(trainer *t) {
+    const char *path = run_path(t, "checkpoint.safetensors");
+    rn_safetensors st;
+    rn_status s = rn_safetensors_read(&st, path);
+    if (s != RN_OK) return s;
+    size_t n;
+    rn_model_params(t->model, &n);
+    const rn_st_tensor *mom = rn_safetensors_find(&st, "optimizer.momentum");
+    const char *step = rn_safetensors_meta(&st, "checkpoint_step");
+    const char *best = rn_safetensors_meta(&st, "best_val_acc");
+    const char *elapsed = rn_safetensors_meta(&st, "elapsed_s");
+    if (!mom || mom->dtype != RN_DTYPE_F32 || mom->nbytes != n * sizeof(float) || !step ||
+        !best || !elapsed) {
+        s = rn_fail(RN_ERR_BAD_FILE,
+                    "%s: not a checkpoint of this run (expected optimizer.momentum of %zu floats "
+                    "and checkpoint_step, best_val_acc, elapsed_s metadata)",
+                    path, n);
+        goto done;
+    }
+    if ((s = rn_model_load_st(t->model, &st, path, "optimizer.", NULL)) != RN_OK) goto done;
+    memcpy(t->velocity, mom->data, n * sizeof(float));
+    char *end;
+    t->step = strtoll(step, &end, 10);
+    if (*end || t->step < 0 || t->step > t->total) {
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: checkpoint_step '%s' is outside the run's 0..%lld",
+                    path, step, (long long)t->total);
+        goto done;
+    }
+    t->best_val = strtod(best, NULL);
+    t->elapsed_before = strtod(elapsed, NULL);
+done:
+    rn_safetensors_free(&st);
+    return s;
+}
+
+/* Keeps only the metrics lines of steps <= step, so a resumed run does not log twice. */
+static rn_status truncate_metrics(trainer *t, int64_t step) {
+    const char *path = run_path(t, "metrics.jsonl");
+    void *buf;
+    size_t size;
+    if (rn_read_file(path, &buf, &size) != RN_OK) return RN_OK; /* none yet */
+    char *text = buf, *keep_end = text;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        cJSON *j = cJSON_ParseWithLength(line, len);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "step");
+        bool keep = cJSON_IsNumber(s) && s->valuedouble <= (double)step;
+        cJSON_Delete(j);
+        if (!keep) break;
+        keep_end = line + len + (nl ? 1 : 0);
+        line = keep_end;
+    }
+    const void *parts[] = {text};
+    size_t sizes[] = {(size_t)(keep_end - text)};
+    rn_status st = rn_write_file_atomic(path, parts, sizes, 1);
+    rn_free(buf);
+    return st;
+}
+
+static rn_status write_classes(trainer *t) {
+    FILE *f = fopen(run_path(t, "classes.txt"), "w");
+    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot write", t->path);
+    for (int k = 0; k < t->train.num_classes; k++) fprintf(f, "%s\n", t->train.class_names[k]);
+    if (fclose(f) != 0) return rn_fail(RN_ERR_IO, "%s: write failed", t->path);
+    return RN_OK;
+}
+
+static rn_status setup(trainer *t, bool resume) {
+    const rn_train_config *c = t->c;
+    rn_status s;
+    if (c->batch < 1 || c->batch > 65536)
+        return rn_fail(RN_ERR_BAD_ARG, "batch size %d (expected 1 to 65536)", c->batch);
+    if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
+        return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
+                       strerror(errno));
+    struct stat sb;
+    if (!resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s already holds a run (resume it with --resume %s, or choose another "
+                       "--out)",
+                       c->out, c->out);
+    rn_data_opts dopts = {c->resize_h, c->resize_w};
+    if ((s = rn_dataset_load(&t->train, &t->test, c->data, &dopts)) != RN_OK) return s;
+    if (c->val < 0 || c->val >= t->train.n)
+        return rn_fail(RN_ERR_BAD_ARG, "--val %d: the training set has %d images", c->val,
+                       t->train.n);
+    if (c->val > 0 && (s = rn_dataset_split(&t->train, &t->val, c->val, c->seed)) != RN_OK)
+        return s;
+    if (t->train.n < c->batch)
+        return rn_fail(RN_ERR_BAD_ARG, "batch size %d is larger than the %d training images",
+                       c->batch, t->train.n);
+    t->norm = rn_dataset_norm(&t->train);
+    t->steps_per_epoch = t->train.n / c->batch; /* the last partial batch is dropped */
+    t->total = c->iters > 0 ? c->iters : (int64_t)c->epochs * t->steps_per_epoch;
+    if (t->total < 1)
+        return rn_fail(RN_ERR_BAD_ARG, "nothing to train: --epochs and --iters are both 0");
+    for (int i = 0; i < t->cfg.n_milestones; i++) {
+        int64_t *ms = &t->cfg.milestones[i];
+        if (c->milestone_unit == RN_UNIT_EPOCHS) *ms *= t->steps_per_epoch;
+        else if (c->milestone_unit == RN_UNIT_PERCENT) *ms = *ms * t->total / 100;
+    }
+    rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
+    if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
+    if (!resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK) return s;
+    if ((s = rn_ctx_create(&t->ctx, c->backend[0] ? c->backend : NULL, c->threads)) != RN_OK)
+        return s;
+    if ((s = rn_model_reserve(t->model, t->ctx, c->batch)) != RN_OK) return s;
+    size_t np, per = (size_t)t->train.c * t->train.h * t->train.w;
+    rn_model_params(t->model, &np);
+    int K = t->train.num_classes;
+    t->velocity = rn_calloc(np * sizeof(float));
+    t->x = rn_alloc((size_t)c->batch * per * sizeof(float));
+    t->probs = rn_alloc((size_t)c->batch * K * sizeof(float));
+    t->dlogits = rn_alloc((size_t)c->batch * K * sizeof(float));
+    t->labels = malloc((size_t)c->batch * sizeof(int));
+    t->perm = malloc((size_t)t->train.n * sizeof(int));
+    if (!t->velocity || !t->x || !t->probs || !t->dlogits || !t->labels || !t->perm)
+        return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
+    t->perm_epoch = -1;
+    t->best_val = -1;
+    if (resume) {
+        if ((s = load_checkpoint(t)) != RN_OK) return s;
+        if ((s = truncate_metrics(t, t->step)) != RN_OK) return s;
+    } else {
+        /* The caller's config, units as given, so that resume resolves them the same way. */
+        if ((s = rn_train_config_save(t->orig, run_path(t, "config.json"))) != RN_OK) return s;
+        if ((s = write_classes(t)) != RN_OK) return s;
+        remove(run_path(t, "metrics.jsonl"));
+    }
+    t->metrics = fopen(run_path(t, "metrics.jsonl"), "a");
+    if (!t->metrics) return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
+    return RN_OK;
+}
+
+static void teardown(trainer *t) {
+    if (t->metrics) fclose(t->metrics);
+    rn_dataset_free(&t->train);
+    rn_dataset_free(&t->val);
+    rn_dataset_free(&t->test);
+    rn_model_free(t->model);
+    rn_ctx_free(t->ctx);
+    rn_free(t->velocity);
+    rn_free(t->x);
+    rn_free(t->probs);
+    rn_free(t->dlogits);
+    free(t->labels);
+    free(t->perm);
+}
+
+static double elapsed(const trainer *t) { return t->elapsed_before + (now_s() - t->t_start); }
+
+/* Evaluates the validation and/or test set and logs one metrics line. */
+static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progress *p) {
+    rn_eval_result r;
+    rn_status s;
+    int batch = t->c->batch;
+    if (val && t->val.n > 0) {
+        if ((s = rn_evaluate(t->model, t->ctx, &t->val, &t->norm, batch, &r)) != RN_OK) return s;
+        p->has_val = true;
+        p->val_acc = r.top1;
+        p->val_loss = r.loss;
+        rn_eval_result_free(&r);
+    }
+    if (test && t->test.n > 0) {
+        if ((s = rn_evaluate(t->model, t->ctx, &t->test, &t->norm, batch, &r)) != RN_OK) return s;
+        p->has_test = true;
+        p->test_acc = r.top1;
+        p->test_loss = r.loss;
+        rn_eval_result_free(&r);
+    }
+    if (!p->has_val && !p->has_test) return RN_OK;
+    fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %d, \"elapsed_s\": %.3f",
+            (long long)p->step, p->epoch, elapsed(t));
+    if (p->has_val)
+        fprintf(t->metrics, ", \"val_loss\": %.6g, \"val_acc\": %.6g", p->val_loss, p->val_acc);
+    if (p->has_test)
+        fprintf(t->metrics, ", \"test_loss\": %.6g, \"test_acc\": %.6g", p->test_loss,
+                p->test_acc);
+    fprintf(t->metrics, "}\n");
+    fflush(t->metrics);
+    return RN_OK;
+}
+
+/* One optimizer step on the batch of step t->step; returns the loss and correct count. */
+static rn_status train_step(trainer *t, double *loss, int *correct) {
+    const rn_train_config *c = t->c;
+    int B = c->batch, K = t->train.num_classes;
+    int epoch = (int)(t->step / t->steps_per_epoch);
+    int b = (int)(t->step % t->steps_per_epoch);
+    epoch_order(t, epoch);
+    rn_batch_fill(t->x, t->labels, &t->train, t->perm + (size_t)b * B, B, &t->norm, c->augment,
+                  c->seed, t->step, t->ctx->nthreads);
+    const float *logits;
+    rn_status s = rn_model_forward(t->model, t->ctx, t->x, B, RN_MODE_TRAIN, &logits);
+    if (s != RN_OK) return s;
+    float l = rn_softmax_xent_forward(t->probs, logits, t->labels, B, K, c->label_smoothing);
+    if (!isfinite(l))
+        return rn_fail(RN_ERR_NUMERIC,
+                       "step %lld: the loss is %f; training stopped (the last checkpoint is kept "
+                       "in %s)",
+                       (long long)t->step + 1, (double)l, c->out);
+    *correct = 0;
+    for (int i = 0; i < B; i++) {
+        const float *p = t->probs + (size_t)i * K;
+        int pred = 0;
+        for (int k = 1; k < K; k++)
+            if (p[k] > p[pred]) pred = k;
+        *correct += pred == t->labels[i];
+    }
+    rn_softmax_xent_backward(t->dlogits, t->probs, t->labels, B, K, c->label_smoothing, 1.0f);
+    rn_model_zero_grad(t->model);
+    if ((s = rn_model_backward(t->model, t->ctx, t->dlogits)) != RN_OK) return s;
+    double lr = rn_schedule_lr(c, t->step, t->total);
+    rn_sgd_step(t->model, t->velocity, (float)lr, c->momentum, c->wd, c->nesterov, c->wd_skip_bn);
+    *loss = l;
+    return RN_OK;
+}
+
+rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,
+                       volatile int *stop) {
+    trainer t = {.cfg = *c, .orig = c};
+    t.c = &t.cfg;
+    rn_status s = setup(&t, resume);
+    if (s != RN_OK) goto done;
+    t.t_start = now_s();
+    double loss_sum = 0, win_start = now_s();
+    int64_t correct_sum = 0, win_steps = 0;
+    rn_train_progress p = {0};
+    while (t.step < t.total) {
+        double loss = 0;
+        int correct = 0;
+        if ((s = train_step(&t, &loss, &correct)) != RN_OK) goto done;
+        t.step++;
+        loss_sum += loss;
+        correct_sum += correct;
+        win_steps++;
+        bool epoch_end = t.step % t.steps_per_epoch == 0 || t.step == t.total;
+        bool log = t.step % RN_MAX(c->log_every, 1) == 0 || epoch_end;
+        int epoch = (int)((t.step - 1) / t.steps_per_epoch);
+        if (log) {
+            double dt = now_s() - win_start;
+            p = (rn_train_progress){.step = t.step, .total_steps = t.total, .epoch = epoch,
+                                    .steps_per_epoch = t.steps_per_epoch,
+                                    .lr = rn_schedule_lr(c, t.step - 1, t.total),
+                                    .train_loss = loss_sum / win_steps,
+                                    .train_acc = (double)correct_sum / (win_steps * c->batch),
+                                    .images_per_s = dt > 0 ? win_steps * c->batch / dt : 0,
+                                    .elapsed_s = elapsed(&t)};
+            p.eta_s = p.images_per_s > 0 ? (t.total - t.step) * c->batch / p.images_per_s : 0;
+            fprintf(t.metrics,
+                    "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
+                    "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+                    (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc, p.images_per_s,
+                    p.elapsed_s);
+            fflush(t.metrics);
+            if (cb) cb(&p, user);
+            loss_sum = 0;
+            correct_sum = 0;
+            win_steps = 0;
+            win_start = now_s();
+        }
+        if (epoch_end) {
+            bool last = t.step == t.total;
+            bool test = last || (c->eval_every > 0 && (epoch + 1) % c->eval_every == 0);
+            rn_train_progress e = p;
+            e.has_val = e.has_test = false;
+            if ((s = evaluate_sets(&t, true, test, &e)) != RN_OK) goto done;
+            if (e.has_val && e.val_acc > t.best_val) {
+                t.best_val = e.val_acc;
+                if ((s = rn_model_save(t.model, run_path(&t, "best.safetensors"), &t.norm)) !=
+                    RN_OK)
+                    goto done;
+            }
+            e.final = last;
+            if ((e.has_val || e.has_test || last) && cb) cb(&e, user);
+            win_start = now_s(); /* evaluation time is not training throughput */
+        }
+        bool ckpt = epoch_end || (c->ckpt_every > 0 && t.step % c->ckpt_every == 0);
+        bool stopping = stop && *stop;
+        if (ckpt || stopping) {
+            if ((s = save_checkpoint(&t)) != RN_OK) goto done;
+        }
+        if (stopping && t.step < t.total) {
+            s = rn_fail(RN_ERR_INTERRUPTED,
+                        "stopped at step %lld of %lld; checkpoint written (resume with --resume "
+                        "%s)",
+                        (long long)t.step, (long long)t.total, c->out);
+            goto done;
+        }
+    }
+done:
+    teardown(&t);
+    return s;
+}
