@@ -177,7 +177,7 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
         for (long it = lo; it < hi; it++) {
             int n = (int)(it / ngroups), kg = (int)(it % ngroups);
             if (n != cur_n) {
-                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
+                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
                 cur_n = n;
             }
             int kb0 = kg * kbt, nkb = g.KB - kb0 < kbt ? g.KB - kb0 : kbt;
@@ -198,15 +198,8 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
                 a.in = inpad + (size_t)ho * g.st * g.Wp * 16;
                 rn_run_row(pl, &a, 16, (long)g.st * 16);
             }
-            if (!blocked) { /* this group's channels of image n, to NCHW */
-                int k0 = kb0 * 16, k1 = (kb0 + nkb) * 16 < g.K ? (kb0 + nkb) * 16 : g.K;
-                int HW = g.Ho * g.Wo;
-                for (int k = k0; k < k1; k++) {
-                    const float *s = img + (size_t)(k / 16) * HW * 16 + k % 16;
-                    float *dk = out + ((size_t)n * g.K + k) * HW;
-                    for (int i = 0; i < HW; i++) dk[i] = s[i * 16];
-                }
-            }
+            if (!blocked) /* this group's channels of image n, to NCHW */
+                rn_unblock_image(out, img, n, g.K, g.Ho * g.Wo, kb0, nkb, false, isa);
         }
     }
 }
@@ -285,7 +278,7 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
             const float *dimg;
             long drow, dcb;
             if (need_dpad) {
-                rn_pad_image(dpad, dout, cfg->act, n, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw);
+                rn_pad_image(dpad, dout, cfg->act, n, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw, isa);
                 dimg = dpad + ((size_t)g.pdh * g.Wdp + g.pdw) * 16;
                 drow = (long)g.Wdp * 16;
                 dcb = (long)g.Hdp * g.Wdp * 16;
@@ -302,7 +295,7 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                             for (int k = 0; k < 16; k++) dbp[kb * 16 + k] += row[wo * 16 + k];
                     }
             if (dw) {
-                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad);
+                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
                 for (int kb = 0; kb < g.KB; kb++)
                     for (int cb = 0; cb < g.CB; cb++)
                         for (int r = 0; r < g.R; r++)
@@ -348,7 +341,7 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                             }
                         }
                     }
-                if (!blocked) rn_unblock_image(din, img, n, g.C, g.H * g.W, true);
+                if (!blocked) rn_unblock_image(din, img, n, g.C, g.H * g.W, 0, g.CB, true, isa);
             }
         }
 #ifdef _OPENMP

@@ -107,7 +107,7 @@ int rn_thread_count(void) {
 /* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
  * (top, left). The border and padded channel lanes of dst must already be zero. */
 void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
-                      int Hp, int Wp, int top, int left) {
+                  int Hp, int Wp, int top, int left, rn_isa isa) {
     int CB = rn_cblocks(C);
     if (lay == RN_LAYOUT_NCHW16C) {
         const float *s = src + (size_t)n * CB * H * W * 16;
@@ -118,6 +118,17 @@ void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int
         return;
     }
     const float *s = src + (size_t)n * C * H * W;
+#if defined(__x86_64__)
+    if (isa == RN_ISA_AVX512) {
+        for (int cb = 0; cb < CB; cb++) {
+            int cn = C - cb * 16 < 16 ? C - cb * 16 : 16;
+            for (int h = 0; h < H; h++)
+                rn_rows_to_blocked_avx512(dst + (((size_t)cb * Hp + h + top) * Wp + left) * 16,
+                                          s + ((size_t)cb * 16 * H + h) * W, (long)H * W, cn, W);
+        }
+        return;
+    }
+#endif
     for (int c = 0; c < C; c++) {
         float *d = dst + (size_t)(c / 16) * Hp * Wp * 16 + c % 16;
         for (int h = 0; h < H; h++) {
@@ -128,16 +139,26 @@ void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int
     }
 }
 
-/* dst image n (C,HW) of an NCHW tensor (+)= src (CB,HW,16). */
-void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, bool accumulate) {
+void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, int cb0, int ncb,
+                      bool accumulate, rn_isa isa) {
     float *d = dst + (size_t)n * C * HW;
-    for (int c = 0; c < C; c++) {
-        const float *s = src + (size_t)(c / 16) * HW * 16 + c % 16;
-        float *dc = d + (size_t)c * HW;
-        if (accumulate)
-            for (int i = 0; i < HW; i++) dc[i] += s[i * 16];
-        else
-            for (int i = 0; i < HW; i++) dc[i] = s[i * 16];
+    for (int cb = cb0; cb < cb0 + ncb; cb++) {
+        const int cn = C - cb * 16 < 16 ? C - cb * 16 : 16;
+        const float *sb = src + (size_t)cb * HW * 16;
+#if defined(__x86_64__)
+        if (isa == RN_ISA_AVX512) {
+            rn_blocked_to_rows_avx512(d + (size_t)cb * 16 * HW, HW, sb, cn, HW, accumulate);
+            continue;
+        }
+#endif
+        for (int i = 0; i < cn; i++) {
+            const float *si = sb + i;
+            float *dc = d + ((size_t)cb * 16 + i) * HW;
+            if (accumulate)
+                for (int p = 0; p < HW; p++) dc[p] += si[p * 16];
+            else
+                for (int p = 0; p < HW; p++) dc[p] = si[p * 16];
+        }
     }
 }
 

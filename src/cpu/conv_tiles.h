@@ -93,8 +93,17 @@ int rn_thread_count(void);
 /* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
  * (top, left). The border and the padded channel lanes of dst must already be zero. */
 void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
-                  int Hp, int Wp, int top, int left);
-/* Image n (C,HW) of the NCHW tensor dst (+)= src (CB,HW,16). */
-void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, bool accumulate);
+                  int Hp, int Wp, int top, int left, rn_isa isa);
+/* Channel blocks [cb0, cb0+ncb) of image n (C,HW) of the NCHW tensor dst (+)= the same blocks
+ * of src (CB,HW,16). */
+void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, int cb0, int ncb,
+                      bool accumulate, rn_isa isa);
+
+#if defined(__x86_64__)
+/* transpose_avx512.c: dst[p*16 + c] = src[c*cstride + p] (lanes c >= cn zeroed), and back. */
+void rn_rows_to_blocked_avx512(float *dst, const float *src, long cstride, int cn, int n);
+void rn_blocked_to_rows_avx512(float *dst, long cstride, const float *src, int cn, int n,
+                               bool accumulate);
+#endif
 
 #endif

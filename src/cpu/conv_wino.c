@@ -140,7 +140,7 @@ static void corr_run(float *out, const float *src, const float *U, const float *
     for (int g0 = n0; g0 < n1; g0 += c->ipc) {
         const int gi = n1 - g0 < c->ipc ? n1 - g0 : c->ipc;
         for (int ig = 0; ig < gi; ig++)
-            rn_pad_image(inpad + ig * in_img, src, cfg->act, g0 + ig, c->Cin, c->H, c->W, c->Hp, c->Wp, c->pad, c->pad);
+            rn_pad_image(inpad + ig * in_img, src, cfg->act, g0 + ig, c->Cin, c->H, c->W, c->Hp, c->Wp, c->pad, c->pad, cfg->isa);
         const int ntiles = gi * c->TPI;
         for (int t0 = 0; t0 < ntiles; t0 += c->Tc) {
             const int tn = ntiles - t0 < c->Tc ? ntiles - t0 : c->Tc;
@@ -173,7 +173,7 @@ static void corr_run(float *out, const float *src, const float *U, const float *
         }
         if (!blocked)
             for (int ig = 0; ig < gi; ig++)
-                rn_unblock_image(out, img + ig * out_img, g0 + ig, c->Cout, c->Ho * c->Wo, accumulate);
+                rn_unblock_image(out, img + ig * out_img, g0 + ig, c->Cout, c->Ho * c->Wo, 0, c->OB, accumulate, isa);
     }
 }
 
@@ -224,8 +224,8 @@ void rn_wino_backward(float *din, float *dw, const float *dout, const float *in,
             for (int g0 = n0; g0 < n1; g0 += f->ipc) {
                 const int gi = n1 - g0 < f->ipc ? n1 - g0 : f->ipc;
                 for (int ig = 0; ig < gi; ig++) {
-                    rn_pad_image(inpad + ig * in_img, in, cfg->act, g0 + ig, f->Cin, f->H, f->W, f->Hp, f->Wp, f->pad, f->pad);
-                    rn_pad_image(gpad + ig * g_img, dout, cfg->act, g0 + ig, f->Cout, f->Ho, f->Wo, Hg, Wg, 0, 0);
+                    rn_pad_image(inpad + ig * in_img, in, cfg->act, g0 + ig, f->Cin, f->H, f->W, f->Hp, f->Wp, f->pad, f->pad, cfg->isa);
+                    rn_pad_image(gpad + ig * g_img, dout, cfg->act, g0 + ig, f->Cout, f->Ho, f->Wo, Hg, Wg, 0, 0, cfg->isa);
                 }
                 const int ntiles = gi * f->TPI;
                 for (int t0 = 0; t0 < ntiles; t0 += f->Tc) {

@@ -2,7 +2,7 @@
  * layout.c — conversions between the library's NCHW layout and the fast kernels' blocked
  * NCHW16c layout (see cpu.h).
  */
-#include "cpu.h"
+#include "conv_tiles.h"
 
 #include <string.h>
 
@@ -20,6 +20,12 @@ void rn_cpu_nchw_to_blocked(float *dst, const float *src, int N, int C, int H, i
         const int n = (int)(nb / CB), cb = (int)(nb % CB);
         float *d = dst + (size_t)nb * HW * RN_CB;
         const int cn = C - cb * RN_CB < RN_CB ? C - cb * RN_CB : RN_CB;
+#if defined(__x86_64__)
+        if (rn_cpu_isa_detect() == RN_ISA_AVX512) {
+            rn_rows_to_blocked_avx512(d, src + ((size_t)n * C + cb * RN_CB) * HW, (long)HW, cn, (int)HW);
+            continue;
+        }
+#endif
         if (cn < RN_CB) memset(d, 0, sizeof(float) * HW * RN_CB);
         for (int i = 0; i < cn; i++) {
             const float *s = src + ((size_t)n * C + cb * RN_CB + i) * HW;
@@ -37,6 +43,12 @@ void rn_cpu_blocked_to_nchw(float *dst, const float *src, int N, int C, int H, i
         const int n = (int)(nb / CB), cb = (int)(nb % CB);
         const float *s = src + (size_t)nb * HW * RN_CB;
         const int cn = C - cb * RN_CB < RN_CB ? C - cb * RN_CB : RN_CB;
+#if defined(__x86_64__)
+        if (rn_cpu_isa_detect() == RN_ISA_AVX512) {
+            rn_blocked_to_rows_avx512(dst + ((size_t)n * C + cb * RN_CB) * HW, (long)HW, s, cn, (int)HW, false);
+            continue;
+        }
+#endif
         for (int i = 0; i < cn; i++) {
             float *d = dst + ((size_t)n * C + cb * RN_CB + i) * HW;
             for (size_t p = 0; p < HW; p++) d[p] = s[p * RN_CB + i];
