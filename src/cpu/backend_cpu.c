@@ -14,20 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-rn_conv_algo rn_cpu_conv_algo_detect(void) {
-    static volatile int cached = -1;
-    if (cached >= 0) return (rn_conv_algo)cached;
-    rn_conv_algo a = RN_CONV_AUTO;
+rn_conv_algo rn_cpu_conv_algo_env(void) {
     const char *env = getenv("RN_CONV_ALGO");
-    if (env && strcmp(env, "direct") == 0) a = RN_CONV_DIRECT;
-    if (env && strcmp(env, "winograd") == 0) a = RN_CONV_WINOGRAD;
-    cached = (int)a;
-    return a;
+    if (env && strcmp(env, "direct") == 0) return RN_CONV_DIRECT;
+    if (env && strcmp(env, "winograd") == 0) return RN_CONV_WINOGRAD;
+    return RN_CONV_AUTO;
 }
 
 static rn_cpu_conv_cfg nchw_cfg(int nthreads) {
     rn_cpu_conv_cfg c = {.act = RN_LAYOUT_NCHW, .isa = rn_cpu_isa_detect(), .nthreads = nthreads,
-                         .algo = rn_cpu_conv_algo_detect()};
+                         .algo = rn_cpu_conv_algo_env()};
     return c;
 }
 

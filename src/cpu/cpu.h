@@ -84,8 +84,9 @@ typedef struct {
     int chunk;         /* Winograd: 4x4 tiles transformed per chunk */
 } rn_cpu_conv_cfg;
 
-/* The algorithm RN_CONV_ALGO=auto|direct|winograd asks for (auto when unset); cached. */
-rn_conv_algo rn_cpu_conv_algo_detect(void);
+/* The algorithm RN_CONV_ALGO=auto|direct|winograd asks for (auto when unset or unknown);
+ * read at every call, so it can change between calls. */
+rn_conv_algo rn_cpu_conv_algo_env(void);
 
 /* Scratch floats rn_cpu_conv2d_forward / _backward need for this shape and configuration
  * (the larger of the two, so one buffer serves both). */
