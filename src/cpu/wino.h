@@ -20,6 +20,9 @@
 typedef struct {
     /* V[xi] = (B^T d B)[xi] for the 6x6 patch at src. */
     void (*input)(float *V, long xs, const float *src, long row);
+    /* The same for a patch crossing the image border: patch row i is image row rows[i]
+     * (NULL: zeros), patch column j its pixel c0 + j (zero outside 0..w-1). */
+    void (*input_border)(float *V, long xs, const float *const *rows, int c0, int w);
     /* The 4x4 tile A^T M A; its top-left nr x nc pixels are written to dst (+ bias when
      * bias != NULL), or added to dst when accumulate. */
     void (*output)(float *dst, long row, const float *M, long xs, int nr, int nc,
