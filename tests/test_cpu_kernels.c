@@ -2,7 +2,7 @@
  * test_cpu_kernels.c — the fast CPU backend's convolution kernels (src/cpu) against a naive
  * direct convolution in double precision: forward, backward-data, backward-weights and bias
  * gradient, on every instruction-set level this machine supports, in both activation layouts
- * (NCHW and NCHW16c), on 1 and 2 threads, over many shapes (odd sizes, partial channel
+ * (NCHW and NCHW16c), on 2 threads (and 1), over many shapes (odd sizes, partial channel
  * blocks, stride 1/2/3, 1x1, 5x5, 7x7, batch 1). Also: run-to-run bit-identity, ISA names.
  */
 #include "testutil.h"
@@ -138,6 +138,8 @@ static const shape shapes[] = {
     {1, 16, 4, 4, 96, 3, 3, 1, 1},    /* many output blocks, tiny image */
     {1, 130, 4, 4, 40, 3, 3, 2, 1},   /* many input blocks */
     {3, 4, 1, 1, 4, 3, 3, 1, 1},      /* 1x1 image */
+    {7, 96, 4, 4, 80, 3, 3, 1, 1},    /* deep layer: images in groups, with a tail */
+    {5, 48, 3, 5, 64, 1, 1, 2, 0},    /* 1x1 stride 2, blocked input read in place, groups */
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -159,7 +161,10 @@ static void problem_init(problem *p, const rn_conv_desc *d, uint64_t seed) {
     p->dw0 = malloc(sizeof(float) * p->nw);
     p->db0 = malloc(sizeof(float) * d->K);
     tu_fill_uniform(p->in, p->nin, seed + 1, -1, 1);
-    tu_fill_uniform(p->w, p->nw, seed + 2, -0.5f, 0.5f);
+    /* weights scaled by fan-in as in real networks (Kaiming uniform), so outputs are O(1) and
+     * |a-b|/(1+|b|) is a relative error */
+    const float ws = sqrtf(6.0f / (float)(d->C * d->R * d->S));
+    tu_fill_uniform(p->w, p->nw, seed + 2, -ws, ws);
     tu_fill_uniform(p->bias, d->K, seed + 3, -1, 1);
     tu_fill_uniform(p->dout, p->nout, seed + 4, -1, 1);
     tu_fill_uniform(p->din0, p->nin, seed + 5, -1, 1); /* gradients accumulate onto these */
@@ -218,10 +223,11 @@ static void test_isa_names(void **state) {
            getenv("RN_ISA") ? getenv("RN_ISA") : "(unset)", rn_cpu_isa_name(rn_cpu_isa_detect()));
 }
 
-/* Every shape x supported level x layout x {1, 2} threads, forward and all gradients. */
-static void test_conv_all(void **state) {
-    (void)state;
+/* Every shape x supported level x layout x {1, 2} threads, forward and all gradients, with
+ * the given algorithm (Winograd where it applies, direct elsewhere). */
+static void conv_all(rn_conv_algo algo) {
     const rn_isa top = rn_cpu_isa_supported();
+    const char *aname = algo == RN_CONV_DIRECT ? "direct" : "winograd";
     double worst = 0;
     for (int si = 0; si < NSHAPES; si++) {
         const shape *s = &shapes[si];
@@ -231,17 +237,19 @@ static void test_conv_all(void **state) {
         for (int isa = RN_ISA_PORTABLE; isa <= (int)top; isa++)
             for (int lay = 0; lay < 2; lay++)
                 for (int nt = 1; nt <= 2; nt++) {
-                    rn_cpu_conv_cfg cfg = {.act = (rn_layout)lay, .isa = (rn_isa)isa, .nthreads = nt};
+                    if (nt == 1 && !(isa == (int)top && lay == 1)) continue; /* 1 thread: once */
+                    rn_cpu_conv_cfg cfg = {.act = (rn_layout)lay, .isa = (rn_isa)isa, .nthreads = nt,
+                                           .algo = algo};
                     double e[4];
                     check_config(e, &p, &d, &cfg);
                     double m = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
-                    if (nt == 2 && lay == 1)
-                        printf("# N%d C%d %dx%d K%d %dx%d/%d pad%d %-8s max rel err fwd %.1e din %.1e dw %.1e db %.1e\n",
-                               s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
+                    if (nt == 2 && lay == 1 && isa == (int)top)
+                        printf("# %s N%d C%d %dx%d K%d %dx%d/%d pad%d %s: max rel err fwd %.1e din %.1e dw %.1e db %.1e\n",
+                               aname, s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
                                rn_cpu_isa_name((rn_isa)isa), e[0], e[1], e[2], e[3]);
                     if (!(m <= TOL))
-                        fail_msg("shape %d (N%d C%d %dx%d K%d %dx%d/%d pad%d) %s %s %d threads: "
-                                 "fwd %.2e din %.2e dw %.2e db %.2e > %.0e",
+                        fail_msg("%s, shape %d (N%d C%d %dx%d K%d %dx%d/%d pad%d) %s %s %d threads: "
+                                 "fwd %.2e din %.2e dw %.2e db %.2e > %.0e", aname,
                                  si, s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
                                  rn_cpu_isa_name((rn_isa)isa), lay ? "nchw16c" : "nchw", nt,
                                  e[0], e[1], e[2], e[3], TOL);
@@ -249,10 +257,22 @@ static void test_conv_all(void **state) {
                 }
         problem_free(&p);
     }
-    printf("# worst max rel err over all shapes and configurations: %.2e (tolerance %.0e)\n", worst, TOL);
+    printf("# %s: worst max rel err over all shapes, levels, layouts, threads: %.2e (tolerance %.0e)\n",
+           aname, worst, TOL);
 }
 
-/* Forced tile shapes (the tuning knobs) must not change results beyond rounding. */
+static void test_conv_direct(void **state) {
+    (void)state;
+    conv_all(RN_CONV_DIRECT);
+}
+
+static void test_conv_winograd(void **state) {
+    (void)state;
+    conv_all(RN_CONV_WINOGRAD);
+}
+
+/* Forced tile shapes and Winograd chunk sizes (the tuning knobs) must not change results
+ * beyond rounding. */
 static void test_conv_tile_overrides(void **state) {
     (void)state;
     const rn_isa top = rn_cpu_isa_supported();
@@ -264,7 +284,8 @@ static void test_conv_tile_overrides(void **state) {
     for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < 6; j++) {
             rn_cpu_conv_cfg cfg = {.act = RN_LAYOUT_NCHW16C, .isa = top, .nthreads = 2,
-                                   .tile_kb = kbs[i], .tile_p = ps[j]};
+                                   .algo = j % 2 ? RN_CONV_WINOGRAD : RN_CONV_DIRECT,
+                                   .tile_kb = kbs[i], .tile_p = ps[j], .chunk = ps[j]};
             double e[4];
             check_config(e, &p, &d, &cfg);
             for (int k = 0; k < 4; k++) worst = fmax(worst, e[k]);
@@ -304,7 +325,8 @@ static void test_conv_deterministic(void **state) {
     problem p;
     problem_init(&p, &d, 9);
     for (int isa = RN_ISA_PORTABLE; isa <= (int)rn_cpu_isa_supported(); isa++) {
-        rn_cpu_conv_cfg cfg = {.act = RN_LAYOUT_NCHW, .isa = (rn_isa)isa, .nthreads = 2};
+        rn_cpu_conv_cfg cfg = {.act = RN_LAYOUT_NCHW, .isa = (rn_isa)isa, .nthreads = 2,
+                               .algo = isa % 2 ? RN_CONV_WINOGRAD : RN_CONV_DIRECT};
         float *o[2], *gi[2], *gw[2];
         for (int rep = 0; rep < 2; rep++) {
             o[rep] = malloc(sizeof(float) * p.nout);
@@ -316,8 +338,9 @@ static void test_conv_deterministic(void **state) {
         int same = !memcmp(o[0], o[1], sizeof(float) * p.nout) &&
                    !memcmp(gi[0], gi[1], sizeof(float) * p.nin) &&
                    !memcmp(gw[0], gw[1], sizeof(float) * p.nw);
-        printf("# %s: two runs bit-identical: %s (max abs diff dw %.1e)\n", rn_cpu_isa_name((rn_isa)isa),
-               same ? "yes" : "no", tu_max_abs_diff(gw[0], gw[1], p.nw));
+        printf("# %s %s: two runs bit-identical: %s (max abs diff dw %.1e)\n", rn_cpu_isa_name((rn_isa)isa),
+               cfg.algo == RN_CONV_WINOGRAD ? "winograd" : "direct", same ? "yes" : "no",
+               tu_max_abs_diff(gw[0], gw[1], p.nw));
         assert_true(same);
         for (int rep = 0; rep < 2; rep++) {
             free(o[rep]);
@@ -355,7 +378,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isa_names),
         cmocka_unit_test(test_layout_roundtrip),
-        cmocka_unit_test(test_conv_all),
+        cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_tile_overrides),
         cmocka_unit_test(test_conv_partial_grads),
         cmocka_unit_test(test_conv_deterministic),

@@ -3,9 +3,12 @@
  * 2-D convolution (any kernel size, stride, padding), on the blocked layout, cut into the
  * register tiles of conv_tiles.h.
  *
- * Per image, each thread first copies its input into a zero-padded NCHW16c buffer in its
- * scratch (from NCHW or NCHW16c; this is where a layout conversion costs one pass in cache),
- * so tiles never test bounds. Then:
+ * Images go in groups: each thread copies a group's inputs into zero-padded NCHW16c buffers
+ * in its scratch (from NCHW or NCHW16c; this is where a layout conversion costs one pass in
+ * cache; blocked inputs without padding are read in place), so tiles never test bounds. A
+ * group holds as many images as it takes for their activations to outweigh the weights,
+ * which are then read from memory once per group rather than once per image (deep layers:
+ * megabytes of weights, a few kilobytes of pixels per image). Then:
  *   forward         out[ho][wo] = sum over taps and input channels of in * w: each output
  *                   tile (P pixels x KB blocks of 16 channels) is computed whole, in
  *                   registers, and written once.
@@ -15,7 +18,7 @@
  *                   output tiles serve (writing every s-th pixel).
  *   backward-weight dw[k][c][r][s] = sum over pixels of dout * in: tiles of T taps x KC
  *                   output channels, vectors over 16 input channels, summed over a whole
- *                   image in registers, then added into the thread's partial dw.
+ *                   group of images in registers, then added into the thread's partial dw.
  * Threads split images (forward: images x channel groups) statically; the partial weight
  * gradients are added in thread order, so results are bit-identical for a fixed thread count
  * (the forward and backward-data results do not depend on the thread count at all).
@@ -36,6 +39,8 @@ typedef struct {
     int Hp, Wp;          /* zero-padded input image: H + 2 pad */
     int pdh, pdw;        /* zero rows / columns before dout in its padded copy */
     int Hdp, Wdp;        /* zero-padded dout image */
+    int G;               /* images per group */
+    size_t in_img, dout_img; /* floats of one padded input / dout image */
     /* scratch offsets in floats; per-thread regions repeat every `per_thread` floats */
     size_t w_fwd, w_bwd, bias, taps, shared_end;
     size_t t_in, t_dout, t_img, t_dw, t_db, per_thread;
@@ -43,7 +48,7 @@ typedef struct {
 
 static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-static void geom_init(geom *g, const rn_conv_desc *d) {
+static void geom_init(geom *g, const rn_conv_desc *d, int nthreads) {
     g->N = d->N; g->C = d->C; g->H = d->H; g->W = d->W;
     g->K = d->K; g->R = d->R; g->S = d->S; g->st = d->stride; g->pad = d->pad;
     g->Ho = d->Ho; g->Wo = d->Wo;
@@ -59,6 +64,16 @@ static void geom_init(geom *g, const rn_conv_desc *d) {
     g->Wdp = g->pdw + (d->Wo > wmax ? d->Wo : wmax) + 1;
 
     size_t wsz = (size_t)g->KB * g->CB * g->RS * 256;
+    g->in_img = (size_t)g->CB * g->Hp * g->Wp * 16;
+    g->dout_img = (size_t)g->KB * g->Hdp * g->Wdp * 16;
+    /* images per group: enough that their activations outweigh the weights, at most a
+     * thread's share of the batch, at most ~16 MB of padded copies */
+    const size_t per_image = g->in_img + g->dout_img;
+    const int share = (d->N + (nthreads > 0 ? nthreads : 1) - 1) / (nthreads > 0 ? nthreads : 1);
+    size_t G = (wsz + per_image - 1) / per_image;
+    if (G > (size_t)share) G = (size_t)share;
+    if (G * per_image > ((size_t)4 << 20)) G = ((size_t)4 << 20) / per_image;
+    g->G = G < 1 ? 1 : (int)G;
     size_t o = 0;
     g->w_fwd = o; o += up16(wsz);
     g->w_bwd = o; o += up16(wsz);
@@ -67,8 +82,8 @@ static void geom_init(geom *g, const rn_conv_desc *d) {
     g->taps = o; o += up16(2 * (size_t)g->RS + (size_t)g->st * g->st * (1 + 2 * (size_t)g->RS));
     g->shared_end = o;
     size_t t = 0;
-    g->t_in = t; t += up16((size_t)g->CB * g->Hp * g->Wp * 16);
-    g->t_dout = t; t += up16((size_t)g->KB * g->Hdp * g->Wdp * 16);
+    g->t_in = t; t += up16((size_t)g->G * g->in_img);
+    g->t_dout = t; t += up16((size_t)g->G * g->dout_img);
     size_t img_out = (size_t)g->KB * g->Ho * g->Wo * 16, img_in = (size_t)g->CB * g->H * g->W * 16;
     g->t_img = t; t += up16(img_out > img_in ? img_out : img_in);
     g->t_dw = t; t += up16(wsz);
@@ -89,7 +104,7 @@ static bool use_wino(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
 size_t rn_cpu_conv2d_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
     if (use_wino(d, cfg)) return rn_wino_scratch_floats(d, cfg);
     geom g;
-    geom_init(&g, d);
+    geom_init(&g, d, cfg->nthreads);
     int nt = cfg->nthreads > 0 ? cfg->nthreads : 1;
     return g.shared_end + (size_t)nt * g.per_thread;
 }
@@ -144,9 +159,10 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
         return;
     }
     geom g;
-    geom_init(&g, d);
+    geom_init(&g, d, cfg->nthreads);
     const rn_isa isa = cfg->isa;
     const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
+    const bool in_place = blocked && g.pad == 0; /* read the input without a padded copy */
     float *wpk = scratch + g.w_fwd;
     float *biasp = bias ? scratch + g.bias : NULL;
     int *tap_in = (int *)(scratch + g.taps), *tap_w = tap_in + g.RS;
@@ -160,33 +176,31 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
 
     const int kbt = rn_pick_kb(isa, g.KB, g.Wo, cfg->tile_kb);
     const int ngroups = (g.KB + kbt - 1) / kbt;
-    const long items = (long)g.N * ngroups;
-    const int SI = g.st;
+    const int nimg_groups = (g.N + g.G - 1) / g.G;
+    const long items = (long)nimg_groups * ngroups; /* (image group, channel group) */
 
-#ifdef _OPENMP
 #pragma omp parallel num_threads(cfg->nthreads > 0 ? cfg->nthreads : 1)
-#endif
     {
         pack_weights(wpk, w, &g, false); /* ends with a barrier */
         const int tid = rn_thread_id(), nt = rn_thread_count();
         float *inpad = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_in;
         float *img = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_img;
-        memset(inpad, 0, sizeof(float) * (size_t)g.CB * g.Hp * g.Wp * 16);
+        if (!in_place) memset(inpad, 0, sizeof(float) * g.G * g.in_img);
         rn_row_plan plans[2]; /* full groups of kbt blocks; the last, narrower group */
-        rn_plan_row(&plans[0], isa, kbt, g.Wo, cfg->tile_p, SI, 1);
-        rn_plan_row(&plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, cfg->tile_p, SI, 1);
-        long lo = items * tid / nt, hi = items * (tid + 1) / nt;
-        int cur_n = -1;
+        rn_plan_row(&plans[0], isa, kbt, g.Wo, cfg->tile_p, g.st, 1);
+        rn_plan_row(&plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, cfg->tile_p, g.st, 1);
+        const long lo = items * tid / nt, hi = items * (tid + 1) / nt;
+        int cur = -1;
         for (long it = lo; it < hi; it++) {
-            int n = (int)(it / ngroups), kg = (int)(it % ngroups);
-            if (n != cur_n) {
-                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
-                cur_n = n;
-            }
-            int kb0 = kg * kbt, nkb = g.KB - kb0 < kbt ? g.KB - kb0 : kbt;
+            const int grp = (int)(it / ngroups), kg = (int)(it % ngroups);
+            const int g0 = grp * g.G, gn = g.N - g0 < g.G ? g.N - g0 : g.G;
+            const float *src = in_place ? in + (size_t)g0 * g.in_img : inpad;
+            if (grp != cur && !in_place)
+                for (int i = 0; i < gn; i++)
+                    rn_pad_image(inpad + i * g.in_img, in, cfg->act, g0 + i, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
+            cur = grp;
+            const int kb0 = kg * kbt, nkb = g.KB - kb0 < kbt ? g.KB - kb0 : kbt;
             const rn_row_plan *pl = &plans[kg == ngroups - 1];
-            float *obase = blocked ? out + ((size_t)n * g.KB + kb0) * g.Ho * g.Wo * 16
-                                   : img + (size_t)kb0 * g.Ho * g.Wo * 16;
             rn_otile_args a = {
                 .w = wpk + (size_t)kb0 * g.CB * g.RS * 256,
                 .bias = biasp ? biasp + kb0 * 16 : NULL,
@@ -196,13 +210,18 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
                 .w_kb = (long)g.CB * g.RS * 256, .out_kb = (long)g.Ho * g.Wo * 16,
                 .accumulate = false,
             };
-            for (int ho = 0; ho < g.Ho; ho++) {
-                a.out = obase + (size_t)ho * g.Wo * 16;
-                a.in = inpad + (size_t)ho * g.st * g.Wp * 16;
-                rn_run_row(pl, &a, 16, (long)g.st * 16);
+            for (int i = 0; i < gn; i++) {
+                const int n = g0 + i;
+                float *obase = blocked ? out + ((size_t)n * g.KB + kb0) * g.Ho * g.Wo * 16
+                                       : img + (size_t)kb0 * g.Ho * g.Wo * 16;
+                for (int ho = 0; ho < g.Ho; ho++) {
+                    a.out = obase + (size_t)ho * g.Wo * 16;
+                    a.in = src + i * g.in_img + (size_t)ho * g.st * g.Wp * 16;
+                    rn_run_row(pl, &a, 16, (long)g.st * 16);
+                }
+                if (!blocked) /* this group's channels of image n, to NCHW */
+                    rn_unblock_image(out, img, n, g.K, g.Ho * g.Wo, kb0, nkb, false, isa);
             }
-            if (!blocked) /* this group's channels of image n, to NCHW */
-                rn_unblock_image(out, img, n, g.K, g.Ho * g.Wo, kb0, nkb, false, isa);
         }
     }
 }
@@ -243,9 +262,11 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
         return;
     }
     geom g;
-    geom_init(&g, d);
+    geom_init(&g, d, cfg->nthreads);
     const rn_isa isa = cfg->isa;
     const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
+    const bool in_place = blocked && g.pad == 0;  /* input read without a padded copy */
+    const bool need_dpad = din || !blocked;        /* dout copied (padded, blocked) */
     float *wbd = scratch + g.w_bwd;
     int *taps = (int *)(scratch + g.taps) + 2 * g.RS;
     build_bwd_taps(taps, &g);
@@ -256,49 +277,48 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
     const int ngroups = (g.CB + cbt - 1) / cbt;
     /* weight-gradient tiles: T taps of a kernel row x KC output channels */
     const int KC = isa == RN_ISA_AVX2 ? 2 : 8;
-    const bool need_dpad = din || !blocked; /* dout copied (padded, blocked) per image */
+    const size_t wsz = (size_t)g.KB * g.CB * g.RS * 256;
+    /* dout of one image as blocked rows */
+    const long drow = need_dpad ? (long)g.Wdp * 16 : (long)g.Wo * 16;
+    const long dcb = need_dpad ? (long)g.Hdp * g.Wdp * 16 : (long)g.Ho * g.Wo * 16;
+    const size_t dimg_stride = need_dpad ? g.dout_img : (size_t)g.KB * g.Ho * g.Wo * 16;
+    const size_t dorigin = need_dpad ? ((size_t)g.pdh * g.Wdp + g.pdw) * 16 : 0;
 
-#ifdef _OPENMP
 #pragma omp parallel num_threads(cfg->nthreads > 0 ? cfg->nthreads : 1)
-#endif
     {
         if (din) pack_weights(wbd, w, &g, true); /* ends with a barrier */
         const int tid = rn_thread_id(), nt = rn_thread_count();
         float *base = scratch + g.shared_end + (size_t)tid * g.per_thread;
         float *inpad = base + g.t_in, *dpad = base + g.t_dout, *img = base + g.t_img;
         float *dwp = base + g.t_dw, *dbp = base + g.t_db;
-        size_t wsz = (size_t)g.KB * g.CB * g.RS * 256;
         if (dw) {
-            memset(inpad, 0, sizeof(float) * (size_t)g.CB * g.Hp * g.Wp * 16);
+            if (!in_place) memset(inpad, 0, sizeof(float) * g.G * g.in_img);
             memset(dwp, 0, sizeof(float) * wsz);
         }
-        if (need_dpad) memset(dpad, 0, sizeof(float) * (size_t)g.KB * g.Hdp * g.Wdp * 16);
+        if (need_dpad) memset(dpad, 0, sizeof(float) * g.G * g.dout_img);
         if (dbias) memset(dbp, 0, sizeof(float) * g.KB * 16);
 
-        int n0 = (int)((long)g.N * tid / nt), n1 = (int)((long)g.N * (tid + 1) / nt);
-        for (int n = n0; n < n1; n++) {
-            /* dout of image n as blocked rows: in the padded copy, or in place */
-            const float *dimg;
-            long drow, dcb;
-            if (need_dpad) {
-                rn_pad_image(dpad, dout, cfg->act, n, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw, isa);
-                dimg = dpad + ((size_t)g.pdh * g.Wdp + g.pdw) * 16;
-                drow = (long)g.Wdp * 16;
-                dcb = (long)g.Hdp * g.Wdp * 16;
-            } else {
-                dimg = dout + (size_t)n * g.KB * g.Ho * g.Wo * 16;
-                drow = (long)g.Wo * 16;
-                dcb = (long)g.Ho * g.Wo * 16;
-            }
+        const int n0 = (int)((long)g.N * tid / nt), n1 = (int)((long)g.N * (tid + 1) / nt);
+        for (int g0 = n0; g0 < n1; g0 += g.G) {
+            const int gn = n1 - g0 < g.G ? n1 - g0 : g.G;
+            /* the group's dout (padded copies, or in place) and input */
+            if (need_dpad)
+                for (int i = 0; i < gn; i++)
+                    rn_pad_image(dpad + i * g.dout_img, dout, cfg->act, g0 + i, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw, isa);
+            const float *dgrp = need_dpad ? dpad : dout + (size_t)g0 * dimg_stride;
+            if (dw && !in_place)
+                for (int i = 0; i < gn; i++)
+                    rn_pad_image(inpad + i * g.in_img, in, cfg->act, g0 + i, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
+            const float *igrp = in_place ? in + (size_t)g0 * g.in_img : inpad;
             if (dbias)
-                for (int kb = 0; kb < g.KB; kb++)
-                    for (int ho = 0; ho < g.Ho; ho++) {
-                        const float *row = dimg + kb * dcb + ho * drow;
-                        for (int wo = 0; wo < g.Wo; wo++)
-                            for (int k = 0; k < 16; k++) dbp[kb * 16 + k] += row[wo * 16 + k];
-                    }
-            if (dw) {
-                rn_pad_image(inpad, in, cfg->act, n, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
+                for (int i = 0; i < gn; i++)
+                    for (int kb = 0; kb < g.KB; kb++)
+                        for (int ho = 0; ho < g.Ho; ho++) {
+                            const float *row = dgrp + i * dimg_stride + dorigin + kb * dcb + ho * drow;
+                            for (int wo = 0; wo < g.Wo; wo++)
+                                for (int k = 0; k < 16; k++) dbp[kb * 16 + k] += row[wo * 16 + k];
+                        }
+            if (dw)
                 for (int kb = 0; kb < g.KB; kb++)
                     for (int cb = 0; cb < g.CB; cb++)
                         for (int r = 0; r < g.R; r++)
@@ -308,67 +328,67 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                                 for (int k0 = 0; k0 < 16 && kb * 16 + k0 < g.K; k0 += KC) {
                                     rn_wtile_args a = {
                                         .dw = dwp + (((size_t)kb * g.CB + cb) * g.RS + r * g.S + s0) * 256 + k0 * 16,
-                                        .in = inpad + (((size_t)cb * g.Hp + r) * g.Wp + s0) * 16,
-                                        .dout = dimg + kb * dcb + k0,
+                                        .in = igrp + (((size_t)cb * g.Hp + r) * g.Wp + s0) * 16,
+                                        .dout = dgrp + dorigin + kb * dcb + k0,
                                         .dw_tap = 256, .in_row = (long)g.Wp * 16, .dout_row = drow,
                                         .si = st, .Ho = g.Ho, .Wo = g.Wo,
+                                        .nimg = gn, .in_img = (long)g.in_img, .dout_img = (long)dimg_stride,
                                     };
                                     fn(&a);
                                 }
                             }
-            }
-            if (din) {
-                float *target = blocked ? din + (size_t)n * g.CB * g.H * g.W * 16 : img;
-                for (int ph = 0; ph < st; ph++)
-                    for (int pw = 0; pw < st; pw++) {
-                        const int *cnt = taps + (ph * st + pw) * (1 + 2 * g.RS);
-                        int Hph = (g.H - ph + st - 1) / st, Wph = (g.W - pw + st - 1) / st;
-                        if (Hph <= 0 || Wph <= 0 || (*cnt == 0 && blocked)) continue;
-                        for (int gi = 0; gi < ngroups; gi++) {
-                            int cb0 = gi * cbt, ncb = g.CB - cb0 < cbt ? g.CB - cb0 : cbt;
-                            rn_row_plan pl;
-                            rn_plan_row(&pl, isa, ncb, Wph, cfg->tile_p, 1, st);
-                            rn_otile_args a = {
-                                .w = wbd + (size_t)cb0 * g.KB * g.RS * 256,
-                                .bias = NULL,
-                                .tap_in = cnt + 1, .tap_w = cnt + 1 + g.RS, .ntaps = *cnt,
-                                .ncb = g.KB, .cn_last = g.K - 16 * (g.KB - 1),
-                                .in_cb = dcb, .w_cb = (long)g.RS * 256,
-                                .w_kb = (long)g.KB * g.RS * 256, .out_kb = (long)g.H * g.W * 16,
-                                .accumulate = blocked,
-                            };
-                            for (int i = 0; i < Hph; i++) {
-                                a.out = target + (((size_t)cb0 * g.H + st * i + ph) * g.W + pw) * 16;
-                                a.in = dpad + (size_t)i * g.Wdp * 16;
-                                rn_run_row(&pl, &a, (long)st * 16, 16);
+            if (din)
+                for (int gi = 0; gi < ngroups; gi++) {
+                    const int cb0 = gi * cbt, ncb = g.CB - cb0 < cbt ? g.CB - cb0 : cbt;
+                    for (int i = 0; i < gn; i++) {
+                        const int n = g0 + i;
+                        float *target = blocked ? din + (size_t)n * g.CB * g.H * g.W * 16 : img;
+                        for (int ph = 0; ph < st; ph++)
+                            for (int pw = 0; pw < st; pw++) {
+                                const int *cnt = taps + (ph * st + pw) * (1 + 2 * g.RS);
+                                const int Hph = (g.H - ph + st - 1) / st, Wph = (g.W - pw + st - 1) / st;
+                                if (Hph <= 0 || Wph <= 0 || (*cnt == 0 && blocked)) continue;
+                                rn_row_plan pl;
+                                rn_plan_row(&pl, isa, ncb, Wph, cfg->tile_p, 1, st);
+                                rn_otile_args a = {
+                                    .w = wbd + (size_t)cb0 * g.KB * g.RS * 256,
+                                    .bias = NULL,
+                                    .tap_in = cnt + 1, .tap_w = cnt + 1 + g.RS, .ntaps = *cnt,
+                                    .ncb = g.KB, .cn_last = g.K - 16 * (g.KB - 1),
+                                    .in_cb = dcb, .w_cb = (long)g.RS * 256,
+                                    .w_kb = (long)g.KB * g.RS * 256, .out_kb = (long)g.H * g.W * 16,
+                                    .accumulate = blocked,
+                                };
+                                for (int r = 0; r < Hph; r++) {
+                                    a.out = target + (((size_t)cb0 * g.H + st * r + ph) * g.W + pw) * 16;
+                                    a.in = dpad + i * g.dout_img + (size_t)r * g.Wdp * 16;
+                                    rn_run_row(&pl, &a, (long)st * 16, 16);
+                                }
                             }
-                        }
+                        if (!blocked) rn_unblock_image(din, img, n, g.C, g.H * g.W, cb0, ncb, true, isa);
                     }
-                if (!blocked) rn_unblock_image(din, img, n, g.C, g.H * g.W, 0, g.CB, true, isa);
-            }
+                }
         }
-#ifdef _OPENMP
 #pragma omp barrier
-#endif
-        /* Partial gradients, added in thread order: dw (K,C,R,S) and dbias (K). */
-        const float *part0 = scratch + g.shared_end;
+        /* Partial gradients, added in thread order into thread 0's, then to dw (K,C,R,S) and
+         * dbias (K). */
+        float *part0 = scratch + g.shared_end;
         if (dw) {
-#ifdef _OPENMP
 #pragma omp for schedule(static)
-#endif
+            for (long i = 0; i < (long)wsz; i++) {
+                float sum = part0[g.t_dw + i];
+                for (int th = 1; th < nt; th++) sum += part0[(size_t)th * g.per_thread + g.t_dw + i];
+                part0[g.t_dw + i] = sum;
+            }
+#pragma omp for schedule(static)
             for (int k = 0; k < g.K; k++)
                 for (int c = 0; c < g.C; c++)
-                    for (int t = 0; t < g.RS; t++) {
-                        size_t o = (((size_t)(k / 16) * g.CB + c / 16) * g.RS + t) * 256 + (k % 16) * 16 + c % 16;
-                        float sum = 0.0f;
-                        for (int th = 0; th < nt; th++) sum += part0[(size_t)th * g.per_thread + g.t_dw + o];
-                        dw[((size_t)k * g.C + c) * g.RS + t] += sum;
-                    }
+                    for (int t = 0; t < g.RS; t++)
+                        dw[((size_t)k * g.C + c) * g.RS + t] +=
+                            part0[g.t_dw + (((size_t)(k / 16) * g.CB + c / 16) * g.RS + t) * 256 + (k % 16) * 16 + c % 16];
         }
         if (dbias) {
-#ifdef _OPENMP
 #pragma omp single
-#endif
             for (int k = 0; k < g.K; k++) {
                 float sum = 0.0f;
                 for (int th = 0; th < nt; th++) sum += part0[(size_t)th * g.per_thread + g.t_db + k];

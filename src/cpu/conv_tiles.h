@@ -14,8 +14,9 @@
  * A call may run a batch of such tiles at fixed offsets (the 36 GEMMs of Winograd).
  *
  * Weight-gradient tile: T taps (consecutive s of one kernel row) x KC output channels, each a
- * 16-lane vector over the input channels of one block, summed over every output pixel:
- *     dw[t][kk][c] += sum_{ho, wo} dout[ho][wo][kk] * in[ho*si + r][wo*si + s0 + t][c]
+ * 16-lane vector over the input channels of one block, summed over every output pixel of
+ * a group of images:
+ *     dw[t][kk][c] += sum_{n, ho, wo} dout[n][ho][wo][kk] * in[n][ho*si + r][wo*si + s0 + t][c]
  */
 #ifndef RN_CONV_TILES_H
 #define RN_CONV_TILES_H
@@ -53,6 +54,8 @@ typedef struct {
     long in_row;         /* floats per padded input row */
     int si;              /* stride */
     int Ho, Wo;
+    int nimg;            /* images summed (<= 1: one), in and dout advanced per image by: */
+    long in_img, dout_img;
 } rn_wtile_args;
 typedef void (*rn_wtile_fn)(const rn_wtile_args *a);
 

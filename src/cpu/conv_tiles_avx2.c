@@ -85,9 +85,10 @@ INLINE TGT void wtile(const rn_wtile_args *a, const int T, const int KC) {
 #pragma GCC unroll 12
     for (int i = 0; i < 2 * T * KC; i++) acc[i] = _mm256_setzero_ps();
     const long step = (long)a->si * 16;
+    for (int n = 0; n < (a->nimg > 1 ? a->nimg : 1); n++)
     for (int ho = 0; ho < a->Ho; ho++) {
-        const float *ip = a->in + ho * a->si * a->in_row;
-        const float *dp = a->dout + ho * a->dout_row;
+        const float *ip = a->in + n * a->in_img + ho * a->si * a->in_row;
+        const float *dp = a->dout + n * a->dout_img + ho * a->dout_row;
         for (int wo = 0; wo < a->Wo; wo++) {
             __m256 x[6];
 #pragma GCC unroll 3

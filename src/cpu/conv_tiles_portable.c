@@ -54,10 +54,11 @@ rn_otile_fn rn_otile_portable(int P, int KB, int SI, int SO) {
 
 static void wtile(const rn_wtile_args *a, int T, int KC) {
     float acc[3][16][16] = {{{0}}};
+    for (int n = 0; n < (a->nimg > 1 ? a->nimg : 1); n++)
     for (int ho = 0; ho < a->Ho; ho++)
         for (int wo = 0; wo < a->Wo; wo++) {
-            const float *ip = a->in + (long)ho * a->si * a->in_row + (long)wo * a->si * 16;
-            const float *dp = a->dout + ho * a->dout_row + (long)wo * 16;
+            const float *ip = a->in + n * a->in_img + (long)ho * a->si * a->in_row + (long)wo * a->si * 16;
+            const float *dp = a->dout + n * a->dout_img + ho * a->dout_row + (long)wo * 16;
             for (int t = 0; t < T; t++)
                 for (int k = 0; k < KC; k++)
                     for (int c = 0; c < 16; c++) acc[t][k][c] += dp[k] * ip[t * 16 + c];
