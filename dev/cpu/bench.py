@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """bench.py — our convolution kernels vs PyTorch's, same shapes, same run, same thread count.
 
-Run with Debian's python (the one with torch):  /usr/bin/python3 bench.py [--threads 2]
-    [--shapes r20] [--versions 5] [--layouts nchw16c,nchw] [--reps 7]
+Run with Debian's python (the one with torch):  /usr/bin/python3 bench.py [--threads 2] [--clock wall|cpu]
+    [--shapes r20] [--configs 7:nchw16c,5:nchw16c,6:nchw16c,7:nchw] [--reps 7]
 
 For every shape of conv_lab.c and every direction (forward, backward-data, backward-weights)
 it times torch (channels_last, torch.set_num_threads(T)) and ./conv_lab, best of --reps, and
-prints GFLOP/s side by side. The machine may be shared: before each measurement the script
+prints GFLOP/s side by side; the ratio column compares the first config with torch. A config
+is VERSION:LAYOUT (versions in conv_lab.c: 5 direct, 6 Winograd where it applies, 7 the
+library's automatic choice). The machine may be shared: before each measurement the script
 waits (up to --wait seconds) until both CPUs look idle, and marks a row '~' if they never did.
 """
 import argparse
@@ -64,6 +66,9 @@ def wait_quiet(limit):
     return False
 
 
+CLOCK = time.perf_counter
+
+
 def torch_times(shape, reps):
     name, N, C, H, K, R, st, pad = shape
     x = torch.randn(N, C, H, H).to(memory_format=torch.channels_last)
@@ -81,16 +86,16 @@ def torch_times(shape, reps):
         f()
         best = 1e30
         for _ in range(reps):
-            t = time.perf_counter()
+            t = CLOCK()
             f()
-            best = min(best, time.perf_counter() - t)
+            best = min(best, CLOCK() - t)
         out.append(best)
     return out
 
 
 def ours_times(shape, threads, version, layout, reps):
     cmd = [os.path.join(HERE, "conv_lab"), "-v", str(version), "-t", str(threads), "-s", shape[0],
-           "-l", layout, "-r", str(reps)]
+           "-l", layout, "-r", str(reps), "-m", "cpu" if CLOCK is time.process_time else "wall"]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     out, errs = [], []
     for d in DIRS:
@@ -104,15 +109,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shapes", default="", help="substring filter, e.g. r20")
-    ap.add_argument("--versions", default="5")
-    ap.add_argument("--layouts", default="nchw16c,nchw")
+    ap.add_argument("--configs", default="7:nchw16c,5:nchw16c,6:nchw16c,7:nchw")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--wait", type=float, default=60)
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                    help="cpu: process CPU time (robust on a shared machine, meaningful for 1 thread)")
     a = ap.parse_args()
+    global CLOCK
+    if a.clock == "cpu":
+        CLOCK = time.process_time
     torch.set_num_threads(a.threads)
-    configs = [(int(v), l) for v in a.versions.split(",") for l in a.layouts.split(",")]
-    print("# torch %s, %d threads, best of %d; GFLOP/s = 2*N*K*C*R*S*Ho*Wo / time"
-          % (torch.__version__, a.threads, a.reps))
+    configs = [(int(c.split(":")[0]), c.split(":")[1]) for c in a.configs.split(",")]
+    print("# torch %s, %d threads, best of %d, %s clock; GFLOP/s = 2*N*K*C*R*S*Ho*Wo / time"
+          % (torch.__version__, a.threads, a.reps, a.clock))
     head = "%-16s %-12s %8s" % ("shape", "direction", "torch")
     for v, l in configs:
         head += " %14s" % ("v%d %s" % (v, l))

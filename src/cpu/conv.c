@@ -78,8 +78,9 @@ static void geom_init(geom *g, const rn_conv_desc *d, int nthreads) {
     g->w_fwd = o; o += up16(wsz);
     g->w_bwd = o; o += up16(wsz);
     g->bias = o; o += up16((size_t)g->KB * 16);
-    /* taps: forward RS x (in, w); backward st*st phases x (count + RS x (in, w)) */
-    g->taps = o; o += up16(2 * (size_t)g->RS + (size_t)g->st * g->st * (1 + 2 * (size_t)g->RS));
+    /* taps: forward RS x (in, w); backward st*st phases x (count + RS x (in, w)), then RS
+     * input offsets for the small-channel weight gradient */
+    g->taps = o; o += up16(3 * (size_t)g->RS + (size_t)g->st * g->st * (1 + 2 * (size_t)g->RS));
     g->shared_end = o;
     size_t t = 0;
     g->t_in = t; t += up16((size_t)g->G * g->in_img);
@@ -285,6 +286,15 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
     const long dcb = need_dpad ? (long)g.Hdp * g.Wdp * 16 : (long)g.Ho * g.Wo * 16;
     const size_t dimg_stride = need_dpad ? g.dout_img : (size_t)g.KB * g.Ho * g.Wo * 16;
     const size_t dorigin = need_dpad ? ((size_t)g.pdh * g.Wdp + g.pdw) * 16 : 0;
+    /* inputs of at most 3 channels take the weight-gradient tile over output channels */
+#if defined(__x86_64__)
+    const bool small_c = isa == RN_ISA_AVX512 && g.C <= 3;
+#else
+    const bool small_c = false;
+#endif
+    int *ktaps = taps + g.st * g.st * (1 + 2 * g.RS); /* RS input offsets, one per tap */
+    for (int r = 0; r < g.R; r++)
+        for (int s = 0; s < g.S; s++) ktaps[r * g.S + s] = (r * g.Wp + s) * 16;
 
 #pragma omp parallel num_threads(cfg->nthreads > 0 ? cfg->nthreads : 1)
     {
@@ -320,7 +330,23 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                             for (int wo = 0; wo < g.Wo; wo++)
                                 for (int k = 0; k < 16; k++) dbp[kb * 16 + k] += row[wo * 16 + k];
                         }
-            if (dw)
+            if (dw && small_c) /* image inputs: vectors over output channels */
+                for (int kb = 0; kb < g.KB; kb++)
+                    for (int t0 = 0; t0 < g.RS; t0 += 9) {
+                        const int T = g.RS - t0 < 9 ? g.RS - t0 : 9;
+                        rn_ktile_args a = {
+                            .dw = dwp + ((size_t)kb * g.CB * g.RS + t0) * 256,
+                            .in = igrp, .dout = dgrp + dorigin + kb * dcb, .tap_in = ktaps + t0,
+                            .in_row = (long)g.Wp * 16, .dout_row = drow, .si = st, .Ho = g.Ho,
+                            .Wo = g.Wo, .nimg = gn, .in_img = (long)g.in_img, .dout_img = (long)dimg_stride,
+                        };
+#if defined(__x86_64__)
+                        (g.R == 3 && g.S == 3 ? rn_ktile33_avx512(g.C) : rn_ktile_avx512(T, g.C))(&a);
+#else
+                        (void)a;
+#endif
+                    }
+            else if (dw)
                 for (int kb = 0; kb < g.KB; kb++)
                     for (int cb = 0; cb < g.CB; cb++)
                         for (int r = 0; r < g.R; r++)

@@ -59,6 +59,26 @@ typedef struct {
 } rn_wtile_args;
 typedef void (*rn_wtile_fn)(const rn_wtile_args *a);
 
+/* Weight-gradient tile for inputs of at most 3 channels (image inputs): vectors over 16
+ * output channels, all taps x channels in registers (T*CC <= 27), summed over the pixels of
+ * a group of images:
+ *     dw[t][k][c] += sum_{n, ho, wo} dout[n][ho][wo][k] * in[n][ho*si + tap_in[t]][wo*si][c]
+ * dw keeps the [t][k16][c16] block layout of the other weight-gradient tile. */
+typedef struct {
+    float *dw;           /* [T][16][16] accumulated (+=) */
+    const float *in;     /* padded input block at output pixel (0,0) */
+    const float *dout;   /* dout block at pixel (0,0) */
+    const int *tap_in;   /* [T] float offsets of the taps into in */
+    long in_row, dout_row;
+    int si, Ho, Wo, nimg;
+    long in_img, dout_img;
+} rn_ktile_args;
+typedef void (*rn_ktile_fn)(const rn_ktile_args *a);
+#if defined(__x86_64__)
+rn_ktile_fn rn_ktile_avx512(int T, int CC); /* T 1..9, CC 1..3 */
+rn_ktile_fn rn_ktile33_avx512(int CC);      /* a whole 3x3 kernel (tap_in unused), CC 1..3 */
+#endif
+
 /* Each returns NULL when that shape of tile is not built for the level. SI, SO in {1, 2}. */
 rn_otile_fn rn_otile_portable(int P, int KB, int SI, int SO);
 rn_wtile_fn rn_wtile_portable(int T, int KC);

@@ -110,6 +110,98 @@ INLINE TGT void wtile(const rn_wtile_args *a, const int T, const int KC) {
         }
 }
 
+INLINE TGT void ktile(const rn_ktile_args *a, const int T, const int CC) {
+    __m512 acc[27];
+#pragma GCC unroll 27
+    for (int i = 0; i < T * CC; i++) acc[i] = _mm512_setzero_ps();
+    int off[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < T; t++) off[t] = a->tap_in[t];
+    const long step = (long)a->si * 16;
+    for (int n = 0; n < (a->nimg > 1 ? a->nimg : 1); n++)
+        for (int ho = 0; ho < a->Ho; ho++) {
+            const float *ip = a->in + n * a->in_img + ho * a->si * a->in_row;
+            const float *dp = a->dout + n * a->dout_img + ho * a->dout_row;
+            for (int wo = 0; wo < a->Wo; wo++) {
+                const __m512 g = _mm512_loadu_ps(dp);
+#pragma GCC unroll 9
+                for (int t = 0; t < T; t++)
+#pragma GCC unroll 3
+                    for (int c = 0; c < CC; c++)
+                        acc[t * CC + c] = _mm512_fmadd_ps(g, _mm512_set1_ps(ip[off[t] + c]), acc[t * CC + c]);
+                ip += step;
+                dp += 16;
+            }
+        }
+#pragma GCC unroll 9
+    for (int t = 0; t < T; t++)
+#pragma GCC unroll 3
+        for (int c = 0; c < CC; c++) {
+            float v[16];
+            _mm512_storeu_ps(v, acc[t * CC + c]);
+            for (int k = 0; k < 16; k++) a->dw[t * 256 + k * 16 + c] += v[k];
+        }
+}
+
+/* The same for a 3x3 kernel: the taps are 3 rows x 3 pixels, addressed from 3 row pointers
+ * with constant offsets (no table of 9 offsets to keep in registers). */
+INLINE TGT void ktile33(const rn_ktile_args *a, const int CC) {
+    __m512 acc[27];
+#pragma GCC unroll 27
+    for (int i = 0; i < 9 * CC; i++) acc[i] = _mm512_setzero_ps();
+    const long step = (long)a->si * 16;
+    for (int n = 0; n < (a->nimg > 1 ? a->nimg : 1); n++)
+        for (int ho = 0; ho < a->Ho; ho++) {
+            const float *ip = a->in + n * a->in_img + ho * a->si * a->in_row;
+            const float *dp = a->dout + n * a->dout_img + ho * a->dout_row;
+            const long row = a->in_row;
+            for (int wo = 0; wo < a->Wo; wo++) {
+                const __m512 g = _mm512_loadu_ps(dp);
+#pragma GCC unroll 3
+                for (int r = 0; r < 3; r++) {
+                    const float *rp = ip + r * row;
+#pragma GCC unroll 3
+                    for (int q = 0; q < 3; q++)
+#pragma GCC unroll 3
+                        for (int c = 0; c < CC; c++)
+                            acc[(r * 3 + q) * CC + c] = _mm512_fmadd_ps(g, _mm512_set1_ps(rp[q * 16 + c]), acc[(r * 3 + q) * CC + c]);
+                }
+                ip += step;
+                dp += 16;
+            }
+        }
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+#pragma GCC unroll 3
+        for (int c = 0; c < CC; c++) {
+            float v[16];
+            _mm512_storeu_ps(v, acc[t * CC + c]);
+            for (int k = 0; k < 16; k++) a->dw[t * 256 + k * 16 + c] += v[k];
+        }
+}
+static TGT void ktile33_1(const rn_ktile_args *a) { ktile33(a, 1); }
+static TGT void ktile33_2(const rn_ktile_args *a) { ktile33(a, 2); }
+static TGT void ktile33_3(const rn_ktile_args *a) { ktile33(a, 3); }
+
+rn_ktile_fn rn_ktile33_avx512(int CC) {
+    return CC == 1 ? ktile33_1 : CC == 2 ? ktile33_2 : CC == 3 ? ktile33_3 : NULL;
+}
+
+#define KT(T, CC) static TGT void ktile_##T##_##CC(const rn_ktile_args *a) { ktile(a, T, CC); }
+#define KT3(T) KT(T, 1) KT(T, 2) KT(T, 3)
+KT3(1) KT3(2) KT3(3) KT3(4) KT3(5) KT3(6) KT3(7) KT3(8) KT3(9)
+
+rn_ktile_fn rn_ktile_avx512(int T, int CC) {
+    static const rn_ktile_fn fns[9][3] = {
+        {ktile_1_1, ktile_1_2, ktile_1_3}, {ktile_2_1, ktile_2_2, ktile_2_3},
+        {ktile_3_1, ktile_3_2, ktile_3_3}, {ktile_4_1, ktile_4_2, ktile_4_3},
+        {ktile_5_1, ktile_5_2, ktile_5_3}, {ktile_6_1, ktile_6_2, ktile_6_3},
+        {ktile_7_1, ktile_7_2, ktile_7_3}, {ktile_8_1, ktile_8_2, ktile_8_3},
+        {ktile_9_1, ktile_9_2, ktile_9_3},
+    };
+    return T >= 1 && T <= 9 && CC >= 1 && CC <= 3 ? fns[T - 1][CC - 1] : NULL;
+}
+
 /* One function per tile shape and stride pair. */
 #define OT(P, KB, SI, SO)                                                                  \
     static TGT void otile_##P##_##KB##_##SI##SO(const rn_otile_args *a) { otile(a, P, KB, SI, SO); }
