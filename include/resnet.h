@@ -54,8 +54,11 @@ const char *rn_error_message(void);
 
 typedef struct rn_ctx rn_ctx;
 
-/* backend: "reference" (portable C, always built) or NULL for the default (the fastest one
- * built). nthreads: 0 means every available core. */
+/* backend: "cpu" (the fast CPU kernels: AVX-512, AVX2 or portable C, picked at run time;
+ * RN_ISA=avx512|avx2|portable lowers the level, RN_CONV_ALGO=auto|direct|winograd picks the
+ * convolution algorithm), "reference" (portable C, always built, the numbers the others are
+ * tested against) or NULL for the default (the fastest one built: "cpu"). nthreads: 0 means
+ * every available core. */
 rn_status rn_ctx_create(rn_ctx **out, const char *backend, int nthreads);
 void rn_ctx_free(rn_ctx *ctx);
 const char *rn_ctx_backend_name(const rn_ctx *ctx);

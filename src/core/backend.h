@@ -53,6 +53,8 @@ typedef struct rn_backend {
 
 /* The portable C kernels of src/ops. */
 extern const rn_backend rn_backend_reference;
+/* The fast CPU kernels of src/cpu (AVX-512 / AVX2 / portable, chosen at run time). */
+extern const rn_backend rn_backend_cpu;
 
 /* NULL if no backend of that name is built. */
 const rn_backend *rn_backend_find(const char *name);

@@ -1,0 +1,164 @@
+/*
+ * conv_common.c — pieces shared by the direct and the Winograd convolution drivers: picking
+ * tiles for an instruction-set level, cutting rows of pixels into tiles, and copying images
+ * between the activation layouts and the zero-padded blocked buffers the tiles read.
+ */
+#include "conv_tiles.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- tile selection ----------------------------------------------------------------------- */
+
+rn_otile_fn rn_otile_get(rn_isa isa, int P, int KB, int SI, int SO) {
+#if defined(__x86_64__)
+    if (isa == RN_ISA_AVX512) return rn_otile_avx512(P, KB, SI, SO);
+    if (isa == RN_ISA_AVX2) return rn_otile_avx2(P, KB, SI, SO);
+#endif
+    return rn_otile_portable(P, KB, SI, SO);
+}
+
+rn_wtile_fn rn_wtile_get(rn_isa isa, int T, int KC) {
+#if defined(__x86_64__)
+    if (isa == RN_ISA_AVX512) return rn_wtile_avx512(T, KC);
+    if (isa == RN_ISA_AVX2) return rn_wtile_avx2(T, KC);
+#endif
+    return rn_wtile_portable(T, KC);
+}
+
+/* Largest register budget (pixels x blocks) of an output tile at each level. */
+static int otile_budget(rn_isa isa) { return isa == RN_ISA_AVX512 ? 28 : isa == RN_ISA_AVX2 ? 6 : 8; }
+
+/* Channel blocks per output tile for `nblocks` output blocks over rows `width` pixels wide. */
+int rn_pick_kb(rn_isa isa, int nblocks, int width, int hint) {
+    int kb = hint > 0 ? hint : 1;
+    if (hint <= 0 && isa == RN_ISA_AVX512) {
+        /* Two blocks share each broadcast input; more only when rows are short. */
+        kb = nblocks >= 4 && width <= 7 ? 4 : nblocks >= 2 ? 2 : 1;
+        if (kb == 2 && width > 14 && width % 16 == 0) kb = 1;
+    }
+    if (kb > nblocks) kb = nblocks;
+    while (kb > 1 && !rn_otile_get(isa, 1, kb, 1, 1)) kb--;
+    return kb;
+}
+
+/* Plans a row of `width` pixels for tiles of kb channel blocks: the widest built tile within
+ * the register budget (or `hint`), narrowed so that the row splits evenly where possible;
+ * the rest greedily. Strides above 2 use one-pixel tiles (their offsets are then free). */
+void rn_plan_row(rn_row_plan *pl, rn_isa isa, int kb, int width, int hint, int SI, int SO) {
+    int pmax = hint > 0 ? hint : otile_budget(isa) / kb;
+    if (SI > 2 || SO > 2) pmax = 1, SI = 1, SO = 1;
+    if (pmax < 1) pmax = 1;
+    int ntiles = (width + pmax - 1) / pmax;
+    int p = (width + ntiles - 1) / ntiles;
+    while (p > 1 && !rn_otile_get(isa, p, kb, SI, SO)) p--;
+    pl->p = p;
+    pl->fn = rn_otile_get(isa, p, kb, SI, SO);
+    pl->nfull = width / p;
+    pl->ntail = 0;
+    for (int rem = width - pl->nfull * p; rem > 0;) {
+        int q = rem;
+        while (q > 1 && !rn_otile_get(isa, q, kb, SI, SO)) q--;
+        pl->tail_p[pl->ntail] = q;
+        pl->tail_fn[pl->ntail] = rn_otile_get(isa, q, kb, SI, SO);
+        pl->ntail++;
+        rem -= q;
+    }
+}
+
+/* Runs the tiles of one row: a->out and a->in at the row's first pixel, advanced by
+ * out_step / in_step floats per pixel. */
+void rn_run_row(const rn_row_plan *pl, rn_otile_args *a, long out_step, long in_step) {
+    float *out0 = a->out;
+    const float *in0 = a->in;
+    int x = 0;
+    for (int i = 0; i < pl->nfull; i++, x += pl->p) {
+        a->out = out0 + x * out_step;
+        a->in = in0 + x * in_step;
+        pl->fn(a);
+    }
+    for (int i = 0; i < pl->ntail; i++) {
+        a->out = out0 + x * out_step;
+        a->in = in0 + x * in_step;
+        pl->tail_fn[i](a);
+        x += pl->tail_p[i];
+    }
+}
+
+/* ---- data movement ------------------------------------------------------------------------ */
+
+int rn_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+int rn_thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
+ * (top, left). The border and padded channel lanes of dst must already be zero. */
+void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
+                  int Hp, int Wp, int top, int left, rn_isa isa) {
+    int CB = rn_cblocks(C);
+    if (lay == RN_LAYOUT_NCHW16C) {
+        const float *s = src + (size_t)n * CB * H * W * 16;
+        for (int cb = 0; cb < CB; cb++)
+            for (int h = 0; h < H; h++)
+                memcpy(dst + (((size_t)cb * Hp + h + top) * Wp + left) * 16,
+                       s + (((size_t)cb * H + h) * W) * 16, sizeof(float) * W * 16);
+        return;
+    }
+    const float *s = src + (size_t)n * C * H * W;
+#if defined(__x86_64__)
+    if (isa == RN_ISA_AVX512) {
+        for (int cb = 0; cb < CB; cb++) {
+            int cn = C - cb * 16 < 16 ? C - cb * 16 : 16;
+            for (int h = 0; h < H; h++)
+                rn_rows_to_blocked_avx512(dst + (((size_t)cb * Hp + h + top) * Wp + left) * 16,
+                                          s + ((size_t)cb * 16 * H + h) * W, (long)H * W, cn, W);
+        }
+        return;
+    }
+#endif
+    for (int c = 0; c < C; c++) {
+        float *d = dst + (size_t)(c / 16) * Hp * Wp * 16 + c % 16;
+        for (int h = 0; h < H; h++) {
+            const float *sr = s + ((size_t)c * H + h) * W;
+            float *dr = d + ((size_t)(h + top) * Wp + left) * 16;
+            for (int w = 0; w < W; w++) dr[w * 16] = sr[w];
+        }
+    }
+}
+
+void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, int cb0, int ncb,
+                      bool accumulate, rn_isa isa) {
+    float *d = dst + (size_t)n * C * HW;
+    for (int cb = cb0; cb < cb0 + ncb; cb++) {
+        const int cn = C - cb * 16 < 16 ? C - cb * 16 : 16;
+        const float *sb = src + (size_t)cb * HW * 16;
+#if defined(__x86_64__)
+        if (isa == RN_ISA_AVX512) {
+            rn_blocked_to_rows_avx512(d + (size_t)cb * 16 * HW, HW, sb, cn, HW, accumulate);
+            continue;
+        }
+#endif
+        for (int i = 0; i < cn; i++) {
+            const float *si = sb + i;
+            float *dc = d + ((size_t)cb * 16 + i) * HW;
+            if (accumulate)
+                for (int p = 0; p < HW; p++) dc[p] += si[p * 16];
+            else
+                for (int p = 0; p < HW; p++) dc[p] = si[p * 16];
+        }
+    }
+}
+

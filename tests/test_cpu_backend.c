@@ -1,0 +1,133 @@
+/*
+ * test_cpu_backend.c — the "cpu" backend against the "reference" backend on whole networks:
+ * the same model (same seed) trained one step on each, comparing logits, every parameter
+ * gradient, the input gradient and the BN running statistics. Run with both convolution
+ * algorithms (RN_CONV_ALGO=direct and the automatic choice, which uses Winograd).
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    double logits, grads, din, buffers;
+} diffs;
+
+/* One training step of `name` on backend `be`; results copied out. */
+static void step(const char *name, const rn_model_opts *opts, const char *be, int n,
+                 float **logits, float **grads, float **din, float **bufs, size_t *counts) {
+    rn_model *m;
+    rn_ctx *ctx;
+    TU_OK(rn_model_create(&m, name, opts, 42));
+    TU_OK(rn_ctx_create(&ctx, be, 2));
+    TU_OK(rn_model_reserve(m, ctx, n));
+    rn_model_opts o = rn_model_get_opts(m);
+    size_t nx = (size_t)n * o.in_channels * o.in_height * o.in_width;
+    float *x = malloc(sizeof(float) * nx);
+    tu_fill_uniform(x, nx, 7, -2, 2);
+    int *labels = malloc(sizeof(int) * n);
+    for (int i = 0; i < n; i++) labels[i] = i % o.num_classes;
+    const float *lg;
+    TU_OK(rn_model_forward(m, ctx, x, n, RN_MODE_TRAIN, &lg));
+    size_t nl = (size_t)n * o.num_classes;
+    float *probs = malloc(sizeof(float) * nl), *dl = malloc(sizeof(float) * nl);
+    rn_softmax_xent_forward(probs, lg, labels, n, o.num_classes, 0.0f);
+    rn_softmax_xent_backward(dl, probs, labels, n, o.num_classes, 0.0f, 1.0f);
+    *logits = malloc(sizeof(float) * nl);
+    memcpy(*logits, lg, sizeof(float) * nl);
+    rn_model_zero_grad(m);
+    TU_OK(rn_model_backward(m, ctx, dl));
+    size_t ng, nb;
+    const float *g = rn_model_grads(m, &ng), *b = rn_model_buffers(m, &nb);
+    *grads = malloc(sizeof(float) * ng);
+    memcpy(*grads, g, sizeof(float) * ng);
+    *bufs = malloc(sizeof(float) * nb);
+    memcpy(*bufs, b, sizeof(float) * nb);
+    *din = malloc(sizeof(float) * nx);
+    memcpy(*din, rn_model_input_grad(m), sizeof(float) * nx);
+    counts[0] = nl, counts[1] = ng, counts[2] = nx, counts[3] = nb;
+    free(x);
+    free(labels);
+    free(probs);
+    free(dl);
+    rn_ctx_free(ctx);
+    rn_model_free(m);
+}
+
+/* Max |a-b| / (1e-3 + max|b|): errors relative to the tensor's scale (gradients of different
+ * parameters differ by orders of magnitude). */
+static double scaled_diff(const float *a, const float *b, size_t n) {
+    double mb = 0;
+    for (size_t i = 0; i < n; i++) mb = fmax(mb, fabs(b[i]));
+    return tu_max_abs_diff(a, b, n) / (1e-3 + mb);
+}
+
+static diffs compare(const char *name, const rn_model_opts *opts, int n) {
+    float *l[2], *g[2], *d[2], *b[2];
+    size_t c[2][4];
+    step(name, opts, "reference", n, &l[0], &g[0], &d[0], &b[0], c[0]);
+    step(name, opts, "cpu", n, &l[1], &g[1], &d[1], &b[1], c[1]);
+    for (int i = 0; i < 4; i++) assert_int_equal(c[0][i], c[1][i]);
+    diffs r = {
+        .logits = tu_max_rel_diff(l[1], l[0], c[0][0]),
+        .grads = scaled_diff(g[1], g[0], c[0][1]),
+        .din = scaled_diff(d[1], d[0], c[0][2]),
+        .buffers = tu_max_rel_diff(b[1], b[0], c[0][3]),
+    };
+    for (int i = 0; i < 2; i++) {
+        free(l[i]);
+        free(g[i]);
+        free(d[i]);
+        free(b[i]);
+    }
+    return r;
+}
+
+static void check_model(const char *name, const rn_model_opts *opts, int n) {
+    const char *algos[] = {"direct", "auto"};
+    const double tol[] = {1e-4, 1e-4};
+    for (int a = 0; a < 2; a++) {
+        setenv("RN_CONV_ALGO", algos[a], 1);
+        diffs r = compare(name, opts, n);
+        printf("# %s, RN_CONV_ALGO=%s: logits %.2e  param grads %.2e  input grad %.2e  "
+               "BN buffers %.2e (tolerance %.0e)\n",
+               name, algos[a], r.logits, r.grads, r.din, r.buffers, tol[a]);
+        if (!(r.logits <= tol[a] && r.grads <= tol[a] && r.din <= tol[a] && r.buffers <= tol[a]))
+            fail_msg("%s with %s convolutions differs from the reference backend", name, algos[a]);
+    }
+    unsetenv("RN_CONV_ALGO");
+}
+
+static void test_resnet20(void **state) {
+    (void)state;
+    check_model("resnet20", NULL, 8);
+}
+
+static void test_resnet18_small(void **state) {
+    (void)state;
+    rn_model_opts o = {.in_channels = 3, .in_height = 16, .in_width = 16, .num_classes = 10};
+    check_model("resnet18", &o, 2);
+}
+
+static void test_backend_names(void **state) {
+    (void)state;
+    rn_ctx *ctx;
+    TU_OK(rn_ctx_create(&ctx, NULL, 1));
+    printf("# default backend: %s\n", rn_ctx_backend_name(ctx));
+    assert_string_equal(rn_ctx_backend_name(ctx), "cpu");
+    rn_ctx_free(ctx);
+    assert_int_equal(rn_ctx_create(&ctx, "gpu9", 1), RN_ERR_BAD_ARG);
+    printf("# unknown backend: %s\n", rn_error_message());
+    assert_non_null(strstr(rn_error_message(), "cpu, reference"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backend_names),
+        cmocka_unit_test(test_resnet20),
+        cmocka_unit_test(test_resnet18_small),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
