@@ -45,8 +45,9 @@ static void mkdirs(const char *path) {
 }
 
 static void write_bytes(const char *dir, const char *name, const void *data, size_t n) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        fail_msg("path too long: %s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f) fail_msg("cannot create %s", path);
     if (n && fwrite(data, 1, n, f) != n) fail_msg("cannot write %s", path);
