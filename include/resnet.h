@@ -277,7 +277,9 @@ typedef enum {
     RN_SCHED_CONSTANT,
     RN_SCHED_MULTISTEP, /* lr *= gamma at each milestone */
     RN_SCHED_COSINE,    /* lr * (1 + cos(pi * t)) / 2 over the run */
-    RN_SCHED_ONECYCLE,  /* linear up to lr over the first 30%, then cosine down to lr/1e4 */
+    RN_SCHED_ONECYCLE,  /* PyTorch's OneCycleLR with its defaults: cosine from lr/25 up to lr
+                         * over the first 30% of the steps, then down to lr/25/1e4 (the
+                         * momentum stays fixed: cycle_momentum=False) */
 } rn_sched_kind;
 
 #define RN_MAX_MILESTONES 16
