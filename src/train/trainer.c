@@ -105,8 +105,9 @@ static rn_status load_checkpoint(trainer *t) {
     memcpy(t->velocity, mom->data, n * sizeof(float));
     char *end;
     t->step = strtoll(step, &end, 10);
-    if (*end || t->step < 0 || t->step > t->total) {
-        s = rn_fail(RN_ERR_BAD_FILE, "%s: checkpoint_step '%s' is outside the run's 0..%lld",
+    if (end == step || *end || t->step < 0 || t->step > t->total) {
+        s = rn_fail(RN_ERR_BAD_FILE,
+                    "%s: checkpoint_step '%s' is not a step of this run (an integer in 0..%lld)",
                     path, step, (long long)t->total);
         goto done;
     }
@@ -307,6 +308,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
     t.c = &t.cfg;
     rn_status s = setup(&t, resume);
     if (s != RN_OK) goto done;
+    c = t.c; /* from here on, the config with its milestones resolved to steps */
     t.t_start = now_s();
     double loss_sum = 0, win_start = now_s();
     int64_t correct_sum = 0, win_steps = 0;
