@@ -156,9 +156,6 @@ static rn_status setup(trainer *t, bool resume) {
     rn_status s;
     if (c->batch < 1 || c->batch > 65536)
         return rn_fail(RN_ERR_BAD_ARG, "batch size %d (expected 1 to 65536)", c->batch);
-    if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
-        return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
-                       strerror(errno));
     struct stat sb;
     if (!resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
         return rn_fail(RN_ERR_BAD_ARG,
@@ -204,6 +201,11 @@ static rn_status setup(trainer *t, bool resume) {
         return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
     t->perm_epoch = -1;
     t->best_val = -1;
+    /* Created only now, so that a run refused for its data, model or settings leaves no
+     * directory behind. */
+    if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
+        return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
+                       strerror(errno));
     if (resume) {
         if ((s = load_checkpoint(t)) != RN_OK) return s;
         if ((s = truncate_metrics(t, t->step)) != RN_OK) return s;
