@@ -91,6 +91,7 @@ bad:
 typedef struct {
     bool quiet, tty;
     int last_len;
+    const rn_train_config *c;
 } progress_state;
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -101,6 +102,20 @@ static void fmt_time(char *buf, size_t n, double s) {
 
 static void on_progress(const rn_train_progress *p, void *user) {
     progress_state *ps = user;
+    if (p->started) { /* set up without error: say what runs where */
+        if (ps->quiet) return;
+        const rn_train_config *c = ps->c;
+        if (p->step >= p->total_steps)
+            fprintf(stderr, "%s: the run is already complete (%lld steps)\n", c->out,
+                    (long long)p->total_steps);
+        else if (p->step > 0)
+            fprintf(stderr, "resuming %s on %s at step %lld of %lld -> %s\n", c->model, c->data,
+                    (long long)p->step, (long long)p->total_steps, c->out);
+        else
+            fprintf(stderr, "training %s on %s: %lld steps, %d per epoch -> %s\n", c->model,
+                    c->data, (long long)p->total_steps, p->steps_per_epoch, c->out);
+        return;
+    }
     if (p->final && p->has_test) { /* the result, on stdout even when quiet */
         printf("test accuracy: %.2f%% (loss %.4f)\n", 100 * p->test_acc, p->test_loss);
         fflush(stdout);
@@ -335,10 +350,7 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    progress_state ps = {.quiet = quiet, .tty = isatty(2)};
-    if (!quiet)
-        fprintf(stderr, "%s %s on %s -> %s\n", resume ? "resuming" : "training", c.model, c.data,
-                c.out);
+    progress_state ps = {.quiet = quiet, .tty = isatty(2), .c = &c};
     rn_status s = rn_train_run(&c, resume != NULL, on_progress, &ps, &stop_requested);
     if (ps.tty && ps.last_len) fputc('\n', stderr);
     if (s == RN_ERR_INTERRUPTED) {

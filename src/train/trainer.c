@@ -312,6 +312,14 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
     if (s != RN_OK) goto done;
     c = t.c; /* from here on, the config with its milestones resolved to steps */
     t.t_start = now_s();
+    if (cb) {
+        rn_train_progress p0 = {.step = t.step, .total_steps = t.total,
+                                .epoch = (int)(t.step / t.steps_per_epoch),
+                                .steps_per_epoch = t.steps_per_epoch,
+                                .lr = rn_schedule_lr(c, t.step, t.total),
+                                .elapsed_s = t.elapsed_before, .started = true};
+        cb(&p0, user);
+    }
     double loss_sum = 0, win_start = now_s();
     int64_t correct_sum = 0, win_steps = 0;
     rn_train_progress p = {0};
