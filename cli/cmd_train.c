@@ -196,7 +196,8 @@ int cmd_train(int argc, char **argv) {
     bool quiet = false, explicit_out = false;
     long v;
     double d;
-    int o;
+    int o, li = -1;
+    const char *setting = NULL; /* the first option that changes a setting */
     optind = 1;
     /* A recipe sets many fields; options given with it must win, so find it first. */
     for (int i = 1; i < argc; i++) {
@@ -209,7 +210,10 @@ int cmd_train(int argc, char **argv) {
         rn_status s = rn_train_config_recipe(&c, recipe);
         if (s != RN_OK) return cli_lib_error(s);
     }
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "", opts, &li)) != -1) {
+        if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP)
+            setting = opts[li].name;
+        li = -1;
         switch (o) {
         case OPT_MODEL:
             if (strlen(optarg) >= sizeof c.model) return cli_error("--model: name too long");
@@ -324,6 +328,10 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (optind != argc) return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (resume && setting)
+        return cli_error("--resume continues a run with the settings of its config.json; "
+                         "--%s cannot be given with it",
+                         setting);
     if (resume) {
         rn_status s = rn_train_config_load(&c, resume);
         if (s != RN_OK) return cli_lib_error(s);
