@@ -11,12 +11,14 @@
 #include "train.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
     struct timespec t;
@@ -143,6 +145,26 @@ static rn_status truncate_metrics(trainer *t, int64_t step) {
     return st;
 }
 
+/* Removes the temporary files (NAME.tmp.PID, see rn_write_file_atomic) that a process killed
+ * while writing one of the run's files left behind. */
+static void remove_stale_temps(trainer *t) {
+    static const char *const files[] = {"checkpoint.safetensors", "last.safetensors",
+                                        "best.safetensors", "config.json", "metrics.jsonl"};
+    DIR *d = opendir(t->c->out);
+    if (!d) return;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            size_t n = strlen(files[i]);
+            if (!strncmp(e->d_name, files[i], n) && !strncmp(e->d_name + n, ".tmp.", 5)) {
+                unlinkat(dirfd(d), e->d_name, 0);
+                break;
+            }
+        }
+    }
+    closedir(d);
+}
+
 static rn_status write_classes(trainer *t) {
     FILE *f = fopen(run_path(t, "classes.txt"), "w");
     if (!f) return rn_fail(RN_ERR_IO, "%s: cannot write", t->path);
@@ -206,6 +228,7 @@ static rn_status setup(trainer *t, bool resume) {
     if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
         return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
                        strerror(errno));
+    remove_stale_temps(t);
     if (resume) {
         if ((s = load_checkpoint(t)) != RN_OK) return s;
         if ((s = truncate_metrics(t, t->step)) != RN_OK) return s;
