@@ -363,6 +363,14 @@ EOF
         else
             bad "Fashion-MNIST (${F[*]}): test accuracy ${acc:-?}%, losses: $losses"
         fi
+        # eval takes the run's --resize from its config.json
+        if run "$RESNET" eval --weights "$tmp/fashion/last.safetensors" --data "mnist:$FASHION" \
+            --json && python3 -c "import json, sys; j = json.load(open(sys.argv[1])); sys.exit(j['images'] != 10000 or abs(100 * j['top1'] - float(sys.argv[2])) > 0.006)" "$tmp/out" "$acc"
+        then
+            ok "eval of the Fashion-MNIST run (resized as the run was): the same $acc%"
+        else
+            bad "eval of the Fashion-MNIST run: $(cat "$tmp/out" "$tmp/err")"
+        fi
     else
         bad "Fashion-MNIST run failed: $(cat "$tmp/err")"
     fi
