@@ -17,17 +17,20 @@ static void usage(FILE *f) {
             "usage: resnet eval --weights FILE --data SPEC [--split test|val|train] [--val N]\n"
             "                   [--seed S] [--batch B] [--threads N] [--resize HxW] [--json]\n"
             "The val split is the --val N images held out with --seed S; when FILE lies in a\n"
-            "run directory, N and S default to that run's config.json.\n");
+            "run directory, N, S and the resize default to that run's config.json.\n");
 }
 
-/* Reads val and seed from the config.json beside the weights, if there is one. */
-static void defaults_from_run(const char *weights, long *val, unsigned long long *seed) {
+/* Reads val, seed and the resize from the config.json beside the weights, if there is one. */
+static void defaults_from_run(const char *weights, long *val, unsigned long long *seed,
+                              rn_data_opts *resize) {
     char *copy = strdup(weights);
     if (!copy) return;
     rn_train_config c;
     if (rn_train_config_load(&c, dirname(copy)) == RN_OK) {
         *val = c.val;
         *seed = c.seed;
+        resize->resize_h = c.resize_h;
+        resize->resize_w = c.resize_w;
     }
     free(copy);
 }
@@ -141,9 +144,11 @@ int cmd_eval(int argc, char **argv) {
     if (optind != argc) return cli_error("eval: unexpected argument '%s'", argv[optind]);
     long run_val = 0;
     unsigned long long run_seed = 1;
-    defaults_from_run(weights, &run_val, &run_seed);
+    rn_data_opts run_resize = {0};
+    defaults_from_run(weights, &run_val, &run_seed, &run_resize);
     if (val < 0) val = run_val;
     if (!seed_given) seed = run_seed;
+    if (!dopts.resize_h) dopts = run_resize;
 
     rn_model *m = NULL;
     rn_ctx *ctx = NULL;

@@ -93,6 +93,7 @@ bad:
 typedef struct {
     bool quiet, tty;
     int last_len;
+    const rn_train_config *c;
 } progress_state;
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -103,6 +104,20 @@ static void fmt_time(char *buf, size_t n, double s) {
 
 static void on_progress(const rn_train_progress *p, void *user) {
     progress_state *ps = user;
+    if (p->started) { /* set up without error: say what runs where */
+        if (ps->quiet) return;
+        const rn_train_config *c = ps->c;
+        if (p->step >= p->total_steps)
+            fprintf(stderr, "%s: the run is already complete (%lld steps)\n", c->out,
+                    (long long)p->total_steps);
+        else if (p->step > 0)
+            fprintf(stderr, "resuming %s on %s at step %lld of %lld -> %s\n", c->model, c->data,
+                    (long long)p->step, (long long)p->total_steps, c->out);
+        else
+            fprintf(stderr, "training %s on %s: %lld steps, %d per epoch -> %s\n", c->model,
+                    c->data, (long long)p->total_steps, p->steps_per_epoch, c->out);
+        return;
+    }
     if (p->final && p->has_test) { /* the result, on stdout even when quiet */
         printf("test accuracy: %.2f%% (loss %.4f)\n", 100 * p->test_acc, p->test_loss);
         fflush(stdout);
@@ -185,7 +200,8 @@ int cmd_train(int argc, char **argv) {
     bool quiet = false, explicit_out = false;
     long v;
     double d;
-    int o;
+    int o, li = -1;
+    const char *setting = NULL; /* the first option that changes a setting */
     optind = 1;
     /* A recipe sets many fields; options given with it must win, so find it first. */
     for (int i = 1; i < argc; i++) {
@@ -198,7 +214,10 @@ int cmd_train(int argc, char **argv) {
         rn_status s = rn_train_config_recipe(&c, recipe);
         if (s != RN_OK) return cli_lib_error(s);
     }
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "", opts, &li)) != -1) {
+        if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP)
+            setting = opts[li].name;
+        li = -1;
         switch (o) {
         case OPT_MODEL:
             if (strlen(optarg) >= sizeof c.model) return cli_error("--model: name too long");
@@ -314,6 +333,10 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (optind != argc) return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (resume && setting)
+        return cli_error("--resume continues a run with the settings of its config.json; "
+                         "--%s cannot be given with it",
+                         setting);
     if (resume) {
         rn_status s = rn_train_config_load(&c, resume);
         if (s != RN_OK) return cli_lib_error(s);
@@ -340,10 +363,7 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    progress_state ps = {.quiet = quiet, .tty = isatty(2)};
-    if (!quiet)
-        fprintf(stderr, "%s %s on %s -> %s\n", resume ? "resuming" : "training", c.model, c.data,
-                c.out);
+    progress_state ps = {.quiet = quiet, .tty = isatty(2), .c = &c};
     rn_status s = rn_train_run(&c, resume != NULL, on_progress, &ps, &stop_requested);
     if (ps.tty && ps.last_len) fputc('\n', stderr);
     if (s == RN_ERR_INTERRUPTED) {

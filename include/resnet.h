@@ -291,7 +291,9 @@ typedef enum {
     RN_SCHED_CONSTANT,
     RN_SCHED_MULTISTEP, /* lr *= gamma at each milestone */
     RN_SCHED_COSINE,    /* lr * (1 + cos(pi * t)) / 2 over the run */
-    RN_SCHED_ONECYCLE,  /* linear up to lr over the first 30%, then cosine down to lr/1e4 */
+    RN_SCHED_ONECYCLE,  /* PyTorch's OneCycleLR with its defaults: cosine from lr/25 up to lr
+                         * over the first 30% of the steps, then down to lr/25/1e4 (the
+                         * momentum stays fixed: cycle_momentum=False) */
 } rn_sched_kind;
 
 #define RN_MAX_MILESTONES 16
@@ -339,7 +341,10 @@ void rn_train_config_defaults(rn_train_config *c);
  * deeper, lr 0.01 for the first 400 steps. */
 rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe);
 
-/* What a progress callback sees after each logged interval and evaluation. */
+/* What a progress callback sees: once when the run is set up (started: data loaded, model
+ * built, checkpoint read; step is where training begins, 0 or the resumed step; only step,
+ * total_steps, epoch, steps_per_epoch, lr and elapsed_s are set), then after each logged
+ * interval and evaluation. */
 typedef struct {
     int64_t step, total_steps;
     int epoch;              /* 0-based epoch of the last step */
@@ -350,13 +355,15 @@ typedef struct {
     bool has_val, has_test; /* set on evaluation reports */
     double val_loss, val_acc, test_loss, test_acc;
     bool final;             /* the last report of the run */
+    bool started;           /* the first report, before any step of this call */
 } rn_train_progress;
 
 typedef void (*rn_train_callback)(const rn_train_progress *p, void *user);
 
 /* Trains as configured (resume = false: a new run, the directory may exist but must not hold a
- * checkpoint; resume = true: config.json and checkpoint.safetensors of c->out are read and the
- * run continues where it stopped). When *stop becomes nonzero (set it from a signal handler),
+ * checkpoint, and is created only once data, model and settings are found good; resume = true:
+ * c is the run's config as rn_train_config_load read it, checkpoint.safetensors of c->out is
+ * read and the run continues where it stopped). When *stop becomes nonzero (set it from a signal handler),
  * the run writes a checkpoint after the current step and returns RN_ERR_INTERRUPTED. A NaN or
  * Inf loss stops the run with RN_ERR_NUMERIC naming the step; the last checkpoint stays. */
 rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,

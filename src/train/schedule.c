@@ -16,16 +16,18 @@ double rn_schedule_lr(const rn_train_config *c, int64_t step, int64_t total) {
         break;
     case RN_SCHED_COSINE: lr = c->lr * 0.5 * (1 + cos(M_PI * t)); break;
     case RN_SCHED_ONECYCLE: {
-        /* torch.optim.lr_scheduler.OneCycleLR's defaults: from lr/25 up to lr over 30% of the
-         * run, then down to lr/25/1e4, both with cosine annealing. */
-        const double pct = 0.3, start = c->lr / 25, end = start / 1e4;
-        double up = pct * (double)total;
-        if (step < up) {
-            double p = up > 0 ? (double)step / up : 1;
+        /* torch.optim.lr_scheduler.OneCycleLR's defaults (pct_start 0.3, div_factor 25,
+         * final_div_factor 1e4, cosine annealing), step for step: from lr/25 at step 0 up to
+         * lr at step 0.3*total - 1, then down to lr/25/1e4 at the last step, total - 1. The
+         * momentum is not cycled. */
+        const double start = c->lr / 25, end = start / 1e4;
+        const double up = 0.3 * (double)total - 1, last = (double)total - 1;
+        double s = (double)step;
+        if (s <= up) {
+            double p = up > 0 ? s / up : 1;
             lr = c->lr + (start - c->lr) * 0.5 * (1 + cos(M_PI * p));
         } else {
-            double down = (double)total - up;
-            double p = down > 0 ? ((double)step - up) / down : 1;
+            double p = last > up ? (s - up) / (last - up) : 1;
             lr = end + (c->lr - end) * 0.5 * (1 + cos(M_PI * p));
         }
         break;

@@ -11,12 +11,14 @@
 #include "train.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
     struct timespec t;
@@ -106,8 +108,9 @@ static rn_status load_checkpoint(trainer *t) {
     memcpy(t->velocity, mom->data, n * sizeof(float));
     char *end;
     t->step = strtoll(step, &end, 10);
-    if (*end || t->step < 0 || t->step > t->total) {
-        s = rn_fail(RN_ERR_BAD_FILE, "%s: checkpoint_step '%s' is outside the run's 0..%lld",
+    if (end == step || *end || t->step < 0 || t->step > t->total) {
+        s = rn_fail(RN_ERR_BAD_FILE,
+                    "%s: checkpoint_step '%s' is not a step of this run (an integer in 0..%lld)",
                     path, step, (long long)t->total);
         goto done;
     }
@@ -144,6 +147,26 @@ static rn_status truncate_log(trainer *t, const char *name, int64_t step) {
     return st;
 }
 
+/* Removes the temporary files (NAME.tmp.PID, see rn_write_file_atomic) that a process killed
+ * while writing one of the run's files left behind. */
+static void remove_stale_temps(trainer *t) {
+    static const char *const files[] = {"checkpoint.safetensors", "last.safetensors",
+                                        "best.safetensors", "config.json", "metrics.jsonl"};
+    DIR *d = opendir(t->c->out);
+    if (!d) return;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            size_t n = strlen(files[i]);
+            if (!strncmp(e->d_name, files[i], n) && !strncmp(e->d_name + n, ".tmp.", 5)) {
+                unlinkat(dirfd(d), e->d_name, 0);
+                break;
+            }
+        }
+    }
+    closedir(d);
+}
+
 static rn_status write_classes(trainer *t) {
     FILE *f = fopen(run_path(t, "classes.txt"), "w");
     if (!f) return rn_fail(RN_ERR_IO, "%s: cannot write", t->path);
@@ -157,9 +180,6 @@ static rn_status setup(trainer *t, bool resume) {
     rn_status s;
     if (c->batch < 1 || c->batch > 65536)
         return rn_fail(RN_ERR_BAD_ARG, "batch size %d (expected 1 to 65536)", c->batch);
-    if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
-        return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
-                       strerror(errno));
     struct stat sb;
     if (!resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
         return rn_fail(RN_ERR_BAD_ARG,
@@ -205,6 +225,12 @@ static rn_status setup(trainer *t, bool resume) {
         return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
     t->perm_epoch = -1;
     t->best_val = -1;
+    /* Created only now, so that a run refused for its data, model or settings leaves no
+     * directory behind. */
+    if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
+        return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
+                       strerror(errno));
+    remove_stale_temps(t);
     if (resume) {
         if ((s = load_checkpoint(t)) != RN_OK) return s;
         if ((s = truncate_log(t, "metrics.jsonl", t->step)) != RN_OK) return s;
@@ -343,7 +369,16 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
     t.c = &t.cfg;
     rn_status s = setup(&t, resume);
     if (s != RN_OK) goto done;
+    c = t.c; /* from here on, the config with its milestones resolved to steps */
     t.t_start = now_s();
+    if (cb) {
+        rn_train_progress p0 = {.step = t.step, .total_steps = t.total,
+                                .epoch = (int)(t.step / t.steps_per_epoch),
+                                .steps_per_epoch = t.steps_per_epoch,
+                                .lr = rn_schedule_lr(c, t.step, t.total),
+                                .elapsed_s = t.elapsed_before, .started = true};
+        cb(&p0, user);
+    }
     double loss_sum = 0, win_start = now_s();
     int64_t correct_sum = 0, win_steps = 0;
     rn_train_progress p = {0};
