@@ -112,6 +112,15 @@ size_t rn_cpu_conv2d_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg
     return g.shared_end + (size_t)nt * g.per_thread;
 }
 
+/* cfg with its ISA lowered to what this CPU runs (a caller asking for more gets the best
+ * level there is rather than an illegal instruction). */
+static rn_cpu_conv_cfg checked(const rn_cpu_conv_cfg *cfg) {
+    rn_cpu_conv_cfg c = *cfg;
+    rn_isa top = rn_cpu_isa_supported();
+    if (c.isa > top) c.isa = top;
+    return c;
+}
+
 /* dbias (K) += sum of dout (N,K,Ho,Wo in `lay`) over images and pixels; threads split the
  * channels, each summing in a fixed order. */
 static void bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, rn_layout lay,
@@ -155,8 +164,9 @@ static void pack_weights(float *dst, const float *w, const geom *g, bool transpo
 /* ---- forward ------------------------------------------------------------------------------ */
 
 void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const float *bias,
-                           const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg, float *scratch) {
+                           const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg_in, float *scratch) {
     if (d->N <= 0 || d->Ho <= 0 || d->Wo <= 0 || d->K <= 0) return;
+    const rn_cpu_conv_cfg cfg_c = checked(cfg_in), *cfg = &cfg_c;
     if (use_wino(d, cfg)) {
         rn_wino_forward(out, in, w, bias, d, cfg, scratch);
         return;
@@ -254,8 +264,9 @@ static void build_bwd_taps(int *taps, const geom *g) {
 
 void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                             const float *in, const float *w, const rn_conv_desc *d,
-                            const rn_cpu_conv_cfg *cfg, float *scratch) {
+                            const rn_cpu_conv_cfg *cfg_in, float *scratch) {
     if (d->N <= 0 || d->Ho <= 0 || d->Wo <= 0 || d->K <= 0 || d->C <= 0) return;
+    const rn_cpu_conv_cfg cfg_c = checked(cfg_in), *cfg = &cfg_c;
     if (!din && !dw && !dbias) return;
     if (use_wino(d, cfg)) {
         if (din || dw) rn_wino_backward(din, dw, dout, in, w, d, cfg, scratch);
