@@ -112,6 +112,15 @@ size_t rn_cpu_conv2d_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg
     return g.shared_end + (size_t)nt * g.per_thread;
 }
 
+/* cfg with its ISA lowered to what this CPU runs (a caller asking for more gets the best
+ * level there is rather than an illegal instruction). */
+static rn_cpu_conv_cfg checked(const rn_cpu_conv_cfg *cfg) {
+    rn_cpu_conv_cfg c = *cfg;
+    rn_isa top = rn_cpu_isa_supported();
+    if (c.isa > top) c.isa = top;
+    return c;
+}
+
 /* dbias (K) += sum of dout (N,K,Ho,Wo in `lay`) over images and pixels; threads split the
  * channels, each summing in a fixed order. */
 static void bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, rn_layout lay,
@@ -155,8 +164,9 @@ static void pack_weights(float *dst, const float *w, const geom *g, bool transpo
 /* ---- forward ------------------------------------------------------------------------------ */
 
 void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const float *bias,
-                           const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg, float *scratch) {
+                           const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg_in, float *scratch) {
     if (d->N <= 0 || d->Ho <= 0 || d->Wo <= 0 || d->K <= 0) return;
+    const rn_cpu_conv_cfg cfg_c = checked(cfg_in), *cfg = &cfg_c;
     if (use_wino(d, cfg)) {
         rn_wino_forward(out, in, w, bias, d, cfg, scratch);
         return;
@@ -189,9 +199,9 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
         float *inpad = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_in;
         float *img = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_img;
         if (!in_place) memset(inpad, 0, sizeof(float) * g.G * g.in_img);
-        rn_row_plan plans[2]; /* full groups of kbt blocks; the last, narrower group */
-        rn_plan_row(&plans[0], isa, kbt, g.Wo, cfg->tile_p, g.st, 1);
-        rn_plan_row(&plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, cfg->tile_p, g.st, 1);
+        rn_row_plan plans[2][2]; /* full groups of kbt blocks; the last, narrower group */
+        rn_plan_rows(plans[0], isa, kbt, g.Wo, g.Ho, cfg->tile_p, g.st, 1);
+        rn_plan_rows(plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, g.Ho, cfg->tile_p, g.st, 1);
         const long lo = items * tid / nt, hi = items * (tid + 1) / nt;
         int cur = -1;
         for (long it = lo; it < hi; it++) {
@@ -203,7 +213,7 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
                     rn_pad_image(inpad + i * g.in_img, in, cfg->act, g0 + i, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
             cur = grp;
             const int kb0 = kg * kbt, nkb = g.KB - kb0 < kbt ? g.KB - kb0 : kbt;
-            const rn_row_plan *pl = &plans[kg == ngroups - 1];
+            const rn_row_plan *pl = plans[kg == ngroups - 1];
             rn_otile_args a = {
                 .w = wpk + (size_t)kb0 * g.CB * g.RS * 256,
                 .bias = biasp ? biasp + kb0 * 16 : NULL,
@@ -217,11 +227,9 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
                 const int n = g0 + i;
                 float *obase = blocked ? out + ((size_t)n * g.KB + kb0) * g.Ho * g.Wo * 16
                                        : img + (size_t)kb0 * g.Ho * g.Wo * 16;
-                for (int ho = 0; ho < g.Ho; ho++) {
-                    a.out = obase + (size_t)ho * g.Wo * 16;
-                    a.in = src + i * g.in_img + (size_t)ho * g.st * g.Wp * 16;
-                    rn_run_row(pl, &a, 16, (long)g.st * 16);
-                }
+                a.out = obase;
+                a.in = src + i * g.in_img;
+                rn_run_rows(pl, &a, g.Ho, (long)g.Wo * 16, (long)g.st * g.Wp * 16, 16, (long)g.st * 16);
                 if (!blocked) /* this group's channels of image n, to NCHW */
                     rn_unblock_image(out, img, n, g.K, g.Ho * g.Wo, kb0, nkb, false, isa);
             }
@@ -256,8 +264,9 @@ static void build_bwd_taps(int *taps, const geom *g) {
 
 void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                             const float *in, const float *w, const rn_conv_desc *d,
-                            const rn_cpu_conv_cfg *cfg, float *scratch) {
+                            const rn_cpu_conv_cfg *cfg_in, float *scratch) {
     if (d->N <= 0 || d->Ho <= 0 || d->Wo <= 0 || d->K <= 0 || d->C <= 0) return;
+    const rn_cpu_conv_cfg cfg_c = checked(cfg_in), *cfg = &cfg_c;
     if (!din && !dw && !dbias) return;
     if (use_wino(d, cfg)) {
         if (din || dw) rn_wino_backward(din, dw, dout, in, w, d, cfg, scratch);
@@ -376,8 +385,8 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                                 const int *cnt = taps + (ph * st + pw) * (1 + 2 * g.RS);
                                 const int Hph = (g.H - ph + st - 1) / st, Wph = (g.W - pw + st - 1) / st;
                                 if (Hph <= 0 || Wph <= 0 || (*cnt == 0 && blocked)) continue;
-                                rn_row_plan pl;
-                                rn_plan_row(&pl, isa, ncb, Wph, cfg->tile_p, 1, st);
+                                rn_row_plan pl[2];
+                                rn_plan_rows(pl, isa, ncb, Wph, Hph, cfg->tile_p, 1, st);
                                 rn_otile_args a = {
                                     .w = wbd + (size_t)cb0 * g.KB * g.RS * 256,
                                     .bias = NULL,
@@ -387,11 +396,9 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                                     .w_kb = (long)g.KB * g.RS * 256, .out_kb = (long)g.H * g.W * 16,
                                     .accumulate = blocked,
                                 };
-                                for (int r = 0; r < Hph; r++) {
-                                    a.out = target + (((size_t)cb0 * g.H + st * r + ph) * g.W + pw) * 16;
-                                    a.in = dpad + i * g.dout_img + (size_t)r * g.Wdp * 16;
-                                    rn_run_row(&pl, &a, (long)st * 16, 16);
-                                }
+                                a.out = target + (((size_t)cb0 * g.H + ph) * g.W + pw) * 16;
+                                a.in = dpad + i * g.dout_img;
+                                rn_run_rows(pl, &a, Hph, (long)st * g.W * 16, (long)g.Wdp * 16, (long)st * 16, 16);
                             }
                         if (!blocked) rn_unblock_image(din, img, n, g.C, g.H * g.W, cb0, ncb, true, isa);
                     }

@@ -20,6 +20,14 @@ rn_otile_fn rn_otile_get(rn_isa isa, int P, int KB, int SI, int SO) {
     return rn_otile_portable(P, KB, SI, SO);
 }
 
+rn_otile_fn rn_otile_get_rows(rn_isa isa, int P, int KB, int RT, int SI, int SO) {
+    if (RT == 1) return rn_otile_get(isa, P, KB, SI, SO);
+#if defined(__x86_64__)
+    if (isa == RN_ISA_AVX512) return rn_otile_rows_avx512(P, KB, RT, SI, SO);
+#endif
+    return NULL;
+}
+
 rn_wtile_fn rn_wtile_get(rn_isa isa, int T, int KC) {
 #if defined(__x86_64__)
     if (isa == RN_ISA_AVX512) return rn_wtile_avx512(T, KC);
@@ -35,8 +43,8 @@ static int otile_budget(rn_isa isa) { return isa == RN_ISA_AVX512 ? 28 : isa == 
 int rn_pick_kb(rn_isa isa, int nblocks, int width, int hint) {
     int kb = hint > 0 ? hint : 1;
     if (hint <= 0 && isa == RN_ISA_AVX512) {
-        /* Two blocks share each broadcast input; more only when rows are short. */
-        kb = nblocks >= 4 && width <= 7 ? 4 : nblocks >= 2 ? 2 : 1;
+        /* Two blocks share each broadcast input (short rows get more rows per tile). */
+        kb = nblocks >= 2 ? 2 : 1;
         if (kb == 2 && width > 14 && width % 16 == 0) kb = 1;
     }
     if (kb > nblocks) kb = nblocks;
@@ -54,6 +62,7 @@ void rn_plan_row(rn_row_plan *pl, rn_isa isa, int kb, int width, int hint, int S
     int ntiles = (width + pmax - 1) / pmax;
     int p = (width + ntiles - 1) / ntiles;
     while (p > 1 && !rn_otile_get(isa, p, kb, SI, SO)) p--;
+    pl->rt = 1;
     pl->p = p;
     pl->fn = rn_otile_get(isa, p, kb, SI, SO);
     pl->nfull = width / p;
@@ -65,6 +74,53 @@ void rn_plan_row(rn_row_plan *pl, rn_isa isa, int kb, int width, int hint, int S
         pl->tail_fn[pl->ntail] = rn_otile_get(isa, q, kb, SI, SO);
         pl->ntail++;
         rem -= q;
+    }
+}
+
+/* A plan for tiles of rt rows over a row of `width` pixels (rt > 1: the whole row in one tile
+ * if it is built, else NULL fn). */
+static bool plan_row_rt(rn_row_plan *pl, rn_isa isa, int kb, int width, int rt, int SI, int SO) {
+    pl->rt = rt;
+    pl->p = width;
+    pl->nfull = 1;
+    pl->ntail = 0;
+    pl->fn = rn_otile_get_rows(isa, width, kb, rt, SI, SO);
+    return pl->fn != NULL;
+}
+
+void rn_plan_rows(rn_row_plan main[2], rn_isa isa, int kb, int width, int nrows, int hint,
+                  int SI, int SO) {
+    /* Short rows (at most 8 pixels) take several rows per tile, up to 24 accumulators. */
+    int rt = width <= 8 && hint <= 0 && SI <= 2 && SO <= 2 ? 24 / (width * kb) : 1;
+    if (rt > 4) rt = 4;
+    if (rt > nrows) rt = nrows;
+    if (rt >= 2 && plan_row_rt(&main[0], isa, kb, width, rt, SI, SO)) {
+        int rest = nrows % rt;
+        if (rest >= 2 && plan_row_rt(&main[1], isa, kb, width, rest, SI, SO)) return;
+        rn_plan_row(&main[1], isa, kb, width, hint, SI, SO);
+        return;
+    }
+    rn_plan_row(&main[0], isa, kb, width, hint, SI, SO);
+    main[1] = main[0];
+}
+
+void rn_run_rows(const rn_row_plan main[2], rn_otile_args *a, int nrows, long out_row,
+                 long in_row, long out_step, long in_step) {
+    float *out0 = a->out;
+    const float *in0 = a->in;
+    a->out_row = out_row;
+    a->in_row = in_row;
+    const int rt = main[0].rt;
+    int r = 0;
+    for (; r + rt <= nrows; r += rt) {
+        a->out = out0 + r * out_row;
+        a->in = in0 + r * in_row;
+        rn_run_row(&main[0], a, out_step, in_step);
+    }
+    for (; r < nrows; r += main[1].rt) { /* the last nrows % rt rows */
+        a->out = out0 + r * out_row;
+        a->in = in0 + r * in_row;
+        rn_run_row(&main[1], a, out_step, in_step);
     }
 }
 

@@ -3,9 +3,9 @@
  * set per instruction-set level (conv_tiles_avx512.c, conv_tiles_avx2.c,
  * conv_tiles_portable.c). The drivers in conv.c cut a convolution into calls of these.
  *
- * Output tile (forward and backward-data): P output pixels of one row x KB blocks of 16
- * output channels, all held in registers while every input channel block and every tap is
- * summed in:
+ * Output tile (forward and backward-data): P output pixels of one row (or of RT rows, for
+ * images only a few pixels wide) x KB blocks of 16 output channels, all held in registers
+ * while every input channel block and every tap is summed in:
  *     out[p][kb][k] (+)= bias[kb][k]
  *                      + sum_{cb, t, c} in[cb][tap_in[t] + p*SI*16 + c] * w[kb][cb][tap_w[t] + c*16 + k]
  * Activations are NCHW16c (16 channels per pixel, contiguous); the input is a zero-padded
@@ -40,6 +40,7 @@ typedef struct {
     long w_kb;           /* floats between weight output-channel blocks */
     long out_kb;         /* floats between output channel blocks */
     bool accumulate;     /* out += tile (else out = tile) */
+    long in_row, out_row;/* floats between the rows of a multi-row tile (RT > 1) */
     int nbatch;          /* independent tiles to run (<= 1: one), each offset by: */
     long in_bs, w_bs, out_bs; /* floats between consecutive batch members */
 } rn_otile_args;
@@ -86,11 +87,15 @@ rn_wtile_fn rn_wtile_portable(int T, int KC);
 rn_otile_fn rn_otile_avx2(int P, int KB, int SI, int SO);
 rn_wtile_fn rn_wtile_avx2(int T, int KC);
 rn_otile_fn rn_otile_avx512(int P, int KB, int SI, int SO);
+/* Tiles of RT = 2..4 rows (P*KB*RT <= 24, KB <= 2). */
+rn_otile_fn rn_otile_rows_avx512(int P, int KB, int RT, int SI, int SO);
 rn_wtile_fn rn_wtile_avx512(int T, int KC);
 #endif
 
 /* ---- shared by the drivers (conv_common.c) ------------------------------------------------ */
 rn_otile_fn rn_otile_get(rn_isa isa, int P, int KB, int SI, int SO);
+/* The same for tiles of RT rows (RT == 1: rn_otile_get). */
+rn_otile_fn rn_otile_get_rows(rn_isa isa, int P, int KB, int RT, int SI, int SO);
 rn_wtile_fn rn_wtile_get(rn_isa isa, int T, int KC);
 /* Output channel blocks per tile for `nblocks` blocks over rows `width` pixels wide (hint > 0
  * forces it, within what is built). */
@@ -98,6 +103,7 @@ int rn_pick_kb(rn_isa isa, int nblocks, int width, int hint);
 
 /* How one row of output pixels is cut into tiles: `nfull` tiles `p` wide, then the tail. */
 typedef struct {
+    int rt;              /* rows per tile */
     int p, nfull;
     rn_otile_fn fn;
     int ntail;
@@ -106,6 +112,15 @@ typedef struct {
 } rn_row_plan;
 
 void rn_plan_row(rn_row_plan *pl, rn_isa isa, int kb, int width, int hint, int SI, int SO);
+/* Plans for rows of `width` pixels taken `rows` at a time (tiles of up to 4 rows where the
+ * rows are short): main[0] for full groups of main[0].rt rows, main[1] for the last
+ * nrows % rt rows. */
+void rn_plan_rows(rn_row_plan main[2], rn_isa isa, int kb, int width, int nrows, int hint,
+                  int SI, int SO);
+/* Runs a plan over rows [0, nrows): a->out / a->in at row 0, rows out_row / in_row floats
+ * apart (also set into a), pixels out_step / in_step floats apart. */
+void rn_run_rows(const rn_row_plan main[2], rn_otile_args *a, int nrows, long out_row,
+                 long in_row, long out_step, long in_step);
 /* Runs the tiles of one row: a->out and a->in at the row's first pixel, advanced by
  * out_step / in_step floats per pixel. */
 void rn_run_row(const rn_row_plan *pl, rn_otile_args *a, long out_step, long in_step);

@@ -20,20 +20,23 @@
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE TGT void otile1(const rn_otile_args *a, float *out, const float *in, const float *w,
-                       const int P, const int KB, const int SI, const int SO) {
+                       const int P, const int KB, const int SI, const int SO, const int RT) {
+    const long ir = a->in_row, orow = a->out_row;
     __m512 acc[28];
     if (a->accumulate) {
-#pragma GCC unroll 28
-        for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
-            for (int j = 0; j < KB; j++)
-                acc[p * KB + j] = _mm512_loadu_ps(out + j * a->out_kb + p * SO * 16);
+        for (int r = 0; r < RT; r++)
+#pragma GCC unroll 28
+            for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+                for (int j = 0; j < KB; j++)
+                    acc[(r * P + p) * KB + j] = _mm512_loadu_ps(out + r * orow + j * a->out_kb + p * SO * 16);
     } else {
 #pragma GCC unroll 4
         for (int j = 0; j < KB; j++) {
             __m512 b = a->bias ? _mm512_loadu_ps(a->bias + j * 16) : _mm512_setzero_ps();
 #pragma GCC unroll 28
-            for (int p = 0; p < P; p++) acc[p * KB + j] = b;
+            for (int p = 0; p < P * RT; p++) acc[p * KB + j] = b;
         }
     }
     const long w_kb = a->w_kb;
@@ -48,30 +51,35 @@ INLINE TGT void otile1(const rn_otile_args *a, float *out, const float *in, cons
                 __m512 wv[4];
 #pragma GCC unroll 4
                 for (int j = 0; j < KB; j++) wv[j] = _mm512_loadu_ps(wp + j * w_kb);
-#pragma GCC unroll 28
-                for (int p = 0; p < P; p++) {
-                    __m512 x = _mm512_set1_ps(ip[p * SI * 16]);
 #pragma GCC unroll 4
-                    for (int j = 0; j < KB; j++)
-                        acc[p * KB + j] = _mm512_fmadd_ps(wv[j], x, acc[p * KB + j]);
-                }
+                for (int r = 0; r < RT; r++)
+#pragma GCC unroll 28
+                    for (int p = 0; p < P; p++) {
+                        __m512 x = _mm512_set1_ps(ip[r * ir + p * SI * 16]);
+#pragma GCC unroll 4
+                        for (int j = 0; j < KB; j++)
+                            acc[(r * P + p) * KB + j] = _mm512_fmadd_ps(wv[j], x, acc[(r * P + p) * KB + j]);
+                    }
                 ip++;
                 wp += 16;
             }
         }
     }
-#pragma GCC unroll 28
-    for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
-        for (int j = 0; j < KB; j++) _mm512_storeu_ps(out + j * a->out_kb + p * SO * 16, acc[p * KB + j]);
+    for (int r = 0; r < RT; r++)
+#pragma GCC unroll 28
+        for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+            for (int j = 0; j < KB; j++)
+                _mm512_storeu_ps(out + r * orow + j * a->out_kb + p * SO * 16, acc[(r * P + p) * KB + j]);
 }
 
 INLINE TGT void otile(const rn_otile_args *a, const int P, const int KB, const int SI,
-                      const int SO) {
+                      const int SO, const int RT) {
     float *out = a->out;
     const float *in = a->in, *w = a->w;
     for (int b = 0; b < (a->nbatch > 1 ? a->nbatch : 1); b++) {
-        otile1(a, out, in, w, P, KB, SI, SO);
+        otile1(a, out, in, w, P, KB, SI, SO, RT);
         out += a->out_bs;
         in += a->in_bs;
         w += a->w_bs;
@@ -204,7 +212,7 @@ rn_ktile_fn rn_ktile_avx512(int T, int CC) {
 
 /* One function per tile shape and stride pair. */
 #define OT(P, KB, SI, SO)                                                                  \
-    static TGT void otile_##P##_##KB##_##SI##SO(const rn_otile_args *a) { otile(a, P, KB, SI, SO); }
+    static TGT void otile_##P##_##KB##_##SI##SO(const rn_otile_args *a) { otile(a, P, KB, SI, SO, 1); }
 #define OT3(P, KB) OT(P, KB, 1, 1) OT(P, KB, 2, 1) OT(P, KB, 1, 2)
 #define OTILE_SHAPES(X)                                                                    \
     X(1, 1) X(2, 1) X(3, 1) X(4, 1) X(5, 1) X(6, 1) X(7, 1) X(8, 1) X(12, 1) X(14, 1)      \
@@ -222,6 +230,31 @@ rn_otile_fn rn_otile_avx512(int P, int KB, int SI, int SO) {
         return NULL;                                                                       \
     }
     OTILE_SHAPES(PICK)
+#undef PICK
+    return NULL;
+}
+
+/* Multi-row tiles: P pixels x RT rows x KB blocks. */
+#define OTR(P, KB, RT, SI, SO)                                                             \
+    static TGT void otr_##P##_##KB##_##RT##_##SI##SO(const rn_otile_args *a) { otile(a, P, KB, SI, SO, RT); }
+#define OTR3(P, KB, RT) OTR(P, KB, RT, 1, 1) OTR(P, KB, RT, 2, 1) OTR(P, KB, RT, 1, 2)
+#define OTR_SHAPES(X)                                                                      \
+    X(1, 1, 2) X(1, 1, 3) X(1, 1, 4) X(2, 1, 2) X(2, 1, 3) X(2, 1, 4) X(3, 1, 2) X(3, 1, 3)  \
+    X(3, 1, 4) X(4, 1, 2) X(4, 1, 3) X(4, 1, 4) X(5, 1, 2) X(5, 1, 3) X(5, 1, 4) X(6, 1, 2)  \
+    X(6, 1, 3) X(6, 1, 4) X(7, 1, 2) X(7, 1, 3) X(8, 1, 2) X(8, 1, 3)                      \
+    X(1, 2, 2) X(1, 2, 3) X(1, 2, 4) X(2, 2, 2) X(2, 2, 3) X(2, 2, 4) X(3, 2, 2) X(3, 2, 3)  \
+    X(3, 2, 4) X(4, 2, 2) X(4, 2, 3) X(5, 2, 2) X(6, 2, 2)
+OTR_SHAPES(OTR3)
+
+rn_otile_fn rn_otile_rows_avx512(int P, int KB, int RT, int SI, int SO) {
+#define PICK(P_, KB_, RT_)                                                                 \
+    if (P == P_ && KB == KB_ && RT == RT_) {                                               \
+        if (SI == 1 && SO == 1) return otr_##P_##_##KB_##_##RT_##_11;                      \
+        if (SI == 2 && SO == 1) return otr_##P_##_##KB_##_##RT_##_21;                      \
+        if (SI == 1 && SO == 2) return otr_##P_##_##KB_##_##RT_##_12;                      \
+        return NULL;                                                                       \
+    }
+    OTR_SHAPES(PICK)
 #undef PICK
     return NULL;
 }

@@ -75,7 +75,7 @@ typedef enum {
 /* Which tensors are in which layout, and what the kernels may use. */
 typedef struct {
     rn_layout act;     /* layout of in/out (forward) and din/dout (backward) */
-    rn_isa isa;        /* instruction-set level to run */
+    rn_isa isa;        /* instruction-set level to run (lowered to what the CPU has) */
     int nthreads;      /* OpenMP threads */
     rn_conv_algo algo;
     /* tuning knobs for experiments, 0 = automatic: */
@@ -83,10 +83,6 @@ typedef struct {
     int tile_kb;       /* output channel blocks per tile */
     int chunk;         /* Winograd: 4x4 tiles transformed per chunk */
 } rn_cpu_conv_cfg;
-
-/* The algorithm RN_CONV_ALGO=auto|direct|winograd asks for (auto when unset or unknown);
- * read at every call, so it can change between calls. */
-rn_conv_algo rn_cpu_conv_algo_env(void);
 
 /* Scratch floats rn_cpu_conv2d_forward / _backward need for this shape and configuration
  * (the larger of the two, so one buffer serves both). */

@@ -8,12 +8,16 @@
 #include <string.h>
 
 rn_isa rn_cpu_isa_supported(void) {
+    static volatile int cached = -1; /* racing first calls compute the same value */
+    if (cached >= 0) return (rn_isa)cached;
+    rn_isa isa = RN_ISA_PORTABLE;
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return RN_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RN_ISA_AVX2;
+    if (__builtin_cpu_supports("avx512f")) isa = RN_ISA_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = RN_ISA_AVX2;
 #endif
-    return RN_ISA_PORTABLE;
+    cached = (int)isa;
+    return isa;
 }
 
 const char *rn_cpu_isa_name(rn_isa isa) {
