@@ -55,9 +55,9 @@ const char *rn_error_message(void);
 typedef struct rn_ctx rn_ctx;
 
 /* backend: "cpu" (the fast CPU kernels: AVX-512, AVX2 or portable C, picked at run time,
- * RN_ISA=avx512|avx2|portable lowers the level; Winograd convolutions where they are faster,
- * about 1e-5 relative error), "cpu-direct" (the same with direct convolutions only, closest
- * to PyTorch's numbers), "reference" (portable C, always built, the numbers the others are
+ * RN_ISA=avx512|avx2|portable lowers the level; direct convolutions), "cpu-winograd" (the same
+ * with Winograd convolutions where they are faster; experimental, see src/cpu/backend_cpu.c),
+ * "reference" (portable C, always built, the numbers the others are
  * tested against) or NULL for the default (the fastest one built: "cpu"). nthreads: 0 means
  * every available core. */
 rn_status rn_ctx_create(rn_ctx **out, const char *backend, int nthreads);

@@ -56,7 +56,7 @@ extern const rn_backend rn_backend_reference;
 /* The fast CPU kernels of src/cpu (AVX-512 / AVX2 / portable, chosen at run time): with
  * Winograd convolutions where they are faster, and with direct convolutions only. */
 extern const rn_backend rn_backend_cpu;
-extern const rn_backend rn_backend_cpu_direct;
+extern const rn_backend rn_backend_cpu_winograd;
 
 /* NULL if no backend of that name is built. */
 const rn_backend *rn_backend_find(const char *name);
