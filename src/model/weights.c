@@ -294,34 +294,31 @@ static int meta_int(const rn_safetensors *st, const char *key) {
 rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *norm) {
     *out = NULL;
     rn_safetensors st;
-    rn_status s = rn_safetensors_read(&st, path);
+    rn_status s = rn_safetensors_read(&st, path); /* read once: metadata, then the tensors */
     if (s != RN_OK) return s;
     const char *model = rn_safetensors_meta(&st, "model");
     rn_model_opts o = {meta_int(&st, "in_channels"), meta_int(&st, "in_height"),
                        meta_int(&st, "in_width"), meta_int(&st, "num_classes")};
-    char name[32] = "";
-    if (model) snprintf(name, sizeof name, "%s", model);
-    rn_safetensors_free(&st);
-    if (!name[0])
-        return rn_fail(RN_ERR_BAD_FILE,
-                       "%s: no model name in the metadata (name the model, e.g. --model resnet20)",
-                       path);
-    if (o.in_channels < 0 || o.in_height < 0 || o.in_width < 0 || o.num_classes < 0)
-        return rn_fail(RN_ERR_BAD_FILE,
-                       "%s: metadata in_channels/in_height/in_width/num_classes must be "
-                       "positive integers",
-                       path);
-    rn_model *m;
-    if ((s = rn_model_create(&m, name, &o, 0)) != RN_OK) {
+    rn_model *m = NULL;
+    if (!model || !model[0]) {
+        s = rn_fail(RN_ERR_BAD_FILE,
+                    "%s: no model name in the metadata (name the model, e.g. --model resnet20)",
+                    path);
+    } else if (o.in_channels < 0 || o.in_height < 0 || o.in_width < 0 || o.num_classes < 0) {
+        s = rn_fail(RN_ERR_BAD_FILE,
+                    "%s: metadata in_channels/in_height/in_width/num_classes must be "
+                    "positive integers",
+                    path);
+    } else if ((s = rn_model_create(&m, model, &o, 0)) != RN_OK) {
         /* The model name or geometry came from the file: say which file. */
         char why[512];
         snprintf(why, sizeof why, "%s", rn_error_message());
-        return rn_fail(s, "%s: metadata: %s", path, why);
-    }
-    if ((s = rn_model_load(m, path, norm)) != RN_OK) {
+        s = rn_fail(s, "%s: metadata: %s", path, why);
+    } else if ((s = rn_model_load_st(m, &st, path, NULL, norm)) != RN_OK) {
         rn_model_free(m);
-        return s;
+        m = NULL;
     }
+    rn_safetensors_free(&st);
     *out = m;
-    return RN_OK;
+    return s;
 }
