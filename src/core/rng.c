@@ -2,44 +2,17 @@
  * rng.c — xoshiro256** (Blackman & Vigna), seeded through splitmix64.
  */
 #include "rng.h"
+#include "xoshiro.h"
 
 #include <math.h>
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+void rn_rng_seed(rn_rng *r, uint64_t seed) { rn_xoshiro_seed(r->s, seed); }
 
-void rn_rng_seed(rn_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t rn_rng_next(rn_rng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
+uint64_t rn_rng_next(rn_rng *r) { return rn_xoshiro_next(r->s); }
 
 double rn_rng_uniform(rn_rng *r) { return (double)(rn_rng_next(r) >> 11) * 0x1.0p-53; }
 
-uint64_t rn_rng_below(rn_rng *r, uint64_t n) {
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do x = rn_rng_next(r);
-    while (x >= limit);
-    return x % n;
-}
+uint64_t rn_rng_below(rn_rng *r, uint64_t n) { return rn_xoshiro_below(r->s, n); }
 
 double rn_rng_normal(rn_rng *r) {
     double u1 = rn_rng_uniform(r), u2 = rn_rng_uniform(r);
