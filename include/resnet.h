@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,7 @@ typedef enum {
     RN_ERR_UNKNOWN_MODEL, /* no model of that name */
     RN_ERR_NUMERIC,       /* a NaN or Inf appeared where a finite number was required */
     RN_ERR_INTERRUPTED,   /* a long operation was stopped by a signal; its state is saved */
+    RN_ERR_DEVICE,        /* no GPU, no driver, a CUDA library failed, or built without CUDA */
 } rn_status;
 
 /* A short fixed name for a status, e.g. "bad file". */
@@ -332,6 +334,8 @@ typedef struct {
     int eval_every;        /* evaluate the test set every N epochs (0: only at the end) */
     int64_t ckpt_every;    /* steps between checkpoints besides each epoch end (0: epochs only) */
     bool log_grads;        /* at each logged step, append gradient norms to grads.jsonl */
+    char device[16];       /* "cpu" ("" too) or "cuda[:N]" (see rn_device_parse) */
+    char precision[8];     /* on a GPU: "fp32", "tf32" or "bf16" ("" : tf32) */
 } rn_train_config;
 
 /* Fills the defaults (above; augment on, schedule constant, log_every 50). */
@@ -479,6 +483,100 @@ rn_status rn_dataset_pack(const rn_dataset *train, const rn_dataset *test, const
 rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_norm *norm,
                       int batch, rn_eval_result *r);
 void rn_eval_result_free(rn_eval_result *r);
+
+/* ------------------------------------------------------------------------------------------
+ * GPUs (CUDA, in builds made with `make CUDA=1`; elsewhere every rn_gpu call fails with
+ * RN_ERR_DEVICE and a message that says so).
+ *
+ * An rn_gpu holds a copy of one model on one GPU: parameters (fp32, conv weights stored
+ * K,R,S,C for the NHWC activations used there), BN buffers, gradients, momentum, activations
+ * for max_batch images, cuDNN convolutions and own kernels for everything else. The host model
+ * stays the reference copy for files: rn_gpu_upload / rn_gpu_download move the state between
+ * the two, so checkpoints are the same safetensors files on either device.
+ *
+ * Training (rn_gpu_train_*) keeps the whole training set on the GPU as uint8, builds each
+ * batch there (the same augmentation draws as rn_batch_fill on the CPU), and replays one
+ * captured CUDA graph per step: batch, forward, loss, backward, SGD update. The host waits
+ * only when it reads metrics (rn_gpu_train_metrics) or state.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum {
+    RN_PRECISION_FP32, /* fp32 everywhere (no tensor-core rounding) */
+    RN_PRECISION_TF32, /* fp32 storage, convolutions and matrix products in TF32 */
+    RN_PRECISION_BF16, /* bf16 activations and convolutions; fp32 master weights, BN
+                        * statistics, classifier and loss */
+} rn_precision;
+
+/* "fp32", "tf32", "bf16" ("" or NULL: tf32). RN_ERR_BAD_ARG for anything else. */
+rn_status rn_precision_parse(const char *s, rn_precision *p);
+const char *rn_precision_name(rn_precision p);
+
+/* "cpu" (or "" or NULL): *cuda_index = -1; "cuda": 0; "cuda:N": N. RN_ERR_BAD_ARG otherwise. */
+rn_status rn_device_parse(const char *spec, int *cuda_index);
+
+/* Whether this build has the CUDA backend. */
+bool rn_cuda_built(void);
+
+typedef struct rn_gpu rn_gpu;
+
+/* Puts model m (its current parameters and buffers) on GPU `device`, reserved for batches of
+ * up to max_batch images. m must outlive the rn_gpu. RN_ERR_DEVICE when there is no such GPU,
+ * no driver, too little memory or a model the GPU path does not support. */
+rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_batch, rn_precision p);
+void rn_gpu_close(rn_gpu *g);
+/* "NVIDIA H100 80GB HBM3 (cuda:0, sm_90, 80 GB, driver 13.0, cuDNN 91900)". */
+const char *rn_gpu_describe(const rn_gpu *g);
+
+/* Host model -> GPU: parameters and BN buffers, and the momentum block (velocity, in the
+ * host's layout, as many floats as parameters; NULL: zeros). */
+rn_status rn_gpu_upload(rn_gpu *g, const float *velocity);
+/* GPU -> host model: parameters, BN buffers, BN counters (plus the training steps run on the
+ * GPU since the upload) and, when velocity is not NULL, the momentum block. Waits for the GPU. */
+rn_status rn_gpu_download(rn_gpu *g, float *velocity);
+
+/* One forward pass of n <= max_batch images x (n, C, H, W) from host memory; logits (n, K)
+ * into host memory. Train mode needs n == max_batch and updates the BN running statistics on
+ * the GPU. */
+rn_status rn_gpu_forward(rn_gpu *g, const float *x, int n, rn_mode mode, float *logits);
+/* The backward pass of the last forward pass, from dlogits (n, K) in host memory. Then
+ * rn_gpu_download_grads copies the parameter gradients into the host model's gradient block
+ * (rn_model_grads, PyTorch layout), the block input gradient norms into the host model (see
+ * rn_model_block_input_grad_norm), and, if input_grad is not NULL, the gradient with respect
+ * to the input (n, C, H, W). */
+rn_status rn_gpu_backward(rn_gpu *g, const float *dlogits);
+rn_status rn_gpu_download_grads(rn_gpu *g, float *input_grad);
+
+/* Evaluates the model (eval mode) on a data set as rn_evaluate does, on the GPU, in batches
+ * of max_batch images. The set is copied to the GPU on first use and kept there (up to two
+ * sets, keyed by their image pointer and count). */
+rn_status rn_gpu_evaluate(rn_gpu *g, const rn_dataset *d, const rn_norm *norm,
+                          rn_eval_result *r);
+
+typedef struct {
+    int batch;                  /* == the rn_gpu's max_batch */
+    float momentum, wd, label_smoothing;
+    bool nesterov, wd_skip_bn, augment;
+    uint64_t seed;              /* the augmentation seed, as rn_batch_fill's */
+    bool block_norms;           /* compute the block input gradient norms every step */
+} rn_gpu_train_opts;
+
+/* Prepares GPU training: copies the training set's images and labels to the GPU, and the
+ * learning rate of every step (lrs[0..n_steps-1]); captures the training step as a CUDA graph.
+ * The next step run is `step`. */
+rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const rn_norm *norm,
+                            const rn_gpu_train_opts *o, const float *lrs, int64_t n_steps,
+                            int64_t step);
+/* The data order of the current epoch (train->n indices); call it before an epoch's first
+ * step. Step s uses order[(s % steps_per_epoch) * batch ...], steps_per_epoch = n / batch. */
+rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order);
+/* Queues `count` training steps (graph launches); returns without waiting. */
+rn_status rn_gpu_train_steps(rn_gpu *g, int count);
+/* Waits for the queued steps and returns the sum of their losses and the number of correctly
+ * classified training images since the last call (which resets both). */
+rn_status rn_gpu_train_metrics(rn_gpu *g, double *loss_sum, int64_t *correct);
+/* Runs one training step op by op (not from the graph), timing each layer with CUDA events,
+ * and prints the time per op kind, forward and backward, to f. */
+rn_status rn_gpu_profile(rn_gpu *g, FILE *f);
 
 #ifdef __cplusplus
 }

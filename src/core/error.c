@@ -29,6 +29,7 @@ const char *rn_status_name(rn_status s) {
     case RN_ERR_UNKNOWN_MODEL: return "unknown model";
     case RN_ERR_NUMERIC: return "non-finite value";
     case RN_ERR_INTERRUPTED: return "interrupted";
+    case RN_ERR_DEVICE: return "device error";
     }
     return "unknown status";
 }

@@ -307,5 +307,5 @@ int rn_model_num_blocks(const rn_model *m) { return m->n_blocks; }
 const char *rn_model_block_name(const rn_model *m, int i) { return m->blocks[i].name; }
 
 double rn_model_block_input_grad_norm(const rn_model *m, int i) {
-    return m->block_gnorm && m->forward_done ? m->block_gnorm[i] : 0;
+    return m->block_gnorm ? m->block_gnorm[i] : 0; /* zeros until a backward pass */
 }

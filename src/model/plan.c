@@ -73,7 +73,7 @@ void rn_plan_memory(rn_model *m, int max_batch) {
     int n_slots = 0;
     /* Walk the nodes backwards; node i's backward writes the gradients of its inputs and reads
      * that of its output. */
-    for (int v = 1; v < nv; v++) m->values[v].grad_first = last_use[v] < 0 ? nn : last_use[v];
+    for (int v = 0; v < nv; v++) m->values[v].grad_first = last_use[v] < 0 ? nn : last_use[v];
     /* Assign in the order gradients come alive: the output first, then by decreasing
      * grad_first (the backward pass runs from node nn-1 down). */
     int *order = malloc((size_t)nv * sizeof(int));

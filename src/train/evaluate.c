@@ -8,17 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_norm *norm,
-                      int batch, rn_eval_result *r) {
-    memset(r, 0, sizeof *r);
-    const int K = m->opts.num_classes;
+rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d) {
     if (d->c != m->opts.in_channels || d->h != m->opts.in_height || d->w != m->opts.in_width)
         return rn_fail(RN_ERR_SHAPE, "data set images are %dx%dx%d, model %s expects %dx%dx%d",
                        d->c, d->h, d->w, m->name, m->opts.in_channels, m->opts.in_height,
                        m->opts.in_width);
-    if (d->num_classes > K)
+    if (d->num_classes > m->opts.num_classes)
         return rn_fail(RN_ERR_SHAPE, "data set has %d classes, model %s only %d",
-                       d->num_classes, m->name, K);
+                       d->num_classes, m->name, m->opts.num_classes);
+    return RN_OK;
+}
+
+rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_norm *norm,
+                      int batch, rn_eval_result *r) {
+    memset(r, 0, sizeof *r);
+    const int K = m->opts.num_classes;
+    rn_status s0 = rn_check_data_fits(m, d);
+    if (s0 != RN_OK) return s0;
     if (batch > d->n) batch = d->n > 0 ? d->n : 1;
     rn_status s = rn_model_reserve(m, ctx, RN_MAX(batch, m->max_batch));
     if (s != RN_OK) return s;

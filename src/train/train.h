@@ -30,4 +30,8 @@ void rn_batch_fill(float *x, int *labels, const rn_dataset *d, const int *idx, i
 /* Writes every setting to path as JSON (config.json of a run). */
 rn_status rn_train_config_save(const rn_train_config *c, const char *path);
 
+/* RN_ERR_SHAPE with a message unless the set's images have the model's input shape and its
+ * classes fit the model's outputs. */
+rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d);
+
 #endif
