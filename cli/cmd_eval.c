@@ -16,6 +16,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet eval --weights FILE --data SPEC [--split test|val|train] [--val N]\n"
             "                   [--seed S] [--batch B] [--threads N] [--resize HxW] [--json]\n"
+            "                   [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16 (fp32)]\n"
             "The val split is the --val N images held out with --seed S; when FILE lies in a\n"
             "run directory, N, S and the resize default to that run's config.json.\n");
 }
@@ -104,7 +105,10 @@ int cmd_eval(int argc, char **argv) {
         {"seed", required_argument, 0, 'S'},    {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"resize", required_argument, 0, 'r'},
         {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
+        {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
+    int cuda = -1;
+    rn_precision prec = RN_PRECISION_FP32;
     const char *weights = NULL, *spec = NULL, *split = "test";
     long val = -1, batch = 256, threads = 0;
     unsigned long long seed = 1;
@@ -136,6 +140,8 @@ int cmd_eval(int argc, char **argv) {
             if (!cli_parse_size("--resize", optarg, &dopts.resize_h, &dopts.resize_w)) return 2;
             break;
         case 'j': json = true; break;
+        case 'D': if (!cli_parse_device(optarg, &cuda)) return 2; break;
+        case 'P': if (!cli_parse_precision(optarg, &prec)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -171,8 +177,15 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     const rn_dataset *d = !strcmp(split, "test") ? &test : !strcmp(split, "val") ? &held : &train;
-    if (s == RN_OK) s = rn_ctx_create(&ctx, NULL, (int)threads);
-    if (s == RN_OK) s = rn_evaluate(m, ctx, d, &norm, (int)batch, &r);
+    if (s == RN_OK && cuda >= 0) {
+        rn_gpu *g = NULL;
+        s = rn_gpu_open(&g, cuda, m, (int)batch, prec);
+        if (s == RN_OK) s = rn_gpu_evaluate(g, d, &norm, &r);
+        rn_gpu_close(g);
+    } else {
+        if (s == RN_OK) s = rn_ctx_create(&ctx, NULL, (int)threads);
+        if (s == RN_OK) s = rn_evaluate(m, ctx, d, &norm, (int)batch, &r);
+    }
     if (s != RN_OK) {
         cli_lib_error(s);
         goto out;

@@ -18,7 +18,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet predict --weights FILE [--model NAME] [--top K] [--mean R,G,B]\n"
-            "                      [--std R,G,B] [--labels FILE] [--threads N] IMAGE...\n"
+            "                      [--std R,G,B] [--labels FILE] [--threads N]\n"
+            "                      [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] IMAGE...\n"
             "Prints PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY for the K most likely classes.\n"
             "The model name and normalization come from the weights' metadata unless given.\n");
 }
@@ -70,6 +71,8 @@ typedef struct {
     long top, threads;
     float mean[4], std[4];
     int n_mean, n_std;
+    int cuda; /* -1: CPU */
+    rn_precision precision;
 } predict_opts;
 
 static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
@@ -78,8 +81,11 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         {"top", required_argument, 0, 'k'},     {"mean", required_argument, 0, 'M'},
         {"std", required_argument, 0, 's'},     {"labels", required_argument, 0, 'l'},
         {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     int c;
+    o->cuda = -1;
+    o->precision = RN_PRECISION_FP32;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -91,6 +97,8 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         case 't': if (!cli_parse_int("--threads", optarg, 0, 1024, &o->threads)) return false; break;
         case 'M': if (!cli_parse_floats("--mean", optarg, o->mean, 4, &o->n_mean)) return false; break;
         case 's': if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
+        case 'D': if (!cli_parse_device(optarg, &o->cuda)) return false; break;
+        case 'P': if (!cli_parse_precision(optarg, &o->precision)) return false; break;
         case 'h': usage(stdout); exit(0);
         default: cli_option_error("predict", c, argv); return false;
         }
@@ -171,6 +179,8 @@ int cmd_predict(int argc, char **argv) {
     if (!parse(argc, argv, &o, &first)) return 2;
     rn_model *m = NULL;
     rn_ctx *ctx = NULL;
+    rn_gpu *gpu = NULL;
+    float *gpu_logits = NULL;
     rn_norm norm;
     char **labels = NULL;
     int n_labels = 0, rc = 1;
@@ -189,16 +199,19 @@ int cmd_predict(int argc, char **argv) {
         cli_error("%s: %d labels, the model has %d classes", o.labels, n_labels, mo.num_classes);
         goto out;
     }
-    if ((s = rn_ctx_create(&ctx, NULL, (int)o.threads)) != RN_OK ||
-        (s = rn_model_reserve(m, ctx, 1)) != RN_OK) {
+    if (o.cuda >= 0) s = rn_gpu_open(&gpu, o.cuda, m, 1, o.precision);
+    else if ((s = rn_ctx_create(&ctx, NULL, (int)o.threads)) == RN_OK)
+        s = rn_model_reserve(m, ctx, 1);
+    if (s != RN_OK) {
         cli_lib_error(s);
         goto out;
     }
     size_t in_floats = (size_t)mo.in_channels * mo.in_height * mo.in_width;
     x = malloc(in_floats * sizeof(float));
     probs = malloc((size_t)mo.num_classes * sizeof(float));
+    gpu_logits = malloc((size_t)mo.num_classes * sizeof(float));
     int *order = malloc((size_t)mo.num_classes * sizeof(int));
-    if (!x || !probs || !order) {
+    if (!x || !probs || !order || !gpu_logits) {
         free(order);
         cli_error("out of memory");
         goto out;
@@ -214,7 +227,12 @@ int cmd_predict(int argc, char **argv) {
         }
         s = rn_image_to_input(x, &img, mo.in_channels, mo.in_height, mo.in_width, &norm);
         rn_image_free(&img);
-        if (s == RN_OK) s = rn_model_forward(m, ctx, x, 1, RN_MODE_EVAL, &logits);
+        if (s == RN_OK && gpu) {
+            s = rn_gpu_forward(gpu, x, 1, RN_MODE_EVAL, gpu_logits);
+            logits = gpu_logits;
+        } else if (s == RN_OK) {
+            s = rn_model_forward(m, ctx, x, 1, RN_MODE_EVAL, &logits);
+        }
         if (s != RN_OK) {
             rc = cli_lib_error(s);
             continue;
@@ -249,6 +267,8 @@ out:
     free(labels);
     free(x);
     free(probs);
+    free(gpu_logits);
+    rn_gpu_close(gpu);
     rn_ctx_free(ctx);
     rn_model_free(m);
     return rc;

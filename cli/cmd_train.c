@@ -46,6 +46,9 @@ static void usage(FILE *f) {
 "          --init WEIGHTS (start from these weights)  --seed S  --threads N\n"
 "          --backend NAME  --log-every N (50)  --eval-every N (epochs)  --ckpt-every N\n"
 "          --quiet\n"
+"device:   --device cpu|cuda|cuda:N (default cpu; a GPU in builds made with make CUDA=1)\n"
+"          --precision fp32|tf32|bf16 (on a GPU; default tf32). Both may also be given\n"
+"          with --resume, to continue a run on another device\n"
 "          --log-grads (gradient norms per tensor and per block input at every logged\n"
 "          step into RUN_DIR/grads.jsonl; `resnet report` draws them)\n");
 }
@@ -157,7 +160,7 @@ enum {
     OPT_NESTEROV, OPT_WD, OPT_WD_SKIP_BN, OPT_SCHEDULE, OPT_GAMMA, OPT_WARMUP, OPT_SMOOTHING,
     OPT_AUGMENT, OPT_SEED, OPT_THREADS, OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_CKPT_EVERY,
     OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP, OPT_INIT, OPT_SHUFFLE,
-    OPT_LOG_GRADS
+    OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION
 };
 
 int cmd_train(int argc, char **argv) {
@@ -193,6 +196,8 @@ int cmd_train(int argc, char **argv) {
         {"shuffle", required_argument, 0, OPT_SHUFFLE},
         {"help", no_argument, 0, OPT_HELP},
         {"log-grads", no_argument, 0, OPT_LOG_GRADS},
+        {"device", required_argument, 0, OPT_DEVICE},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {0, 0, 0, 0}};
     rn_train_config c;
     rn_train_config_defaults(&c);
@@ -202,6 +207,8 @@ int cmd_train(int argc, char **argv) {
     double d;
     int o, li = -1;
     const char *setting = NULL; /* the first option that changes a setting */
+    /* Where the run executes: also allowed with --resume, so a run moves between devices. */
+    const char *device = NULL, *precision = NULL;
     optind = 1;
     /* A recipe sets many fields; options given with it must win, so find it first. */
     for (int i = 1; i < argc; i++) {
@@ -215,7 +222,8 @@ int cmd_train(int argc, char **argv) {
         if (s != RN_OK) return cli_lib_error(s);
     }
     while ((o = getopt_long(argc, argv, "", opts, &li)) != -1) {
-        if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP)
+        if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP &&
+            o != OPT_DEVICE && o != OPT_PRECISION)
             setting = opts[li].name;
         li = -1;
         switch (o) {
@@ -328,6 +336,19 @@ int cmd_train(int argc, char **argv) {
             break;
         case OPT_QUIET: quiet = true; break;
         case OPT_LOG_GRADS: c.log_grads = true; break;
+        case OPT_DEVICE: {
+            int idx;
+            if (!cli_parse_device(optarg, &idx)) return 2;
+            if (strlen(optarg) >= sizeof c.device) return cli_error("--device: name too long");
+            device = optarg;
+            break;
+        }
+        case OPT_PRECISION: {
+            rn_precision p;
+            if (!cli_parse_precision(optarg, &p)) return 2;
+            precision = optarg;
+            break;
+        }
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -341,7 +362,10 @@ int cmd_train(int argc, char **argv) {
         rn_status s = rn_train_config_load(&c, resume);
         if (s != RN_OK) return cli_lib_error(s);
         snprintf(c.out, sizeof c.out, "%s", resume); /* the directory may have moved */
-    } else {
+    }
+    if (device) snprintf(c.device, sizeof c.device, "%s", device);
+    if (precision) snprintf(c.precision, sizeof c.precision, "%s", precision);
+    if (!resume) {
         if (!c.data[0]) {
             struct stat sb;
             if (stat(FASHION_MNIST_DIR, &sb) != 0)

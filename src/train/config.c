@@ -60,6 +60,8 @@ rn_status rn_train_config_save(const rn_train_config *c, const char *path) {
     cJSON_AddStringToObject(j, "data", c->data);
     cJSON_AddStringToObject(j, "out", c->out);
     cJSON_AddStringToObject(j, "backend", c->backend);
+    cJSON_AddStringToObject(j, "device", c->device);
+    cJSON_AddStringToObject(j, "precision", c->precision);
     cJSON_AddStringToObject(j, "init", c->init);
     cJSON_AddNumberToObject(j, "threads", c->threads);
     cJSON_AddNumberToObject(j, "resize_h", c->resize_h);
@@ -149,6 +151,13 @@ rn_status rn_train_config_load(rn_train_config *c, const char *run_dir) {
     else if (!get_str(j, "out", c->out, sizeof c->out)) bad = "out";
     else if (!get_str(j, "backend", c->backend, sizeof c->backend)) bad = "backend";
     else if (!get_str(j, "init", c->init, sizeof c->init)) bad = "init";
+    /* Optional (runs from before GPUs existed here have neither): CPU, default precision. */
+    if (!bad && cJSON_GetObjectItemCaseSensitive(j, "device") &&
+        !get_str(j, "device", c->device, sizeof c->device))
+        bad = "device";
+    if (!bad && cJSON_GetObjectItemCaseSensitive(j, "precision") &&
+        !get_str(j, "precision", c->precision, sizeof c->precision))
+        bad = "precision";
     else if (!get_num(j, "threads", &v[0])) bad = "threads";
     else if (!get_num(j, "resize_h", &v[1])) bad = "resize_h";
     else if (!get_num(j, "resize_w", &v[2])) bad = "resize_w";

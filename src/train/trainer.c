@@ -44,6 +44,7 @@ typedef struct {
     char path[2048];
     FILE *metrics;
     FILE *grads; /* grads.jsonl when c->log_grads */
+    rn_gpu *gpu; /* training on a GPU: the model's state lives there between checkpoints */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -68,7 +69,14 @@ static void epoch_order(trainer *t, int epoch) {
     }
 }
 
+/* Brings the GPU's state (weights, BN buffers, momentum) into the host model. */
+static rn_status sync_from_gpu(trainer *t) {
+    return t->gpu ? rn_gpu_download(t->gpu, t->velocity) : RN_OK;
+}
+
 static rn_status save_checkpoint(trainer *t) {
+    rn_status s0 = sync_from_gpu(t);
+    if (s0 != RN_OK) return s0;
     size_t n;
     rn_model_params(t->model, &n);
     rn_st_tensor mom = {.name = "optimizer.momentum", .dtype = RN_DTYPE_F32, .ndim = 1,
@@ -175,6 +183,23 @@ static rn_status write_classes(trainer *t) {
     return RN_OK;
 }
 
+/* GPU training: the (possibly resumed) state goes up, with every step's learning rate. */
+static rn_status setup_gpu(trainer *t) {
+    const rn_train_config *c = t->c;
+    rn_status s = rn_gpu_upload(t->gpu, t->velocity);
+    if (s != RN_OK) return s;
+    float *lrs = malloc((size_t)t->total * sizeof(float));
+    if (!lrs) return rn_fail(RN_ERR_NOMEM, "cannot allocate the learning-rate table");
+    for (int64_t i = 0; i < t->total; i++) lrs[i] = (float)rn_schedule_lr(c, i, t->total);
+    rn_gpu_train_opts o = {.batch = c->batch, .momentum = c->momentum, .wd = c->wd,
+                           .label_smoothing = c->label_smoothing, .nesterov = c->nesterov,
+                           .wd_skip_bn = c->wd_skip_bn, .augment = c->augment, .seed = c->seed,
+                           .block_norms = c->log_grads};
+    s = rn_gpu_train_init(t->gpu, &t->train, &t->norm, &o, lrs, t->total, t->step);
+    free(lrs);
+    return s;
+}
+
 static rn_status setup(trainer *t, bool resume) {
     const rn_train_config *c = t->c;
     rn_status s;
@@ -186,6 +211,10 @@ static rn_status setup(trainer *t, bool resume) {
                        "%s already holds a run (resume it with --resume %s, or choose another "
                        "--out)",
                        c->out, c->out);
+    int cuda = -1;
+    rn_precision precision;
+    if ((s = rn_device_parse(c->device, &cuda)) != RN_OK) return s;
+    if ((s = rn_precision_parse(c->precision, &precision)) != RN_OK) return s;
     rn_data_opts dopts = {c->resize_h, c->resize_w};
     if ((s = rn_dataset_load(&t->train, &t->test, c->data, &dopts)) != RN_OK) return s;
     if (c->val < 0 || c->val >= t->train.n)
@@ -211,7 +240,11 @@ static rn_status setup(trainer *t, bool resume) {
     if (!resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK) return s;
     if ((s = rn_ctx_create(&t->ctx, c->backend[0] ? c->backend : NULL, c->threads)) != RN_OK)
         return s;
-    if ((s = rn_model_reserve(t->model, t->ctx, c->batch)) != RN_OK) return s;
+    if (cuda >= 0) {
+        if ((s = rn_gpu_open(&t->gpu, cuda, t->model, c->batch, precision)) != RN_OK) return s;
+    } else if ((s = rn_model_reserve(t->model, t->ctx, c->batch)) != RN_OK) {
+        return s;
+    }
     size_t np, per = (size_t)t->train.c * t->train.h * t->train.w;
     rn_model_params(t->model, &np);
     int K = t->train.num_classes;
@@ -246,6 +279,7 @@ static rn_status setup(trainer *t, bool resume) {
     if (!t->metrics) return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
     if (c->log_grads && !(t->grads = fopen(run_path(t, "grads.jsonl"), "a")))
         return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
+    if (t->gpu) return setup_gpu(t);
     return RN_OK;
 }
 
@@ -255,6 +289,7 @@ static void teardown(trainer *t) {
     rn_dataset_free(&t->train);
     rn_dataset_free(&t->val);
     rn_dataset_free(&t->test);
+    rn_gpu_close(t->gpu);
     rn_model_free(t->model);
     rn_ctx_free(t->ctx);
     rn_free(t->velocity);
@@ -273,14 +308,18 @@ static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progres
     rn_status s;
     int batch = t->c->batch;
     if (val && t->val.n > 0) {
-        if ((s = rn_evaluate(t->model, t->ctx, &t->val, &t->norm, batch, &r)) != RN_OK) return s;
+        s = t->gpu ? rn_gpu_evaluate(t->gpu, &t->val, &t->norm, &r)
+                   : rn_evaluate(t->model, t->ctx, &t->val, &t->norm, batch, &r);
+        if (s != RN_OK) return s;
         p->has_val = true;
         p->val_acc = r.top1;
         p->val_loss = r.loss;
         rn_eval_result_free(&r);
     }
     if (test && t->test.n > 0) {
-        if ((s = rn_evaluate(t->model, t->ctx, &t->test, &t->norm, batch, &r)) != RN_OK) return s;
+        s = t->gpu ? rn_gpu_evaluate(t->gpu, &t->test, &t->norm, &r)
+                   : rn_evaluate(t->model, t->ctx, &t->test, &t->norm, batch, &r);
+        if (s != RN_OK) return s;
         p->has_test = true;
         p->test_acc = r.top1;
         p->test_loss = r.loss;
@@ -308,6 +347,10 @@ static void put_norm(FILE *f, const char *sep, const char *name, double v) {
 /* One grads.jsonl line after the backward pass of step t->step: the L2 norm of each parameter's
  * gradient and of the gradient reaching each block's input. */
 static rn_status log_grads(trainer *t) {
+    if (t->gpu) {
+        rn_status s = rn_gpu_download_grads(t->gpu, NULL);
+        if (s != RN_OK) return s;
+    }
     FILE *f = t->grads;
     fprintf(f, "{\"step\": %lld, \"params\": {", (long long)t->step);
     int n = rn_model_num_tensors(t->model), k = 0;
@@ -382,17 +425,39 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
     double loss_sum = 0, win_start = now_s();
     int64_t correct_sum = 0, win_steps = 0;
     rn_train_progress p = {0};
+    bool order_sent = false;
     while (t.step < t.total) {
-        double loss = 0;
-        int correct = 0;
-        if ((s = train_step(&t, &loss, &correct)) != RN_OK) goto done;
+        if (t.gpu) {
+            /* Queued, not waited for: the GPU runs ahead until the next log line. */
+            if (!order_sent || t.step % t.steps_per_epoch == 0) {
+                epoch_order(&t, (int)(t.step / t.steps_per_epoch));
+                if ((s = rn_gpu_train_set_order(t.gpu, t.perm)) != RN_OK) goto done;
+                order_sent = true;
+            }
+            if ((s = rn_gpu_train_steps(t.gpu, 1)) != RN_OK) goto done;
+        } else {
+            double loss = 0;
+            int correct = 0;
+            if ((s = train_step(&t, &loss, &correct)) != RN_OK) goto done;
+            loss_sum += loss;
+            correct_sum += correct;
+        }
         t.step++;
-        loss_sum += loss;
-        correct_sum += correct;
         win_steps++;
         bool epoch_end = t.step % t.steps_per_epoch == 0 || t.step == t.total;
         bool log = t.step % RN_MAX(c->log_every, 1) == 0 || epoch_end;
         int epoch = (int)((t.step - 1) / t.steps_per_epoch);
+        if (log && t.gpu) {
+            if ((s = rn_gpu_train_metrics(t.gpu, &loss_sum, &correct_sum)) != RN_OK) goto done;
+            if (!isfinite(loss_sum)) {
+                s = rn_fail(RN_ERR_NUMERIC,
+                            "steps %lld to %lld: the loss is %f; training stopped (the last "
+                            "checkpoint is kept in %s)",
+                            (long long)(t.step - win_steps + 1), (long long)t.step, loss_sum,
+                            c->out);
+                goto done;
+            }
+        }
         if (log) {
             double dt = now_s() - win_start;
             p = (rn_train_progress){.step = t.step, .total_steps = t.total, .epoch = epoch,
@@ -424,6 +489,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
             if ((s = evaluate_sets(&t, true, test, &e)) != RN_OK) goto done;
             if (e.has_val && e.val_acc > t.best_val) {
                 t.best_val = e.val_acc;
+                if ((s = sync_from_gpu(&t)) != RN_OK) goto done;
                 if ((s = rn_model_save(t.model, run_path(&t, "best.safetensors"), &t.norm)) !=
                     RN_OK)
                     goto done;
