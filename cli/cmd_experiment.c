@@ -59,6 +59,7 @@ static void usage(FILE *f) {
 "  --log-every N       steps between logged metrics and gradients (default iters/100)\n"
 "  --eval-every N      epochs between test evaluations (default 1)\n"
 "  --seed S  --threads T  --backend NAME  --quiet\n"
+"  --device cpu|cuda[:N]  --precision fp32|tf32|bf16 (on a GPU; see resnet train --help)\n"
 "  -- TRAIN_OPTIONS    more `resnet train` options for every run (e.g. -- --augment none)\n",
             DEFAULT_ITERS, DEFAULT_SCHEDULE);
 }
@@ -204,7 +205,7 @@ int cmd_experiment(int argc, char **argv) {
     enum {
         OPT_DATA = 256, OPT_OUT, OPT_DEPTHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_WD, OPT_SCHEDULE,
         OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_SEED, OPT_THREADS, OPT_BACKEND, OPT_QUIET,
-        OPT_HELP
+        OPT_HELP, OPT_DEVICE, OPT_PRECISION
     };
     static const struct option opts[] = {{"data", required_argument, 0, OPT_DATA},
                                          {"out", required_argument, 0, OPT_OUT},
@@ -222,11 +223,13 @@ int cmd_experiment(int argc, char **argv) {
                                          {"backend", required_argument, 0, OPT_BACKEND},
                                          {"quiet", no_argument, 0, OPT_QUIET},
                                          {"help", no_argument, 0, OPT_HELP},
+                                         {"device", required_argument, 0, OPT_DEVICE},
+                                         {"precision", required_argument, 0, OPT_PRECISION},
                                          {0, 0, 0, 0}};
     const char *data = NULL, *out = NULL, *depths_s = DEFAULT_DEPTHS, *batch_s = DEFAULT_BATCH;
     const char *lr_s = DEFAULT_LR, *wd_s = DEFAULT_WD, *sched = DEFAULT_SCHEDULE;
     const char *val_s = DEFAULT_VAL, *log_s = NULL, *eval_s = "1", *seed_s = "1";
-    const char *threads_s = NULL, *backend = NULL;
+    const char *threads_s = NULL, *backend = NULL, *device = NULL, *precision = NULL;
     char iters_s[32];
     snprintf(iters_s, sizeof iters_s, "%d", DEFAULT_ITERS);
     bool quiet = false;
@@ -282,6 +285,18 @@ int cmd_experiment(int argc, char **argv) {
             threads_s = optarg;
             break;
         case OPT_BACKEND: backend = optarg; break;
+        case OPT_DEVICE: {
+            int idx;
+            if (!cli_parse_device(optarg, &idx)) return 2;
+            device = optarg;
+            break;
+        }
+        case OPT_PRECISION: {
+            rn_precision p;
+            if (!cli_parse_precision(optarg, &p)) return 2;
+            precision = optarg;
+            break;
+        }
         case OPT_QUIET: quiet = true; break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -358,6 +373,8 @@ int cmd_experiment(int argc, char **argv) {
         int na = 0;
         args[na++] = "resnet";
         args[na++] = "train";
+        if (device) args[na++] = "--device", args[na++] = (char *)device;
+        if (precision) args[na++] = "--precision", args[na++] = (char *)precision;
         if (st[i] == RUN_RESUME) {
             args[na++] = "--resume";
             args[na++] = dirs[i];

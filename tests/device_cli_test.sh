@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# device_cli_test.sh — the --device and --precision options of train, eval, predict and bench:
+# device_cli_test.sh — the --device and --precision options of train, eval, predict, bench and
+# experiment:
 # bad values give one line and a non-zero exit; without a usable GPU (a build without CUDA, or
 # no GPU or driver) --device cuda says so in one line and leaves no run directory behind;
 # --device cpu trains, is recorded in config.json, and --resume may change the device while
@@ -59,4 +60,13 @@ resume_cpu() { "$RESNET" train --resume "$TMP/cpu" --device cpu --quiet; }
 check "--resume with --device" resume_cpu
 check_error "--resume with --lr" "--lr cannot be given with it" \
     "$RESNET" train --resume "$TMP/cpu" --lr 0.5
+
+EXP=(experiment degradation --data "folder:$D" --depths 8 --iters 1 --batch 4 --val 2 --quiet)
+check_error "experiment --device gpu" "--device: expected cpu, cuda or cuda:N, got 'gpu'" \
+    "$RESNET" "${EXP[@]}" --device gpu --out "$TMP/exp"
+experiment_cpu() {
+    "$RESNET" "${EXP[@]}" --device cpu --out "$TMP/exp" &&
+        grep -Eq '"device":[[:space:]]*"cpu"' "$TMP/exp/resnet8/config.json"
+}
+check "experiment --device cpu passes the device to its runs" experiment_cpu
 finish
