@@ -110,8 +110,8 @@ struct rn_gpu {
 
 /* net.cu, for train.cu: one forward / backward pass over the batch already in g->x (and, for
  * training, the labels in g->labels_dev), enqueued on g->stream without waiting. */
-rn_status gpu_forward_pass(rn_gpu *g, int n, rn_mode mode);
-rn_status gpu_backward_pass(rn_gpu *g, int n);
+rn_status gpu_forward_pass(rn_gpu *g, rn_mode mode);
+rn_status gpu_backward_pass(rn_gpu *g);
 /* Copies a host data set to the GPU. */
 rn_status gpu_set_upload(gpu_set *s, const rn_dataset *d);
 void gpu_set_free(gpu_set *s);

@@ -547,7 +547,7 @@ template <typename T> static rn_status forward_t(rn_gpu *g, rn_mode mode) {
     return RN_OK;
 }
 
-rn_status gpu_forward_pass(rn_gpu *g, int n_unused, rn_mode mode) {
+rn_status gpu_forward_pass(rn_gpu *g, rn_mode mode) {
     return g->use_bf16 ? forward_t<bf16>(g, mode) : forward_t<float>(g, mode);
 }
 
@@ -716,7 +716,7 @@ template <typename T> static rn_status backward_t(rn_gpu *g) {
     return RN_OK;
 }
 
-rn_status gpu_backward_pass(rn_gpu *g, int n_unused) {
+rn_status gpu_backward_pass(rn_gpu *g) {
     return g->use_bf16 ? backward_t<bf16>(g) : backward_t<float>(g);
 }
 
@@ -766,7 +766,7 @@ extern "C" rn_status rn_gpu_forward(rn_gpu *g, const float *x, int n, rn_mode mo
             (float *)g->x, g->x_stage, N, v0->c, v0->h * v0->w);
     LAUNCH_TRY();
     g->last_mode = mode;
-    RN_TRY(gpu_forward_pass(g, N, mode));
+    RN_TRY(gpu_forward_pass(g, mode));
     if (mode == RN_MODE_TRAIN) g->train_forwards++;
     CU_TRY(cudaMemcpyAsync(logits, g->logits, (size_t)n * K * sizeof(float),
                            cudaMemcpyDeviceToHost, g->stream));
@@ -787,7 +787,7 @@ extern "C" rn_status rn_gpu_backward(rn_gpu *g, const float *dlogits) {
                                g->stream));
     bool want = g->want_input_grad, norms = g->block_norms;
     g->want_input_grad = g->block_norms = true;
-    rn_status s = gpu_backward_pass(g, N);
+    rn_status s = gpu_backward_pass(g);
     g->want_input_grad = want;
     g->block_norms = norms;
     if (s == RN_OK) CU_TRY(cudaStreamSynchronize(g->stream));
@@ -854,7 +854,7 @@ extern "C" rn_status rn_gpu_evaluate(rn_gpu *g, const rn_dataset *d, const rn_no
     for (int first = 0; first < d->n; first += N) {
         int n = RN_MIN(N, d->n - first);
         RN_TRY(gpu_fill_eval_batch(g, s, d, first, n, norm));
-        RN_TRY(gpu_forward_pass(g, N, RN_MODE_EVAL));
+        RN_TRY(gpu_forward_pass(g, RN_MODE_EVAL));
         k_softmax_xent<<<(n + 7) / 8, 256, 0, g->stream>>>(NULL, g->logits, g->labels_dev, n, n,
                                                            K, 0.f, loss_dev, counts_dev,
                                                            counts_dev + 1, counts_dev + 2);

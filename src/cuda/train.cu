@@ -151,12 +151,12 @@ static rn_status enqueue_step(rn_gpu *g, const rn_dataset *shape) {
     memcpy(nm.std, g->norm_std, sizeof nm.std);
     RN_TRY(fill_batch(g, &g->train, shape, nm));
     g->last_mode = RN_MODE_TRAIN;
-    RN_TRY(gpu_forward_pass(g, B, RN_MODE_TRAIN));
+    RN_TRY(gpu_forward_pass(g, RN_MODE_TRAIN));
     k_softmax_xent<<<(B + 7) / 8, 256, 0, g->stream>>>(g->dlogits_dev, g->logits, g->labels_dev,
                                                        B, B, K, o->label_smoothing, g->loss_sum,
                                                        g->counts, NULL, NULL);
     LAUNCH_TRY();
-    RN_TRY(gpu_backward_pass(g, B));
+    RN_TRY(gpu_backward_pass(g));
     k_sgd<<<grid_for(m->n_params, THREADS), THREADS, 0, g->stream>>>(
         g->params, g->velocity, g->grads, g->decay, g->use_bf16 ? g->params_low : NULL, m->n_params,
         g->lrs, g->n_steps, g->step_dev, o->momentum, o->wd, o->nesterov);
