@@ -13,7 +13,7 @@ The model runs channels_last in TF32, compiled with torch.compile(mode="reduce-o
 unless --no-compile. Usage, from the repository root:
 
     python3 bench/torch_recipe.py [--data data/cifar10] [--model resnet20] [--iters 64000]
-                                  [--no-compile] [--device cuda]
+                                  [--no-compile] [--device cuda] [--log-every 8000]
 """
 import argparse
 import os
@@ -43,6 +43,8 @@ def main():
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--log-every", type=int, default=8000,
+                    help="steps between lines of mean training loss and accuracy")
     a = ap.parse_args()
     dev = torch.device(a.device)
     torch.manual_seed(a.seed)
@@ -90,6 +92,8 @@ def main():
 
     loss_fn = torch.nn.CrossEntropyLoss()
     order, pos = torch.randperm(n, device=dev), 0
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev)
     t0 = time.time()
     for step in range(a.iters):
         if pos + B > n:
@@ -98,14 +102,21 @@ def main():
         pos += B
         if not a.no_compile:
             torch.compiler.cudagraph_mark_step_begin()
-        loss = loss_fn(net(x), y)
+        logits = net(x)
+        loss = loss_fn(logits, y)
+        loss_sum += loss.detach()
+        correct += (logits.detach().argmax(1) == y).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        if (step + 1) % 8000 == 0 or step + 1 == a.iters:
-            print("step %d  loss %.4f  lr %.4g  %.0f s" % (step + 1, loss.item(),
-                  sched.get_last_lr()[0], time.time() - t0), flush=True)
+        if (step + 1) % a.log_every == 0 or step + 1 == a.iters:
+            k = (step + 1) % a.log_every or a.log_every
+            print("step %d  loss %.4f  acc %.2f%%  lr %.4g  %.0f s" % (
+                step + 1, loss_sum.item() / k, 100 * correct.item() / (k * B),
+                sched.get_last_lr()[0], time.time() - t0), flush=True)
+            loss_sum.zero_()
+            correct.zero_()
     torch.cuda.synchronize() if dev.type == "cuda" else None
     wall = time.time() - t0
     print("PyTorch %s %s: %d steps in %.1f s (%.0f img/s); val acc %.2f%%, test acc %.2f%% "
