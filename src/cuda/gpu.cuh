@@ -78,14 +78,18 @@ struct rn_gpu {
     bool want_input_grad;
     bool block_norms;
 
-    float *x_stage;          /* host batch staging (max_batch images, fp32 NCHW) */
+    float *x_stage;          /* on the GPU: a batch as the host holds it (max_batch, C, H, W)
+                              * fp32, converted to and from x / din */
     float *logits;           /* (max_batch, K) fp32 = fp32_act of the last value */
     int *labels_dev;         /* (max_batch) */
-    float *dlogits_dev;
-    double *loss_sum;
-    unsigned long long *counts; /* correct, top5, then confusion K*K */
+    float *dlogits_dev;      /* = fp32_grad of the last value */
+    double *loss_sum;        /* [0] training (per interval), [1] evaluation */
+    unsigned long long *counts; /* [0] training's correct count; evaluation's correct, top-5
+                                 * and K*K confusion counts from [1] */
 
-    cudaEvent_t *prof_fwd, *prof_bwd; /* when profiling: an event per node boundary (n_nodes + 1) */
+    /* Profiling (rn_gpu_profile): an event at each node boundary (n_nodes + 1 each) while set;
+     * prof_bwd_base keeps the backward array for reading the times afterwards. */
+    cudaEvent_t *prof_fwd, *prof_bwd;
     cudaEvent_t *prof_bwd_base;
 
     bool forward_done;
