@@ -61,6 +61,16 @@ check "--resume with --device" resume_cpu
 check_error "--resume with --lr" "--lr cannot be given with it" \
     "$RESNET" train --resume "$TMP/cpu" --lr 0.5
 
+# A run recorded as a GPU run resumes on the CPU when told so (checkpoints are the same files).
+sed -i 's/"device":[[:space:]]*"cpu"/"device": "cuda"/' "$TMP/cpu/config.json"
+if [ -z "${NO_GPU:-}" ]; then
+    skip "a GPU run's config on a machine without a GPU" "this machine has a usable GPU"
+else
+    check_error "--resume of a GPU run without a GPU" "$NO_GPU" \
+        "$RESNET" train --resume "$TMP/cpu" --quiet
+    check "--resume of a (finished) GPU run with --device cpu: accepted" resume_cpu
+fi
+
 EXP=(experiment degradation --data "folder:$D" --depths 8 --iters 1 --batch 4 --val 2 --quiet)
 check_error "experiment --device gpu" "--device: expected cpu, cuda or cuda:N, got 'gpu'" \
     "$RESNET" "${EXP[@]}" --device gpu --out "$TMP/exp"
