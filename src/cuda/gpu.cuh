@@ -101,7 +101,7 @@ struct rn_gpu {
 
     /* Training (train.cu). */
     gpu_set train;
-    float norm_mean[4], norm_std[4];
+    rn_norm train_norm;
     rn_gpu_train_opts topts;
     float *lrs;
     int64_t n_steps, *step_dev;
@@ -121,7 +121,7 @@ rn_status gpu_set_upload(gpu_set *s, const rn_dataset *d);
 void gpu_set_free(gpu_set *s);
 /* Fills g->x with images [first, first + n) of a GPU set, normalized, not augmented; the
  * rest of the batch with zeros; labels into g->labels_dev. */
-rn_status gpu_fill_eval_batch(rn_gpu *g, const gpu_set *s, const rn_dataset *d, int first,
+rn_status gpu_fill_eval_batch(rn_gpu *g, const gpu_set *s, int first,
                               int n, const rn_norm *norm);
 void gpu_train_free(rn_gpu *g);
 

@@ -853,7 +853,7 @@ extern "C" rn_status rn_gpu_evaluate(rn_gpu *g, const rn_dataset *d, const rn_no
     g->last_mode = RN_MODE_EVAL;
     for (int first = 0; first < d->n; first += N) {
         int n = RN_MIN(N, d->n - first);
-        RN_TRY(gpu_fill_eval_batch(g, s, d, first, n, norm));
+        RN_TRY(gpu_fill_eval_batch(g, s, first, n, norm));
         RN_TRY(gpu_forward_pass(g, RN_MODE_EVAL));
         k_softmax_xent<<<(n + 7) / 8, 256, 0, g->stream>>>(NULL, g->logits, g->labels_dev, n, n,
                                                            K, 0.f, loss_dev, counts_dev,

@@ -112,32 +112,36 @@ static rn_status ensure_aug(rn_gpu *g) {
     return RN_OK;
 }
 
-static rn_status fill_batch(rn_gpu *g, const gpu_set *s, const rn_dataset *d, norm4 nm) {
-    const size_t n = (size_t)g->max_batch * d->c * d->h * d->w;
+/* The images of g->aug from set s into g->x (the model's input shape). */
+static rn_status fill_batch(rn_gpu *g, const gpu_set *s, const rn_norm *norm) {
+    const rn_model_opts *o = &g->m->opts;
+    const int C = o->in_channels, H = o->in_height, W = o->in_width;
+    const norm4 nm = norm_of(norm, C);
+    const size_t n = (size_t)g->max_batch * C * H * W;
     if (g->use_bf16)
         k_fill_batch<bf16><<<grid_for(n, THREADS), THREADS, 0, g->stream>>>(
-            (bf16 *)g->x, s->images, g->aug, g->max_batch, d->c, d->h, d->w, nm);
+            (bf16 *)g->x, s->images, g->aug, g->max_batch, C, H, W, nm);
     else
         k_fill_batch<float><<<grid_for(n, THREADS), THREADS, 0, g->stream>>>(
-            (float *)g->x, s->images, g->aug, g->max_batch, d->c, d->h, d->w, nm);
+            (float *)g->x, s->images, g->aug, g->max_batch, C, H, W, nm);
     LAUNCH_TRY();
     return RN_OK;
 }
 
-rn_status gpu_fill_eval_batch(rn_gpu *g, const gpu_set *s, const rn_dataset *d, int first,
+rn_status gpu_fill_eval_batch(rn_gpu *g, const gpu_set *s, int first,
                               int n, const rn_norm *norm) {
     RN_TRY(ensure_aug(g));
     k_eval_aug<<<(g->max_batch + 127) / 128, 128, 0, g->stream>>>(g->aug, g->labels_dev,
                                                                  s->labels, first, n,
                                                                  g->max_batch);
     LAUNCH_TRY();
-    return fill_batch(g, s, d, norm_of(norm, d->c));
+    return fill_batch(g, s, norm);
 }
 
 /* ---- the training step -------------------------------------------------------------------- */
 
 /* Everything one step does, enqueued on g->stream (captured into the graph). */
-static rn_status enqueue_step(rn_gpu *g, const rn_dataset *shape) {
+static rn_status enqueue_step(rn_gpu *g) {
     rn_model *m = g->m;
     const rn_gpu_train_opts *o = &g->topts;
     const int B = g->max_batch, K = m->opts.num_classes;
@@ -146,10 +150,7 @@ static rn_status enqueue_step(rn_gpu *g, const rn_dataset *shape) {
                                                        g->train.labels, g->step_dev, spe, B,
                                                        o->seed, o->augment);
     LAUNCH_TRY();
-    norm4 nm;
-    memcpy(nm.mean, g->norm_mean, sizeof nm.mean);
-    memcpy(nm.std, g->norm_std, sizeof nm.std);
-    RN_TRY(fill_batch(g, &g->train, shape, nm));
+    RN_TRY(fill_batch(g, &g->train, &g->train_norm));
     g->last_mode = RN_MODE_TRAIN;
     RN_TRY(gpu_forward_pass(g, RN_MODE_TRAIN));
     k_softmax_xent<<<(B + 7) / 8, 256, 0, g->stream>>>(g->dlogits_dev, g->logits, g->labels_dev,
@@ -198,10 +199,7 @@ extern "C" rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const
         return rn_fail(RN_ERR_BAD_ARG, "step %lld of %lld", (long long)step, (long long)n_steps);
     gpu_train_free(g);
     g->topts = *o;
-    for (int c = 0; c < 4; c++) {
-        g->norm_mean[c] = c < train->c ? norm->mean[c] : 0.f;
-        g->norm_std[c] = c < train->c ? norm->std[c] : 1.f;
-    }
+    g->train_norm = *norm;
     RN_TRY(gpu_set_upload(&g->train, train));
     RN_TRY(ensure_aug(g));
     CU_TRY(cudaMalloc((void **)&g->lrs, RN_MAX(n_steps, (int64_t)1) * sizeof(float)));
@@ -230,9 +228,8 @@ extern "C" rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const
 
     /* Capture one step. A failed capture leaves the steps to run uncaptured, launch by
      * launch (slower, same results). */
-    rn_dataset shape = *train;
     CU_TRY(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal));
-    rn_status s = enqueue_step(g, &shape);
+    rn_status s = enqueue_step(g);
     cudaGraph_t graph = NULL;
     cudaError_t e = cudaStreamEndCapture(g->stream, &graph);
     if (s == RN_OK && e == cudaSuccess && graph) {
@@ -262,13 +259,9 @@ extern "C" rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) {
 
 extern "C" rn_status rn_gpu_train_steps(rn_gpu *g, int count) {
     if (!g->train_ready) return rn_fail(RN_ERR_BAD_ARG, "GPU training was not initialized");
-    rn_dataset shape = {0};
-    shape.c = g->m->opts.in_channels;
-    shape.h = g->m->opts.in_height;
-    shape.w = g->m->opts.in_width;
     for (int i = 0; i < count; i++) {
         if (g->graph_exec) CU_TRY(cudaGraphLaunch(g->graph_exec, g->stream));
-        else RN_TRY(enqueue_step(g, &shape));
+        else RN_TRY(enqueue_step(g));
     }
     g->train_forwards += count;
     return RN_OK;
@@ -305,12 +298,8 @@ extern "C" rn_status rn_gpu_profile(rn_gpu *g, FILE *f) {
     g->prof_fwd = ev;
     g->prof_bwd = g->prof_bwd_base = ev + n + 1;
     cudaEvent_t t0 = ev[2 * n + 2], t1 = ev[2 * n + 3];
-    rn_dataset shape = {0};
-    shape.c = m->opts.in_channels;
-    shape.h = m->opts.in_height;
-    shape.w = m->opts.in_width;
     CU_TRY(cudaEventRecord(t0, g->stream));
-    rn_status s = enqueue_step(g, &shape);
+    rn_status s = enqueue_step(g);
     g->prof_fwd = g->prof_bwd = NULL;
     if (s != RN_OK) return s;
     CU_TRY(cudaEventRecord(t1, g->stream));
