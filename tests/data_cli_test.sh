@@ -10,31 +10,7 @@ failed=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-bad() { failed=$((failed + 1)); echo "FAILED: $1"; }
-
-# check NAME COMMAND...: runs the command, keeps stdout in $tmp/out and stderr in $tmp/err.
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; }
-
-# expect_error NAME SUBSTRING COMMAND...: non-zero exit, exactly one stderr line holding SUBSTRING.
-expect_error() {
-    local name=$1 sub=$2
-    shift 2
-    if run "$@"; then
-        bad "$name: exit 0, expected an error"
-        return
-    fi
-    local lines
-    lines=$(wc -l <"$tmp/err")
-    if [ "$lines" -ne 1 ]; then
-        bad "$name: $lines lines on stderr, expected 1:"
-        cat "$tmp/err"
-    elif ! grep -qF -- "$sub" "$tmp/err"; then
-        bad "$name: stderr lacks '$sub': $(cat "$tmp/err")"
-    else
-        ok "$name ($(cat "$tmp/err"))"
-    fi
-}
+source "$(dirname "$0")/expect.sh" # ok, bad, run, expect_error
 
 if [ ! -x "$RESNET" ]; then
     echo "FAILED: $RESNET is not an executable program"
