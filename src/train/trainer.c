@@ -45,6 +45,7 @@ typedef struct {
     FILE *metrics;
     FILE *grads; /* grads.jsonl when c->log_grads */
     rn_gpu *gpu; /* training on a GPU: the model's state lives there between checkpoints */
+    int64_t host_step; /* the step the host model's state is from (GPU training) */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -69,9 +70,13 @@ static void epoch_order(trainer *t, int epoch) {
     }
 }
 
-/* Brings the GPU's state (weights, BN buffers, momentum) into the host model. */
+/* Brings the GPU's state (weights, BN buffers, momentum) into the host model, unless it is
+ * already there (an epoch's best.safetensors and checkpoint need it once). */
 static rn_status sync_from_gpu(trainer *t) {
-    return t->gpu ? rn_gpu_download(t->gpu, t->velocity) : RN_OK;
+    if (!t->gpu || t->host_step == t->step) return RN_OK;
+    rn_status s = rn_gpu_download(t->gpu, t->velocity);
+    if (s == RN_OK) t->host_step = t->step;
+    return s;
 }
 
 static rn_status save_checkpoint(trainer *t) {
@@ -188,6 +193,7 @@ static rn_status setup_gpu(trainer *t) {
     const rn_train_config *c = t->c;
     rn_status s = rn_gpu_upload(t->gpu, t->velocity);
     if (s != RN_OK) return s;
+    t->host_step = t->step;
     float *lrs = malloc((size_t)t->total * sizeof(float));
     if (!lrs) return rn_fail(RN_ERR_NOMEM, "cannot allocate the learning-rate table");
     for (int64_t i = 0; i < t->total; i++) lrs[i] = (float)rn_schedule_lr(c, i, t->total);
@@ -249,12 +255,15 @@ static rn_status setup(trainer *t, bool resume) {
     rn_model_params(t->model, &np);
     int K = t->train.num_classes;
     t->velocity = rn_calloc(np * sizeof(float));
-    t->x = rn_alloc((size_t)c->batch * per * sizeof(float));
-    t->probs = rn_alloc((size_t)c->batch * K * sizeof(float));
-    t->dlogits = rn_alloc((size_t)c->batch * K * sizeof(float));
-    t->labels = malloc((size_t)c->batch * sizeof(int));
     t->perm = malloc((size_t)t->train.n * sizeof(int));
-    if (!t->velocity || !t->x || !t->probs || !t->dlogits || !t->labels || !t->perm)
+    if (!t->gpu) { /* the host's batch; a GPU builds its batches itself */
+        t->x = rn_alloc((size_t)c->batch * per * sizeof(float));
+        t->probs = rn_alloc((size_t)c->batch * K * sizeof(float));
+        t->dlogits = rn_alloc((size_t)c->batch * K * sizeof(float));
+        t->labels = malloc((size_t)c->batch * sizeof(int));
+    }
+    if (!t->velocity || !t->perm ||
+        (!t->gpu && (!t->x || !t->probs || !t->dlogits || !t->labels)))
         return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
     t->perm_epoch = -1;
     t->best_val = -1;
