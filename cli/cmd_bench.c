@@ -149,6 +149,7 @@ int cmd_bench(int argc, char **argv) {
     rn_status s = rn_ctx_create(&ctx, backend, (int)threads);
     if (s == RN_OK) s = rn_model_create(&m, model, &mo, 1);
     if (s == RN_OK) s = rn_model_reserve(m, ctx, (int)batch);
+    if (s == RN_OK) rn_model_track_block_grads(m, false); /* as training without --log-grads */
     if (s != RN_OK) {
         rn_model_free(m);
         rn_ctx_free(ctx);
@@ -168,6 +169,7 @@ int cmd_bench(int argc, char **argv) {
     for (size_t i = 0; i < xn; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     for (long i = 0; i < batch; i++) labels[i] = (int)(i % g.num_classes);
     for (long it = 0; it < warmup + steps; it++) {
+        if (it == warmup && getenv("RN_PROFILE")) rn_model_profile(m, true);
         double t0 = omp_get_wtime();
         const float *logits;
         s = rn_model_forward(m, ctx, x, (int)batch, train ? RN_MODE_TRAIN : RN_MODE_EVAL, &logits);
@@ -192,6 +194,7 @@ int cmd_bench(int argc, char **argv) {
         printf("GFLOP/s: %.1f\n", flops);
         printf("peak: %.1f GFLOP/s (%s FMA, %d threads) -> %.1f%% of peak\n", peak, isa, nt,
                100 * flops / peak);
+        rn_model_profile_print(m, stdout);
     } else {
         cli_lib_error(s);
     }

@@ -163,6 +163,13 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
  * gradients accumulate into rn_model_grads. */
 rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits);
 
+/* Per-op timing of the host passes, to see where a step's time goes: while on, every forward
+ * and backward pass adds each node's wall time to a table (two clock reads per node; off by
+ * default). rn_model_profile_print writes the time per step by op kind and direction and the
+ * slowest layers; `RN_PROFILE=1 resnet bench` prints it. Turning it on clears the table. */
+void rn_model_profile(rn_model *m, bool on);
+void rn_model_profile_print(const rn_model *m, FILE *f);
+
 /* After a backward pass: the gradient of the loss w.r.t. the model's input (n, C, H, W). */
 const float *rn_model_input_grad(const rn_model *m);
 
@@ -172,6 +179,9 @@ const float *rn_model_input_grad(const rn_model *m);
 int rn_model_num_blocks(const rn_model *m);
 const char *rn_model_block_name(const rn_model *m, int i);
 double rn_model_block_input_grad_norm(const rn_model *m, int i);
+/* Whether backward passes compute those norms (one extra read of each block's input
+ * gradient); on for a new model. Training turns it off unless it logs gradients. */
+void rn_model_track_block_grads(rn_model *m, bool on);
 
 /* ------------------------------------------------------------------------------------------
  * Loss: softmax cross-entropy, mean over the batch, optional label smoothing (PyTorch's

@@ -368,6 +368,114 @@ static void test_loss_forward(void **state) {
     free(z), free(p), free(pr);
 }
 
+/* ---- fusions: BN + ReLU and add + ReLU against the two ops run one after the other --------
+ * Same arithmetic; the vectorized BN sums may group terms differently, so 1e-6; the ReLU
+ * must zero some elements and pass others, or the masks would go untested. */
+
+static bool same_bits(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* Equal up to float rounding of reordered sums. */
+static bool close6(const float *a, const float *b, size_t n) {
+    return tu_max_rel_diff(a, b, n) <= 1e-6;
+}
+
+static void check_bn_relu(int N, int C, int HW, int nthreads) {
+    rn_bn_desc d = {.N = N, .C = C, .HW = HW, .eps = 1e-5f, .momentum = 0.1f};
+    size_t n = (size_t)N * C * HW;
+    float *x = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    float *y1 = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float));
+    float *gbn = malloc(n * sizeof(float));
+    float *dx1 = malloc(n * sizeof(float)), *dx2 = malloc(n * sizeof(float));
+    float gamma[64], beta[64], rm1[64], rv1[64], rm2[64], rv2[64], m1[64], s1[64], m2[64], s2[64];
+    float dg1[64], db1[64], dg2[64], db2[64];
+    assert_true(C <= 64);
+    tu_fill_uniform(x, n, 11, -2, 3);
+    tu_fill_uniform(g, n, 12, -1, 1);
+    tu_fill_uniform(gamma, C, 13, 0.5f, 1.5f);
+    tu_fill_uniform(beta, C, 14, -0.5f, 0.5f);
+    for (int train = 0; train < 2; train++) {
+        tu_fill_uniform(rm1, C, 15, -0.1f, 0.1f);
+        tu_fill_uniform(rv1, C, 16, 0.5f, 1.5f);
+        memcpy(rm2, rm1, sizeof rm1);
+        memcpy(rv2, rv1, sizeof rv1);
+        /* reference: BN, then ReLU in place; backward: ReLU into a zeroed slot, then BN */
+        if (train) {
+            rn_batchnorm_forward_train(y1, m1, s1, rm1, rv1, x, gamma, beta, &d, nthreads);
+            rn_batchnorm_relu_forward_train(y2, m2, s2, rm2, rv2, x, gamma, beta, &d, nthreads);
+        } else {
+            rn_batchnorm_forward_eval(y1, m1, s1, x, gamma, beta, rm1, rv1, &d, nthreads);
+            rn_batchnorm_relu_forward_eval(y2, m2, s2, x, gamma, beta, rm2, rv2, &d, nthreads);
+        }
+        rn_relu_forward(y1, y1, n);
+        memset(gbn, 0, n * sizeof(float));
+        rn_relu_backward(gbn, g, y1, n);
+        tu_fill_uniform(dx1, n, 17, -1, 1); /* the slots accumulate */
+        memcpy(dx2, dx1, n * sizeof(float));
+        tu_fill_uniform(dg1, C, 18, -1, 1);
+        memcpy(dg2, dg1, sizeof dg1);
+        tu_fill_uniform(db1, C, 19, -1, 1);
+        memcpy(db2, db1, sizeof db1);
+        rn_batchnorm_backward(dx1, dg1, db1, gbn, x, m1, s1, gamma, &d, train, nthreads);
+        rn_batchnorm_relu_backward(dx2, dg2, db2, g, y2, x, m2, s2, gamma, &d, train, nthreads);
+        printf("# bn+relu N=%d C=%d HW=%d threads %d %s: out %.1e din %.1e dgamma %.1e\n", N, C,
+               HW, nthreads, train ? "train" : "eval", tu_max_abs_diff(y2, y1, n),
+               tu_max_abs_diff(dx2, dx1, n), tu_max_abs_diff(dg2, dg1, C));
+        assert_true(close6(y1, y2, n) && close6(dx1, dx2, n));
+        assert_true(close6(m1, m2, C) && close6(s1, s2, C));
+        assert_true(close6(rm1, rm2, C) && close6(rv1, rv2, C));
+        assert_true(close6(dg1, dg2, C) && close6(db1, db2, C));
+        /* the ReLU must have done something, or the test proves little */
+        size_t zeros = 0;
+        for (size_t i = 0; i < n; i++) zeros += y2[i] == 0.0f;
+        assert_true(zeros > 0 && zeros < n);
+    }
+    free(x), free(g), free(y1), free(y2), free(gbn), free(dx1), free(dx2);
+}
+
+static void test_bn_relu_fused(void **state) {
+    check_bn_relu(3, 5, 7, 1);
+    check_bn_relu(3, 5, 7, 2);
+    check_bn_relu(2, 16, 64, 2);
+    check_bn_relu(1, 33, 17, 3);
+}
+
+static void test_add_relu_fused(void **state) {
+    const size_t sizes[] = {1, 15, 17, 1000, 4099};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int nt = 1; nt <= 3; nt++) {
+            size_t n = sizes[si];
+            float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+            float *y1 = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float));
+            float *g = malloc(n * sizeof(float)), *gs = malloc(n * sizeof(float));
+            float *da1 = malloc(n * sizeof(float)), *db1 = malloc(n * sizeof(float));
+            float *da2 = malloc(n * sizeof(float)), *db2 = malloc(n * sizeof(float));
+            tu_fill_uniform(a, n, 21, -1, 1);
+            tu_fill_uniform(b, n, 22, -1, 1);
+            tu_fill_uniform(g, n, 23, -1, 1);
+            tu_fill_uniform(da1, n, 24, -1, 1);
+            tu_fill_uniform(db1, n, 25, -1, 1);
+            memcpy(da2, da1, n * sizeof(float));
+            memcpy(db2, db1, n * sizeof(float));
+            rn_add_forward(y1, a, b, n);
+            rn_relu_forward(y1, y1, n);
+            memcpy(y2, a, n * sizeof(float));
+            rn_add_relu_forward(y2, y2, b, n, nt); /* in place over a, as the model runs it */
+            memset(gs, 0, n * sizeof(float));
+            rn_relu_backward(gs, g, y1, n);
+            rn_add_backward(da1, db1, gs, n);
+            rn_add_relu_backward(da2, db2, g, y2, n, nt);
+            assert_true(same_bits(y1, y2, n) && same_bits(da1, da2, n) && same_bits(db1, db2, n));
+            rn_add_relu_backward(NULL, db2, g, y2, n, nt); /* either gradient may be absent */
+            rn_add_backward(NULL, db1, gs, n);
+            assert_true(same_bits(db1, db2, n));
+            free(a), free(b), free(y1), free(y2), free(g), free(gs);
+            free(da1), free(db1), free(da2), free(db2);
+        }
+    printf("# add+relu: equal to add then relu for 5 sizes x 1-3 threads\n");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_forward),
@@ -379,6 +487,8 @@ int main(void) {
         cmocka_unit_test(test_small_ops_forward),
         cmocka_unit_test(test_maxpool_rules),
         cmocka_unit_test(test_loss_forward),
+        cmocka_unit_test(test_bn_relu_fused),
+        cmocka_unit_test(test_add_relu_fused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

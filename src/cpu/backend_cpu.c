@@ -2,8 +2,8 @@
  * backend_cpu.c — the "cpu" and "cpu-winograd" backends: the fast CPU kernels behind the
  * rn_backend table, with the library's NCHW tensors at the boundary. Convolutions run the
  * blocked kernels of conv.c / conv_wino.c (each image is converted to and from NCHW16c inside
- * the kernel, in cache); the other ops are the reference kernels until their fast versions
- * land.
+ * the kernel, in cache); the other ops are the reference kernels, with BN and the residual
+ * add fused with the ReLU after them (rn_batchnorm_relu_*, rn_add_relu_*).
  *
  *   cpu           direct convolution only (summation-order differences from the reference
  *                 only, ~1e-6); the default
@@ -69,6 +69,11 @@ CPU_CONV(direct, RN_CONV_DIRECT)
         .avgpool_backward = rn_avgpool_backward,                                           \
         .linear_forward = rn_linear_forward,                                               \
         .linear_backward = rn_linear_backward,                                             \
+        .batchnorm_relu_forward_train = rn_batchnorm_relu_forward_train,                      \
+        .batchnorm_relu_forward_eval = rn_batchnorm_relu_forward_eval,                        \
+        .batchnorm_relu_backward = rn_batchnorm_relu_backward,                                \
+        .add_relu_forward = rn_add_relu_forward,                                       \
+        .add_relu_backward = rn_add_relu_backward,                                     \
     }
 
 const rn_backend rn_backend_cpu = CPU_BACKEND("cpu", direct);

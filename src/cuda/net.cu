@@ -155,7 +155,7 @@ static rn_status open_impl(rn_gpu *g) {
 
     /* The host plan for max_batch images gives the offsets (copied: rn_gpu_open restores the
      * host model's own plan, for its own batch size, afterwards). */
-    rn_plan_memory(m, g->max_batch);
+    rn_plan_memory(m, g->max_batch, NULL);
     const size_t B = g->max_batch;
     /* What the GPU path supports: the zoo's graphs. */
     for (int i = 0; i < m->n_nodes; i++) {
@@ -276,7 +276,7 @@ extern "C" rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_
     g->use_bf16 = p == RN_PRECISION_BF16;
     g->elem = g->use_bf16 ? sizeof(bf16) : sizeof(float);
     rn_status s = open_impl(g);
-    if (m->max_batch > 0) rn_plan_memory(m, m->max_batch); /* the host's own plan again */
+    if (m->max_batch > 0) rn_plan_memory(m, m->max_batch, m->ws_backend); /* the host's own plan again */
     if (s == RN_OK) s = rn_gpu_upload(g, NULL);
     if (s != RN_OK) {
         rn_gpu_close(g);

@@ -25,6 +25,7 @@ rn_model *rn_graph_new(const char *name, const rn_model_opts *opts, rn_family fa
     snprintf(m->name, sizeof m->name, "%s", name);
     m->opts = *opts;
     m->family = family;
+    m->track_block_grads = true;
     if (!grow((void **)&m->values, &m->cap_values, 0, sizeof(rn_value))) {
         free(m);
         return NULL;

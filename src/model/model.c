@@ -5,6 +5,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 rn_status rn_model_create(rn_model **out, const char *name, const rn_model_opts *opts,
@@ -45,6 +46,7 @@ void rn_model_free(rn_model *m) {
     free(m->values);
     free(m->tensors);
     free(m->blocks);
+    free(m->prof);
     free(m);
 }
 
@@ -102,7 +104,7 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
         m->ws_threads == ctx->nthreads)
         return RN_OK;
     free_workspace(m);
-    rn_plan_memory(m, max_batch);
+    rn_plan_memory(m, max_batch, ctx->backend);
     size_t scratch = 0;
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].kind == RN_NODE_CONV) {
@@ -161,6 +163,7 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
     m->last_n = n;
     m->last_mode = mode;
     for (int i = 0; i < m->n_nodes; i++) {
+        double t0 = m->prof ? omp_get_wtime() : 0;
         rn_node *nd = &m->nodes[i];
         const float *in = act(m, nd->in);
         float *out = act_w(m, nd->out);
@@ -176,14 +179,14 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
             d.N = n;
             float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (mode == RN_MODE_TRAIN) {
-                be->batchnorm_forward_train(out, mean, invstd, B(m, nd->running_mean),
-                                            B(m, nd->running_var), in, P(m, nd->weight),
-                                            P(m, nd->bias), &d, nt);
+                (nd->relu_fused ? be->batchnorm_relu_forward_train : be->batchnorm_forward_train)(
+                    out, mean, invstd, B(m, nd->running_mean), B(m, nd->running_var), in,
+                    P(m, nd->weight), P(m, nd->bias), &d, nt);
                 m->counters[m->tensors[nd->counter].off] += 1;
             } else {
-                be->batchnorm_forward_eval(out, mean, invstd, in, P(m, nd->weight),
-                                           P(m, nd->bias), B(m, nd->running_mean),
-                                           B(m, nd->running_var), &d, nt);
+                (nd->relu_fused ? be->batchnorm_relu_forward_eval : be->batchnorm_forward_eval)(
+                    out, mean, invstd, in, P(m, nd->weight), P(m, nd->bias),
+                    B(m, nd->running_mean), B(m, nd->running_var), &d, nt);
             }
             break;
         }
@@ -191,8 +194,12 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
             be->relu_forward(out, in, (size_t)n * value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_ADD:
-            be->add_forward(out, in, act(m, nd->in2),
-                            (size_t)n * value_floats(&m->values[nd->out]));
+            if (nd->relu_fused)
+                be->add_relu_forward(out, in, act(m, nd->in2),
+                                     (size_t)n * value_floats(&m->values[nd->out]), nt);
+            else
+                be->add_forward(out, in, act(m, nd->in2),
+                                (size_t)n * value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_SHORTCUT_A: {
             rn_shortcut_a_desc d = nd->d.sa;
@@ -216,7 +223,10 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
                                nd->d.lin.O);
             break;
         }
+        if (m->prof) m->prof[i][0] += omp_get_wtime() - t0;
+        if (nd->relu_fused) i++; /* its ReLU ran with it, in place */
     }
+    if (m->prof) m->prof_passes[0]++;
     m->forward_done = true;
     *logits = act(m, m->nodes[m->n_nodes - 1].out);
     return RN_OK;
@@ -235,19 +245,28 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
     int last = m->nodes[m->n_nodes - 1].out;
     memcpy(dact(m, last), dlogits, (size_t)n * value_floats(&m->values[last]) * sizeof(float));
     for (int i = m->n_nodes - 1; i >= 0; i--) {
+        double t0 = m->prof ? omp_get_wtime() : 0;
         rn_node *nd = &m->nodes[i];
-        for (int k = 0; k < 2; k++) {
+        /* A ReLU fused into the node before it: that node's backward does its work. */
+        bool fused_relu = i > 0 && m->nodes[i - 1].relu_fused;
+        for (int k = 0; k < 2 && !fused_relu; k++) {
             int v = k ? nd->in2 : nd->in;
             if (v > 0 && m->values[v].grad_first == i)
                 memset(dact(m, v), 0, (size_t)n * value_floats(&m->values[v]) * sizeof(float));
         }
         /* The output's gradient is complete now: every consumer has run. */
-        if (m->values[nd->out].block >= 0)
+        if (m->values[nd->out].block >= 0 && m->track_block_grads)
             m->block_gnorm[m->values[nd->out].block] =
                 l2norm(dact(m, nd->out), (size_t)n * value_floats(&m->values[nd->out]));
+        if (fused_relu) {
+            if (m->prof) m->prof[i][1] += omp_get_wtime() - t0;
+            continue;
+        }
+        /* A fused node reads its ReLU's output and output gradient. */
+        int gv = nd->relu_fused ? m->nodes[i + 1].out : nd->out;
         const float *in = act(m, nd->in);
-        const float *out = act(m, nd->out);
-        const float *dout = dact(m, nd->out);
+        const float *out = act(m, gv);
+        const float *dout = dact(m, gv);
         float *din = dact(m, nd->in);
         switch (nd->kind) {
         case RN_NODE_CONV: {
@@ -261,16 +280,24 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             rn_bn_desc d = nd->d.bn;
             d.N = n;
             const float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
-            be->batchnorm_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, mean, invstd,
-                                   P(m, nd->weight), &d, train, nt);
+            if (nd->relu_fused)
+                be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout, out, in,
+                                            mean, invstd, P(m, nd->weight), &d, train, nt);
+            else
+                be->batchnorm_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, mean,
+                                       invstd, P(m, nd->weight), &d, train, nt);
             break;
         }
         case RN_NODE_RELU:
             be->relu_backward(din, dout, out, (size_t)n * value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_ADD:
-            be->add_backward(din, dact(m, nd->in2), dout,
-                             (size_t)n * value_floats(&m->values[nd->out]));
+            if (nd->relu_fused)
+                be->add_relu_backward(din, dact(m, nd->in2), dout, out,
+                                      (size_t)n * value_floats(&m->values[nd->out]), nt);
+            else
+                be->add_backward(din, dact(m, nd->in2), dout,
+                                 (size_t)n * value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_SHORTCUT_A: {
             rn_shortcut_a_desc d = nd->d.sa;
@@ -294,8 +321,10 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
                                 P(m, nd->weight), n, nd->d.lin.I, nd->d.lin.O);
             break;
         }
+        if (m->prof) m->prof[i][1] += omp_get_wtime() - t0;
     }
-    if (m->values[0].block >= 0)
+    if (m->prof) m->prof_passes[1]++;
+    if (m->values[0].block >= 0 && m->track_block_grads)
         m->block_gnorm[m->values[0].block] =
             l2norm(m->din, (size_t)n * value_floats(&m->values[0]));
     return RN_OK;
@@ -306,6 +335,45 @@ const float *rn_model_input_grad(const rn_model *m) { return m->din; }
 int rn_model_num_blocks(const rn_model *m) { return m->n_blocks; }
 const char *rn_model_block_name(const rn_model *m, int i) { return m->blocks[i].name; }
 
+void rn_model_track_block_grads(rn_model *m, bool on) { m->track_block_grads = on; }
+
 double rn_model_block_input_grad_norm(const rn_model *m, int i) {
     return m->block_gnorm ? m->block_gnorm[i] : 0; /* zeros until a backward pass */
+}
+
+void rn_model_profile(rn_model *m, bool on) {
+    free(m->prof);
+    m->prof = on ? calloc((size_t)m->n_nodes, sizeof *m->prof) : NULL;
+    m->prof_passes[0] = m->prof_passes[1] = 0;
+}
+
+void rn_model_profile_print(const rn_model *m, FILE *f) {
+    if (!m->prof) return;
+    /* Op kinds in order of first appearance, with their time per pass in each direction. */
+    enum { MAX_KINDS = 32 };
+    const char *kind[MAX_KINDS];
+    double t[MAX_KINDS][2] = {{0}}, total[2] = {0};
+    int count[MAX_KINDS] = {0}, nk = 0;
+    double per[2] = {m->prof_passes[0] ? 1e3 / m->prof_passes[0] : 0,
+                     m->prof_passes[1] ? 1e3 / m->prof_passes[1] : 0};
+    for (int i = 0; i < m->n_nodes; i++) {
+        int k = 0;
+        while (k < nk && strcmp(kind[k], m->nodes[i].op)) k++;
+        if (k == nk) {
+            if (nk == MAX_KINDS) continue;
+            kind[nk++] = m->nodes[i].op;
+        }
+        count[k]++;
+        for (int d = 0; d < 2; d++) {
+            t[k][d] += m->prof[i][d] * per[d];
+            total[d] += m->prof[i][d] * per[d];
+        }
+    }
+    fprintf(f, "time per pass by op (ms; %d forward, %d backward passes):\n", m->prof_passes[0],
+            m->prof_passes[1]);
+    fprintf(f, "  %-14s %5s %10s %10s %7s\n", "op", "nodes", "forward", "backward", "share");
+    for (int k = 0; k < nk; k++)
+        fprintf(f, "  %-14s %5d %10.3f %10.3f %6.1f%%\n", kind[k], count[k], t[k][0], t[k][1],
+                100 * (t[k][0] + t[k][1]) / RN_MAX(total[0] + total[1], 1e-12));
+    fprintf(f, "  %-14s %5d %10.3f %10.3f\n", "total", m->n_nodes, total[0], total[1]);
 }

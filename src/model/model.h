@@ -39,6 +39,8 @@ typedef struct {
         struct { int I, O; } lin;
     } d;
     int64_t params, macs;
+    bool relu_fused;    /* BN/ADD: also applies node i+1, the in-place ReLU of its output, which
+                         * is then skipped (set by rn_plan_memory where the backend fuses) */
 } rn_node;
 
 typedef struct {
@@ -102,6 +104,11 @@ struct rn_model {
     size_t scratch_floats;
 
     double *block_gnorm;  /* per block: gradient norm at its input, from the last backward */
+    bool track_block_grads; /* compute block_gnorm (rn_model_track_block_grads; default on) */
+
+    /* rn_model_profile: seconds per node and direction (0 forward, 1 backward), or NULL. */
+    double (*prof)[2];
+    int prof_passes[2];
 
     /* The last forward pass, for backward. */
     const float *last_x;
@@ -146,8 +153,11 @@ rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *pa
 /* Plans the workspace for max_batch images (plan.c): activation offsets, with ReLU and the
  * residual add working in place where their input has no other reader, and gradient slots
  * shared by values whose gradients are never alive at the same time. Fills values[].off,
- * values[].goff, values[].grad_first, m->act_floats and m->grad_floats. */
-void rn_plan_memory(rn_model *m, int max_batch);
+ * values[].goff, values[].grad_first, m->act_floats and m->grad_floats. Where `fusions` (may
+ * be NULL) has a fused BN + ReLU or add + ReLU kernel, marks the pairs it will run as one
+ * (nodes[].relu_fused): the ReLU's output gradient then lives until the BN's or add's
+ * backward pass, which reads it in place of its own output's. */
+void rn_plan_memory(rn_model *m, int max_batch, const rn_backend *fusions);
 
 /* Builds the named model's graph (zoo.c). */
 rn_status rn_zoo_build(rn_model **out, const char *name, const rn_model_opts *opts);

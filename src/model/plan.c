@@ -10,6 +10,10 @@
  * Gradients: the gradient of a value is alive during the backward pass from its last consumer
  * (which writes it first) to its producer (which reads it last). Values whose lifetimes do not
  * overlap share a slot, so a ResNet of any depth needs only a handful of gradient slabs.
+ *
+ * Fusions: a BN or add whose output only an in-place ReLU reads runs with that ReLU as one op
+ * when the backend has the fused kernel. The ReLU's output gradient is then read by the BN's
+ * (or add's) backward, one node earlier, and the gradient between the two never exists.
  */
 #include "model.h"
 
@@ -18,7 +22,7 @@
 
 static size_t value_floats(const rn_value *v) { return (size_t)v->c * v->h * v->w; }
 
-void rn_plan_memory(rn_model *m, int max_batch) {
+void rn_plan_memory(rn_model *m, int max_batch, const rn_backend *fusions) {
     const int nv = m->n_values, nn = m->n_nodes;
     int *readers = calloc((size_t)nv, sizeof(int));
     int *store = malloc((size_t)nv * sizeof(int)); /* the value whose slab v uses */
@@ -52,6 +56,24 @@ void rn_plan_memory(rn_model *m, int max_batch) {
             (nd->kind == RN_NODE_ADD && pk == RN_NODE_BN))
             store[nd->out] = store[in];
     }
+    /* Fused pairs: node i (BN or add) and node i+1, the in-place ReLU of its output. */
+    bool *skip_grad = calloc((size_t)nv, sizeof(bool)); /* gradients that never exist */
+    for (int i = 0; i < nn; i++) {
+        rn_node *nd = &m->nodes[i];
+        nd->relu_fused = false;
+        if (i + 1 >= nn || !fusions) continue;
+        const rn_node *r = &m->nodes[i + 1];
+        bool has = (nd->kind == RN_NODE_BN && fusions->batchnorm_relu_forward_train &&
+                    fusions->batchnorm_relu_forward_eval && fusions->batchnorm_relu_backward) ||
+                   (nd->kind == RN_NODE_ADD && fusions->add_relu_forward &&
+                    fusions->add_relu_backward);
+        if (has && r->kind == RN_NODE_RELU && r->in == nd->out && readers[nd->out] == 1 &&
+            store[r->out] == store[nd->out] && m->values[nd->out].block < 0) {
+            nd->relu_fused = true;
+            skip_grad[nd->out] = true;
+        }
+    }
+
     size_t off = 0;
     for (int v = 1; v < nv; v++) {
         if (store[v] != v) {
@@ -80,7 +102,7 @@ void rn_plan_memory(rn_model *m, int max_batch) {
     int k = 0;
     for (int i = nn; i >= 0; i--)
         for (int v = 1; v < nv; v++)
-            if (m->values[v].grad_first == i) order[k++] = v;
+            if (m->values[v].grad_first == i && !skip_grad[v]) order[k++] = v;
     for (int j = 0; j < k; j++) {
         int v = order[j];
         int born = m->values[v].grad_first; /* alive from the backward of this node ... */
@@ -88,13 +110,16 @@ void rn_plan_memory(rn_model *m, int max_batch) {
         for (int s = 0; s < n_slots && slot < 0; s++)
             if (slot_free_after[s] > born) slot = s; /* ... its previous owner died at a later node */
         if (slot < 0) slot = n_slots++;
-        /* ... until the backward of its producer, which reads it last. */
-        slot_free_after[slot] = m->values[v].producer;
+        /* ... until the backward of its producer, which reads it last (for a fused ReLU's
+         * output, the node before it). */
+        int p = m->values[v].producer;
+        slot_free_after[slot] = p > 0 && m->nodes[p - 1].relu_fused ? p - 1 : p;
         m->values[v].goff = (size_t)slot * slab;
     }
     m->grad_floats = (size_t)n_slots * slab;
     free(order);
     free(slot_free_after);
+    free(skip_grad);
     free(readers);
     free(store);
     free(last_use);

@@ -6,29 +6,41 @@
  * statistics. Each row of H*W values is summed in float vector lanes and the row sums are
  * accumulated in double, which keeps PyTorch's accuracy at vector speed. Channels are
  * independent, so they are split over threads and every result is the same for any nthreads.
+ *
+ * The _relu versions fuse the ReLU that reads BN's output: the forward pass writes
+ * max(y, 0), the backward pass takes the ReLU's output gradient and output and passes the
+ * gradient where that output is positive (what rn_relu_backward would have written), saving
+ * the ReLU's own pass over memory in each direction.
  */
 #include "ops/ops.h"
 
 #include <math.h>
 
 /* out = x*alpha + shift per channel, with alpha = gamma*invstd and shift = beta - mean*alpha
- * (PyTorch's form). */
+ * (PyTorch's form); with relu, max(that, 0). */
 static void normalize_channel(float *out, const float *in, double mean, double invstd,
-                              float gamma, float beta, const rn_bn_desc *d, int c) {
+                              float gamma, float beta, const rn_bn_desc *d, int c, bool relu) {
     const float alpha = (float)(invstd * gamma);
     const float shift = (float)(beta - mean * invstd * gamma);
     for (int n = 0; n < d->N; n++) {
         const float *x = in + ((size_t)n * d->C + c) * d->HW;
         float *y = out + ((size_t)n * d->C + c) * d->HW;
+        if (relu) {
 #pragma omp simd
-        for (int i = 0; i < d->HW; i++) y[i] = x[i] * alpha + shift;
+            for (int i = 0; i < d->HW; i++) {
+                float v = x[i] * alpha + shift;
+                y[i] = v < 0.0f ? 0.0f : v;
+            }
+        } else {
+#pragma omp simd
+            for (int i = 0; i < d->HW; i++) y[i] = x[i] * alpha + shift;
+        }
     }
 }
 
-void rn_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
-                                float *running_mean, float *running_var, const float *in,
-                                const float *gamma, const float *beta, const rn_bn_desc *d,
-                                int nthreads) {
+static void forward_train(float *out, float *save_mean, float *save_invstd, float *running_mean,
+                          float *running_var, const float *in, const float *gamma,
+                          const float *beta, const rn_bn_desc *d, int nthreads, bool relu) {
     const double m = (double)d->N * d->HW; /* values per channel */
 #pragma omp parallel for num_threads(nthreads < 1 ? 1 : nthreads) schedule(static)
     for (int c = 0; c < d->C; c++) {
@@ -58,25 +70,33 @@ void rn_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd
         const double unbiased = m > 1 ? ss / (m - 1) : ss / m;
         running_mean[c] = (float)(d->momentum * mean + (1.0 - d->momentum) * running_mean[c]);
         running_var[c] = (float)(d->momentum * unbiased + (1.0 - d->momentum) * running_var[c]);
-        normalize_channel(out, in, mean, invstd, gamma[c], beta[c], d, c);
+        normalize_channel(out, in, mean, invstd, gamma[c], beta[c], d, c, relu);
     }
 }
 
-void rn_batchnorm_forward_eval(float *out, float *save_mean, float *save_invstd, const float *in,
-                               const float *gamma, const float *beta, const float *running_mean,
-                               const float *running_var, const rn_bn_desc *d, int nthreads) {
+static void forward_eval(float *out, float *save_mean, float *save_invstd, const float *in,
+                         const float *gamma, const float *beta, const float *running_mean,
+                         const float *running_var, const rn_bn_desc *d, int nthreads, bool relu) {
 #pragma omp parallel for num_threads(nthreads < 1 ? 1 : nthreads) schedule(static)
     for (int c = 0; c < d->C; c++) {
         const double invstd = 1.0 / sqrt((double)running_var[c] + d->eps);
         save_mean[c] = running_mean[c];
         save_invstd[c] = (float)invstd;
-        normalize_channel(out, in, running_mean[c], invstd, gamma[c], beta[c], d, c);
+        normalize_channel(out, in, running_mean[c], invstd, gamma[c], beta[c], d, c, relu);
     }
 }
 
-void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                           const float *in, const float *save_mean, const float *save_invstd,
-                           const float *gamma, const rn_bn_desc *d, bool train, int nthreads) {
+/* The gradient reaching the BN output: dout, or where a fused ReLU's output `mask` is not
+ * positive, zero. Loaded unconditionally so the select vectorizes. */
+static inline float masked(const float *g, const float *mask, int i) {
+    float v = g[i];
+    return mask && !(mask[i] > 0.0f) ? 0.0f : v;
+}
+
+static void backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                     const float *relu_out, const float *in, const float *save_mean,
+                     const float *save_invstd, const float *gamma, const rn_bn_desc *d,
+                     bool train, int nthreads) {
     const double m = (double)d->N * d->HW;
 #pragma omp parallel for num_threads(nthreads < 1 ? 1 : nthreads) schedule(static)
     for (int c = 0; c < d->C; c++) {
@@ -84,13 +104,14 @@ void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
         const float meanf = (float)mean;
         double sum = 0, dot = 0; /* sum(dout), sum(dout * (x - mean)) */
         for (int n = 0; n < d->N; n++) {
-            const float *x = in + ((size_t)n * d->C + c) * d->HW;
-            const float *g = dout + ((size_t)n * d->C + c) * d->HW;
+            size_t row = ((size_t)n * d->C + c) * d->HW;
+            const float *x = in + row, *g = dout + row, *mask = relu_out ? relu_out + row : NULL;
             float rs = 0, rd = 0;
 #pragma omp simd reduction(+ : rs, rd)
             for (int i = 0; i < d->HW; i++) {
-                rs += g[i];
-                rd += g[i] * (x[i] - meanf);
+                float gi = masked(g, mask, i);
+                rs += gi;
+                rd += gi * (x[i] - meanf);
             }
             sum += rs;
             dot += rd;
@@ -104,12 +125,58 @@ void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
         const float k = train ? (float)(dot * invstd * invstd / m) : 0.0f;
         const float scalef = (float)scale;
         for (int n = 0; n < d->N; n++) {
-            const float *x = in + ((size_t)n * d->C + c) * d->HW;
-            const float *g = dout + ((size_t)n * d->C + c) * d->HW;
-            float *dx = din + ((size_t)n * d->C + c) * d->HW;
+            size_t row = ((size_t)n * d->C + c) * d->HW;
+            const float *x = in + row, *g = dout + row, *mask = relu_out ? relu_out + row : NULL;
+            float *dx = din + row;
 #pragma omp simd
             for (int i = 0; i < d->HW; i++)
-                dx[i] += (g[i] - gmean - (x[i] - meanf) * k) * scalef;
+                dx[i] += (masked(g, mask, i) - gmean - (x[i] - meanf) * k) * scalef;
         }
     }
+}
+
+void rn_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
+                                float *running_mean, float *running_var, const float *in,
+                                const float *gamma, const float *beta, const rn_bn_desc *d,
+                                int nthreads) {
+    forward_train(out, save_mean, save_invstd, running_mean, running_var, in, gamma, beta, d,
+                  nthreads, false);
+}
+
+void rn_batchnorm_forward_eval(float *out, float *save_mean, float *save_invstd, const float *in,
+                               const float *gamma, const float *beta, const float *running_mean,
+                               const float *running_var, const rn_bn_desc *d, int nthreads) {
+    forward_eval(out, save_mean, save_invstd, in, gamma, beta, running_mean, running_var, d,
+                 nthreads, false);
+}
+
+void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                           const float *in, const float *save_mean, const float *save_invstd,
+                           const float *gamma, const rn_bn_desc *d, bool train, int nthreads) {
+    backward(din, dgamma, dbeta, dout, NULL, in, save_mean, save_invstd, gamma, d, train,
+             nthreads);
+}
+
+void rn_batchnorm_relu_forward_train(float *out, float *save_mean, float *save_invstd,
+                                     float *running_mean, float *running_var, const float *in,
+                                     const float *gamma, const float *beta, const rn_bn_desc *d,
+                                     int nthreads) {
+    forward_train(out, save_mean, save_invstd, running_mean, running_var, in, gamma, beta, d,
+                  nthreads, true);
+}
+
+void rn_batchnorm_relu_forward_eval(float *out, float *save_mean, float *save_invstd,
+                                    const float *in, const float *gamma, const float *beta,
+                                    const float *running_mean, const float *running_var,
+                                    const rn_bn_desc *d, int nthreads) {
+    forward_eval(out, save_mean, save_invstd, in, gamma, beta, running_mean, running_var, d,
+                 nthreads, true);
+}
+
+void rn_batchnorm_relu_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                                const float *out, const float *in, const float *save_mean,
+                                const float *save_invstd, const float *gamma,
+                                const rn_bn_desc *d, bool train, int nthreads) {
+    backward(din, dgamma, dbeta, dout, out, in, save_mean, save_invstd, gamma, d, train,
+             nthreads);
 }

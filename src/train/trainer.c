@@ -244,6 +244,7 @@ static rn_status setup(trainer *t, bool resume) {
     rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
     if (!resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK) return s;
+    rn_model_track_block_grads(t->model, c->log_grads);
     if ((s = rn_ctx_create(&t->ctx, c->backend[0] ? c->backend : NULL, c->threads)) != RN_OK)
         return s;
     if (cuda >= 0) {
