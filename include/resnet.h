@@ -165,8 +165,9 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits);
 
 /* Per-op timing of the host passes, to see where a step's time goes: while on, every forward
  * and backward pass adds each node's wall time to a table (two clock reads per node; off by
- * default). rn_model_profile_print writes the time per step by op kind and direction and the
- * slowest layers; `RN_PROFILE=1 resnet bench` prints it. Turning it on clears the table. */
+ * default). rn_model_profile_print writes the time per pass by op kind and direction, and how
+ * many nodes of each kind ran fused into the op before them; `RN_PROFILE=1 resnet bench`
+ * prints it. Turning it on clears the table. */
 void rn_model_profile(rn_model *m, bool on);
 void rn_model_profile_print(const rn_model *m, FILE *f);
 

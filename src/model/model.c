@@ -353,7 +353,7 @@ void rn_model_profile_print(const rn_model *m, FILE *f) {
     enum { MAX_KINDS = 32 };
     const char *kind[MAX_KINDS];
     double t[MAX_KINDS][2] = {{0}}, total[2] = {0};
-    int count[MAX_KINDS] = {0}, nk = 0;
+    int count[MAX_KINDS] = {0}, fused[MAX_KINDS] = {0}, nk = 0;
     double per[2] = {m->prof_passes[0] ? 1e3 / m->prof_passes[0] : 0,
                      m->prof_passes[1] ? 1e3 / m->prof_passes[1] : 0};
     for (int i = 0; i < m->n_nodes; i++) {
@@ -364,6 +364,7 @@ void rn_model_profile_print(const rn_model *m, FILE *f) {
             kind[nk++] = m->nodes[i].op;
         }
         count[k]++;
+        fused[k] += i > 0 && m->nodes[i - 1].relu_fused;
         for (int d = 0; d < 2; d++) {
             t[k][d] += m->prof[i][d] * per[d];
             total[d] += m->prof[i][d] * per[d];
@@ -371,9 +372,11 @@ void rn_model_profile_print(const rn_model *m, FILE *f) {
     }
     fprintf(f, "time per pass by op (ms; %d forward, %d backward passes):\n", m->prof_passes[0],
             m->prof_passes[1]);
-    fprintf(f, "  %-14s %5s %10s %10s %7s\n", "op", "nodes", "forward", "backward", "share");
+    fprintf(f, "  %-14s %5s %5s %10s %10s %7s\n", "op", "nodes", "fused", "forward", "backward",
+            "share");
     for (int k = 0; k < nk; k++)
-        fprintf(f, "  %-14s %5d %10.3f %10.3f %6.1f%%\n", kind[k], count[k], t[k][0], t[k][1],
-                100 * (t[k][0] + t[k][1]) / RN_MAX(total[0] + total[1], 1e-12));
-    fprintf(f, "  %-14s %5d %10.3f %10.3f\n", "total", m->n_nodes, total[0], total[1]);
+        fprintf(f, "  %-14s %5d %5d %10.3f %10.3f %6.1f%%\n", kind[k], count[k], fused[k],
+                t[k][0], t[k][1], 100 * (t[k][0] + t[k][1]) / RN_MAX(total[0] + total[1], 1e-12));
+    fprintf(f, "  %-14s %5d %5s %10.3f %10.3f\n", "total", m->n_nodes, "", total[0], total[1]);
+    fprintf(f, "  (fused: nodes that ran inside the op before them)\n");
 }
