@@ -418,7 +418,8 @@ static void check_bn_relu(int N, int C, int HW, int nthreads) {
         tu_fill_uniform(db1, C, 19, -1, 1);
         memcpy(db2, db1, sizeof db1);
         rn_batchnorm_backward(dx1, dg1, db1, gbn, x, m1, s1, gamma, &d, train, nthreads);
-        rn_batchnorm_relu_backward(dx2, dg2, db2, g, y2, x, m2, s2, gamma, &d, train, nthreads);
+        rn_batchnorm_relu_backward(dx2, dg2, db2, g, y2, x, m2, s2, gamma, &d, train, true,
+                                   nthreads);
         printf("# bn+relu N=%d C=%d HW=%d threads %d %s: out %.1e din %.1e dgamma %.1e\n", N, C,
                HW, nthreads, train ? "train" : "eval", tu_max_abs_diff(y2, y1, n),
                tu_max_abs_diff(dx2, dx1, n), tu_max_abs_diff(dg2, dg1, C));
@@ -426,6 +427,13 @@ static void check_bn_relu(int N, int C, int HW, int nthreads) {
         assert_true(close6(m1, m2, C) && close6(s1, s2, C));
         assert_true(close6(rm1, rm2, C) && close6(rv1, rv2, C));
         assert_true(close6(dg1, dg2, C) && close6(db1, db2, C));
+        /* Writing instead of adding: the result over garbage equals the sum into zeros. */
+        memset(dx1, 0, n * sizeof(float));
+        rn_batchnorm_backward(dx1, NULL, NULL, gbn, x, m1, s1, gamma, &d, train, nthreads);
+        memset(dx2, 0xff, n * sizeof(float)); /* NaN */
+        rn_batchnorm_relu_backward(dx2, NULL, NULL, g, y2, x, m2, s2, gamma, &d, train, false,
+                                   nthreads);
+        assert_true(close6(dx1, dx2, n));
         /* the ReLU must have done something, or the test proves little */
         size_t zeros = 0;
         for (size_t i = 0; i < n; i++) zeros += y2[i] == 0.0f;
@@ -465,15 +473,20 @@ static void test_add_relu_fused(void **state) {
             memset(gs, 0, n * sizeof(float));
             rn_relu_backward(gs, g, y1, n);
             rn_add_backward(da1, db1, gs, n);
-            rn_add_relu_backward(da2, db2, g, y2, n, nt);
+            rn_add_relu_backward(da2, db2, g, y2, n, true, true, nt);
             assert_true(same_bits(y1, y2, n) && same_bits(da1, da2, n) && same_bits(db1, db2, n));
-            rn_add_relu_backward(NULL, db2, g, y2, n, nt); /* either gradient may be absent */
+            rn_add_relu_backward(NULL, db2, g, y2, n, true, true, nt); /* either may be absent */
             rn_add_backward(NULL, db1, gs, n);
             assert_true(same_bits(db1, db2, n));
+            /* Written, not added: a keeps adding, b is overwritten (garbage before). */
+            memset(db2, 0xff, n * sizeof(float));
+            rn_add_relu_backward(da2, db2, g, y2, n, true, false, nt);
+            rn_add_backward(da1, NULL, gs, n);
+            assert_true(same_bits(da1, da2, n) && same_bits(gs, db2, n));
             free(a), free(b), free(y1), free(y2), free(g), free(gs);
             free(da1), free(db1), free(da2), free(db2);
         }
-    printf("# add+relu: equal to add then relu for 5 sizes x 1-3 threads\n");
+    printf("# add+relu: equal to add then relu for 5 sizes x 1-3 threads, adding or writing\n");
 }
 
 int main(void) {

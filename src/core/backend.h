@@ -53,7 +53,9 @@ typedef struct rn_backend {
     /* Optional fusions of a BN or residual add with the ReLU that reads its output (in place);
      * NULL where a backend has none, and the model then runs the two ops one by one. The
      * backward entries take the ReLU's output gradient and output (dout, out) and pass the
-     * gradient where out > 0. Contracts: src/cpu/cpu.h. */
+     * gradient where out > 0; they write input gradients that start there (accumulate false)
+     * instead of adding to a cleared slot. Contracts: rn_batchnorm_relu_*, rn_add_relu_* in
+     * src/ops/ops.h. */
     void (*batchnorm_relu_forward_train)(float *out, float *save_mean, float *save_invstd,
                                          float *running_mean, float *running_var,
                                          const float *in, const float *gamma, const float *beta,
@@ -65,10 +67,11 @@ typedef struct rn_backend {
     void (*batchnorm_relu_backward)(float *din, float *dgamma, float *dbeta, const float *dout,
                                     const float *out, const float *in, const float *save_mean,
                                     const float *save_invstd, const float *gamma,
-                                    const rn_bn_desc *d, bool train, int nthreads);
+                                    const rn_bn_desc *d, bool train, bool accumulate,
+                                    int nthreads);
     void (*add_relu_forward)(float *out, const float *a, const float *b, size_t n, int nthreads);
     void (*add_relu_backward)(float *da, float *db, const float *dout, const float *out,
-                              size_t n, int nthreads);
+                              size_t n, bool accumulate_a, bool accumulate_b, int nthreads);
 } rn_backend;
 
 /* The portable C kernels of src/ops. */

@@ -249,9 +249,12 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
         rn_node *nd = &m->nodes[i];
         /* A ReLU fused into the node before it: that node's backward does its work. */
         bool fused_relu = i > 0 && m->nodes[i - 1].relu_fused;
+        /* Input gradients that start here: cleared, then added to; a fused op writes them. */
+        bool starts[2] = {false, false};
         for (int k = 0; k < 2 && !fused_relu; k++) {
             int v = k ? nd->in2 : nd->in;
-            if (v > 0 && m->values[v].grad_first == i)
+            starts[k] = v > 0 && m->values[v].grad_first == i;
+            if (starts[k] && !nd->relu_fused)
                 memset(dact(m, v), 0, (size_t)n * value_floats(&m->values[v]) * sizeof(float));
         }
         /* The output's gradient is complete now: every consumer has run. */
@@ -282,7 +285,8 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             const float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (nd->relu_fused)
                 be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout, out, in,
-                                            mean, invstd, P(m, nd->weight), &d, train, nt);
+                                            mean, invstd, P(m, nd->weight), &d, train,
+                                            !starts[0], nt);
             else
                 be->batchnorm_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, mean,
                                        invstd, P(m, nd->weight), &d, train, nt);
@@ -294,7 +298,8 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
         case RN_NODE_ADD:
             if (nd->relu_fused)
                 be->add_relu_backward(din, dact(m, nd->in2), dout, out,
-                                      (size_t)n * value_floats(&m->values[nd->out]), nt);
+                                      (size_t)n * value_floats(&m->values[nd->out]), !starts[0],
+                                      !starts[1], nt);
             else
                 be->add_backward(din, dact(m, nd->in2), dout,
                                  (size_t)n * value_floats(&m->values[nd->out]));

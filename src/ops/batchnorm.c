@@ -96,7 +96,7 @@ static inline float masked(const float *g, const float *mask, int i) {
 static void backward(float *din, float *dgamma, float *dbeta, const float *dout,
                      const float *relu_out, const float *in, const float *save_mean,
                      const float *save_invstd, const float *gamma, const rn_bn_desc *d,
-                     bool train, int nthreads) {
+                     bool train, bool accumulate, int nthreads) {
     const double m = (double)d->N * d->HW;
 #pragma omp parallel for num_threads(nthreads < 1 ? 1 : nthreads) schedule(static)
     for (int c = 0; c < d->C; c++) {
@@ -128,9 +128,15 @@ static void backward(float *din, float *dgamma, float *dbeta, const float *dout,
             size_t row = ((size_t)n * d->C + c) * d->HW;
             const float *x = in + row, *g = dout + row, *mask = relu_out ? relu_out + row : NULL;
             float *dx = din + row;
+            if (accumulate) {
 #pragma omp simd
-            for (int i = 0; i < d->HW; i++)
-                dx[i] += (masked(g, mask, i) - gmean - (x[i] - meanf) * k) * scalef;
+                for (int i = 0; i < d->HW; i++)
+                    dx[i] += (masked(g, mask, i) - gmean - (x[i] - meanf) * k) * scalef;
+            } else {
+#pragma omp simd
+                for (int i = 0; i < d->HW; i++)
+                    dx[i] = (masked(g, mask, i) - gmean - (x[i] - meanf) * k) * scalef;
+            }
         }
     }
 }
@@ -153,7 +159,7 @@ void rn_batchnorm_forward_eval(float *out, float *save_mean, float *save_invstd,
 void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                            const float *in, const float *save_mean, const float *save_invstd,
                            const float *gamma, const rn_bn_desc *d, bool train, int nthreads) {
-    backward(din, dgamma, dbeta, dout, NULL, in, save_mean, save_invstd, gamma, d, train,
+    backward(din, dgamma, dbeta, dout, NULL, in, save_mean, save_invstd, gamma, d, train, true,
              nthreads);
 }
 
@@ -176,7 +182,8 @@ void rn_batchnorm_relu_forward_eval(float *out, float *save_mean, float *save_in
 void rn_batchnorm_relu_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                                 const float *out, const float *in, const float *save_mean,
                                 const float *save_invstd, const float *gamma,
-                                const rn_bn_desc *d, bool train, int nthreads) {
+                                const rn_bn_desc *d, bool train, bool accumulate,
+                                int nthreads) {
     backward(din, dgamma, dbeta, dout, out, in, save_mean, save_invstd, gamma, d, train,
-             nthreads);
+             accumulate, nthreads);
 }

@@ -61,24 +61,31 @@ void rn_add_relu_forward(float *out, const float *a, const float *b, size_t n,
     }
 }
 
-void rn_add_relu_backward(float *da, float *db, const float *dout, const float *out,
-                              size_t n, int nthreads) {
+void rn_add_relu_backward(float *da, float *db, const float *dout, const float *out, size_t n,
+                          bool accumulate_a, bool accumulate_b, int nthreads) {
     int nt = nthreads < 1 ? 1 : nthreads;
 #pragma omp parallel num_threads(nt)
     {
         size_t lo, hi;
         share(n, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        if (da)
+        float *dst[2] = {da, db};
+        bool acc[2] = {accumulate_a, accumulate_b};
+        for (int k = 0; k < 2; k++) {
+            float *dx = dst[k];
+            if (!dx) continue;
+            if (acc[k]) {
 #pragma omp simd
-            for (size_t i = lo; i < hi; i++) {
-                float g = dout[i]; /* loaded unconditionally so the select vectorizes */
-                da[i] += out[i] > 0.0f ? g : 0.0f;
-            }
-        if (db)
+                for (size_t i = lo; i < hi; i++) {
+                    float g = dout[i]; /* loaded unconditionally so the select vectorizes */
+                    dx[i] += out[i] > 0.0f ? g : 0.0f;
+                }
+            } else {
 #pragma omp simd
-            for (size_t i = lo; i < hi; i++) {
-                float g = dout[i];
-                db[i] += out[i] > 0.0f ? g : 0.0f;
+                for (size_t i = lo; i < hi; i++) {
+                    float g = dout[i];
+                    dx[i] = out[i] > 0.0f ? g : 0.0f;
+                }
             }
+        }
     }
 }

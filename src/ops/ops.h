@@ -71,7 +71,9 @@ void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
 
 /* BN fused with the ReLU that reads its output (in place). Forward: out = max(BN(in), 0).
  * Backward: dout and out are the ReLU's output gradient and output; the gradient reaching the
- * BN is dout where out > 0, else 0. Same results as BN then ReLU, up to the grouping of sums. */
+ * BN is dout where out > 0, else 0. din is added to (accumulate) or written (saves clearing
+ * it first); dgamma, dbeta are added to. Same results as BN then ReLU, up to the grouping of
+ * sums. */
 void rn_batchnorm_relu_forward_train(float *out, float *save_mean, float *save_invstd,
                                      float *running_mean, float *running_var, const float *in,
                                      const float *gamma, const float *beta, const rn_bn_desc *d,
@@ -83,7 +85,8 @@ void rn_batchnorm_relu_forward_eval(float *out, float *save_mean, float *save_in
 void rn_batchnorm_relu_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                                 const float *out, const float *in, const float *save_mean,
                                 const float *save_invstd, const float *gamma,
-                                const rn_bn_desc *d, bool train, int nthreads);
+                                const rn_bn_desc *d, bool train, bool accumulate,
+                                int nthreads);
 
 /* ---- elementwise ------------------------------------------------------------------------- */
 /* relu_forward may run in place (out == in), add_forward with out == a. */
@@ -92,10 +95,11 @@ void rn_relu_backward(float *din, const float *dout, const float *out, size_t n)
 void rn_add_forward(float *out, const float *a, const float *b, size_t n);        /* out = a + b */
 void rn_add_backward(float *da, float *db, const float *dout, size_t n);          /* da,db += dout */
 /* The residual add fused with the ReLU after it: out = max(a + b, 0) (out == a allowed);
- * da, db += dout where out > 0 (either may be NULL). Equal slices per thread. */
+ * da, db += (or, without accumulate_a/_b, =) dout where out > 0, else 0; either may be NULL.
+ * Equal slices per thread. */
 void rn_add_relu_forward(float *out, const float *a, const float *b, size_t n, int nthreads);
 void rn_add_relu_backward(float *da, float *db, const float *dout, const float *out, size_t n,
-                          int nthreads);
+                          bool accumulate_a, bool accumulate_b, int nthreads);
 
 /* ---- shortcut option A: x[:, :, ::2, ::2] zero-padded in channels (He et al. CIFAR nets) ---- */
 typedef struct {
