@@ -172,7 +172,7 @@ int cmd_bench(int argc, char **argv) {
         if (it == warmup && getenv("RN_PROFILE")) rn_model_profile(m, true);
         double t0 = omp_get_wtime();
         const float *logits;
-        s = rn_model_forward(m, ctx, x, (int)batch, train ? RN_MODE_TRAIN : RN_MODE_EVAL, &logits);
+        s = rn_model_forward(m, ctx, x, (int)batch, train ? RN_MODE_TRAIN : RN_MODE_INFER, &logits);
         if (s == RN_OK && train) {
             rn_softmax_xent_forward(probs, logits, labels, (int)batch, g.num_classes, 0);
             rn_softmax_xent_backward(dl, probs, labels, (int)batch, g.num_classes, 0, 1);

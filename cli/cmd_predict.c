@@ -231,7 +231,7 @@ int cmd_predict(int argc, char **argv) {
             s = rn_gpu_forward(gpu, x, 1, RN_MODE_EVAL, gpu_logits);
             logits = gpu_logits;
         } else if (s == RN_OK) {
-            s = rn_model_forward(m, ctx, x, 1, RN_MODE_EVAL, &logits);
+            s = rn_model_forward(m, ctx, x, 1, RN_MODE_INFER, &logits);
         }
         if (s != RN_OK) {
             rc = cli_lib_error(s);

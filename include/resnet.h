@@ -152,6 +152,9 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch);
 typedef enum {
     RN_MODE_EVAL = 0,  /* BN uses running statistics */
     RN_MODE_TRAIN = 1, /* BN uses batch statistics and updates the running ones */
+    RN_MODE_INFER = 2, /* as EVAL, for inference only: no backward pass may follow, so a backend
+                        * may fold each BN into the convolution before it (the same results up
+                        * to float rounding, ~1e-6) */
 } rn_mode;
 
 /* Forward pass of n images x (n, C, H, W), n <= max_batch. *logits (n, num_classes) points

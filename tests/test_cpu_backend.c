@@ -121,6 +121,56 @@ static void test_plain20(void **state) {
     check_model("plain20", NULL, 4, 1);
 }
 
+/* Inference with BN folded into the convolutions (RN_MODE_INFER) against the op-by-op eval
+ * pass (RN_MODE_EVAL), on weights and BN statistics far from their initial values (the hash
+ * fill), for every way a BN follows a convolution: before a ReLU, before the residual add, in
+ * a projection shortcut, in Bottlenecks, before the ImageNet stem's max pool; on both fast
+ * backends, and on the reference backend, which does not fold (the same bits). A backward
+ * pass after an inference pass is refused. */
+static void check_infer(const char *name, const rn_model_opts *opts, int n, const char *be,
+                        double tol) {
+    rn_model *m;
+    rn_ctx *ctx;
+    TU_OK(rn_model_create(&m, name, opts, 3));
+    tu_fill_hash_model(m);
+    TU_OK(rn_ctx_create(&ctx, be, 2));
+    TU_OK(rn_model_reserve(m, ctx, n));
+    rn_model_opts o = rn_model_get_opts(m);
+    size_t nx = (size_t)n * o.in_channels * o.in_height * o.in_width, nl = (size_t)n * o.num_classes;
+    float *x = malloc(sizeof(float) * nx), *ref = malloc(sizeof(float) * nl);
+    tu_fill_uniform(x, nx, 9, -2, 2);
+    const float *lg;
+    TU_OK(rn_model_forward(m, ctx, x, n, RN_MODE_EVAL, &lg));
+    memcpy(ref, lg, sizeof(float) * nl);
+    TU_OK(rn_model_forward(m, ctx, x, n, RN_MODE_INFER, &lg));
+    double e = tu_max_rel_diff(lg, ref, nl);
+    printf("# %s on %s: inference (BN folded) vs eval logits %.2e (tolerance %.0e)\n", name, be,
+           e, tol);
+    if (tol == 0) assert_memory_equal(lg, ref, sizeof(float) * nl);
+    else assert_true(e <= tol);
+    float *dl = calloc(nl, sizeof(float));
+    assert_int_equal(rn_model_backward(m, ctx, dl), RN_ERR_BAD_ARG);
+    assert_non_null(strstr(rn_error_message(), "inference-only"));
+    free(dl);
+    free(x);
+    free(ref);
+    rn_ctx_free(ctx);
+    rn_model_free(m);
+}
+
+static void test_infer_folds_bn(void **state) {
+    (void)state;
+    rn_model_opts small = {.in_channels = 3, .in_height = 16, .in_width = 16, .num_classes = 10};
+    rn_model_opts img = {.in_channels = 3, .in_height = 64, .in_width = 64, .num_classes = 10};
+    check_infer("resnet20", NULL, 4, "cpu", 1e-5);
+    check_infer("resnet20", NULL, 4, "cpu-winograd", 1e-5);
+    check_infer("plain20", NULL, 4, "cpu", 1e-5);
+    check_infer("resnet18", &small, 2, "cpu", 1e-5);
+    check_infer("resnet50", &small, 2, "cpu", 1e-5);
+    check_infer("resnet18-imagenet", &img, 2, "cpu", 1e-5);
+    check_infer("resnet20", NULL, 2, "reference", 0);
+}
+
 static void test_backend_names(void **state) {
     (void)state;
     rn_ctx *ctx;
@@ -139,6 +189,7 @@ int main(void) {
         cmocka_unit_test(test_resnet20),
         cmocka_unit_test(test_resnet18_small),
         cmocka_unit_test(test_plain20),
+        cmocka_unit_test(test_infer_folds_bn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -271,6 +271,40 @@ static void test_conv_winograd(void **state) {
     conv_all(RN_CONV_WINOGRAD);
 }
 
+/* The ReLU epilogue (cfg.relu, used when inference folds a BN into the convolution): the
+ * forward result equals max(reference, 0), for every shape, both algorithms and layouts. */
+static void test_conv_relu_epilogue(void **state) {
+    (void)state;
+    const rn_isa top = rn_cpu_isa_supported();
+    double worst = 0;
+    size_t zeros = 0, total = 0;
+    for (int si = 0; si < NSHAPES; si++) {
+        const shape *sh = &shapes[si];
+        rn_conv_desc d = mkdesc(sh->N, sh->C, sh->H, sh->W, sh->K, sh->R, sh->S, sh->stride, sh->pad);
+        problem p;
+        problem_init(&p, &d, 300 + si);
+        float *want = malloc(sizeof(float) * p.nout), *out = malloc(sizeof(float) * p.nout);
+        for (size_t i = 0; i < p.nout; i++) want[i] = p.out_ref[i] < 0 ? 0.0f : p.out_ref[i];
+        for (int cfgi = 0; cfgi < 4; cfgi++) {
+            rn_cpu_conv_cfg cfg = {.act = cfgi & 1 ? RN_LAYOUT_NCHW16C : RN_LAYOUT_NCHW,
+                                   .isa = top, .nthreads = 2, .relu = true,
+                                   .algo = cfgi & 2 ? RN_CONV_WINOGRAD : RN_CONV_DIRECT};
+            run_forward(out, p.in, p.w, p.bias, &d, &cfg);
+            worst = fmax(worst, tu_max_rel_diff(out, want, p.nout));
+            for (size_t i = 0; i < p.nout; i++) zeros += out[i] == 0.0f;
+            total += p.nout;
+        }
+        free(want);
+        free(out);
+        problem_free(&p);
+    }
+    printf("# relu epilogue on %s, %d shapes x 2 algorithms x 2 layouts: max rel err %.2e, "
+           "%.0f%% of outputs zeroed\n", rn_cpu_isa_name(top), NSHAPES, worst,
+           100.0 * zeros / total);
+    assert_true(worst <= TOL);
+    assert_true(zeros > total / 5 && zeros < total * 4 / 5); /* the ReLU did something */
+}
+
 /* Forced tile shapes and Winograd chunk sizes (the tuning knobs) must not change results
  * beyond rounding. */
 static void test_conv_tile_overrides(void **state) {
@@ -380,6 +414,7 @@ int main(void) {
         cmocka_unit_test(test_layout_roundtrip),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_conv_winograd),
+        cmocka_unit_test(test_conv_relu_epilogue),
         cmocka_unit_test(test_conv_tile_overrides),
         cmocka_unit_test(test_conv_partial_grads),
         cmocka_unit_test(test_conv_deterministic),

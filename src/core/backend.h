@@ -50,6 +50,11 @@ typedef struct rn_backend {
     void (*linear_backward)(float *din, float *dw, float *dbias, const float *dout,
                             const float *in, const float *w, int N, int I, int O);
 
+    /* Optional: out = max(conv + bias, 0). With it, inference (RN_MODE_INFER) folds each BN
+     * into the convolution before it and runs BN's ReLU in the convolution's epilogue. */
+    void (*conv2d_forward_relu)(float *out, const float *in, const float *w, const float *bias,
+                                const rn_conv_desc *d, float *scratch, int nthreads);
+
     /* Optional fusions of a BN or residual add with the ReLU that reads its output (in place);
      * NULL where a backend has none, and the model then runs the two ops one by one. The
      * backward entries take the ReLU's output gradient and output (dout, out) and pass the

@@ -39,6 +39,13 @@ static rn_cpu_conv_cfg nchw_cfg(int nthreads, rn_conv_algo algo) {
         rn_cpu_conv_cfg c = nchw_cfg(nthreads, ALGO);                                      \
         rn_cpu_conv2d_forward(out, in, w, bias, d, &c, scratch);                           \
     }                                                                                      \
+    static void conv_forward_relu_##SUFFIX(float *out, const float *in, const float *w,     \
+                                           const float *bias, const rn_conv_desc *d,       \
+                                           float *scratch, int nthreads) {                 \
+        rn_cpu_conv_cfg c = nchw_cfg(nthreads, ALGO);                                      \
+        c.relu = true;                                                                     \
+        rn_cpu_conv2d_forward(out, in, w, bias, d, &c, scratch);                           \
+    }                                                                                      \
     static void conv_backward_##SUFFIX(float *din, float *dw, float *dbias,                 \
                                        const float *dout, const float *in, const float *w,  \
                                        const rn_conv_desc *d, float *scratch, int nthreads) { \
@@ -69,11 +76,12 @@ CPU_CONV(direct, RN_CONV_DIRECT)
         .avgpool_backward = rn_avgpool_backward,                                           \
         .linear_forward = rn_linear_forward,                                               \
         .linear_backward = rn_linear_backward,                                             \
-        .batchnorm_relu_forward_train = rn_batchnorm_relu_forward_train,                      \
-        .batchnorm_relu_forward_eval = rn_batchnorm_relu_forward_eval,                        \
-        .batchnorm_relu_backward = rn_batchnorm_relu_backward,                                \
-        .add_relu_forward = rn_add_relu_forward,                                       \
-        .add_relu_backward = rn_add_relu_backward,                                     \
+        .conv2d_forward_relu = conv_forward_relu_##SUFFIX,                                 \
+        .batchnorm_relu_forward_train = rn_batchnorm_relu_forward_train,                   \
+        .batchnorm_relu_forward_eval = rn_batchnorm_relu_forward_eval,                     \
+        .batchnorm_relu_backward = rn_batchnorm_relu_backward,                             \
+        .add_relu_forward = rn_add_relu_forward,                                           \
+        .add_relu_backward = rn_add_relu_backward,                                         \
     }
 
 const rn_backend rn_backend_cpu = CPU_BACKEND("cpu", direct);

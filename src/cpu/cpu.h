@@ -78,6 +78,7 @@ typedef struct {
     rn_isa isa;        /* instruction-set level to run (lowered to what the CPU has) */
     int nthreads;      /* OpenMP threads */
     rn_conv_algo algo;
+    bool relu;         /* forward: out = max(conv + bias, 0) (a BN folded in, then its ReLU) */
     /* tuning knobs for experiments, 0 = automatic: */
     int tile_p;        /* direct: output tile width in pixels */
     int tile_kb;       /* output channel blocks per tile */

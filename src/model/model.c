@@ -28,6 +28,8 @@ static void free_workspace(rn_model *m) {
     rn_free(m->din);
     rn_free(m->stats);
     rn_free(m->scratch);
+    rn_free(m->fold);
+    m->fold = NULL;
     free(m->block_gnorm);
     m->block_gnorm = NULL;
     m->acts = m->dacts = m->din = m->stats = m->scratch = NULL;
@@ -105,20 +107,24 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
         return RN_OK;
     free_workspace(m);
     rn_plan_memory(m, max_batch, ctx->backend);
-    size_t scratch = 0;
+    size_t scratch = 0, fold = 0;
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].kind == RN_NODE_CONV) {
             rn_conv_desc d = m->nodes[i].d.conv;
             d.N = max_batch;
             scratch = RN_MAX(scratch, ctx->backend->conv2d_scratch_floats(&d, ctx->nthreads));
+            if (m->nodes[i].bn_next && ctx->backend->conv2d_forward_relu)
+                fold = RN_MAX(fold, (size_t)d.K * d.C * d.R * d.S + d.K);
         }
     m->acts = rn_alloc(m->act_floats * sizeof(float));
     m->dacts = rn_alloc(m->grad_floats * sizeof(float));
     m->din = rn_alloc((size_t)max_batch * value_floats(&m->values[0]) * sizeof(float));
     m->stats = rn_alloc(RN_MAX(m->n_stats, 1) * sizeof(float));
     m->scratch = rn_alloc(RN_MAX(scratch, 1) * sizeof(float));
+    m->fold = fold ? rn_alloc(fold * sizeof(float)) : NULL;
     m->block_gnorm = calloc((size_t)RN_MAX(m->n_blocks, 1), sizeof(double));
-    if (!m->acts || !m->dacts || !m->din || !m->stats || !m->scratch || !m->block_gnorm) {
+    if (!m->acts || !m->dacts || !m->din || !m->stats || !m->scratch || !m->block_gnorm ||
+        (fold && !m->fold)) {
         size_t mb = (m->act_floats + m->grad_floats) * sizeof(float) >> 20;
         free_workspace(m);
         return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu MB of activations for batch %d",
@@ -149,6 +155,34 @@ static float *P(rn_model *m, int t) { return t < 0 ? NULL : m->params + m->tenso
 static float *G(rn_model *m, int t) { return t < 0 ? NULL : m->grads + m->tensors[t].off; }
 static float *B(rn_model *m, int t) { return m->buffers + m->tensors[t].off; }
 
+/* Inference: convolution node i and the BN after it (and that BN's fused ReLU) as one
+ * convolution with the BN folded into its weights and bias:
+ *   w'[k] = w[k] * alpha[k],  b'[k] = alpha[k] * b[k] + beta[k] - mean[k] * alpha[k],
+ *   alpha = gamma / sqrt(running_var + eps), in BN eval's own arithmetic. Returns the number of
+ * nodes it ran (2 or 3). */
+static int forward_folded(rn_model *m, const rn_backend *be, int i, const float *in, int n,
+                          int nt) {
+    const rn_node *cv = &m->nodes[i], *bn = &m->nodes[i + 1];
+    rn_conv_desc d = cv->d.conv;
+    d.N = n;
+    const size_t per_k = (size_t)d.C * d.R * d.S;
+    float *w2 = m->fold, *b2 = m->fold + (size_t)d.K * per_k;
+    const float *w = P(m, cv->weight), *b = P(m, cv->bias);
+    const float *gamma = P(m, bn->weight), *beta = P(m, bn->bias);
+    const float *mean = B(m, bn->running_mean), *var = B(m, bn->running_var);
+    for (int k = 0; k < d.K; k++) {
+        const double invstd = 1.0 / sqrt((double)var[k] + bn->d.bn.eps);
+        const float alpha = (float)(invstd * gamma[k]);
+        const float shift = (float)(beta[k] - mean[k] * invstd * gamma[k]);
+        for (size_t j = 0; j < per_k; j++) w2[k * per_k + j] = w[k * per_k + j] * alpha;
+        b2[k] = b ? b[k] * alpha + shift : shift;
+    }
+    const bool relu = bn->relu_fused;
+    float *out = act_w(m, bn->out); /* the ReLU's too: it runs in place */
+    (relu ? be->conv2d_forward_relu : be->conv2d_forward)(out, in, w2, b2, &d, m->scratch, nt);
+    return relu ? 3 : 2;
+}
+
 rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_mode mode,
                            const float **logits) {
     if (!m->acts || m->ws_backend != ctx->backend || m->ws_threads != ctx->nthreads)
@@ -167,6 +201,12 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
         rn_node *nd = &m->nodes[i];
         const float *in = act(m, nd->in);
         float *out = act_w(m, nd->out);
+        if (mode == RN_MODE_INFER && nd->bn_next && m->fold) {
+            int ran = forward_folded(m, be, i, in, n, nt);
+            if (m->prof) m->prof[i][0] += omp_get_wtime() - t0;
+            i += ran - 1;
+            continue;
+        }
         switch (nd->kind) {
         case RN_NODE_CONV: {
             rn_conv_desc d = nd->d.conv;
@@ -236,6 +276,9 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
     if (!m->forward_done || m->ws_backend != ctx->backend || m->ws_threads != ctx->nthreads)
         return rn_fail(RN_ERR_BAD_ARG, "%s: backward pass without a forward pass before it",
                        m->name);
+    if (m->last_mode == RN_MODE_INFER)
+        return rn_fail(RN_ERR_BAD_ARG, "%s: backward pass after an inference-only forward pass "
+                       "(RN_MODE_INFER); use RN_MODE_EVAL", m->name);
     const rn_backend *be = ctx->backend;
     int nt = ctx->nthreads, n = m->last_n;
     bool train = m->last_mode == RN_MODE_TRAIN;
@@ -369,7 +412,9 @@ void rn_model_profile_print(const rn_model *m, FILE *f) {
             kind[nk++] = m->nodes[i].op;
         }
         count[k]++;
-        fused[k] += i > 0 && m->nodes[i - 1].relu_fused;
+        fused[k] += i > 0 && (m->nodes[i - 1].relu_fused ||
+                              (m->nodes[i - 1].bn_next && m->fold &&
+                               m->last_mode == RN_MODE_INFER));
         for (int d = 0; d < 2; d++) {
             t[k][d] += m->prof[i][d] * per[d];
             total[d] += m->prof[i][d] * per[d];
@@ -383,5 +428,6 @@ void rn_model_profile_print(const rn_model *m, FILE *f) {
         fprintf(f, "  %-14s %5d %5d %10.3f %10.3f %6.1f%%\n", kind[k], count[k], fused[k],
                 t[k][0], t[k][1], 100 * (t[k][0] + t[k][1]) / RN_MAX(total[0] + total[1], 1e-12));
     fprintf(f, "  %-14s %5d %5s %10.3f %10.3f\n", "total", m->n_nodes, "", total[0], total[1]);
-    fprintf(f, "  (fused: nodes that ran inside the op before them)\n");
+    fprintf(f, "  (fused: nodes that ran inside the op before them; in inference, BNs folded "
+               "into their convolutions)\n");
 }

@@ -41,6 +41,8 @@ typedef struct {
     int64_t params, macs;
     bool relu_fused;    /* BN/ADD: also applies node i+1, the in-place ReLU of its output, which
                          * is then skipped (set by rn_plan_memory where the backend fuses) */
+    bool bn_next;       /* CONV: node i+1 is a BN that alone reads its output (rn_plan_memory);
+                         * inference may fold that BN into this convolution */
 } rn_node;
 
 typedef struct {
@@ -102,6 +104,7 @@ struct rn_model {
     float *stats;         /* BN save_mean / save_invstd */
     float *scratch;
     size_t scratch_floats;
+    float *fold;          /* RN_MODE_INFER: a convolution's weights and bias with its BN folded in */
 
     double *block_gnorm;  /* per block: gradient norm at its input, from the last backward */
     bool track_block_grads; /* compute block_gnorm (rn_model_track_block_grads; default on) */

@@ -56,6 +56,14 @@ void rn_plan_memory(rn_model *m, int max_batch, const rn_backend *fusions) {
             (nd->kind == RN_NODE_ADD && pk == RN_NODE_BN))
             store[nd->out] = store[in];
     }
+    /* Convolutions whose output only the BN right after them reads. */
+    for (int i = 0; i < nn; i++) {
+        rn_node *nd = &m->nodes[i];
+        nd->bn_next = nd->kind == RN_NODE_CONV && i + 1 < nn &&
+                      m->nodes[i + 1].kind == RN_NODE_BN && m->nodes[i + 1].in == nd->out &&
+                      readers[nd->out] == 1;
+    }
+
     /* Fused pairs: node i (BN or add) and node i+1, the in-place ReLU of its output. */
     bool *skip_grad = calloc((size_t)nv, sizeof(bool)); /* gradients that never exist */
     for (int i = 0; i < nn; i++) {

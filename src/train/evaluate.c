@@ -46,7 +46,7 @@ rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_no
         for (int i = 0; i < n; i++) idx[i] = start + i;
         rn_batch_fill(x, labels, d, idx, n, norm, false, 0, 0, ctx->nthreads);
         const float *logits;
-        if ((s = rn_model_forward(m, ctx, x, n, RN_MODE_EVAL, &logits)) != RN_OK) goto done;
+        if ((s = rn_model_forward(m, ctx, x, n, RN_MODE_INFER, &logits)) != RN_OK) goto done;
         loss_sum += (double)rn_softmax_xent_forward(probs, logits, labels, n, K, 0.0f) * n;
         for (int i = 0; i < n; i++) {
             const float *p = probs + (size_t)i * K;
