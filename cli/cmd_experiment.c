@@ -24,7 +24,7 @@
 /* Defaults sized for CIFAR-10 on a 2-core CPU with the fast backend: about an hour for depths
  * 20 and 56 (see the README); every one can be overridden. */
 #define DEFAULT_DEPTHS "20,56"
-#define DEFAULT_ITERS 800
+#define DEFAULT_ITERS 2000
 #define DEFAULT_BATCH "128"
 #define DEFAULT_LR "0.1"
 #define DEFAULT_WD "1e-4"
@@ -55,6 +55,7 @@ static void usage(FILE *f) {
 "  --batch B           (default " DEFAULT_BATCH ")  --lr LR (default " DEFAULT_LR
 ")  --wd WD (default " DEFAULT_WD ")\n"
 "  --schedule S        (default %s: lr/10 at 50%% and 75%% of the run)\n"
+"  --warmup N          steps of linear learning-rate warm-up from 0 (default iters/10; 0: none)\n"
 "  --val N             training images held out for validation (default " DEFAULT_VAL ")\n"
 "  --log-every N       steps between logged metrics and gradients (default iters/100)\n"
 "  --eval-every N      epochs between test evaluations (default 1)\n"
@@ -205,7 +206,7 @@ int cmd_experiment(int argc, char **argv) {
     enum {
         OPT_DATA = 256, OPT_OUT, OPT_DEPTHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_WD, OPT_SCHEDULE,
         OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_SEED, OPT_THREADS, OPT_BACKEND, OPT_QUIET,
-        OPT_HELP, OPT_DEVICE, OPT_PRECISION
+        OPT_HELP, OPT_DEVICE, OPT_PRECISION, OPT_WARMUP
     };
     static const struct option opts[] = {{"data", required_argument, 0, OPT_DATA},
                                          {"out", required_argument, 0, OPT_OUT},
@@ -225,11 +226,13 @@ int cmd_experiment(int argc, char **argv) {
                                          {"help", no_argument, 0, OPT_HELP},
                                          {"device", required_argument, 0, OPT_DEVICE},
                                          {"precision", required_argument, 0, OPT_PRECISION},
+                                         {"warmup", required_argument, 0, OPT_WARMUP},
                                          {0, 0, 0, 0}};
     const char *data = NULL, *out = NULL, *depths_s = DEFAULT_DEPTHS, *batch_s = DEFAULT_BATCH;
     const char *lr_s = DEFAULT_LR, *wd_s = DEFAULT_WD, *sched = DEFAULT_SCHEDULE;
     const char *val_s = DEFAULT_VAL, *log_s = NULL, *eval_s = "1", *seed_s = "1";
     const char *threads_s = NULL, *backend = NULL, *device = NULL, *precision = NULL;
+    const char *warmup_s = NULL;
     char iters_s[32];
     snprintf(iters_s, sizeof iters_s, "%d", DEFAULT_ITERS);
     bool quiet = false;
@@ -260,6 +263,10 @@ int cmd_experiment(int argc, char **argv) {
             wd_s = optarg;
             break;
         case OPT_SCHEDULE: sched = optarg; break;
+        case OPT_WARMUP:
+            if (!cli_parse_int("--warmup", optarg, 0, 1000000000, &v)) return 2;
+            warmup_s = optarg;
+            break;
         case OPT_VAL:
             if (!cli_parse_int("--val", optarg, 0, 100000000, &v)) return 2;
             val_s = optarg;
@@ -346,6 +353,11 @@ int cmd_experiment(int argc, char **argv) {
         snprintf(log_buf, sizeof log_buf, "%lld", (long long)(iters >= 200 ? iters / 100 : 2));
         log_s = log_buf;
     }
+    char warmup_buf[32];
+    if (!warmup_s) {
+        snprintf(warmup_buf, sizeof warmup_buf, "%lld", (long long)(iters / 10));
+        warmup_s = warmup_buf;
+    }
     if (mkdir(out, 0755) != 0 && errno != EEXIST)
         return cli_error("%s: cannot create: %s", out, strerror(errno));
 
@@ -383,7 +395,8 @@ int cmd_experiment(int argc, char **argv) {
                              "--iters", iters_s, "--batch", (char *)batch_s, "--lr", (char *)lr_s,
                              "--wd", (char *)wd_s, "--schedule", (char *)sched, "--val",
                              (char *)val_s, "--log-every", (char *)log_s, "--eval-every",
-                             (char *)eval_s, "--seed", (char *)seed_s, "--log-grads"};
+                             (char *)eval_s, "--seed", (char *)seed_s, "--warmup",
+                             (char *)warmup_s, "--log-grads"};
             for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) args[na++] = fixed[k];
             if (threads_s) args[na++] = "--threads", args[na++] = (char *)threads_s;
             if (backend) args[na++] = "--backend", args[na++] = (char *)backend;

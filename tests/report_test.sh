@@ -422,7 +422,7 @@ fi
 # ---- resnet experiment degradation ----
 E=$tmp/exp
 exp_args=(experiment degradation --data "mnist:$tmp/idx" --depths 8 --iters 4 --batch 16 --val 16
-    --threads 1 --quiet --out "$E")
+    --warmup 3 --threads 1 --quiet --out "$E")
 if run "$RESNET" "${exp_args[@]}"; then
     if [ -f "$E/plain8/grads.jsonl" ] && [ -f "$E/resnet8/grads.jsonl" ] && [ -f "$E/report.html" ] &&
         grep -qE '^plain8 +plain8 +[0-9.]+% +[0-9.]+% +[0-9.]+%$' "$tmp/out" &&
@@ -433,6 +433,8 @@ if run "$RESNET" "${exp_args[@]}"; then
         cat "$tmp/out"
         ls -R "$E" | head -20
     fi
+    w=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['warmup'])" "$E/resnet8/config.json")
+    [ "$w" = 3 ] && ok "experiment passes --warmup to its runs" || bad "experiment run's warmup: $w"
     n=$(grep -o '<svg' "$E/report.html" | wc -l)
     [ "$n" -eq 8 ] && ok "experiment report: 8 charts" || bad "experiment report: $n charts, expected 8"
 else
