@@ -86,11 +86,53 @@ static void forward_eval(float *out, float *save_mean, float *save_invstd, const
     }
 }
 
-/* The gradient reaching the BN output: dout, or where a fused ReLU's output `mask` is not
- * positive, zero. Loaded unconditionally so the select vectorizes. */
-static inline float masked(const float *g, const float *mask, int i) {
-    float v = g[i];
-    return mask && !(mask[i] > 0.0f) ? 0.0f : v;
+/* One row's sum(gi) and sum(gi * (x - mean)), where gi is the gradient reaching the BN output:
+ * dout, or with a fused ReLU's output y, dout where y > 0 and 0 elsewhere. Each case is its own
+ * loop, so each vectorizes (a NULL test inside the loop would keep it scalar). */
+static inline void row_sums(const float *x, const float *g, const float *y, float meanf, int HW,
+                            float *rs_out, float *rd_out) {
+    float rs = 0, rd = 0;
+    if (y) {
+#pragma omp simd reduction(+ : rs, rd)
+        for (int i = 0; i < HW; i++) {
+            float gv = g[i], gi = y[i] > 0.0f ? gv : 0.0f; /* loaded first: vectorizes */
+            rs += gi;
+            rd += gi * (x[i] - meanf);
+        }
+    } else {
+#pragma omp simd reduction(+ : rs, rd)
+        for (int i = 0; i < HW; i++) {
+            rs += g[i];
+            rd += g[i] * (x[i] - meanf);
+        }
+    }
+    *rs_out = rs;
+    *rd_out = rd;
+}
+
+/* One row of din = (gi - gmean - (x - mean) * k) * scale, added to dx or written over it. */
+static inline void row_apply(float *dx, const float *x, const float *g, const float *y,
+                             float meanf, float gmean, float k, float scale, int HW,
+                             bool accumulate) {
+    if (y && accumulate) {
+#pragma omp simd
+        for (int i = 0; i < HW; i++) {
+            float gv = g[i], gi = y[i] > 0.0f ? gv : 0.0f;
+            dx[i] += (gi - gmean - (x[i] - meanf) * k) * scale;
+        }
+    } else if (y) {
+#pragma omp simd
+        for (int i = 0; i < HW; i++) {
+            float gv = g[i], gi = y[i] > 0.0f ? gv : 0.0f;
+            dx[i] = (gi - gmean - (x[i] - meanf) * k) * scale;
+        }
+    } else if (accumulate) {
+#pragma omp simd
+        for (int i = 0; i < HW; i++) dx[i] += (g[i] - gmean - (x[i] - meanf) * k) * scale;
+    } else {
+#pragma omp simd
+        for (int i = 0; i < HW; i++) dx[i] = (g[i] - gmean - (x[i] - meanf) * k) * scale;
+    }
 }
 
 static void backward(float *din, float *dgamma, float *dbeta, const float *dout,
@@ -105,14 +147,9 @@ static void backward(float *din, float *dgamma, float *dbeta, const float *dout,
         double sum = 0, dot = 0; /* sum(dout), sum(dout * (x - mean)) */
         for (int n = 0; n < d->N; n++) {
             size_t row = ((size_t)n * d->C + c) * d->HW;
-            const float *x = in + row, *g = dout + row, *mask = relu_out ? relu_out + row : NULL;
-            float rs = 0, rd = 0;
-#pragma omp simd reduction(+ : rs, rd)
-            for (int i = 0; i < d->HW; i++) {
-                float gi = masked(g, mask, i);
-                rs += gi;
-                rd += gi * (x[i] - meanf);
-            }
+            float rs, rd;
+            row_sums(in + row, dout + row, relu_out ? relu_out + row : NULL, meanf, d->HW, &rs,
+                     &rd);
             sum += rs;
             dot += rd;
         }
@@ -123,20 +160,10 @@ static void backward(float *din, float *dgamma, float *dbeta, const float *dout,
         /* Train: din = (dout - mean(dout) - xhat * mean(dout*xhat)) * gamma * invstd. */
         const float gmean = train ? (float)(sum / m) : 0.0f;
         const float k = train ? (float)(dot * invstd * invstd / m) : 0.0f;
-        const float scalef = (float)scale;
         for (int n = 0; n < d->N; n++) {
             size_t row = ((size_t)n * d->C + c) * d->HW;
-            const float *x = in + row, *g = dout + row, *mask = relu_out ? relu_out + row : NULL;
-            float *dx = din + row;
-            if (accumulate) {
-#pragma omp simd
-                for (int i = 0; i < d->HW; i++)
-                    dx[i] += (masked(g, mask, i) - gmean - (x[i] - meanf) * k) * scalef;
-            } else {
-#pragma omp simd
-                for (int i = 0; i < d->HW; i++)
-                    dx[i] = (masked(g, mask, i) - gmean - (x[i] - meanf) * k) * scalef;
-            }
+            row_apply(din + row, in + row, dout + row, relu_out ? relu_out + row : NULL, meanf,
+                      gmean, k, (float)scale, d->HW, accumulate);
         }
     }
 }
