@@ -434,6 +434,14 @@ static void check_bn_relu(int N, int C, int HW, int nthreads) {
         rn_batchnorm_relu_backward(dx2, NULL, NULL, g, y2, x, m2, s2, gamma, &d, train, false,
                                    nthreads);
         assert_true(close6(dx1, dx2, n));
+        /* Without a mask (out NULL) it is BN's own backward: written over garbage, it equals
+         * rn_batchnorm_backward added into zeros. */
+        memset(dx1, 0, n * sizeof(float));
+        rn_batchnorm_backward(dx1, NULL, NULL, g, x, m1, s1, gamma, &d, train, nthreads);
+        memset(dx2, 0xff, n * sizeof(float));
+        rn_batchnorm_relu_backward(dx2, NULL, NULL, g, NULL, x, m1, s1, gamma, &d, train, false,
+                                   nthreads);
+        assert_true(close6(dx1, dx2, n));
         /* the ReLU must have done something, or the test proves little */
         size_t zeros = 0;
         for (size_t i = 0; i < n; i++) zeros += y2[i] == 0.0f;

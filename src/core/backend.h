@@ -59,8 +59,9 @@ typedef struct rn_backend {
      * NULL where a backend has none, and the model then runs the two ops one by one. The
      * backward entries take the ReLU's output gradient and output (dout, out) and pass the
      * gradient where out > 0; they write input gradients that start there (accumulate false)
-     * instead of adding to a cleared slot. Contracts: rn_batchnorm_relu_*, rn_add_relu_* in
-     * src/ops/ops.h. */
+     * instead of adding to a cleared slot. batchnorm_relu_backward with out NULL is BN's own
+     * backward; the model uses it so for every BN. Contracts: rn_batchnorm_relu_*,
+     * rn_add_relu_* in src/ops/ops.h. */
     void (*batchnorm_relu_forward_train)(float *out, float *save_mean, float *save_invstd,
                                          float *running_mean, float *running_var,
                                          const float *in, const float *gamma, const float *beta,

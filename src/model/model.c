@@ -292,12 +292,14 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
         rn_node *nd = &m->nodes[i];
         /* A ReLU fused into the node before it: that node's backward does its work. */
         bool fused_relu = i > 0 && m->nodes[i - 1].relu_fused;
-        /* Input gradients that start here: cleared, then added to; a fused op writes them. */
+        /* Input gradients that start here: cleared, then added to; a fused op (and a BN on a
+         * backend with the fused kernel, run without a mask) writes them instead. */
         bool starts[2] = {false, false};
+        bool writes = nd->relu_fused || (nd->kind == RN_NODE_BN && be->batchnorm_relu_backward);
         for (int k = 0; k < 2 && !fused_relu; k++) {
             int v = k ? nd->in2 : nd->in;
             starts[k] = v > 0 && m->values[v].grad_first == i;
-            if (starts[k] && !nd->relu_fused)
+            if (starts[k] && !writes)
                 memset(dact(m, v), 0, (size_t)n * value_floats(&m->values[v]) * sizeof(float));
         }
         /* The output's gradient is complete now: every consumer has run. */
@@ -329,6 +331,10 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             if (nd->relu_fused)
                 be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout, out, in,
                                             mean, invstd, P(m, nd->weight), &d, train,
+                                            !starts[0], nt);
+            else if (be->batchnorm_relu_backward) /* no ReLU: no mask */
+                be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout, NULL,
+                                            in, mean, invstd, P(m, nd->weight), &d, train,
                                             !starts[0], nt);
             else
                 be->batchnorm_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, mean,

@@ -71,9 +71,9 @@ void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
 
 /* BN fused with the ReLU that reads its output (in place). Forward: out = max(BN(in), 0).
  * Backward: dout and out are the ReLU's output gradient and output; the gradient reaching the
- * BN is dout where out > 0, else 0. din is added to (accumulate) or written (saves clearing
- * it first); dgamma, dbeta are added to. Same results as BN then ReLU, up to the grouping of
- * sums. */
+ * BN is dout where out > 0, else 0 (out NULL: no ReLU, BN's own backward). din is added to
+ * (accumulate) or written (saves clearing it first); dgamma, dbeta are added to. Same results
+ * as BN then ReLU, up to the grouping of sums. */
 void rn_batchnorm_relu_forward_train(float *out, float *save_mean, float *save_invstd,
                                      float *running_mean, float *running_var, const float *in,
                                      const float *gamma, const float *beta, const rn_bn_desc *d,
