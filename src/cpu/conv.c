@@ -121,16 +121,14 @@ static rn_cpu_conv_cfg checked(const rn_cpu_conv_cfg *cfg) {
     return c;
 }
 
-/* x = max(x, 0) over n floats, on nthreads threads (1: the calling thread, inside a parallel
- * region too). */
-static void relu_pass(float *x, size_t n, int nthreads) {
-    if (nthreads <= 1) {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i];
-        return;
+/* x = max(x, 0) over n floats, rn_relu_forward on an equal slice per thread. */
+static void relu_threads(float *x, size_t n, int nthreads) {
+#pragma omp parallel num_threads(nthreads > 0 ? nthreads : 1)
+    {
+        const size_t t = (size_t)rn_thread_id(), nt = (size_t)rn_thread_count();
+        const size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        rn_relu_forward(x + lo, x + lo, hi - lo);
     }
-#pragma omp parallel for simd num_threads(nthreads) schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
 /* dbias (K) += sum of dout (N,K,Ho,Wo in `lay`) over images and pixels; threads split the
@@ -181,8 +179,8 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
     const rn_cpu_conv_cfg cfg_c = checked(cfg_in), *cfg = &cfg_c;
     if (use_wino(d, cfg)) {
         rn_wino_forward(out, in, w, bias, d, cfg, scratch);
-        if (cfg->relu) relu_pass(out, rn_cpu_tensor_floats(cfg->act, d->N, d->K, d->Ho, d->Wo),
-                                 cfg->nthreads);
+        if (cfg->relu) relu_threads(out, rn_cpu_tensor_floats(cfg->act, d->N, d->K, d->Ho, d->Wo),
+                                    cfg->nthreads);
         return;
     }
     geom g;
@@ -245,7 +243,7 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
                 a.in = src + i * g.in_img;
                 rn_run_rows(pl, &a, g.Ho, (long)g.Wo * 16, (long)g.st * g.Wp * 16, 16, (long)g.st * 16);
                 if (cfg->relu) /* on the tile while it is in cache */
-                    relu_pass(obase, (size_t)nkb * g.Ho * g.Wo * 16, 1);
+                    rn_relu_forward(obase, obase, (size_t)nkb * g.Ho * g.Wo * 16);
                 if (!blocked) /* this group's channels of image n, to NCHW */
                     rn_unblock_image(out, img, n, g.K, g.Ho * g.Wo, kb0, nkb, false, isa);
             }
