@@ -156,10 +156,9 @@ static float *G(rn_model *m, int t) { return t < 0 ? NULL : m->grads + m->tensor
 static float *B(rn_model *m, int t) { return m->buffers + m->tensors[t].off; }
 
 /* Inference: convolution node i and the BN after it (and that BN's fused ReLU) as one
- * convolution with the BN folded into its weights and bias:
- *   w'[k] = w[k] * alpha[k],  b'[k] = alpha[k] * b[k] + beta[k] - mean[k] * alpha[k],
- *   alpha = gamma / sqrt(running_var + eps), in BN eval's own arithmetic. Returns the number of
- * nodes it ran (2 or 3). */
+ * convolution with the BN folded into its weights and bias, w'[k] = w[k] * alpha[k] and
+ * b'[k] = b[k] * alpha[k] + shift[k], with BN eval's own alpha and shift (rn_bn_affine).
+ * Returns the number of nodes it ran (2 or 3). */
 static int forward_folded(rn_model *m, const rn_backend *be, int i, const float *in, int n,
                           int nt) {
     const rn_node *cv = &m->nodes[i], *bn = &m->nodes[i + 1];
@@ -171,9 +170,9 @@ static int forward_folded(rn_model *m, const rn_backend *be, int i, const float 
     const float *gamma = P(m, bn->weight), *beta = P(m, bn->bias);
     const float *mean = B(m, bn->running_mean), *var = B(m, bn->running_var);
     for (int k = 0; k < d.K; k++) {
-        const double invstd = 1.0 / sqrt((double)var[k] + bn->d.bn.eps);
-        const float alpha = (float)(invstd * gamma[k]);
-        const float shift = (float)(beta[k] - mean[k] * invstd * gamma[k]);
+        float alpha, shift;
+        rn_bn_affine(mean[k], rn_bn_eval_invstd(var[k], bn->d.bn.eps), gamma[k], beta[k], &alpha,
+                     &shift);
         for (size_t j = 0; j < per_k; j++) w2[k * per_k + j] = w[k * per_k + j] * alpha;
         b2[k] = b ? b[k] * alpha + shift : shift;
     }

@@ -16,12 +16,11 @@
 
 #include <math.h>
 
-/* out = x*alpha + shift per channel, with alpha = gamma*invstd and shift = beta - mean*alpha
- * (PyTorch's form); with relu, max(that, 0). */
+/* out = x*alpha + shift per channel (rn_bn_affine); with relu, max(that, 0). */
 static void normalize_channel(float *out, const float *in, double mean, double invstd,
                               float gamma, float beta, const rn_bn_desc *d, int c, bool relu) {
-    const float alpha = (float)(invstd * gamma);
-    const float shift = (float)(beta - mean * invstd * gamma);
+    float alpha, shift;
+    rn_bn_affine(mean, invstd, gamma, beta, &alpha, &shift);
     for (int n = 0; n < d->N; n++) {
         const float *x = in + ((size_t)n * d->C + c) * d->HW;
         float *y = out + ((size_t)n * d->C + c) * d->HW;
@@ -79,7 +78,7 @@ static void forward_eval(float *out, float *save_mean, float *save_invstd, const
                          const float *running_var, const rn_bn_desc *d, int nthreads, bool relu) {
 #pragma omp parallel for num_threads(nthreads < 1 ? 1 : nthreads) schedule(static)
     for (int c = 0; c < d->C; c++) {
-        const double invstd = 1.0 / sqrt((double)running_var[c] + d->eps);
+        const double invstd = rn_bn_eval_invstd(running_var[c], d->eps);
         save_mean[c] = running_mean[c];
         save_invstd[c] = (float)invstd;
         normalize_channel(out, in, running_mean[c], invstd, gamma[c], beta[c], d, c, relu);

@@ -14,6 +14,7 @@
 #define RN_OPS_H
 
 #include <stdbool.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,19 @@ void rn_batchnorm_forward_eval(float *out, float *save_mean, float *save_invstd,
 void rn_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                            const float *in, const float *save_mean, const float *save_invstd,
                            const float *gamma, const rn_bn_desc *d, bool train, int nthreads);
+
+/* BN per channel as the affine map its kernels apply, y = x*alpha + shift, with
+ * alpha = gamma*invstd and shift = beta - mean*gamma*invstd (PyTorch's form), computed in
+ * double and rounded once; in eval mode invstd = 1/sqrt(running_var + eps). Inference uses the
+ * same two to fold a BN into the convolution before it. */
+static inline double rn_bn_eval_invstd(float running_var, float eps) {
+    return 1.0 / sqrt((double)running_var + eps);
+}
+static inline void rn_bn_affine(double mean, double invstd, float gamma, float beta,
+                                float *alpha, float *shift) {
+    *alpha = (float)(invstd * gamma);
+    *shift = (float)(beta - mean * invstd * gamma);
+}
 
 /* BN fused with the ReLU that reads its output (in place). Forward: out = max(BN(in), 0).
  * Backward: dout and out are the ReLU's output gradient and output; the gradient reaching the
