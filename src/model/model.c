@@ -327,14 +327,10 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             rn_bn_desc d = nd->d.bn;
             d.N = n;
             const float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
-            if (nd->relu_fused)
-                be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout, out, in,
-                                            mean, invstd, P(m, nd->weight), &d, train,
-                                            !starts[0], nt);
-            else if (be->batchnorm_relu_backward) /* no ReLU: no mask */
-                be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout, NULL,
-                                            in, mean, invstd, P(m, nd->weight), &d, train,
-                                            !starts[0], nt);
+            if (be->batchnorm_relu_backward) /* the ReLU's output masks dout; none: no mask */
+                be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout,
+                                            nd->relu_fused ? out : NULL, in, mean, invstd,
+                                            P(m, nd->weight), &d, train, !starts[0], nt);
             else
                 be->batchnorm_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, mean,
                                        invstd, P(m, nd->weight), &d, train, nt);
