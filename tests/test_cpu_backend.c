@@ -146,8 +146,13 @@ static void check_infer(const char *name, const rn_model_opts *opts, int n, cons
     double e = tu_max_rel_diff(lg, ref, nl);
     printf("# %s on %s: inference (BN folded) vs eval logits %.2e (tolerance %.0e)\n", name, be,
            e, tol);
-    if (tol == 0) assert_memory_equal(lg, ref, sizeof(float) * nl);
-    else assert_true(e <= tol);
+    if (tol == 0) {
+        assert_memory_equal(lg, ref, sizeof(float) * nl);
+    } else {
+        assert_true(e <= tol);
+        /* Folding rounds differently; the same bits would mean it never ran. */
+        assert_true(e > 0);
+    }
     float *dl = calloc(nl, sizeof(float));
     assert_int_equal(rn_model_backward(m, ctx, dl), RN_ERR_BAD_ARG);
     assert_non_null(strstr(rn_error_message(), "inference-only"));
