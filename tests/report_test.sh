@@ -435,6 +435,9 @@ if run "$RESNET" "${exp_args[@]}"; then
     fi
     w=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['warmup'])" "$E/resnet8/config.json")
     [ "$w" = 3 ] && ok "experiment passes --warmup to its runs" || bad "experiment run's warmup: $w"
+    b=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['backend'])" "$E/plain8/config.json")
+    [ "$b" = cpu-winograd ] && ok "experiment runs on cpu-winograd by default" ||
+        bad "experiment run's backend: '$b', expected cpu-winograd"
     n=$(grep -o '<svg' "$E/report.html" | wc -l)
     [ "$n" -eq 8 ] && ok "experiment report: 8 charts" || bad "experiment report: $n charts, expected 8"
 else
