@@ -166,14 +166,27 @@ static bool load_config(rp_run *r) {
         if (isfinite(gamma) && n < sizeof ms - 24)
             snprintf(ms + n, sizeof ms - n, " (×%g)", gamma);
     }
+    double warmup;
+    opt_num(j, "warmup", &warmup);
+    if (isfinite(warmup) && warmup > 0 && strlen(ms) < sizeof ms - 40)
+        snprintf(ms + strlen(ms), sizeof ms - strlen(ms), ", warm-up %g steps", warmup);
+    /* Where it ran: the device for GPU runs (with the precision when given), else the CPU
+     * backend ("" is the default one, cpu). */
+    const char *device = opt_str(j, "device"), *backend = opt_str(j, "backend");
+    const char *precision = opt_str(j, "precision");
+    char where[96];
+    if (device && !strncmp(device, "cuda", 4))
+        snprintf(where, sizeof where, "%s%s%s", device, precision && *precision ? " " : "",
+                 precision ? precision : "");
+    else snprintf(where, sizeof where, "%s", backend && *backend ? backend : "cpu");
     char length[64];
     if (r->iters > 0) snprintf(length, sizeof length, "%lld iterations", (long long)r->iters);
     else snprintf(length, sizeof length, "%g epochs", epochs);
     snprintf(r->settings, sizeof r->settings,
-             "batch %g · lr %g %s%s · momentum %g · wd %g · %s · %s · val %g · seed %s", batch, lr,
-             sched ? sched : "?", ms, mom, wd, length,
+             "batch %g · lr %g %s%s · momentum %g · wd %g · %s · %s · val %g · seed %s · %s",
+             batch, lr, sched ? sched : "?", ms, mom, wd, length,
              cJSON_IsBool(aug) ? (cJSON_IsTrue(aug) ? "crop+flip" : "no augmentation") : "?", val,
-             seed ? seed : "?");
+             seed ? seed : "?", where);
     cJSON_Delete(j);
     return true;
 }

@@ -438,6 +438,9 @@ if run "$RESNET" "${exp_args[@]}"; then
     b=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['backend'])" "$E/plain8/config.json")
     [ "$b" = cpu-winograd ] && ok "experiment runs on cpu-winograd by default" ||
         bad "experiment run's backend: '$b', expected cpu-winograd"
+    grep -q 'warm-up 3 steps · momentum 0.9 .* seed 1 · cpu-winograd<' "$E/report.html" &&
+        ok "experiment report: the settings show the warm-up and the backend" ||
+        bad "experiment report: no warm-up or backend in the settings"
     n=$(grep -o '<svg' "$E/report.html" | wc -l)
     [ "$n" -eq 8 ] && ok "experiment report: 8 charts" || bad "experiment report: $n charts, expected 8"
 else
