@@ -236,6 +236,7 @@ int cmd_experiment(int argc, char **argv) {
     const char *val_s = DEFAULT_VAL, *log_s = NULL, *eval_s = "1", *seed_s = "1";
     const char *threads_s = NULL, *backend = NULL, *device = NULL, *precision = NULL;
     const char *warmup_s = NULL;
+    int cuda_index = -1; /* -1: the CPU (rn_device_parse) */
     char iters_s[32];
     snprintf(iters_s, sizeof iters_s, "%d", DEFAULT_ITERS);
     bool quiet = false;
@@ -296,8 +297,7 @@ int cmd_experiment(int argc, char **argv) {
             break;
         case OPT_BACKEND: backend = optarg; break;
         case OPT_DEVICE: {
-            int idx;
-            if (!cli_parse_device(optarg, &idx)) return 2;
+            if (!cli_parse_device(optarg, &cuda_index)) return 2;
             device = optarg;
             break;
         }
@@ -403,7 +403,7 @@ int cmd_experiment(int argc, char **argv) {
             for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) args[na++] = fixed[k];
             if (threads_s) args[na++] = "--threads", args[na++] = (char *)threads_s;
             if (backend) args[na++] = "--backend", args[na++] = (char *)backend;
-            else if (!device || !strcmp(device, "cpu"))
+            else if (cuda_index < 0)
                 args[na++] = "--backend", args[na++] = DEFAULT_CPU_BACKEND;
             if (n_extra > 96 - na - 2) return cli_error("experiment: too many train options");
             for (int k = 0; k < n_extra; k++) args[na++] = extra[k];

@@ -168,14 +168,16 @@ static bool load_config(rp_run *r) {
     }
     double warmup;
     opt_num(j, "warmup", &warmup);
-    if (isfinite(warmup) && warmup > 0 && strlen(ms) < sizeof ms - 40)
-        snprintf(ms + strlen(ms), sizeof ms - strlen(ms), ", warm-up %g steps", warmup);
+    size_t n_ms = strlen(ms);
+    if (isfinite(warmup) && warmup > 0 && n_ms < sizeof ms - 40)
+        snprintf(ms + n_ms, sizeof ms - n_ms, ", warm-up %g steps", warmup);
     /* Where it ran: the device for GPU runs (with the precision when given), else the CPU
      * backend ("" is the default one, cpu). */
     const char *device = opt_str(j, "device"), *backend = opt_str(j, "backend");
     const char *precision = opt_str(j, "precision");
     char where[96];
-    if (device && !strncmp(device, "cuda", 4))
+    int cuda_index = -1;
+    if (device && rn_device_parse(device, &cuda_index) == RN_OK && cuda_index >= 0)
         snprintf(where, sizeof where, "%s%s%s", device, precision && *precision ? " " : "",
                  precision ? precision : "");
     else snprintf(where, sizeof where, "%s", backend && *backend ? backend : "cpu");

@@ -420,6 +420,10 @@ if [ -f "$T/grads.jsonl" ]; then
 fi
 
 # ---- resnet experiment degradation ----
+# config_field RUN_DIR KEY: one field of the run's config.json.
+config_field() {
+    python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1/config.json" "$2"
+}
 E=$tmp/exp
 exp_args=(experiment degradation --data "mnist:$tmp/idx" --depths 8 --iters 4 --batch 16 --val 16
     --warmup 3 --threads 1 --quiet --out "$E")
@@ -433,9 +437,9 @@ if run "$RESNET" "${exp_args[@]}"; then
         cat "$tmp/out"
         ls -R "$E" | head -20
     fi
-    w=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['warmup'])" "$E/resnet8/config.json")
+    w=$(config_field "$E/resnet8" warmup)
     [ "$w" = 3 ] && ok "experiment passes --warmup to its runs" || bad "experiment run's warmup: $w"
-    b=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['backend'])" "$E/plain8/config.json")
+    b=$(config_field "$E/plain8" backend)
     [ "$b" = cpu-winograd ] && ok "experiment runs on cpu-winograd by default" ||
         bad "experiment run's backend: '$b', expected cpu-winograd"
     grep -q 'warm-up 3 steps · momentum 0.9 .* seed 1 · cpu-winograd<' "$E/report.html" &&
@@ -449,6 +453,18 @@ fi
 if run "$RESNET" "${exp_args[@]}" && [ "$(grep -c 'finished before, skipped' "$tmp/err")" -eq 2 ]
 then ok "experiment again: both runs skipped"
 else bad "experiment again: $(cat "$tmp/err")"; fi
+# A GPU run's settings name its device and precision instead of a CPU backend.
+cp -r "$E/plain8" "$tmp/gpu8"
+python3 - "$tmp/gpu8/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(device="cuda:1", precision="bf16")
+json.dump(c, open(sys.argv[1], "w"))
+PY
+if run "$RESNET" report "$tmp/gpu8" -o "$tmp/gpu8.html" &&
+    grep -q 'seed 1 · cuda:1 bf16<' "$tmp/gpu8.html"; then
+    ok "report: a GPU run's settings show its device and precision"
+else bad "report: no 'cuda:1 bf16' in a GPU run's settings"; fi
 
 # An unfinished run (its checkpoint at step 2 and its logs cut there) is resumed.
 python3 - "$E/resnet8" <<'EOF'
