@@ -4,7 +4,7 @@
  * backward, SGD update, step counter — captured once as a CUDA graph and replayed.
  */
 #include "gpu.cuh"
-#include "core/xoshiro.h"
+#include "core/draws.h"
 #include "kernels.cuh"
 
 #include <string.h>
@@ -44,14 +44,7 @@ __global__ void k_train_aug(int4 *aug, int *labels, const int *order, const int 
     const int64_t s = *step;
     const int idx = order[(size_t)(s % spe) * B + i];
     int dy = 0, dx = 0, flip = 0;
-    if (augment) { /* the generator of src/core/rng.c, seeded as rn_batch_fill seeds it */
-        uint64_t r[4];
-        rn_xoshiro_seed(r, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(s + 1)) ^
-                               (0xD1B54A32D192ED03ull * (uint64_t)(i + 1)));
-        dy = (int)rn_xoshiro_below(r, 9) - 4;
-        dx = (int)rn_xoshiro_below(r, 9) - 4;
-        flip = (int)rn_xoshiro_below(r, 2);
-    }
+    if (augment) rn_draw_crop_flip(seed, s, i, 4, &dy, &dx, &flip); /* as on the host */
     aug[i] = make_int4(idx, dy, dx, flip);
     labels[i] = set_labels[idx];
 }

@@ -3,6 +3,7 @@
  * the spec prefix, freeing, per-channel statistics, the seeded train/validation split, and the
  * helpers the loaders share (allocation, class names).
  */
+#include "core/draws.h"
 #include "data/data.h"
 
 #include <errno.h>
@@ -196,22 +197,6 @@ rn_norm rn_dataset_norm(const rn_dataset *d) {
     return nm;
 }
 
-/* splitmix64: a small, well-mixed generator; the whole split depends only on the seed. */
-static uint64_t split_next(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n) without modulo bias (rejection of the incomplete last range). */
-static uint64_t split_below(uint64_t *state, uint64_t n) {
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t r;
-    do r = split_next(state); while (r >= limit);
-    return r % n;
-}
-
 rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64_t seed) {
     if (n_val < 0 || n_val > train->n)
         return rn_fail(RN_ERR_BAD_ARG, "validation size %d: expected 0..%d (the training images)",
@@ -234,15 +219,8 @@ rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64
         s = rn_fail(RN_ERR_NOMEM, "cannot allocate class names");
         goto done;
     }
-    /* Fisher-Yates; the first n_val entries of the permutation go to validation. */
-    uint64_t state = seed;
-    for (int i = 0; i < n; i++) perm[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)split_below(&state, (uint64_t)i + 1);
-        int t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
+    /* The first n_val entries of the split order go to validation. */
+    rn_draw_split_order(perm, n, seed);
     for (int i = 0; i < n_val; i++) in_val[perm[i]] = 1;
     int nv = 0, nt = 0;
     for (int i = 0; i < n; i++) {

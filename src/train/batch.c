@@ -2,7 +2,7 @@
  * batch.c — turning uint8 images into a normalized float batch, with the paper's augmentation
  * (pad 4, random crop, random horizontal flip) drawn per image from a seeded generator.
  */
-#include "core/rng.h"
+#include "core/draws.h"
 #include "train.h"
 
 #include <string.h>
@@ -17,15 +17,8 @@ void rn_batch_fill(float *x, int *labels, const rn_dataset *d, const int *idx, i
         const uint8_t *src = d->images + (size_t)idx[i] * per;
         float *dst = x + (size_t)i * per;
         int dy = 0, dx = 0;
-        bool flip = false;
-        if (augment) {
-            rn_rng r;
-            rn_rng_seed(&r, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(step + 1)) ^
-                                (0xD1B54A32D192ED03ull * (uint64_t)(i + 1)));
-            dy = (int)rn_rng_below(&r, 9) - 4;
-            dx = (int)rn_rng_below(&r, 9) - 4;
-            flip = rn_rng_below(&r, 2);
-        }
+        int flip = 0;
+        if (augment) rn_draw_crop_flip(seed, step, i, 4, &dy, &dx, &flip);
         for (int c = 0; c < C; c++) {
             const float mean = norm->mean[c], std = norm->std[c];
             const float zero = (0.0f - mean) / std; /* a padded pixel */

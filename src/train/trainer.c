@@ -7,7 +7,7 @@
  * accuracy, the elapsed time. Everything else a resumed run needs is a function of the config
  * and the step: the data order of an epoch and each step's augmentation are seeded from them.
  */
-#include "core/rng.h"
+#include "core/draws.h"
 #include "train.h"
 
 #include <cjson/cJSON.h>
@@ -54,20 +54,11 @@ static const char *run_path(trainer *t, const char *name) {
     return t->path;
 }
 
-/* The shuffled order of epoch e: Fisher-Yates from a generator seeded by (seed, e). */
+/* The data order of epoch e (computed once per epoch). */
 static void epoch_order(trainer *t, int epoch) {
     if (t->perm_epoch == epoch) return;
-    rn_rng r;
-    rn_rng_seed(&r, t->c->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1);
-    for (int i = 0; i < t->train.n; i++) t->perm[i] = i;
+    rn_draw_epoch_order(t->perm, t->train.n, t->c->seed, epoch, t->c->shuffle);
     t->perm_epoch = epoch;
-    if (!t->c->shuffle) return;
-    for (int i = t->train.n - 1; i > 0; i--) {
-        int j = (int)rn_rng_below(&r, (uint64_t)i + 1);
-        int tmp = t->perm[i];
-        t->perm[i] = t->perm[j];
-        t->perm[j] = tmp;
-    }
 }
 
 /* Brings the GPU's state (weights, BN buffers, momentum) into the host model, unless it is
