@@ -286,10 +286,10 @@ static void test_memory_plan(void **state) {
             naive += f;
             if (f > slab) slab = f;
         }
-        size_t slots = m->grad_floats / slab;
+        size_t slots = m->plan.grad_floats / slab;
         printf("    %-18s activations %5.1f%% of one slab per value, %zu gradient slabs\n",
-               names[k], 100.0 * m->act_floats / naive, slots);
-        assert_true(m->act_floats < 0.7 * naive);
+               names[k], 100.0 * m->plan.act_floats / naive, slots);
+        assert_true(m->plan.act_floats < 0.7 * naive);
         assert_true(slots <= 5);
         rn_ctx_free(ctx);
         rn_model_free(m);

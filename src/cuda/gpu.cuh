@@ -62,8 +62,8 @@ struct rn_gpu {
     /* Activations and gradient slots (element type T), laid out by the host plan. */
     void *acts, *dacts;
     void *x, *din;           /* value 0 and its gradient: max_batch images */
-    size_t *voff, *vgoff;    /* per value: offsets of the plan for max_batch (the host model
-                              * may re-plan for its own batch size later) */
+    rn_plan plan;            /* the GPU's memory plan for max_batch images */
+    size_t *voff, *vgoff;    /* = plan.off, plan.goff */
     float **fp32_act;        /* per value: an fp32 buffer (avgpool and linear outputs), or NULL */
     float **fp32_grad;
     float *stat;             /* per BN node: 4*C floats at stat_off[node] */

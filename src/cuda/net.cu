@@ -153,9 +153,8 @@ static rn_status open_impl(rn_gpu *g) {
                                                 ? CUBLAS_DEFAULT_MATH
                                                 : CUBLAS_TF32_TENSOR_OP_MATH));
 
-    /* The host plan for max_batch images gives the offsets (copied: rn_gpu_open restores the
-     * host model's own plan, for its own batch size, afterwards). */
-    rn_plan_memory(m, g->max_batch, NULL);
+    /* The GPU's own memory plan for max_batch images (its fusions are its own, see FUSE_*). */
+    RN_TRY(rn_plan_memory(&g->plan, m, g->max_batch, NULL));
     const size_t B = g->max_batch;
     /* What the GPU path supports: the zoo's graphs. */
     for (int i = 0; i < m->n_nodes; i++) {
@@ -171,8 +170,8 @@ static rn_status open_impl(rn_gpu *g) {
     if (m->nodes[m->n_nodes - 1].kind != RN_NODE_LINEAR)
         return rn_fail(RN_ERR_DEVICE, "%s: the GPU path expects a classifier last", m->name);
 
-    ALLOC(g->acts, m->act_floats * g->elem, "activations");
-    ALLOC(g->dacts, m->grad_floats * g->elem, "gradients");
+    ALLOC(g->acts, g->plan.act_floats * g->elem, "activations");
+    ALLOC(g->dacts, g->plan.grad_floats * g->elem, "gradients");
     size_t in_elems = B * value_elems(m, 0);
     ALLOC(g->x, in_elems * g->elem, "the input batch");
     ALLOC(g->din, in_elems * g->elem, "the input gradient");
@@ -182,13 +181,8 @@ static rn_status open_impl(rn_gpu *g) {
     g->stat_off = (size_t *)calloc(m->n_nodes, sizeof(size_t));
     g->fuse = (int *)calloc(m->n_nodes, sizeof(int));
     if (!g->fuse) return rn_fail(RN_ERR_NOMEM, "cannot allocate the GPU model's tables");
-    g->voff = (size_t *)calloc(m->n_values, sizeof(size_t));
-    g->vgoff = (size_t *)calloc(m->n_values, sizeof(size_t));
-    if (!g->voff || !g->vgoff) return rn_fail(RN_ERR_NOMEM, "cannot allocate the GPU model's tables");
-    for (int v = 0; v < m->n_values; v++) {
-        g->voff[v] = m->values[v].off;
-        g->vgoff[v] = m->values[v].goff;
-    }
+    g->voff = g->plan.off;
+    g->vgoff = g->plan.goff;
     g->conv = (gpu_conv *)calloc(m->n_nodes, sizeof(gpu_conv));
     if (!g->fp32_act || !g->fp32_grad || !g->stat_off || !g->conv)
         return rn_fail(RN_ERR_NOMEM, "cannot allocate the GPU model's tables");
@@ -276,7 +270,6 @@ extern "C" rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_
     g->use_bf16 = p == RN_PRECISION_BF16;
     g->elem = g->use_bf16 ? sizeof(bf16) : sizeof(float);
     rn_status s = open_impl(g);
-    if (m->max_batch > 0) rn_plan_memory(m, m->max_batch, m->ws_backend); /* the host's own plan again */
     if (s == RN_OK) s = rn_gpu_upload(g, NULL);
     if (s != RN_OK) {
         rn_gpu_close(g);
@@ -330,8 +323,7 @@ extern "C" void rn_gpu_close(rn_gpu *g) {
     free(g->fp32_grad);
     free(g->stat_off);
     free(g->fuse);
-    free(g->voff);
-    free(g->vgoff);
+    rn_plan_free(&g->plan);
     free(g->conv);
     free(g);
 }

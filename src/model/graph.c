@@ -268,5 +268,6 @@ rn_status rn_graph_finish(rn_model *m, uint64_t seed) {
         }
         init_tensor(m, t, &rng);
     }
+    rn_graph_analyze(m);
     return RN_OK;
 }

@@ -23,6 +23,7 @@ rn_status rn_model_create(rn_model **out, const char *name, const rn_model_opts 
 }
 
 static void free_workspace(rn_model *m) {
+    rn_plan_free(&m->plan);
     rn_free(m->acts);
     rn_free(m->dacts);
     rn_free(m->din);
@@ -97,8 +98,6 @@ float *rn_model_buffers(rn_model *m, size_t *count) {
 
 void rn_model_zero_grad(rn_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
-static size_t value_floats(const rn_value *v) { return (size_t)v->c * v->h * v->w; }
-
 rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
     if (max_batch < 1)
         return rn_fail(RN_ERR_BAD_ARG, "batch size %d must be at least 1", max_batch);
@@ -106,7 +105,8 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
         m->ws_threads == ctx->nthreads)
         return RN_OK;
     free_workspace(m);
-    rn_plan_memory(m, max_batch, ctx->backend);
+    rn_status s = rn_plan_memory(&m->plan, m, max_batch, ctx->backend);
+    if (s != RN_OK) return s;
     size_t scratch = 0, fold = 0;
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].kind == RN_NODE_CONV) {
@@ -116,16 +116,16 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
             if (m->nodes[i].bn_next && ctx->backend->conv2d_forward_relu)
                 fold = RN_MAX(fold, (size_t)d.K * d.C * d.R * d.S + d.K);
         }
-    m->acts = rn_alloc(m->act_floats * sizeof(float));
-    m->dacts = rn_alloc(m->grad_floats * sizeof(float));
-    m->din = rn_alloc((size_t)max_batch * value_floats(&m->values[0]) * sizeof(float));
+    m->acts = rn_alloc(m->plan.act_floats * sizeof(float));
+    m->dacts = rn_alloc(m->plan.grad_floats * sizeof(float));
+    m->din = rn_alloc((size_t)max_batch * rn_value_floats(&m->values[0]) * sizeof(float));
     m->stats = rn_alloc(RN_MAX(m->n_stats, 1) * sizeof(float));
     m->scratch = rn_alloc(RN_MAX(scratch, 1) * sizeof(float));
     m->fold = fold ? rn_alloc(fold * sizeof(float)) : NULL;
     m->block_gnorm = calloc((size_t)RN_MAX(m->n_blocks, 1), sizeof(double));
     if (!m->acts || !m->dacts || !m->din || !m->stats || !m->scratch || !m->block_gnorm ||
         (fold && !m->fold)) {
-        size_t mb = (m->act_floats + m->grad_floats) * sizeof(float) >> 20;
+        size_t mb = (m->plan.act_floats + m->plan.grad_floats) * sizeof(float) >> 20;
         free_workspace(m);
         return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu MB of activations for batch %d",
                        m->name, mb, max_batch);
@@ -139,11 +139,11 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
 
 /* The activation of value v (the caller's input for v == 0). */
 static const float *act(const rn_model *m, int v) {
-    return v == 0 ? m->last_x : m->acts + m->values[v].off;
+    return v == 0 ? m->last_x : m->acts + m->plan.off[v];
 }
-static float *act_w(rn_model *m, int v) { return m->acts + m->values[v].off; }
+static float *act_w(rn_model *m, int v) { return m->acts + m->plan.off[v]; }
 /* The gradient of value v (the input gradient for v == 0). */
-static float *dact(rn_model *m, int v) { return v == 0 ? m->din : m->dacts + m->values[v].goff; }
+static float *dact(rn_model *m, int v) { return v == 0 ? m->din : m->dacts + m->plan.goff[v]; }
 
 static double l2norm(const float *x, size_t n) {
     double s = 0;
@@ -176,7 +176,7 @@ static int forward_folded(rn_model *m, const rn_backend *be, int i, const float 
         for (size_t j = 0; j < per_k; j++) w2[k * per_k + j] = w[k * per_k + j] * alpha;
         b2[k] = b ? b[k] * alpha + shift : shift;
     }
-    const bool relu = bn->relu_fused;
+    const bool relu = m->plan.relu_fused[i + 1];
     float *out = act_w(m, bn->out); /* the ReLU's too: it runs in place */
     (relu ? be->conv2d_forward_relu : be->conv2d_forward)(out, in, w2, b2, &d, m->scratch, nt);
     return relu ? 3 : 2;
@@ -198,6 +198,7 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
     for (int i = 0; i < m->n_nodes; i++) {
         double t0 = m->prof ? omp_get_wtime() : 0;
         rn_node *nd = &m->nodes[i];
+        const bool fused = m->plan.relu_fused[i];
         const float *in = act(m, nd->in);
         float *out = act_w(m, nd->out);
         if (mode == RN_MODE_INFER && nd->bn_next && m->fold) {
@@ -218,27 +219,27 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
             d.N = n;
             float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (mode == RN_MODE_TRAIN) {
-                (nd->relu_fused ? be->batchnorm_relu_forward_train : be->batchnorm_forward_train)(
+                (fused ? be->batchnorm_relu_forward_train : be->batchnorm_forward_train)(
                     out, mean, invstd, B(m, nd->running_mean), B(m, nd->running_var), in,
                     P(m, nd->weight), P(m, nd->bias), &d, nt);
                 m->counters[m->tensors[nd->counter].off] += 1;
             } else {
-                (nd->relu_fused ? be->batchnorm_relu_forward_eval : be->batchnorm_forward_eval)(
+                (fused ? be->batchnorm_relu_forward_eval : be->batchnorm_forward_eval)(
                     out, mean, invstd, in, P(m, nd->weight), P(m, nd->bias),
                     B(m, nd->running_mean), B(m, nd->running_var), &d, nt);
             }
             break;
         }
         case RN_NODE_RELU:
-            be->relu_forward(out, in, (size_t)n * value_floats(&m->values[nd->out]));
+            be->relu_forward(out, in, (size_t)n * rn_value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_ADD:
-            if (nd->relu_fused)
+            if (fused)
                 be->add_relu_forward(out, in, act(m, nd->in2),
-                                     (size_t)n * value_floats(&m->values[nd->out]), nt);
+                                     (size_t)n * rn_value_floats(&m->values[nd->out]), nt);
             else
                 be->add_forward(out, in, act(m, nd->in2),
-                                (size_t)n * value_floats(&m->values[nd->out]));
+                                (size_t)n * rn_value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_SHORTCUT_A: {
             rn_shortcut_a_desc d = nd->d.sa;
@@ -263,7 +264,7 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
             break;
         }
         if (m->prof) m->prof[i][0] += omp_get_wtime() - t0;
-        if (nd->relu_fused) i++; /* its ReLU ran with it, in place */
+        if (fused) i++; /* its ReLU ran with it, in place */
     }
     if (m->prof) m->prof_passes[0]++;
     m->forward_done = true;
@@ -283,34 +284,35 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
     bool train = m->last_mode == RN_MODE_TRAIN;
     /* Gradients accumulate, so each starts at zero in its slot when it comes alive (at its
      * last consumer; see plan.c). */
-    memset(m->din, 0, (size_t)n * value_floats(&m->values[0]) * sizeof(float));
+    memset(m->din, 0, (size_t)n * rn_value_floats(&m->values[0]) * sizeof(float));
     int last = m->nodes[m->n_nodes - 1].out;
-    memcpy(dact(m, last), dlogits, (size_t)n * value_floats(&m->values[last]) * sizeof(float));
+    memcpy(dact(m, last), dlogits, (size_t)n * rn_value_floats(&m->values[last]) * sizeof(float));
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         double t0 = m->prof ? omp_get_wtime() : 0;
         rn_node *nd = &m->nodes[i];
         /* A ReLU fused into the node before it: that node's backward does its work. */
-        bool fused_relu = i > 0 && m->nodes[i - 1].relu_fused;
+        bool fused_relu = i > 0 && m->plan.relu_fused[i - 1];
+        const bool fused = m->plan.relu_fused[i];
         /* Input gradients that start here: cleared, then added to; a fused op (and a BN on a
          * backend with the fused kernel, run without a mask) writes them instead. */
         bool starts[2] = {false, false};
-        bool writes = nd->relu_fused || (nd->kind == RN_NODE_BN && be->batchnorm_relu_backward);
+        bool writes = fused || (nd->kind == RN_NODE_BN && be->batchnorm_relu_backward);
         for (int k = 0; k < 2 && !fused_relu; k++) {
             int v = k ? nd->in2 : nd->in;
             starts[k] = v > 0 && m->values[v].grad_first == i;
             if (starts[k] && !writes)
-                memset(dact(m, v), 0, (size_t)n * value_floats(&m->values[v]) * sizeof(float));
+                memset(dact(m, v), 0, (size_t)n * rn_value_floats(&m->values[v]) * sizeof(float));
         }
         /* The output's gradient is complete now: every consumer has run. */
         if (m->values[nd->out].block >= 0 && m->track_block_grads)
             m->block_gnorm[m->values[nd->out].block] =
-                l2norm(dact(m, nd->out), (size_t)n * value_floats(&m->values[nd->out]));
+                l2norm(dact(m, nd->out), (size_t)n * rn_value_floats(&m->values[nd->out]));
         if (fused_relu) {
             if (m->prof) m->prof[i][1] += omp_get_wtime() - t0;
             continue;
         }
         /* A fused node reads its ReLU's output and output gradient. */
-        int gv = nd->relu_fused ? m->nodes[i + 1].out : nd->out;
+        int gv = fused ? m->nodes[i + 1].out : nd->out;
         const float *in = act(m, nd->in);
         const float *out = act(m, gv);
         const float *dout = dact(m, gv);
@@ -329,7 +331,7 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             const float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (be->batchnorm_relu_backward) /* the ReLU's output masks dout; none: no mask */
                 be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout,
-                                            nd->relu_fused ? out : NULL, in, mean, invstd,
+                                            fused ? out : NULL, in, mean, invstd,
                                             P(m, nd->weight), &d, train, !starts[0], nt);
             else
                 be->batchnorm_backward(din, G(m, nd->weight), G(m, nd->bias), dout, in, mean,
@@ -337,16 +339,16 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             break;
         }
         case RN_NODE_RELU:
-            be->relu_backward(din, dout, out, (size_t)n * value_floats(&m->values[nd->out]));
+            be->relu_backward(din, dout, out, (size_t)n * rn_value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_ADD:
-            if (nd->relu_fused)
+            if (fused)
                 be->add_relu_backward(din, dact(m, nd->in2), dout, out,
-                                      (size_t)n * value_floats(&m->values[nd->out]), !starts[0],
+                                      (size_t)n * rn_value_floats(&m->values[nd->out]), !starts[0],
                                       !starts[1], nt);
             else
                 be->add_backward(din, dact(m, nd->in2), dout,
-                                 (size_t)n * value_floats(&m->values[nd->out]));
+                                 (size_t)n * rn_value_floats(&m->values[nd->out]));
             break;
         case RN_NODE_SHORTCUT_A: {
             rn_shortcut_a_desc d = nd->d.sa;
@@ -375,7 +377,7 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
     if (m->prof) m->prof_passes[1]++;
     if (m->values[0].block >= 0 && m->track_block_grads)
         m->block_gnorm[m->values[0].block] =
-            l2norm(m->din, (size_t)n * value_floats(&m->values[0]));
+            l2norm(m->din, (size_t)n * rn_value_floats(&m->values[0]));
     return RN_OK;
 }
 
@@ -413,7 +415,7 @@ void rn_model_profile_print(const rn_model *m, FILE *f) {
             kind[nk++] = m->nodes[i].op;
         }
         count[k]++;
-        fused[k] += i > 0 && (m->nodes[i - 1].relu_fused ||
+        fused[k] += i > 0 && (m->plan.relu_fused[i - 1] ||
                               (m->nodes[i - 1].bn_next && m->fold &&
                                m->last_mode == RN_MODE_INFER));
         for (int d = 0; d < 2; d++) {

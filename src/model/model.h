@@ -39,20 +39,35 @@ typedef struct {
         struct { int I, O; } lin;
     } d;
     int64_t params, macs;
-    bool relu_fused;    /* BN/ADD: also applies node i+1, the in-place ReLU of its output, which
-                         * is then skipped (set by rn_plan_memory where the backend fuses) */
-    bool bn_next;       /* CONV: node i+1 is a BN that alone reads its output (rn_plan_memory);
+    bool bn_next;       /* CONV: node i+1 is a BN that alone reads its output (rn_graph_analyze);
                          * inference may fold that BN into this convolution */
 } rn_node;
 
+/* A value's shape and its place in the graph (rn_graph_analyze); where it is stored is the
+ * business of each executor's memory plan (rn_plan). */
 typedef struct {
     int c, h, w;
     int producer;    /* node that writes it (-1 for the input) */
     int block;       /* the block this value enters, or -1 */
-    size_t off;      /* activation storage: offset in the arena (shared by in-place ops) */
-    size_t goff;     /* gradient storage: offset of its slot in the gradient arena */
-    int grad_first;  /* node whose backward pass first writes its gradient (its last consumer) */
+    int readers;     /* nodes that read it */
+    int grad_first;  /* node whose backward pass first writes its gradient (its last consumer;
+                      * n_nodes for the output) */
 } rn_value;
+
+/* Floats of one image of value v. */
+static inline size_t rn_value_floats(const rn_value *v) { return (size_t)v->c * v->h * v->w; }
+
+/* A memory plan for batches of up to max_batch images (rn_plan_memory): where each value's
+ * activation and gradient live in two arenas, and which BN/add + ReLU pairs run fused. It
+ * belongs to the executor that asked for it; the model itself holds none of it. */
+typedef struct {
+    int max_batch;
+    size_t act_floats, grad_floats; /* arena sizes */
+    size_t *off;       /* per value: activation offset (shared by in-place ops) */
+    size_t *goff;      /* per value: offset of its gradient slot */
+    bool *relu_fused;  /* per node: a BN or add that also applies node i+1, the in-place ReLU of
+                        * its output, which is then skipped */
+} rn_plan;
 
 /* How a tensor starts out (see init_tensor in graph.c). */
 typedef enum {
@@ -94,11 +109,11 @@ struct rn_model {
     float *params, *grads, *buffers;
     int64_t *counters;
 
-    /* Workspace from rn_model_reserve. */
+    /* Workspace from rn_model_reserve: the host's plan and the buffers it sizes. */
     int max_batch;
     const rn_backend *ws_backend;
     int ws_threads;
-    size_t act_floats, grad_floats; /* arena sizes for max_batch images */
+    rn_plan plan;
     float *acts, *dacts;
     float *din;           /* input gradient (max_batch, C, H, W) */
     float *stats;         /* BN save_mean / save_invstd */
@@ -153,14 +168,19 @@ rn_status rn_model_save_ext(const rn_model *m, const char *path, const rn_norm *
 rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *path,
                            const char *ignore_prefix, rn_norm *norm);
 
-/* Plans the workspace for max_batch images (plan.c): activation offsets, with ReLU and the
- * residual add working in place where their input has no other reader, and gradient slots
- * shared by values whose gradients are never alive at the same time. Fills values[].off,
- * values[].goff, values[].grad_first, m->act_floats and m->grad_floats. Where `fusions` (may
- * be NULL) has a fused BN + ReLU or add + ReLU kernel, marks the pairs it will run as one
- * (nodes[].relu_fused): the ReLU's output gradient then lives until the BN's or add's
- * backward pass, which reads it in place of its own output's. */
-void rn_plan_memory(rn_model *m, int max_batch, const rn_backend *fusions);
+/* Fills the graph facts of values and nodes (producer, block, readers, grad_first, bn_next)
+ * once the graph is complete (plan.c; rn_graph_finish calls it). */
+void rn_graph_analyze(rn_model *m);
+
+/* Plans memory for max_batch images (plan.c): activation offsets, with ReLU and the residual
+ * add working in place where their input has no other reader, and gradient slots shared by
+ * values whose gradients are never alive at the same time. Where `fusions` (may be NULL) has a
+ * fused BN + ReLU or add + ReLU kernel, marks the pairs it will run as one: the ReLU's output
+ * gradient then lives until the BN's or add's backward pass, which reads it in place of its own
+ * output's. RN_ERR_NOMEM if the plan's tables cannot be allocated (*p is then empty). */
+rn_status rn_plan_memory(rn_plan *p, const rn_model *m, int max_batch,
+                         const rn_backend *fusions);
+void rn_plan_free(rn_plan *p);
 
 /* Builds the named model's graph (zoo.c). */
 rn_status rn_zoo_build(rn_model **out, const char *name, const rn_model_opts *opts);

@@ -20,64 +20,86 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t value_floats(const rn_value *v) { return (size_t)v->c * v->h * v->w; }
-
-void rn_plan_memory(rn_model *m, int max_batch, const rn_backend *fusions) {
+void rn_graph_analyze(rn_model *m) {
     const int nv = m->n_values, nn = m->n_nodes;
-    int *readers = calloc((size_t)nv, sizeof(int));
-    int *store = malloc((size_t)nv * sizeof(int)); /* the value whose slab v uses */
-    int *last_use = malloc((size_t)nv * sizeof(int));
     for (int v = 0; v < nv; v++) {
-        store[v] = v;
-        last_use[v] = -1;
         m->values[v].producer = -1;
         m->values[v].block = -1;
+        m->values[v].grad_first = nn;
+        m->values[v].readers = 0;
     }
     for (int i = 0; i < nn; i++) {
         const rn_node *nd = &m->nodes[i];
         m->values[nd->out].producer = i;
-        readers[nd->in]++;
-        last_use[nd->in] = i;
+        m->values[nd->in].readers++;
+        m->values[nd->in].grad_first = i; /* the last reader so far */
         if (nd->in2 >= 0) {
-            readers[nd->in2]++;
-            last_use[nd->in2] = i;
+            m->values[nd->in2].readers++;
+            m->values[nd->in2].grad_first = i;
         }
     }
     for (int b = 0; b < m->n_blocks; b++) m->values[m->blocks[b].input].block = b;
+    /* Convolutions whose output only the BN right after them reads. */
+    for (int i = 0; i < nn; i++) {
+        rn_node *nd = &m->nodes[i];
+        nd->bn_next = nd->kind == RN_NODE_CONV && i + 1 < nn &&
+                      m->nodes[i + 1].kind == RN_NODE_BN && m->nodes[i + 1].in == nd->out &&
+                      m->values[nd->out].readers == 1;
+    }
+}
+
+void rn_plan_free(rn_plan *p) {
+    free(p->off);
+    free(p->goff);
+    free(p->relu_fused);
+    memset(p, 0, sizeof *p);
+}
+
+rn_status rn_plan_memory(rn_plan *p, const rn_model *m, int max_batch,
+                         const rn_backend *fusions) {
+    memset(p, 0, sizeof *p);
+    const int nv = m->n_values, nn = m->n_nodes;
+    p->off = calloc((size_t)nv, sizeof *p->off);
+    p->goff = calloc((size_t)nv, sizeof *p->goff);
+    p->relu_fused = calloc((size_t)nn, sizeof *p->relu_fused);
+    int *store = malloc((size_t)nv * sizeof(int)); /* the value whose slab v uses */
+    bool *skip_grad = calloc((size_t)nv, sizeof(bool)); /* gradients that never exist */
+    int *slot_free_after = malloc((size_t)nv * sizeof(int)); /* per slot: last owner's producer */
+    int *order = malloc((size_t)nv * sizeof(int));
+    rn_status s = RN_OK;
+    if (!p->off || !p->goff || !p->relu_fused || !store || !skip_grad || !slot_free_after ||
+        !order) {
+        s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the memory plan", m->name);
+        rn_plan_free(p);
+        goto done;
+    }
+    p->max_batch = max_batch;
+    for (int v = 0; v < nv; v++) store[v] = v;
 
     /* In-place ReLU and add. */
     for (int i = 0; i < nn; i++) {
         const rn_node *nd = &m->nodes[i];
         int in = nd->in;
-        if (in == 0 || readers[in] != 1) continue;
+        if (in == 0 || m->values[in].readers != 1) continue;
         rn_node_kind pk = m->nodes[m->values[in].producer].kind;
         bool from_bn_or_add = pk == RN_NODE_BN || pk == RN_NODE_ADD;
         if ((nd->kind == RN_NODE_RELU && from_bn_or_add) ||
             (nd->kind == RN_NODE_ADD && pk == RN_NODE_BN))
             store[nd->out] = store[in];
     }
-    /* Convolutions whose output only the BN right after them reads. */
-    for (int i = 0; i < nn; i++) {
-        rn_node *nd = &m->nodes[i];
-        nd->bn_next = nd->kind == RN_NODE_CONV && i + 1 < nn &&
-                      m->nodes[i + 1].kind == RN_NODE_BN && m->nodes[i + 1].in == nd->out &&
-                      readers[nd->out] == 1;
-    }
 
     /* Fused pairs: node i (BN or add) and node i+1, the in-place ReLU of its output. */
-    bool *skip_grad = calloc((size_t)nv, sizeof(bool)); /* gradients that never exist */
-    for (int i = 0; i < nn; i++) {
-        rn_node *nd = &m->nodes[i];
-        nd->relu_fused = false;
-        if (i + 1 >= nn || !fusions) continue;
+    for (int i = 0; i + 1 < nn && fusions; i++) {
+        const rn_node *nd = &m->nodes[i];
         const rn_node *r = &m->nodes[i + 1];
         bool has = (nd->kind == RN_NODE_BN && fusions->batchnorm_relu_forward_train &&
                     fusions->batchnorm_relu_forward_eval && fusions->batchnorm_relu_backward) ||
                    (nd->kind == RN_NODE_ADD && fusions->add_relu_forward &&
                     fusions->add_relu_backward);
-        if (has && r->kind == RN_NODE_RELU && r->in == nd->out && readers[nd->out] == 1 &&
-            store[r->out] == store[nd->out] && m->values[nd->out].block < 0) {
-            nd->relu_fused = true;
+        if (has && r->kind == RN_NODE_RELU && r->in == nd->out &&
+            m->values[nd->out].readers == 1 && store[r->out] == store[nd->out] &&
+            m->values[nd->out].block < 0) {
+            p->relu_fused[i] = true;
             skip_grad[nd->out] = true;
         }
     }
@@ -85,28 +107,22 @@ void rn_plan_memory(rn_model *m, int max_batch, const rn_backend *fusions) {
     size_t off = 0;
     for (int v = 1; v < nv; v++) {
         if (store[v] != v) {
-            m->values[v].off = m->values[store[v]].off;
+            p->off[v] = p->off[store[v]];
             continue;
         }
-        m->values[v].off = off;
-        off += value_floats(&m->values[v]) * (size_t)max_batch;
+        p->off[v] = off;
+        off += rn_value_floats(&m->values[v]) * (size_t)max_batch;
     }
-    m->act_floats = off;
+    p->act_floats = off;
 
     /* Gradient slots: greedy over the backward order. A slot is free again after the node
      * that last reads it (the value's producer) has run. */
     size_t slab = 0;
-    for (int v = 1; v < nv; v++)
-        if (value_floats(&m->values[v]) > slab) slab = value_floats(&m->values[v]);
+    for (int v = 1; v < nv; v++) slab = RN_MAX(slab, rn_value_floats(&m->values[v]));
     slab *= (size_t)max_batch;
-    int *slot_free_after = malloc((size_t)nv * sizeof(int)); /* the last owner's producer */
     int n_slots = 0;
-    /* Walk the nodes backwards; node i's backward writes the gradients of its inputs and reads
-     * that of its output. */
-    for (int v = 0; v < nv; v++) m->values[v].grad_first = last_use[v] < 0 ? nn : last_use[v];
     /* Assign in the order gradients come alive: the output first, then by decreasing
      * grad_first (the backward pass runs from node nn-1 down). */
-    int *order = malloc((size_t)nv * sizeof(int));
     int k = 0;
     for (int i = nn; i >= 0; i--)
         for (int v = 1; v < nv; v++)
@@ -115,20 +131,20 @@ void rn_plan_memory(rn_model *m, int max_batch, const rn_backend *fusions) {
         int v = order[j];
         int born = m->values[v].grad_first; /* alive from the backward of this node ... */
         int slot = -1;
-        for (int s = 0; s < n_slots && slot < 0; s++)
-            if (slot_free_after[s] > born) slot = s; /* ... its previous owner died at a later node */
+        for (int q = 0; q < n_slots && slot < 0; q++)
+            if (slot_free_after[q] > born) slot = q; /* ... its previous owner died later */
         if (slot < 0) slot = n_slots++;
         /* ... until the backward of its producer, which reads it last (for a fused ReLU's
          * output, the node before it). */
-        int p = m->values[v].producer;
-        slot_free_after[slot] = p > 0 && m->nodes[p - 1].relu_fused ? p - 1 : p;
-        m->values[v].goff = (size_t)slot * slab;
+        int pr = m->values[v].producer;
+        slot_free_after[slot] = pr > 0 && p->relu_fused[pr - 1] ? pr - 1 : pr;
+        p->goff[v] = (size_t)slot * slab;
     }
-    m->grad_floats = (size_t)n_slots * slab;
+    p->grad_floats = (size_t)n_slots * slab;
+done:
     free(order);
     free(slot_free_after);
     free(skip_grad);
-    free(readers);
     free(store);
-    free(last_use);
+    return s;
 }
