@@ -30,10 +30,11 @@ int cli_option_error(const char *cmd, int c, char **argv);
 
 /* Option values: each returns false after printing a one-line error naming the option. */
 bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
-/* --device cpu|cuda|cuda:N (*cuda = -1 for the CPU) and --precision fp32|tf32|bf16; false
- * after printing an error. */
-bool cli_parse_device(const char *s, int *cuda);
-bool cli_parse_precision(const char *s, rn_precision *p);
+/* --device cpu|cuda|cuda:N and --precision fp32|tf32|bf16 are well formed (whether the
+ * device exists and computes in that precision is the executor's to say); false after
+ * printing an error. */
+bool cli_check_device(const char *s);
+bool cli_check_precision(const char *s);
 bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
 /* A comma-separated list of up to max floats, e.g. "0.49,0.48,0.45". */
 bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n);

@@ -107,8 +107,7 @@ int cmd_eval(int argc, char **argv) {
         {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
         {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
-    int cuda = -1;
-    rn_precision prec = RN_PRECISION_FP32;
+    const char *device = NULL, *precision = "fp32";
     const char *weights = NULL, *spec = NULL, *split = "test";
     long val = -1, batch = 256, threads = 0;
     unsigned long long seed = 1;
@@ -140,8 +139,8 @@ int cmd_eval(int argc, char **argv) {
             if (!cli_parse_size("--resize", optarg, &dopts.resize_h, &dopts.resize_w)) return 2;
             break;
         case 'j': json = true; break;
-        case 'D': if (!cli_parse_device(optarg, &cuda)) return 2; break;
-        case 'P': if (!cli_parse_precision(optarg, &prec)) return 2; break;
+        case 'D': if (!cli_check_device(optarg)) return 2; device = optarg; break;
+        case 'P': if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -157,7 +156,7 @@ int cmd_eval(int argc, char **argv) {
     if (!dopts.resize_h) dopts = run_resize;
 
     rn_model *m = NULL;
-    rn_ctx *ctx = NULL;
+    rn_exec *e = NULL;
     rn_dataset train = {0}, test = {0}, held = {0};
     rn_eval_result r = {0};
     rn_norm norm;
@@ -177,15 +176,9 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     const rn_dataset *d = !strcmp(split, "test") ? &test : !strcmp(split, "val") ? &held : &train;
-    if (s == RN_OK && cuda >= 0) {
-        rn_gpu *g = NULL;
-        s = rn_gpu_open(&g, cuda, m, (int)batch, prec);
-        if (s == RN_OK) s = rn_gpu_evaluate(g, d, &norm, &r);
-        rn_gpu_close(g);
-    } else {
-        if (s == RN_OK) s = rn_ctx_create(&ctx, NULL, (int)threads);
-        if (s == RN_OK) s = rn_evaluate(m, ctx, d, &norm, (int)batch, &r);
-    }
+    rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
+    if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch);
+    if (s == RN_OK) s = rn_exec_evaluate(e, d, &norm, &r);
     if (s != RN_OK) {
         cli_lib_error(s);
         goto out;
@@ -196,7 +189,7 @@ out:
     rn_dataset_free(&train);
     rn_dataset_free(&test);
     rn_dataset_free(&held);
-    rn_ctx_free(ctx);
+    rn_exec_close(e);
     rn_model_free(m);
     return rc;
 }

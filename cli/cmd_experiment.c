@@ -62,7 +62,7 @@ static void usage(FILE *f) {
 "  --log-every N       steps between logged metrics and gradients (default iters/100)\n"
 "  --eval-every N      epochs between test evaluations (default 1)\n"
 "  --seed S  --threads T  --quiet\n"
-"  --backend NAME      CPU backend (default " DEFAULT_CPU_BACKEND " on the CPU, the faster one)\n"
+"  --backend NAME      CPU kernels (default " DEFAULT_CPU_BACKEND ", the faster ones; a GPU ignores it)\n"
 "  --device cpu|cuda[:N]  --precision fp32|tf32|bf16 (on a GPU; see resnet train --help)\n"
 "  -- TRAIN_OPTIONS    more `resnet train` options for every run (e.g. -- --augment none)\n",
             DEFAULT_ITERS, DEFAULT_SCHEDULE);
@@ -236,7 +236,6 @@ int cmd_experiment(int argc, char **argv) {
     const char *val_s = DEFAULT_VAL, *log_s = NULL, *eval_s = "1", *seed_s = "1";
     const char *threads_s = NULL, *backend = NULL, *device = NULL, *precision = NULL;
     const char *warmup_s = NULL;
-    int cuda_index = -1; /* -1: the CPU (rn_device_parse) */
     char iters_s[32];
     snprintf(iters_s, sizeof iters_s, "%d", DEFAULT_ITERS);
     bool quiet = false;
@@ -297,16 +296,14 @@ int cmd_experiment(int argc, char **argv) {
             break;
         case OPT_BACKEND: backend = optarg; break;
         case OPT_DEVICE: {
-            if (!cli_parse_device(optarg, &cuda_index)) return 2;
+            if (!cli_check_device(optarg)) return 2;
             device = optarg;
             break;
         }
-        case OPT_PRECISION: {
-            rn_precision p;
-            if (!cli_parse_precision(optarg, &p)) return 2;
+        case OPT_PRECISION:
+            if (!cli_check_precision(optarg)) return 2;
             precision = optarg;
             break;
-        }
         case OPT_QUIET: quiet = true; break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -402,9 +399,8 @@ int cmd_experiment(int argc, char **argv) {
                              (char *)warmup_s, "--log-grads"};
             for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) args[na++] = fixed[k];
             if (threads_s) args[na++] = "--threads", args[na++] = (char *)threads_s;
-            if (backend) args[na++] = "--backend", args[na++] = (char *)backend;
-            else if (cuda_index < 0)
-                args[na++] = "--backend", args[na++] = DEFAULT_CPU_BACKEND;
+            /* The host's kernels; an executor on a GPU has its own and ignores them. */
+            args[na++] = "--backend", args[na++] = backend ? (char *)backend : DEFAULT_CPU_BACKEND;
             if (n_extra > 96 - na - 2) return cli_error("experiment: too many train options");
             for (int k = 0; k < n_extra; k++) args[na++] = extra[k];
         }

@@ -71,8 +71,7 @@ typedef struct {
     long top, threads;
     float mean[4], std[4];
     int n_mean, n_std;
-    int cuda; /* -1: CPU */
-    rn_precision precision;
+    const char *device, *precision;
 } predict_opts;
 
 static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
@@ -84,8 +83,8 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     int c;
-    o->cuda = -1;
-    o->precision = RN_PRECISION_FP32;
+    o->device = NULL;
+    o->precision = "fp32";
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -97,8 +96,8 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         case 't': if (!cli_parse_int("--threads", optarg, 0, 1024, &o->threads)) return false; break;
         case 'M': if (!cli_parse_floats("--mean", optarg, o->mean, 4, &o->n_mean)) return false; break;
         case 's': if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
-        case 'D': if (!cli_parse_device(optarg, &o->cuda)) return false; break;
-        case 'P': if (!cli_parse_precision(optarg, &o->precision)) return false; break;
+        case 'D': if (!cli_check_device(optarg)) return false; o->device = optarg; break;
+        case 'P': if (!cli_check_precision(optarg)) return false; o->precision = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: cli_option_error("predict", c, argv); return false;
         }
@@ -178,9 +177,8 @@ int cmd_predict(int argc, char **argv) {
     int first;
     if (!parse(argc, argv, &o, &first)) return 2;
     rn_model *m = NULL;
-    rn_ctx *ctx = NULL;
-    rn_gpu *gpu = NULL;
-    float *gpu_logits = NULL;
+    rn_exec *e = NULL;
+    float *logits = NULL;
     rn_norm norm;
     char **labels = NULL;
     int n_labels = 0, rc = 1;
@@ -199,19 +197,17 @@ int cmd_predict(int argc, char **argv) {
         cli_error("%s: %d labels, the model has %d classes", o.labels, n_labels, mo.num_classes);
         goto out;
     }
-    if (o.cuda >= 0) s = rn_gpu_open(&gpu, o.cuda, m, 1, o.precision);
-    else if ((s = rn_ctx_create(&ctx, NULL, (int)o.threads)) == RN_OK)
-        s = rn_model_reserve(m, ctx, 1);
-    if (s != RN_OK) {
+    rn_exec_opts eo = {.device = o.device, .threads = (int)o.threads, .precision = o.precision};
+    if ((s = rn_exec_open(&e, m, &eo, 1)) != RN_OK) {
         cli_lib_error(s);
         goto out;
     }
     size_t in_floats = (size_t)mo.in_channels * mo.in_height * mo.in_width;
     x = malloc(in_floats * sizeof(float));
     probs = malloc((size_t)mo.num_classes * sizeof(float));
-    gpu_logits = malloc((size_t)mo.num_classes * sizeof(float));
+    logits = malloc((size_t)mo.num_classes * sizeof(float));
     int *order = malloc((size_t)mo.num_classes * sizeof(int));
-    if (!x || !probs || !order || !gpu_logits) {
+    if (!x || !probs || !order || !logits) {
         free(order);
         cli_error("out of memory");
         goto out;
@@ -220,19 +216,13 @@ int cmd_predict(int argc, char **argv) {
     rc = 0;
     for (int i = first; i < argc; i++) {
         rn_image img;
-        const float *logits;
         if ((s = rn_image_load(&img, argv[i], mo.in_channels)) != RN_OK) {
             rc = cli_lib_error(s);
             continue; /* the other images are still classified */
         }
         s = rn_image_to_input(x, &img, mo.in_channels, mo.in_height, mo.in_width, &norm);
         rn_image_free(&img);
-        if (s == RN_OK && gpu) {
-            s = rn_gpu_forward(gpu, x, 1, RN_MODE_EVAL, gpu_logits);
-            logits = gpu_logits;
-        } else if (s == RN_OK) {
-            s = rn_model_forward(m, ctx, x, 1, RN_MODE_INFER, &logits);
-        }
+        if (s == RN_OK) s = rn_exec_forward(e, x, 1, RN_MODE_INFER, logits);
         if (s != RN_OK) {
             rc = cli_lib_error(s);
             continue;
@@ -267,9 +257,8 @@ out:
     free(labels);
     free(x);
     free(probs);
-    free(gpu_logits);
-    rn_gpu_close(gpu);
-    rn_ctx_free(ctx);
+    free(logits);
+    rn_exec_close(e);
     rn_model_free(m);
     return rc;
 }

@@ -337,18 +337,15 @@ int cmd_train(int argc, char **argv) {
         case OPT_QUIET: quiet = true; break;
         case OPT_LOG_GRADS: c.log_grads = true; break;
         case OPT_DEVICE: {
-            int idx;
-            if (!cli_parse_device(optarg, &idx)) return 2;
+            if (!cli_check_device(optarg)) return 2;
             if (strlen(optarg) >= sizeof c.device) return cli_error("--device: name too long");
             device = optarg;
             break;
         }
-        case OPT_PRECISION: {
-            rn_precision p;
-            if (!cli_parse_precision(optarg, &p)) return 2;
+        case OPT_PRECISION:
+            if (!cli_check_precision(optarg)) return 2;
             precision = optarg;
             break;
-        }
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

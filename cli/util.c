@@ -121,14 +121,16 @@ bool cli_model_opt(int opt, const char *arg, rn_model_opts *o) {
     return true;
 }
 
-bool cli_parse_device(const char *s, int *cuda) {
-    if (rn_device_parse(s, cuda) == RN_OK) return true;
+bool cli_check_device(const char *s) {
+    int cuda;
+    if (rn_device_parse(s, &cuda) == RN_OK) return true;
     cli_error("--device: expected cpu, cuda or cuda:N, got '%s'", s);
     return false;
 }
 
-bool cli_parse_precision(const char *s, rn_precision *p) {
-    if (rn_precision_parse(s, p) == RN_OK) return true;
+bool cli_check_precision(const char *s) {
+    rn_precision p;
+    if (rn_precision_parse(s, &p) == RN_OK) return true;
     cli_error("--precision: expected fp32, tf32 or bf16, got '%s'", s);
     return false;
 }

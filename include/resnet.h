@@ -499,19 +499,18 @@ rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_no
 void rn_eval_result_free(rn_eval_result *r);
 
 /* ------------------------------------------------------------------------------------------
- * GPUs (CUDA, in builds made with `make CUDA=1`; elsewhere every rn_gpu call fails with
- * RN_ERR_DEVICE and a message that says so).
+ * Executors: one model running on one device.
  *
- * An rn_gpu holds a copy of one model on one GPU: parameters (fp32, conv weights stored
- * K,R,S,C for the NHWC activations used there), BN buffers, gradients, momentum, activations
- * for max_batch images, cuDNN convolutions and own kernels for everything else. The host model
- * stays the reference copy for files: rn_gpu_upload / rn_gpu_download move the state between
- * the two, so checkpoints are the same safetensors files on either device.
+ * An executor runs a model's training step, evaluation and inference on the CPU (through a host
+ * kernel table, see rn_ctx_create) or on a GPU (builds made with `make CUDA=1`). The training
+ * loop, evaluation, benchmarks and prediction call only these functions, the same on every
+ * device; what differs (op by op on the host, one captured CUDA graph per step on a GPU) stays
+ * behind them.
  *
- * Training (rn_gpu_train_*) keeps the whole training set on the GPU as uint8, builds each
- * batch there (the same augmentation draws as rn_batch_fill on the CPU), and replays one
- * captured CUDA graph per step: batch, forward, loss, backward, SGD update. The host waits
- * only when it reads metrics (rn_gpu_train_metrics) or state.
+ * The host model (rn_model) is the reference copy of the state for files. A device may keep its
+ * own copy while it trains: rn_exec_sync_to_host brings weights, BN statistics and the momentum
+ * block (rn_exec_momentum) into the host model, and rn_exec_sync_to_device sends them back
+ * after they were changed on the host (a checkpoint was loaded). On the CPU both do nothing.
  * ---------------------------------------------------------------------------------------- */
 
 typedef enum {
@@ -531,66 +530,93 @@ rn_status rn_device_parse(const char *spec, int *cuda_index);
 /* Whether this build has the CUDA backend. */
 bool rn_cuda_built(void);
 
-typedef struct rn_gpu rn_gpu;
+typedef struct rn_exec rn_exec;
 
-/* Puts model m (its current parameters and buffers) on GPU `device`, reserved for batches of
- * up to max_batch images. m must outlive the rn_gpu. RN_ERR_DEVICE when there is no such GPU,
- * no driver, too little memory or a model the GPU path does not support. */
-rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_batch, rn_precision p);
-void rn_gpu_close(rn_gpu *g);
-/* "NVIDIA H100 80GB HBM3 (cuda:0, sm_90, 80 GB, driver 13.0, cuDNN 91900)". */
-const char *rn_gpu_describe(const rn_gpu *g);
-
-/* Host model -> GPU: parameters and BN buffers, and the momentum block (velocity, in the
- * host's layout, as many floats as parameters; NULL: zeros). */
-rn_status rn_gpu_upload(rn_gpu *g, const float *velocity);
-/* GPU -> host model: parameters, BN buffers, BN counters (plus the training steps run on the
- * GPU since the upload) and, when velocity is not NULL, the momentum block. Waits for the GPU. */
-rn_status rn_gpu_download(rn_gpu *g, float *velocity);
-
-/* One forward pass of n <= max_batch images x (n, C, H, W) from host memory; logits (n, K)
- * into host memory. Train mode needs n == max_batch and updates the BN running statistics on
- * the GPU. */
-rn_status rn_gpu_forward(rn_gpu *g, const float *x, int n, rn_mode mode, float *logits);
-/* The backward pass of the last forward pass, from dlogits (n, K) in host memory. Then
- * rn_gpu_download_grads copies the parameter gradients into the host model's gradient block
- * (rn_model_grads, PyTorch layout), the block input gradient norms into the host model (see
- * rn_model_block_input_grad_norm), and, if input_grad is not NULL, the gradient with respect
- * to the input (n, C, H, W). */
-rn_status rn_gpu_backward(rn_gpu *g, const float *dlogits);
-rn_status rn_gpu_download_grads(rn_gpu *g, float *input_grad);
-
-/* Evaluates the model (eval mode) on a data set as rn_evaluate does, on the GPU, in batches
- * of max_batch images. The set is copied to the GPU on first use and kept there (up to two
- * sets, keyed by their image pointer and count). */
-rn_status rn_gpu_evaluate(rn_gpu *g, const rn_dataset *d, const rn_norm *norm,
-                          rn_eval_result *r);
-
+/* Where and how an executor runs. Zeroed fields take the defaults. */
 typedef struct {
-    int batch;                  /* == the rn_gpu's max_batch */
+    const char *device;    /* "cpu" (also NULL or "") or "cuda[:N]" (see rn_device_parse) */
+    const char *backend;   /* the host's kernels: "cpu", "cpu-winograd", "reference" (NULL: the
+                            * default, see rn_ctx_create); a GPU has its own and ignores it */
+    int threads;           /* host threads (0: every core) */
+    const char *precision; /* "fp32", "tf32", "bf16"; NULL or "": fp32 on the CPU, tf32 on a
+                            * GPU. The CPU computes in fp32 only: tf32 and bf16 are refused
+                            * there */
+} rn_exec_opts;
+
+/* Opens an executor for model m (which must outlive it), reserved for batches of up to
+ * max_batch images. The device takes the model's current parameters and buffers.
+ * RN_ERR_DEVICE when there is no such GPU, no driver, too little memory, a model the GPU path
+ * does not support, or a build without CUDA. */
+rn_status rn_exec_open(rn_exec **out, rn_model *m, const rn_exec_opts *o, int max_batch);
+void rn_exec_close(rn_exec *e);
+/* What runs: "cpu (backend cpu, 2 threads)", "NVIDIA H100 80GB HBM3 (cuda:0, sm_90, ...)". */
+const char *rn_exec_describe(const rn_exec *e);
+int rn_exec_max_batch(const rn_exec *e);
+
+/* One forward pass of n <= max_batch images x (n, C, H, W) in host memory; logits (n, K) are
+ * written to host memory. RN_MODE_TRAIN needs n == max_batch and updates the BN statistics. */
+rn_status rn_exec_forward(rn_exec *e, const float *x, int n, rn_mode mode, float *logits);
+
+/* Evaluates the model (eval mode) on every image of a set, normalized with norm, in batches of
+ * max_batch, as rn_evaluate does. Fills *r (free with rn_eval_result_free). A GPU keeps the set
+ * in its memory after the first call (up to two sets). */
+rn_status rn_exec_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *norm,
+                           rn_eval_result *r);
+
+/* The settings of a training run that the step itself needs. */
+typedef struct {
+    int batch;                  /* == the executor's max_batch */
     float momentum, wd, label_smoothing;
     bool nesterov, wd_skip_bn, augment;
-    uint64_t seed;              /* the augmentation seed, as rn_batch_fill's */
+    uint64_t seed;              /* the augmentation seed (src/core/draws.h) */
     bool block_norms;           /* compute the block input gradient norms every step */
-} rn_gpu_train_opts;
+} rn_exec_train_opts;
 
-/* Prepares GPU training: copies the training set's images and labels to the GPU, and the
- * learning rate of every step (lrs[0..n_steps-1]); captures the training step as a CUDA graph.
- * The next step run is `step`. */
-rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const rn_norm *norm,
-                            const rn_gpu_train_opts *o, const float *lrs, int64_t n_steps,
-                            int64_t step);
+/* Called by each training step once the gradients are final and before the update: grads is
+ * the one contiguous gradient block (n floats, rn_model_grads' layout on the host; in device
+ * memory, the GPU's layout, when on_device), to be combined in place (for instance averaged
+ * across processes). A failing status stops the step. */
+typedef rn_status (*rn_grad_hook)(void *user, float *grads, size_t n, bool on_device);
+
+/* Sets (or with NULL clears) the gradient hook; call it before rn_exec_train_init. */
+void rn_exec_set_grad_hook(rn_exec *e, rn_grad_hook hook, void *user);
+
+/* Prepares training on a set: the learning rate of every step (lrs[0..n_steps)), the options,
+ * and the next step to run (`step`, 0 or a resumed step). The set must outlive the training. */
+rn_status rn_exec_train_init(rn_exec *e, const rn_dataset *train, const rn_norm *norm,
+                             const rn_exec_train_opts *o, const float *lrs, int64_t n_steps,
+                             int64_t step);
 /* The data order of the current epoch (train->n indices); call it before an epoch's first
- * step. Step s uses order[(s % steps_per_epoch) * batch ...], steps_per_epoch = n / batch. */
-rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order);
-/* Queues `count` training steps (graph launches); returns without waiting. */
-rn_status rn_gpu_train_steps(rn_gpu *g, int count);
-/* Waits for the queued steps and returns the sum of their losses and the number of correctly
+ * step. Step s trains on order[(s % steps_per_epoch) * batch ...], steps_per_epoch =
+ * n / batch, with the augmentation draws of step s. */
+rn_status rn_exec_train_set_order(rn_exec *e, const int *order);
+/* One training step: the batch, forward, loss, backward, the gradient hook, the SGD update.
+ * A device may return before it has finished; rn_exec_train_metrics waits. RN_ERR_NUMERIC when
+ * the loss is not finite (the host notices at the step, a GPU at the next metrics). */
+rn_status rn_exec_train_step(rn_exec *e);
+/* Waits for the queued steps; the sum of their mean losses and the number of correctly
  * classified training images since the last call (which resets both). */
-rn_status rn_gpu_train_metrics(rn_gpu *g, double *loss_sum, int64_t *correct);
-/* Runs one training step op by op (not from the graph), timing each layer with CUDA events,
- * and prints the time per op kind, forward and backward, to f. */
-rn_status rn_gpu_profile(rn_gpu *g, FILE *f);
+rn_status rn_exec_train_metrics(rn_exec *e, double *loss_sum, int64_t *correct);
+
+/* The momentum block (as many floats as parameters, rn_model_params' layout), current after
+ * rn_exec_sync_to_host; write it, then rn_exec_sync_to_device, to restore a checkpoint. */
+float *rn_exec_momentum(rn_exec *e, size_t *count);
+rn_status rn_exec_sync_to_host(rn_exec *e);
+rn_status rn_exec_sync_to_device(rn_exec *e);
+/* The last step's parameter gradients into rn_model_grads and its block input gradient norms
+ * into the host model (rn_model_block_input_grad_norm). */
+rn_status rn_exec_grads_to_host(rn_exec *e);
+
+/* The device's measured peak in GFLOP/s for what the op counts measure (on the CPU: the fp32
+ * FMA peak of the executor's threads, measured on the first call, about a tenth of a second),
+ * with *what naming it ("avx512 FMA, 2 threads"); 0 where the device has no such figure. */
+double rn_exec_peak_gflops(rn_exec *e, const char **what);
+
+/* Per-op timing: rn_exec_profile(e, true) before the steps to time, then
+ * rn_exec_profile_print writes the time per op kind, forward and backward (on a GPU it times
+ * one more training step launched op by op). */
+void rn_exec_profile(rn_exec *e, bool on);
+rn_status rn_exec_profile_print(rn_exec *e, FILE *f);
 
 #ifdef __cplusplus
 }

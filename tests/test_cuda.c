@@ -22,6 +22,8 @@
 
 #include "core/internal.h"
 #include "model/model.h"
+#include "cuda/gpu.h"
+#include "exec/step.h"
 #include "train/train.h"
 
 static bool have_gpu;

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include "core/internal.h"
+#include "exec/step.h"
 #include "train/train.h"
 
 #include <math.h>

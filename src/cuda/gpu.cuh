@@ -7,8 +7,11 @@
 
 #include "common.cuh"
 
+#include "cuda/gpu.h"
+
 extern "C" {
 #include "model/model.h"
+#include "exec/step.h"
 #include "train/train.h"
 }
 
@@ -107,8 +110,12 @@ struct rn_gpu {
     int64_t n_steps, *step_dev;
     int *order;
     int4 *aug;               /* per batch image: source index, dy, dx, flip */
-    cudaGraph_t graph;
+    cudaGraph_t graph;          /* the whole step; without a hook */
     cudaGraphExec_t graph_exec;
+    cudaGraph_t graph_update;   /* with a hook: graph runs up to the gradients, this the rest */
+    cudaGraphExec_t graph_update_exec;
+    rn_grad_hook hook;
+    void *hook_user;
     bool train_ready;
 };
 

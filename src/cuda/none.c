@@ -3,6 +3,7 @@
  * fails with RN_ERR_DEVICE and says how to get a build that has them.
  */
 #include "core/internal.h"
+#include "cuda/gpu.h"
 
 static rn_status no_cuda(void) {
     return rn_fail(RN_ERR_DEVICE,
@@ -33,6 +34,7 @@ rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const rn_norm *n
                             int64_t step) {
     return no_cuda();
 }
+void rn_gpu_train_set_grad_hook(rn_gpu *g, rn_grad_hook hook, void *user) {}
 rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) { return no_cuda(); }
 rn_status rn_gpu_train_steps(rn_gpu *g, int count) { return no_cuda(); }
 rn_status rn_gpu_train_metrics(rn_gpu *g, double *loss_sum, int64_t *correct) {

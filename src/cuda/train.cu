@@ -133,8 +133,8 @@ rn_status gpu_fill_eval_batch(rn_gpu *g, const gpu_set *s, int first,
 
 /* ---- the training step -------------------------------------------------------------------- */
 
-/* Everything one step does, enqueued on g->stream (captured into the graph). */
-static rn_status enqueue_step(rn_gpu *g) {
+/* A step up to final gradients (batch, forward, loss, backward), enqueued on g->stream. */
+static rn_status enqueue_grads(rn_gpu *g) {
     rn_model *m = g->m;
     const rn_gpu_train_opts *o = &g->topts;
     const int B = g->max_batch, K = m->opts.num_classes;
@@ -150,7 +150,13 @@ static rn_status enqueue_step(rn_gpu *g) {
                                                        B, B, K, o->label_smoothing, g->loss_sum,
                                                        g->counts, NULL, NULL);
     LAUNCH_TRY();
-    RN_TRY(gpu_backward_pass(g));
+    return gpu_backward_pass(g);
+}
+
+/* The rest of a step: the SGD update, then the step counter. */
+static rn_status enqueue_update(rn_gpu *g) {
+    rn_model *m = g->m;
+    const rn_gpu_train_opts *o = &g->topts;
     k_sgd<<<grid_for(m->n_params, THREADS), THREADS, 0, g->stream>>>(
         g->params, g->velocity, g->grads, g->decay, g->use_bf16 ? g->params_low : NULL, m->n_params,
         g->lrs, g->n_steps, g->step_dev, o->momentum, o->wd, o->nesterov);
@@ -160,11 +166,45 @@ static rn_status enqueue_step(rn_gpu *g) {
     return RN_OK;
 }
 
+/* Everything one step does. */
+static rn_status enqueue_step(rn_gpu *g) {
+    RN_TRY(enqueue_grads(g));
+    return enqueue_update(g);
+}
+
+/* Captures what enqueue enqueues on g->stream as an instantiated graph; *exec stays NULL (and
+ * the steps run launch by launch, slower, same results) when capture fails. */
+static void capture(rn_gpu *g, rn_status (*enqueue)(rn_gpu *), cudaGraph_t *graph,
+                    cudaGraphExec_t *exec) {
+    *graph = NULL;
+    *exec = NULL;
+    cudaError_t e = cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal);
+    rn_status s = e == cudaSuccess ? enqueue(g) : RN_OK;
+    cudaGraph_t captured = NULL;
+    if (e == cudaSuccess) e = cudaStreamEndCapture(g->stream, &captured);
+    if (s == RN_OK && e == cudaSuccess && captured) {
+        *graph = captured;
+        e = cudaGraphInstantiate(exec, captured, 0);
+    }
+    if (s != RN_OK || e != cudaSuccess) {
+        if (*exec) cudaGraphExecDestroy(*exec);
+        if (captured) cudaGraphDestroy(captured);
+        *graph = NULL;
+        *exec = NULL;
+        cudaGetLastError();
+        fprintf(stderr, "resnet: the training step could not be captured as a CUDA graph (%s); "
+                        "running it launch by launch\n",
+                s != RN_OK ? rn_error_message() : cudaGetErrorString(e));
+    }
+}
+
 void gpu_train_free(rn_gpu *g) {
     if (g->graph_exec) cudaGraphExecDestroy(g->graph_exec);
     if (g->graph) cudaGraphDestroy(g->graph);
-    g->graph_exec = NULL;
-    g->graph = NULL;
+    if (g->graph_update_exec) cudaGraphExecDestroy(g->graph_update_exec);
+    if (g->graph_update) cudaGraphDestroy(g->graph_update);
+    g->graph_exec = g->graph_update_exec = NULL;
+    g->graph = g->graph_update = NULL;
     gpu_set_free(&g->train);
     cudaFree(g->lrs);
     cudaFree(g->step_dev);
@@ -219,28 +259,20 @@ extern "C" rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const
     g->block_norms = o->block_norms;
     CU_TRY(cudaDeviceSynchronize());
 
-    /* Capture one step. A failed capture leaves the steps to run uncaptured, launch by
-     * launch (slower, same results). */
-    CU_TRY(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal));
-    rn_status s = enqueue_step(g);
-    cudaGraph_t graph = NULL;
-    cudaError_t e = cudaStreamEndCapture(g->stream, &graph);
-    if (s == RN_OK && e == cudaSuccess && graph) {
-        g->graph = graph;
-        e = cudaGraphInstantiate(&g->graph_exec, graph, 0);
-    }
-    if (s != RN_OK || e != cudaSuccess) {
-        if (g->graph_exec) cudaGraphExecDestroy(g->graph_exec);
-        if (graph) cudaGraphDestroy(graph);
-        g->graph = NULL;
-        g->graph_exec = NULL;
-        cudaGetLastError();
-        fprintf(stderr, "resnet: the training step could not be captured as a CUDA graph (%s); "
-                        "running it launch by launch\n",
-                s != RN_OK ? rn_error_message() : cudaGetErrorString(e));
+    /* Capture one step, or with a hook the two halves around it. */
+    if (g->hook) {
+        capture(g, enqueue_grads, &g->graph, &g->graph_exec);
+        capture(g, enqueue_update, &g->graph_update, &g->graph_update_exec);
+    } else {
+        capture(g, enqueue_step, &g->graph, &g->graph_exec);
     }
     g->train_ready = true;
     return RN_OK;
+}
+
+extern "C" void rn_gpu_train_set_grad_hook(rn_gpu *g, rn_grad_hook hook, void *user) {
+    g->hook = hook;
+    g->hook_user = user;
 }
 
 extern "C" rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) {
@@ -253,8 +285,17 @@ extern "C" rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) {
 extern "C" rn_status rn_gpu_train_steps(rn_gpu *g, int count) {
     if (!g->train_ready) return rn_fail(RN_ERR_BAD_ARG, "GPU training was not initialized");
     for (int i = 0; i < count; i++) {
+        if (!g->hook) {
+            if (g->graph_exec) CU_TRY(cudaGraphLaunch(g->graph_exec, g->stream));
+            else RN_TRY(enqueue_step(g));
+            continue;
+        }
         if (g->graph_exec) CU_TRY(cudaGraphLaunch(g->graph_exec, g->stream));
-        else RN_TRY(enqueue_step(g));
+        else RN_TRY(enqueue_grads(g));
+        CU_TRY(cudaStreamSynchronize(g->stream));
+        RN_TRY(g->hook(g->hook_user, g->grads, g->m->n_params, true));
+        if (g->graph_update_exec) CU_TRY(cudaGraphLaunch(g->graph_update_exec, g->stream));
+        else RN_TRY(enqueue_update(g));
     }
     g->train_forwards += count;
     return RN_OK;

@@ -33,10 +33,8 @@ typedef struct {
     rn_dataset train, val, test;
     rn_norm norm;
     rn_model *model;
-    rn_ctx *ctx;
-    float *velocity;
-    float *x, *probs, *dlogits;
-    int *labels, *perm;
+    rn_exec *exec;    /* where the steps run (the seam: no other code here knows the device) */
+    int *perm;
     int perm_epoch;
     int steps_per_epoch;
     int64_t total, step;
@@ -44,8 +42,8 @@ typedef struct {
     char path[2048];
     FILE *metrics;
     FILE *grads; /* grads.jsonl when c->log_grads */
-    rn_gpu *gpu; /* training on a GPU: the model's state lives there between checkpoints */
-    int64_t host_step; /* the step the host model's state is from (GPU training) */
+    int64_t host_step; /* the step the host model's state is from (a device may train ahead) */
+    int64_t ckpt_step; /* the step of the last checkpoint (-1: none yet) */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -61,22 +59,22 @@ static void epoch_order(trainer *t, int epoch) {
     t->perm_epoch = epoch;
 }
 
-/* Brings the GPU's state (weights, BN buffers, momentum) into the host model, unless it is
+/* Brings the executor's state (weights, BN buffers, momentum) into the host model, unless it is
  * already there (an epoch's best.safetensors and checkpoint need it once). */
-static rn_status sync_from_gpu(trainer *t) {
-    if (!t->gpu || t->host_step == t->step) return RN_OK;
-    rn_status s = rn_gpu_download(t->gpu, t->velocity);
+static rn_status sync_to_host(trainer *t) {
+    if (t->host_step == t->step) return RN_OK;
+    rn_status s = rn_exec_sync_to_host(t->exec);
     if (s == RN_OK) t->host_step = t->step;
     return s;
 }
 
 static rn_status save_checkpoint(trainer *t) {
-    rn_status s0 = sync_from_gpu(t);
+    rn_status s0 = sync_to_host(t);
     if (s0 != RN_OK) return s0;
     size_t n;
-    rn_model_params(t->model, &n);
+    const float *velocity = rn_exec_momentum(t->exec, &n);
     rn_st_tensor mom = {.name = "optimizer.momentum", .dtype = RN_DTYPE_F32, .ndim = 1,
-                        .shape = {(int64_t)n}, .nbytes = n * sizeof(float), .data = t->velocity};
+                        .shape = {(int64_t)n}, .nbytes = n * sizeof(float), .data = velocity};
     char step[32], best[32], elapsed[32];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
     snprintf(best, sizeof best, "%.17g", t->best_val);
@@ -86,6 +84,7 @@ static rn_status save_checkpoint(trainer *t) {
     rn_status s = rn_model_save_ext(t->model, run_path(t, "checkpoint.safetensors"), &t->norm,
                                     &mom, 1, keys, vals, 3);
     if (s == RN_OK) s = rn_model_save(t->model, run_path(t, "last.safetensors"), &t->norm);
+    if (s == RN_OK) t->ckpt_step = t->step;
     return s;
 }
 
@@ -95,7 +94,7 @@ static rn_status load_checkpoint(trainer *t) {
     rn_status s = rn_safetensors_read(&st, path);
     if (s != RN_OK) return s;
     size_t n;
-    rn_model_params(t->model, &n);
+    float *velocity = rn_exec_momentum(t->exec, &n);
     const rn_st_tensor *mom = rn_safetensors_find(&st, "optimizer.momentum");
     const char *step = rn_safetensors_meta(&st, "checkpoint_step");
     const char *best = rn_safetensors_meta(&st, "best_val_acc");
@@ -109,7 +108,7 @@ static rn_status load_checkpoint(trainer *t) {
         goto done;
     }
     if ((s = rn_model_load_st(t->model, &st, path, "optimizer.", NULL)) != RN_OK) goto done;
-    memcpy(t->velocity, mom->data, n * sizeof(float));
+    memcpy(velocity, mom->data, n * sizeof(float));
     char *end;
     t->step = strtoll(step, &end, 10);
     if (end == step || *end || t->step < 0 || t->step > t->total) {
@@ -120,6 +119,8 @@ static rn_status load_checkpoint(trainer *t) {
     }
     t->best_val = strtod(best, NULL);
     t->elapsed_before = strtod(elapsed, NULL);
+    t->ckpt_step = t->step;
+    s = rn_exec_sync_to_device(t->exec);
 done:
     rn_safetensors_free(&st);
     return s;
@@ -179,20 +180,19 @@ static rn_status write_classes(trainer *t) {
     return RN_OK;
 }
 
-/* GPU training: the (possibly resumed) state goes up, with every step's learning rate. */
-static rn_status setup_gpu(trainer *t) {
+/* The executor's training: every step's learning rate (the schedule is computed here, once,
+ * for every device) and the step's settings. */
+static rn_status start_training(trainer *t) {
     const rn_train_config *c = t->c;
-    rn_status s = rn_gpu_upload(t->gpu, t->velocity);
-    if (s != RN_OK) return s;
     t->host_step = t->step;
     float *lrs = malloc((size_t)t->total * sizeof(float));
     if (!lrs) return rn_fail(RN_ERR_NOMEM, "cannot allocate the learning-rate table");
     for (int64_t i = 0; i < t->total; i++) lrs[i] = (float)rn_schedule_lr(c, i, t->total);
-    rn_gpu_train_opts o = {.batch = c->batch, .momentum = c->momentum, .wd = c->wd,
-                           .label_smoothing = c->label_smoothing, .nesterov = c->nesterov,
-                           .wd_skip_bn = c->wd_skip_bn, .augment = c->augment, .seed = c->seed,
-                           .block_norms = c->log_grads};
-    s = rn_gpu_train_init(t->gpu, &t->train, &t->norm, &o, lrs, t->total, t->step);
+    rn_exec_train_opts o = {.batch = c->batch, .momentum = c->momentum, .wd = c->wd,
+                            .label_smoothing = c->label_smoothing, .nesterov = c->nesterov,
+                            .wd_skip_bn = c->wd_skip_bn, .augment = c->augment, .seed = c->seed,
+                            .block_norms = c->log_grads};
+    rn_status s = rn_exec_train_init(t->exec, &t->train, &t->norm, &o, lrs, t->total, t->step);
     free(lrs);
     return s;
 }
@@ -208,10 +208,6 @@ static rn_status setup(trainer *t, bool resume) {
                        "%s already holds a run (resume it with --resume %s, or choose another "
                        "--out)",
                        c->out, c->out);
-    int cuda = -1;
-    rn_precision precision;
-    if ((s = rn_device_parse(c->device, &cuda)) != RN_OK) return s;
-    if ((s = rn_precision_parse(c->precision, &precision)) != RN_OK) return s;
     rn_data_opts dopts = {c->resize_h, c->resize_w};
     if ((s = rn_dataset_load(&t->train, &t->test, c->data, &dopts)) != RN_OK) return s;
     if (c->val < 0 || c->val >= t->train.n)
@@ -235,30 +231,14 @@ static rn_status setup(trainer *t, bool resume) {
     rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
     if (!resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK) return s;
-    rn_model_track_block_grads(t->model, c->log_grads);
-    if ((s = rn_ctx_create(&t->ctx, c->backend[0] ? c->backend : NULL, c->threads)) != RN_OK)
-        return s;
-    if (cuda >= 0) {
-        if ((s = rn_gpu_open(&t->gpu, cuda, t->model, c->batch, precision)) != RN_OK) return s;
-    } else if ((s = rn_model_reserve(t->model, t->ctx, c->batch)) != RN_OK) {
-        return s;
-    }
-    size_t np, per = (size_t)t->train.c * t->train.h * t->train.w;
-    rn_model_params(t->model, &np);
-    int K = t->train.num_classes;
-    t->velocity = rn_calloc(np * sizeof(float));
+    rn_exec_opts eo = {.device = c->device, .backend = c->backend, .threads = c->threads,
+                       .precision = c->precision};
+    if ((s = rn_exec_open(&t->exec, t->model, &eo, c->batch)) != RN_OK) return s;
     t->perm = malloc((size_t)t->train.n * sizeof(int));
-    if (!t->gpu) { /* the host's batch; a GPU builds its batches itself */
-        t->x = rn_alloc((size_t)c->batch * per * sizeof(float));
-        t->probs = rn_alloc((size_t)c->batch * K * sizeof(float));
-        t->dlogits = rn_alloc((size_t)c->batch * K * sizeof(float));
-        t->labels = malloc((size_t)c->batch * sizeof(int));
-    }
-    if (!t->velocity || !t->perm ||
-        (!t->gpu && (!t->x || !t->probs || !t->dlogits || !t->labels)))
-        return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
+    if (!t->perm) return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
     t->perm_epoch = -1;
     t->best_val = -1;
+    t->ckpt_step = -1;
     /* Created only now, so that a run refused for its data, model or settings leaves no
      * directory behind. */
     if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
@@ -280,8 +260,7 @@ static rn_status setup(trainer *t, bool resume) {
     if (!t->metrics) return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
     if (c->log_grads && !(t->grads = fopen(run_path(t, "grads.jsonl"), "a")))
         return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
-    if (t->gpu) return setup_gpu(t);
-    return RN_OK;
+    return start_training(t);
 }
 
 static void teardown(trainer *t) {
@@ -290,14 +269,8 @@ static void teardown(trainer *t) {
     rn_dataset_free(&t->train);
     rn_dataset_free(&t->val);
     rn_dataset_free(&t->test);
-    rn_gpu_close(t->gpu);
+    rn_exec_close(t->exec);
     rn_model_free(t->model);
-    rn_ctx_free(t->ctx);
-    rn_free(t->velocity);
-    rn_free(t->x);
-    rn_free(t->probs);
-    rn_free(t->dlogits);
-    free(t->labels);
     free(t->perm);
 }
 
@@ -307,10 +280,8 @@ static double elapsed(const trainer *t) { return t->elapsed_before + (now_s() - 
 static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progress *p) {
     rn_eval_result r;
     rn_status s;
-    int batch = t->c->batch;
     if (val && t->val.n > 0) {
-        s = t->gpu ? rn_gpu_evaluate(t->gpu, &t->val, &t->norm, &r)
-                   : rn_evaluate(t->model, t->ctx, &t->val, &t->norm, batch, &r);
+        s = rn_exec_evaluate(t->exec, &t->val, &t->norm, &r);
         if (s != RN_OK) return s;
         p->has_val = true;
         p->val_acc = r.top1;
@@ -318,8 +289,7 @@ static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progres
         rn_eval_result_free(&r);
     }
     if (test && t->test.n > 0) {
-        s = t->gpu ? rn_gpu_evaluate(t->gpu, &t->test, &t->norm, &r)
-                   : rn_evaluate(t->model, t->ctx, &t->test, &t->norm, batch, &r);
+        s = rn_exec_evaluate(t->exec, &t->test, &t->norm, &r);
         if (s != RN_OK) return s;
         p->has_test = true;
         p->test_acc = r.top1;
@@ -348,10 +318,8 @@ static void put_norm(FILE *f, const char *sep, const char *name, double v) {
 /* One grads.jsonl line after the backward pass of step t->step: the L2 norm of each parameter's
  * gradient and of the gradient reaching each block's input. */
 static rn_status log_grads(trainer *t) {
-    if (t->gpu) {
-        rn_status s = rn_gpu_download_grads(t->gpu, NULL);
-        if (s != RN_OK) return s;
-    }
+    rn_status s = rn_exec_grads_to_host(t->exec);
+    if (s != RN_OK) return s;
     FILE *f = t->grads;
     fprintf(f, "{\"step\": %lld, \"params\": {", (long long)t->step);
     int n = rn_model_num_tensors(t->model), k = 0;
@@ -372,39 +340,16 @@ static rn_status log_grads(trainer *t) {
     return RN_OK;
 }
 
-/* One optimizer step on the batch of step t->step; returns the loss and correct count. */
-static rn_status train_step(trainer *t, double *loss, int *correct) {
-    const rn_train_config *c = t->c;
-    int B = c->batch, K = t->train.num_classes;
-    int epoch = (int)(t->step / t->steps_per_epoch);
-    int b = (int)(t->step % t->steps_per_epoch);
-    epoch_order(t, epoch);
-    rn_batch_fill(t->x, t->labels, &t->train, t->perm + (size_t)b * B, B, &t->norm, c->augment,
-                  c->seed, t->step, t->ctx->nthreads);
-    const float *logits;
-    rn_status s = rn_model_forward(t->model, t->ctx, t->x, B, RN_MODE_TRAIN, &logits);
-    if (s != RN_OK) return s;
-    float l = rn_softmax_xent_forward(t->probs, logits, t->labels, B, K, c->label_smoothing);
-    if (!isfinite(l))
-        return rn_fail(RN_ERR_NUMERIC,
-                       "step %lld: the loss is %f; training stopped (the last checkpoint is kept "
-                       "in %s)",
-                       (long long)t->step + 1, (double)l, c->out);
-    *correct = 0;
-    for (int i = 0; i < B; i++) {
-        const float *p = t->probs + (size_t)i * K;
-        int pred = 0;
-        for (int k = 1; k < K; k++)
-            if (p[k] > p[pred]) pred = k;
-        *correct += pred == t->labels[i];
-    }
-    rn_softmax_xent_backward(t->dlogits, t->probs, t->labels, B, K, c->label_smoothing, 1.0f);
-    rn_model_zero_grad(t->model);
-    if ((s = rn_model_backward(t->model, t->ctx, t->dlogits)) != RN_OK) return s;
-    double lr = rn_schedule_lr(c, t->step, t->total);
-    rn_sgd_step(t->model, t->velocity, (float)lr, c->momentum, c->wd, c->nesterov, c->wd_skip_bn);
-    *loss = l;
-    return RN_OK;
+/* A non-finite loss stops the run: the executor's message, plus what is kept. */
+static rn_status numeric_stop(trainer *t) {
+    char what[256];
+    snprintf(what, sizeof what, "%s", rn_error_message());
+    if (t->ckpt_step < 0)
+        return rn_fail(RN_ERR_NUMERIC, "%s; training stopped (no checkpoint was written yet)",
+                       what);
+    return rn_fail(RN_ERR_NUMERIC,
+                   "%s; training stopped (the checkpoint of step %lld is kept in %s)", what,
+                   (long long)t->ckpt_step, t->c->out);
 }
 
 rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,
@@ -426,38 +371,24 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
     double loss_sum = 0, win_start = now_s();
     int64_t correct_sum = 0, win_steps = 0;
     rn_train_progress p = {0};
-    bool order_sent = false;
     while (t.step < t.total) {
-        if (t.gpu) {
-            /* Queued, not waited for: the GPU runs ahead until the next log line. */
-            if (!order_sent || t.step % t.steps_per_epoch == 0) {
-                epoch_order(&t, (int)(t.step / t.steps_per_epoch));
-                if ((s = rn_gpu_train_set_order(t.gpu, t.perm)) != RN_OK) goto done;
-                order_sent = true;
-            }
-            if ((s = rn_gpu_train_steps(t.gpu, 1)) != RN_OK) goto done;
-        } else {
-            double loss = 0;
-            int correct = 0;
-            if ((s = train_step(&t, &loss, &correct)) != RN_OK) goto done;
-            loss_sum += loss;
-            correct_sum += correct;
+        /* Queued, perhaps not waited for: a device may run ahead until the next log line. */
+        if (t.step % t.steps_per_epoch == 0 || t.perm_epoch < 0) {
+            epoch_order(&t, (int)(t.step / t.steps_per_epoch));
+            if ((s = rn_exec_train_set_order(t.exec, t.perm)) != RN_OK) goto done;
+        }
+        if ((s = rn_exec_train_step(t.exec)) != RN_OK) {
+            if (s == RN_ERR_NUMERIC) s = numeric_stop(&t);
+            goto done;
         }
         t.step++;
         win_steps++;
         bool epoch_end = t.step % t.steps_per_epoch == 0 || t.step == t.total;
         bool log = t.step % RN_MAX(c->log_every, 1) == 0 || epoch_end;
         int epoch = (int)((t.step - 1) / t.steps_per_epoch);
-        if (log && t.gpu) {
-            if ((s = rn_gpu_train_metrics(t.gpu, &loss_sum, &correct_sum)) != RN_OK) goto done;
-            if (!isfinite(loss_sum)) {
-                s = rn_fail(RN_ERR_NUMERIC,
-                            "steps %lld to %lld: the loss is %f; training stopped (the last "
-                            "checkpoint is kept in %s)",
-                            (long long)(t.step - win_steps + 1), (long long)t.step, loss_sum,
-                            c->out);
-                goto done;
-            }
+        if (log && (s = rn_exec_train_metrics(t.exec, &loss_sum, &correct_sum)) != RN_OK) {
+            if (s == RN_ERR_NUMERIC) s = numeric_stop(&t);
+            goto done;
         }
         if (log) {
             double dt = now_s() - win_start;
@@ -490,7 +421,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
             if ((s = evaluate_sets(&t, true, test, &e)) != RN_OK) goto done;
             if (e.has_val && e.val_acc > t.best_val) {
                 t.best_val = e.val_acc;
-                if ((s = sync_from_gpu(&t)) != RN_OK) goto done;
+                if ((s = sync_to_host(&t)) != RN_OK) goto done;
                 if ((s = rn_model_save(t.model, run_path(&t, "best.safetensors"), &t.norm)) !=
                     RN_OK)
                     goto done;

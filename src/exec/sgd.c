@@ -2,7 +2,7 @@
  * sgd.c — stochastic gradient descent with momentum, Nesterov and weight decay, exactly as
  * torch.optim.SGD computes it (dampening 0), over the model's contiguous parameter block.
  */
-#include "train.h"
+#include "exec/step.h"
 
 void rn_sgd_step(rn_model *m, float *velocity, float lr, float momentum, float wd, bool nesterov,
                  bool wd_skip_bn) {

@@ -3,7 +3,7 @@
  * (pad 4, random crop, random horizontal flip) drawn per image from a seeded generator.
  */
 #include "core/draws.h"
-#include "train.h"
+#include "exec/step.h"
 
 #include <string.h>
 

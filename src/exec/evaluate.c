@@ -2,7 +2,7 @@
  * evaluate.c — accuracy (top-1, top-5), mean loss and the confusion matrix of a model on a
  * data set, in eval mode.
  */
-#include "train.h"
+#include "exec/step.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,0 +1,32 @@
+/*
+ * step.h — the pieces of a step that run on the host: batch assembly with augmentation, the SGD
+ * update and the data check. The host executor (exec_host.c) runs its steps with them, and the
+ * GPU's kernels are tested against them.
+ */
+#ifndef RN_EXEC_STEP_H
+#define RN_EXEC_STEP_H
+
+#include "core/internal.h"
+#include "model/model.h"
+
+/* One SGD step with PyTorch's semantics (torch.optim.SGD, dampening 0):
+ *   g = grad + wd * w;  v = momentum * v + g;  g = nesterov ? g + momentum * v : v;
+ *   w -= lr * g
+ * over every PARAM tensor of the model; tensors with is_bn_or_bias get no weight decay when
+ * wd_skip_bn. velocity (n_params) is the momentum block, zero before the first step. */
+void rn_sgd_step(rn_model *m, float *velocity, float lr, float momentum, float wd, bool nesterov,
+                 bool wd_skip_bn);
+
+/* Assembles a training or evaluation batch: images idx[0..n) of d, normalized into
+ * x (n, c, h, w), labels into labels (n). With augment, image i of step `step` is padded by 4
+ * zero pixels, cropped back at a random offset and flipped with probability 1/2, drawn from a
+ * generator seeded by (seed, step, i), so the result does not depend on the thread count. */
+void rn_batch_fill(float *x, int *labels, const rn_dataset *d, const int *idx, int n,
+                   const rn_norm *norm, bool augment, uint64_t seed, int64_t step,
+                   int nthreads);
+
+/* RN_ERR_SHAPE with a message unless the set's images have the model's input shape and its
+ * classes fit the model's outputs. */
+rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d);
+
+#endif
