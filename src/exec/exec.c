@@ -4,6 +4,7 @@
  * here.
  */
 #include "exec.h"
+#include "step.h"
 
 #include <string.h>
 
