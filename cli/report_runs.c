@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RN_MIN(a, b) ((a) < (b) ? (a) : (b))
-
 /* ---- text buffer ---- */
 
 void rp_printf(rp_buf *b, const char *fmt, ...) {
@@ -413,7 +411,7 @@ bool rp_run_load(rp_run *r, const char *dir) {
     r->dir[dl] = 0;
     const char *base = strrchr(r->dir, '/');
     const char *label = base && base[1] ? base + 1 : r->dir;
-    size_t ll = RN_MIN(strlen(label), sizeof r->name - 1);
+    size_t ll = strlen(label) < sizeof r->name - 1 ? strlen(label) : sizeof r->name - 1;
     memcpy(r->name, label, ll);
     r->name[ll] = 0;
     if (!load_config(r)) return false;

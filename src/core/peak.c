@@ -4,6 +4,7 @@
  * reports achieved GFLOP/s as a share of it.
  */
 #include "internal.h"
+#include "isa.h"
 
 #include <omp.h>
 #include <time.h>
@@ -59,12 +60,11 @@ double rn_fma_peak_gflops(int nthreads, const char **isa) {
     float (*loop)(long) = fma_loop_portable;
     *isa = "portable";
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    if (rn_cpu_isa_detect() == RN_ISA_AVX512) {
         loop = fma_loop_avx512;
         lanes = 16 * 12;
         *isa = "avx512";
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    } else if (rn_cpu_isa_detect() == RN_ISA_AVX2) {
         loop = fma_loop_avx2;
         lanes = 8 * 12;
         *isa = "avx2";

@@ -28,24 +28,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/isa.h"
+#include "ops/backend.h"
 #include "ops/ops.h"
 
-/* ---- instruction-set levels ------------------------------------------------------------- */
-typedef enum {
-    RN_ISA_PORTABLE = 0, /* plain C (the compiler's baseline vectorization) */
-    RN_ISA_AVX2 = 1,     /* AVX2 + FMA, 8-wide */
-    RN_ISA_AVX512 = 2,   /* AVX-512F, 16-wide */
-} rn_isa;
-
-/* The best level this machine supports, lowered by RN_ISA if set (a level the machine lacks
- * is clamped to what it has). Evaluated once, then cached. */
-rn_isa rn_cpu_isa_detect(void);
-/* The best level this machine supports, ignoring RN_ISA. */
-rn_isa rn_cpu_isa_supported(void);
-/* "avx512", "avx2" or "portable". */
-const char *rn_cpu_isa_name(rn_isa isa);
-/* Parses an RN_ISA value; returns false for an unknown name. */
-bool rn_cpu_isa_parse(const char *s, rn_isa *out);
+/* The fast CPU backends (backend_cpu.c): direct convolutions only ("cpu"), and with Winograd
+ * convolutions where they are faster ("cpu-winograd"). */
+extern const rn_backend rn_backend_cpu;
+extern const rn_backend rn_backend_cpu_winograd;
 
 /* ---- layouts ---------------------------------------------------------------------------- */
 typedef enum {

@@ -12,6 +12,8 @@
  * Packing buffers are static thread-local arrays (about 640 KB per thread), so rn_sgemm
  * allocates nothing and may run on several threads at once.
  */
+#include "core/internal.h"
+#include "core/isa.h"
 #include "ops/gemm.h"
 #include "ops/ops.h"
 
@@ -24,7 +26,6 @@
 #pragma GCC optimize("fp-contract=fast", "vect-cost-model=dynamic")
 #endif
 
-#define RN_OPS_MIN(a, b) ((a) < (b) ? (a) : (b))
 /* Element (i, j) of op(X), X row-major with leading dimension ld. */
 #define OP(X, trans, ld, i, j) \
     ((trans) ? (X)[(size_t)(j) * (ld) + (i)] : (X)[(size_t)(i) * (ld) + (j)])
@@ -135,14 +136,11 @@ const char *const rn_sgemm_kernels[] = {
 #endif
     "generic", NULL};
 
+/* Whether a micro-kernel may run: the CPU has its units and RN_ISA does not exclude them. */
 static bool arch_supported(const gemm_arch *g) {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (g->kernel == kernel_avx512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma");
-    if (g->kernel == kernel_avx2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (g->kernel == kernel_avx512) return rn_cpu_isa_detect() >= RN_ISA_AVX512;
+    if (g->kernel == kernel_avx2) return rn_cpu_isa_detect() >= RN_ISA_AVX2;
 #endif
     return g->kernel == kernel_generic;
 }
@@ -154,7 +152,7 @@ static bool arch_supported(const gemm_arch *g) {
 static void pack_a(float *restrict dst, const float *restrict A, int lda, bool trans, int i0, int p0, int mc,
                    int kc, int mr) {
     for (int r = 0; r < mc; r += mr, dst += (size_t)kc * mr) {
-        const int rows = RN_OPS_MIN(mr, mc - r);
+        const int rows = RN_MIN(mr, mc - r);
         if (trans) {
             for (int p = 0; p < kc; p++) {
                 const float *src = A + (size_t)(p0 + p) * lda + i0 + r;
@@ -177,7 +175,7 @@ static void pack_a(float *restrict dst, const float *restrict A, int lda, bool t
 static void pack_b(float *restrict dst, const float *restrict B, int ldb, bool trans, int p0, int j0, int nc,
                    int kc, int nr) {
     for (int q = 0; q < nc; q += nr, dst += (size_t)kc * nr) {
-        const int cols = RN_OPS_MIN(nr, nc - q);
+        const int cols = RN_MIN(nr, nc - q);
         if (trans) {
             for (int j = 0; j < cols; j++) {
                 const float *src = B + (size_t)(j0 + q + j) * ldb + p0;
@@ -228,24 +226,24 @@ static void sgemm_blocked(const gemm_arch *g, bool trans_a, bool trans_b, int M,
      * panels narrower than NR are always packed. */
     const bool direct_b = !trans_b && M <= mc_max && (M <= 4 * mr || ldb < 256);
     for (int jc = 0; jc < N; jc += NC) {
-        const int nc = RN_OPS_MIN(NC, N - jc);
+        const int nc = RN_MIN(NC, N - jc);
         const int nfull = direct_b ? nc / nr * nr : 0; /* panels read in place */
         for (int pc = 0; pc < K; pc += KC) {
-            const int kc = RN_OPS_MIN(KC, K - pc);
+            const int kc = RN_MIN(KC, K - pc);
             const float beta_k = pc == 0 ? beta : 1.0f; /* later blocks add to the first */
             if (nfull < nc)
                 pack_b(packed_b + (size_t)nfull * kc, B, ldb, trans_b, pc, jc + nfull,
                        nc - nfull, kc, nr);
             for (int ic = 0; ic < M; ic += mc_max) {
-                const int mc = RN_OPS_MIN(mc_max, M - ic);
+                const int mc = RN_MIN(mc_max, M - ic);
                 pack_a(packed_a, A, lda, trans_a, ic, pc, mc, kc, mr);
                 for (int jr = 0; jr < nc; jr += nr) {
-                    const int cols = RN_OPS_MIN(nr, nc - jr);
+                    const int cols = RN_MIN(nr, nc - jr);
                     const float *b = packed_b + (size_t)jr * kc;
                     int ldbp = nr;
                     if (jr < nfull) b = B + (size_t)pc * ldb + jc + jr, ldbp = ldb;
                     for (int ir = 0; ir < mc; ir += mr) {
-                        const int rows = RN_OPS_MIN(mr, mc - ir);
+                        const int rows = RN_MIN(mr, mc - ir);
                         const float *a = packed_a + (size_t)ir * kc;
                         float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
                         if (rows == mr && cols == nr) {

@@ -1,8 +1,8 @@
 /*
- * isa.c — which instruction-set level the fast CPU kernels run at: detected once at run time
+ * isa.c — which instruction-set level the fast kernels run at: detected once at run time
  * (__builtin_cpu_supports), lowered by the RN_ISA environment variable when set.
  */
-#include "cpu.h"
+#include "isa.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,9 @@ rn_isa rn_cpu_isa_supported(void) {
     rn_isa isa = RN_ISA_PORTABLE;
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) isa = RN_ISA_AVX512;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma"))
+        isa = RN_ISA_AVX512;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = RN_ISA_AVX2;
 #endif
     cached = (int)isa;
