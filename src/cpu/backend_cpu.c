@@ -19,7 +19,7 @@
  *
  * RN_ISA=avx512|avx2|portable lowers the instruction-set level (read once).
  */
-#include "core/backend.h"
+#include "ops/backend.h"
 #include "cpu.h"
 
 static rn_cpu_conv_cfg nchw_cfg(int nthreads, rn_conv_algo algo) {

@@ -9,7 +9,7 @@
 #ifndef RN_MODEL_H
 #define RN_MODEL_H
 
-#include "core/backend.h"
+#include "ops/backend.h"
 #include "core/internal.h"
 
 typedef enum {

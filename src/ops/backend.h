@@ -1,5 +1,7 @@
 /*
- * backend.h — the table of kernels a backend provides, and the execution context.
+ * backend.h — the table of kernels a backend provides, and the execution context (a backend
+ * and a thread count). The registry that finds a backend by name sits above the kernels'
+ * directories (src/exec/registry.c).
  *
  * The model code calls kernels only through this table, so a faster CPU backend or a CUDA
  * backend replaces them without touching the model. Every entry has the contract of the
@@ -12,7 +14,7 @@
 #ifndef RN_BACKEND_H
 #define RN_BACKEND_H
 
-#include "../ops/ops.h"
+#include "ops.h"
 #include "resnet.h"
 
 typedef struct rn_backend {
@@ -80,14 +82,10 @@ typedef struct rn_backend {
                               size_t n, bool accumulate_a, bool accumulate_b, int nthreads);
 } rn_backend;
 
-/* The portable C kernels of src/ops. */
+/* The portable C kernels of src/ops (backend_reference.c). */
 extern const rn_backend rn_backend_reference;
-/* The fast CPU kernels of src/cpu (AVX-512 / AVX2 / portable, chosen at run time): with
- * Winograd convolutions where they are faster, and with direct convolutions only. */
-extern const rn_backend rn_backend_cpu;
-extern const rn_backend rn_backend_cpu_winograd;
 
-/* NULL if no backend of that name is built. */
+/* NULL if no backend of that name is built (src/exec/registry.c). */
 const rn_backend *rn_backend_find(const char *name);
 
 struct rn_ctx {

@@ -1,33 +1,14 @@
 /*
- * context.c — the execution context (backend and thread count) and the backend registry.
+ * registry.c — the backends this build has, found by name, and the execution context (which
+ * backend, how many threads). It sits above src/ops and src/cpu, which each define their
+ * tables without knowing of the other.
  */
-#include "backend.h"
-#include "internal.h"
+#include "core/internal.h"
+#include "cpu/cpu.h"
+#include "ops/backend.h"
 
 #include <string.h>
 #include <unistd.h>
-
-const rn_backend rn_backend_reference = {
-    .name = "reference",
-    .conv2d_scratch_floats = rn_conv2d_scratch_floats,
-    .conv2d_forward = rn_conv2d_forward,
-    .conv2d_backward = rn_conv2d_backward,
-    .batchnorm_forward_train = rn_batchnorm_forward_train,
-    .batchnorm_forward_eval = rn_batchnorm_forward_eval,
-    .batchnorm_backward = rn_batchnorm_backward,
-    .relu_forward = rn_relu_forward,
-    .relu_backward = rn_relu_backward,
-    .add_forward = rn_add_forward,
-    .add_backward = rn_add_backward,
-    .shortcut_a_forward = rn_shortcut_a_forward,
-    .shortcut_a_backward = rn_shortcut_a_backward,
-    .maxpool_forward = rn_maxpool_forward,
-    .maxpool_backward = rn_maxpool_backward,
-    .avgpool_forward = rn_avgpool_forward,
-    .avgpool_backward = rn_avgpool_backward,
-    .linear_forward = rn_linear_forward,
-    .linear_backward = rn_linear_backward,
-};
 
 /* Every built backend, the default first. */
 static const rn_backend *const rn_backends[] = {&rn_backend_cpu, &rn_backend_cpu_winograd,
