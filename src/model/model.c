@@ -1,26 +1,12 @@
 /*
- * model.c — a model's life: creation from the zoo, accessors, the workspace, and the forward and
- * backward passes, which walk the node list and call the context's backend for every op.
+ * model.c — a model's life after the zoo built it (zoo.c): accessors, the workspace, and the
+ * forward and backward passes, which walk the node list and call the context's backend for every op.
  */
 #include "model.h"
 
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-
-rn_status rn_model_create(rn_model **out, const char *name, const rn_model_opts *opts,
-                          uint64_t seed) {
-    *out = NULL;
-    rn_model *m;
-    rn_status s = rn_zoo_build(&m, name, opts);
-    if (s != RN_OK) return s;
-    if ((s = rn_graph_finish(m, seed)) != RN_OK) {
-        rn_model_free(m);
-        return s;
-    }
-    *out = m;
-    return RN_OK;
-}
 
 static void free_workspace(rn_model *m) {
     rn_plan_free(&m->plan);

@@ -202,3 +202,17 @@ rn_status rn_zoo_build(rn_model **out, const char *name, const rn_model_opts *op
     *out = m;
     return RN_OK;
 }
+
+rn_status rn_model_create(rn_model **out, const char *name, const rn_model_opts *opts,
+                          uint64_t seed) {
+    *out = NULL;
+    rn_model *m;
+    rn_status s = rn_zoo_build(&m, name, opts);
+    if (s != RN_OK) return s;
+    if ((s = rn_graph_finish(m, seed)) != RN_OK) {
+        rn_model_free(m);
+        return s;
+    }
+    *out = m;
+    return RN_OK;
+}
