@@ -5,6 +5,9 @@
 #include "train.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 void rn_train_config_defaults(rn_train_config *c) {
@@ -51,49 +54,196 @@ rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe) {
     return RN_OK;
 }
 
-static const char *sched_names[] = {"constant", "multistep", "cosine", "onecycle"};
+/* ---- config.json: one table of fields, written and read by the same loop ---------------- */
+
+static const char *const sched_names[] = {"constant", "multistep", "cosine", "onecycle", NULL};
+static const char *const unit_names[] = {"steps", "epochs", "percent", NULL};
+
+typedef enum {
+    F_STR,    /* char[]: size bytes */
+    F_INT,    /* int */
+    F_I64,    /* int64_t */
+    F_FLOAT,  /* float */
+    F_BOOL,   /* bool */
+    F_SEED,   /* uint64_t, written as a decimal string: JSON numbers lose 64 bits */
+    F_ENUM,   /* an enum stored as int, written as one of names[] */
+    F_MILESTONES,
+} field_kind;
+
+typedef struct {
+    const char *key;
+    field_kind kind;
+    size_t off, size;
+    double lo, hi;              /* numbers: the accepted range (the command line's) */
+    const char *const *names;   /* F_ENUM */
+    bool optional;              /* absent in runs configured before the field existed */
+} field;
+
+#define AT(member) \
+    .off = offsetof(rn_train_config, member), .size = sizeof(((rn_train_config *)0)->member)
+_Static_assert(sizeof(rn_sched_kind) == sizeof(int), "F_ENUM fields are stored as int");
+static const field fields[] = {
+    {.key = "model", .kind = F_STR, AT(model)},
+    {.key = "data", .kind = F_STR, AT(data)},
+    {.key = "out", .kind = F_STR, AT(out)},
+    {.key = "backend", .kind = F_STR, AT(backend)},
+    {.key = "device", .kind = F_STR, AT(device), .optional = true},
+    {.key = "precision", .kind = F_STR, AT(precision), .optional = true},
+    {.key = "init", .kind = F_STR, AT(init)},
+    {.key = "threads", .kind = F_INT, AT(threads), .lo = 0, .hi = 1024},
+    {.key = "resize_h", .kind = F_INT, AT(resize_h), .lo = 0, .hi = 65536},
+    {.key = "resize_w", .kind = F_INT, AT(resize_w), .lo = 0, .hi = 65536},
+    {.key = "batch", .kind = F_INT, AT(batch), .lo = 1, .hi = 65536},
+    {.key = "epochs", .kind = F_INT, AT(epochs), .lo = 0, .hi = 100000},
+    {.key = "iters", .kind = F_I64, AT(iters), .lo = 0, .hi = 1e9},
+    {.key = "val", .kind = F_INT, AT(val), .lo = 0, .hi = 1e8},
+    {.key = "seed", .kind = F_SEED, AT(seed)},
+    {.key = "lr", .kind = F_FLOAT, AT(lr), .lo = 0, .hi = 100},
+    {.key = "momentum", .kind = F_FLOAT, AT(momentum), .lo = 0, .hi = 1},
+    {.key = "wd", .kind = F_FLOAT, AT(wd), .lo = 0, .hi = 1},
+    {.key = "gamma", .kind = F_FLOAT, AT(gamma), .lo = 0, .hi = 1},
+    {.key = "nesterov", .kind = F_BOOL, AT(nesterov)},
+    {.key = "wd_skip_bn", .kind = F_BOOL, AT(wd_skip_bn)},
+    {.key = "schedule", .kind = F_ENUM, AT(schedule), .names = sched_names},
+    {.key = "milestones", .kind = F_MILESTONES, AT(milestones), .lo = 0, .hi = 1e9},
+    {.key = "milestone_unit", .kind = F_ENUM, AT(milestone_unit), .names = unit_names},
+    {.key = "warmup", .kind = F_I64, AT(warmup), .lo = 0, .hi = 1e9},
+    {.key = "warmup_factor", .kind = F_FLOAT, AT(warmup_factor), .lo = 0, .hi = 1},
+    {.key = "label_smoothing", .kind = F_FLOAT, AT(label_smoothing), .lo = 0, .hi = 1},
+    {.key = "augment", .kind = F_BOOL, AT(augment)},
+    {.key = "shuffle", .kind = F_BOOL, AT(shuffle)},
+    {.key = "log_every", .kind = F_INT, AT(log_every), .lo = 1, .hi = 1e9},
+    {.key = "eval_every", .kind = F_INT, AT(eval_every), .lo = 0, .hi = 100000},
+    {.key = "ckpt_every", .kind = F_I64, AT(ckpt_every), .lo = 0, .hi = 1e9},
+    {.key = "log_grads", .kind = F_BOOL, AT(log_grads), .optional = true},
+};
+#undef AT
+
+static int enum_get(const void *p) {
+    int v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Adds field f of c to j. */
+static void put_field(cJSON *j, const field *f, const rn_train_config *c) {
+    const char *p = (const char *)c + f->off;
+    switch (f->kind) {
+    case F_STR: cJSON_AddStringToObject(j, f->key, p); break;
+    case F_INT: cJSON_AddNumberToObject(j, f->key, *(const int *)p); break;
+    case F_I64: cJSON_AddNumberToObject(j, f->key, (double)*(const int64_t *)p); break;
+    /* The float's shortest decimal form ("lr": 0.1), which reads back as the same float. */
+    case F_FLOAT: {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%.9g", (double)*(const float *)p);
+        for (int prec = 6; prec < 9; prec++) {
+            char shorter[32];
+            snprintf(shorter, sizeof shorter, "%.*g", prec, (double)*(const float *)p);
+            if (strtof(shorter, NULL) == *(const float *)p) {
+                memcpy(buf, shorter, sizeof buf);
+                break;
+            }
+        }
+        cJSON_AddRawToObject(j, f->key, buf);
+        break;
+    }
+    case F_BOOL: cJSON_AddBoolToObject(j, f->key, *(const bool *)p); break;
+    case F_SEED: {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)p);
+        cJSON_AddStringToObject(j, f->key, buf);
+        break;
+    }
+    case F_ENUM: cJSON_AddStringToObject(j, f->key, f->names[enum_get(p)]); break;
+    case F_MILESTONES: {
+        cJSON *ms = cJSON_AddArrayToObject(j, f->key);
+        for (int i = 0; i < c->n_milestones; i++)
+            cJSON_AddItemToArray(ms, cJSON_CreateNumber((double)c->milestones[i]));
+        break;
+    }
+    }
+}
+
+/* A number of field f in its range (and whole, for integers). */
+static rn_status get_number(const cJSON *v, const field *f, const char *path, double *out) {
+    if (!cJSON_IsNumber(v))
+        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", path,
+                       f->key);
+    double x = v->valuedouble;
+    bool whole = f->kind != F_FLOAT;
+    if (!(x >= f->lo && x <= f->hi) || (whole && x != (double)(int64_t)x))
+        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is %.17g, expected %s from %g to %g",
+                       path, f->key, x, whole ? "an integer" : "a number", f->lo, f->hi);
+    *out = x;
+    return RN_OK;
+}
+
+/* Reads field f from j into c, checking its type and range. */
+static rn_status get_field(const cJSON *j, const field *f, rn_train_config *c,
+                           const char *path) {
+    char *p = (char *)c + f->off;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->key);
+    if (!v && f->optional) return RN_OK; /* the default stays */
+    double x;
+    rn_status s;
+    switch (f->kind) {
+    case F_STR:
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= f->size) break;
+        memcpy(p, v->valuestring, strlen(v->valuestring) + 1);
+        return RN_OK;
+    case F_INT:
+        if ((s = get_number(v, f, path, &x)) != RN_OK) return s;
+        *(int *)p = (int)x;
+        return RN_OK;
+    case F_I64:
+        if ((s = get_number(v, f, path, &x)) != RN_OK) return s;
+        *(int64_t *)p = (int64_t)x;
+        return RN_OK;
+    case F_FLOAT:
+        if ((s = get_number(v, f, path, &x)) != RN_OK) return s;
+        *(float *)p = (float)x;
+        return RN_OK;
+    case F_BOOL:
+        if (!cJSON_IsBool(v)) break;
+        *(bool *)p = cJSON_IsTrue(v);
+        return RN_OK;
+    case F_SEED: {
+        char *end;
+        if (!cJSON_IsString(v) || !isdigit((unsigned char)v->valuestring[0])) break;
+        errno = 0;
+        unsigned long long u = strtoull(v->valuestring, &end, 10);
+        if (*end || errno == ERANGE) break;
+        *(uint64_t *)p = u;
+        return RN_OK;
+    }
+    case F_ENUM:
+        if (!cJSON_IsString(v)) break;
+        for (int i = 0; f->names[i]; i++)
+            if (!strcmp(v->valuestring, f->names[i])) {
+                memcpy(p, &i, sizeof i);
+                return RN_OK;
+            }
+        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is '%.40s', an unknown value", path,
+                       f->key, v->valuestring);
+    case F_MILESTONES: {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > RN_MAX_MILESTONES) break;
+        c->n_milestones = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) {
+            if ((s = get_number(e, f, path, &x)) != RN_OK) return s;
+            c->milestones[c->n_milestones++] = (int64_t)x;
+        }
+        return RN_OK;
+    }
+    }
+    return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", path,
+                   f->key);
+}
 
 rn_status rn_train_config_save(const rn_train_config *c, const char *path) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return rn_fail(RN_ERR_NOMEM, "cannot build config.json");
-    cJSON_AddStringToObject(j, "model", c->model);
-    cJSON_AddStringToObject(j, "data", c->data);
-    cJSON_AddStringToObject(j, "out", c->out);
-    cJSON_AddStringToObject(j, "backend", c->backend);
-    cJSON_AddStringToObject(j, "device", c->device);
-    cJSON_AddStringToObject(j, "precision", c->precision);
-    cJSON_AddStringToObject(j, "init", c->init);
-    cJSON_AddNumberToObject(j, "threads", c->threads);
-    cJSON_AddNumberToObject(j, "resize_h", c->resize_h);
-    cJSON_AddNumberToObject(j, "resize_w", c->resize_w);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "iters", (double)c->iters);
-    cJSON_AddNumberToObject(j, "val", c->val);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
-    cJSON_AddStringToObject(j, "seed", seed); /* a string: JSON numbers lose 64-bit precision */
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "momentum", c->momentum);
-    cJSON_AddNumberToObject(j, "wd", c->wd);
-    cJSON_AddNumberToObject(j, "gamma", c->gamma);
-    cJSON_AddBoolToObject(j, "nesterov", c->nesterov);
-    cJSON_AddBoolToObject(j, "wd_skip_bn", c->wd_skip_bn);
-    cJSON_AddStringToObject(j, "schedule", sched_names[c->schedule]);
-    cJSON *ms = cJSON_AddArrayToObject(j, "milestones");
-    for (int i = 0; i < c->n_milestones; i++)
-        cJSON_AddItemToArray(ms, cJSON_CreateNumber((double)c->milestones[i]));
-    static const char *units[] = {"steps", "epochs", "percent"};
-    cJSON_AddStringToObject(j, "milestone_unit", units[c->milestone_unit]);
-    cJSON_AddNumberToObject(j, "warmup", (double)c->warmup);
-    cJSON_AddNumberToObject(j, "warmup_factor", c->warmup_factor);
-    cJSON_AddNumberToObject(j, "label_smoothing", c->label_smoothing);
-    cJSON_AddBoolToObject(j, "augment", c->augment);
-    cJSON_AddBoolToObject(j, "shuffle", c->shuffle);
-    cJSON_AddNumberToObject(j, "log_every", c->log_every);
-    cJSON_AddNumberToObject(j, "eval_every", c->eval_every);
-    cJSON_AddNumberToObject(j, "ckpt_every", (double)c->ckpt_every);
-    cJSON_AddBoolToObject(j, "log_grads", c->log_grads);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) put_field(j, &fields[i], c);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return rn_fail(RN_ERR_NOMEM, "cannot format config.json");
@@ -104,28 +254,6 @@ rn_status rn_train_config_save(const rn_train_config *c, const char *path) {
     rn_status s = rn_write_file_atomic(path, parts, sizes, 1);
     cJSON_free(text);
     return s;
-}
-
-/* Field readers: each checks the JSON type and fails with the key's name. */
-static bool get_num(const cJSON *j, const char *key, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v)) return false;
-    *out = v->valuedouble;
-    return true;
-}
-
-static bool get_str(const cJSON *j, const char *key, char *out, size_t size) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsString(v) || strlen(v->valuestring) >= size) return false;
-    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
-    return true;
-}
-
-static bool get_bool(const cJSON *j, const char *key, bool *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsBool(v)) return false;
-    *out = cJSON_IsTrue(v);
-    return true;
 }
 
 rn_status rn_train_config_load(rn_train_config *c, const char *run_dir) {
@@ -142,97 +270,8 @@ rn_status rn_train_config_load(rn_train_config *c, const char *run_dir) {
         return rn_fail(RN_ERR_BAD_FILE, "%s: not a JSON object", path);
     }
     rn_train_config_defaults(c);
-    double v[20];
-    char seed[32], sched[32], unit[16];
-    const char *bad = NULL;
-    /* Required fields, in order; the first missing or mistyped one is reported. */
-    if (!get_str(j, "model", c->model, sizeof c->model)) bad = "model";
-    else if (!get_str(j, "data", c->data, sizeof c->data)) bad = "data";
-    else if (!get_str(j, "out", c->out, sizeof c->out)) bad = "out";
-    else if (!get_str(j, "backend", c->backend, sizeof c->backend)) bad = "backend";
-    else if (!get_str(j, "init", c->init, sizeof c->init)) bad = "init";
-    /* Optional (runs from before GPUs existed here have neither): CPU, default precision. */
-    if (!bad && cJSON_GetObjectItemCaseSensitive(j, "device") &&
-        !get_str(j, "device", c->device, sizeof c->device))
-        bad = "device";
-    if (!bad && cJSON_GetObjectItemCaseSensitive(j, "precision") &&
-        !get_str(j, "precision", c->precision, sizeof c->precision))
-        bad = "precision";
-    else if (!get_num(j, "threads", &v[0])) bad = "threads";
-    else if (!get_num(j, "resize_h", &v[1])) bad = "resize_h";
-    else if (!get_num(j, "resize_w", &v[2])) bad = "resize_w";
-    else if (!get_num(j, "batch", &v[3])) bad = "batch";
-    else if (!get_num(j, "epochs", &v[4])) bad = "epochs";
-    else if (!get_num(j, "iters", &v[5])) bad = "iters";
-    else if (!get_num(j, "val", &v[6])) bad = "val";
-    else if (!get_str(j, "seed", seed, sizeof seed)) bad = "seed";
-    else if (!get_num(j, "lr", &v[7])) bad = "lr";
-    else if (!get_num(j, "momentum", &v[8])) bad = "momentum";
-    else if (!get_num(j, "wd", &v[9])) bad = "wd";
-    else if (!get_num(j, "gamma", &v[10])) bad = "gamma";
-    else if (!get_bool(j, "nesterov", &c->nesterov)) bad = "nesterov";
-    else if (!get_bool(j, "wd_skip_bn", &c->wd_skip_bn)) bad = "wd_skip_bn";
-    else if (!get_str(j, "schedule", sched, sizeof sched)) bad = "schedule";
-    else if (!get_str(j, "milestone_unit", unit, sizeof unit)) bad = "milestone_unit";
-    else if (!get_num(j, "warmup", &v[11])) bad = "warmup";
-    else if (!get_num(j, "warmup_factor", &v[12])) bad = "warmup_factor";
-    else if (!get_num(j, "label_smoothing", &v[13])) bad = "label_smoothing";
-    else if (!get_bool(j, "augment", &c->augment)) bad = "augment";
-    else if (!get_bool(j, "shuffle", &c->shuffle)) bad = "shuffle";
-    else if (!get_num(j, "log_every", &v[14])) bad = "log_every";
-    else if (!get_num(j, "eval_every", &v[15])) bad = "eval_every";
-    else if (!get_num(j, "ckpt_every", &v[16])) bad = "ckpt_every";
-    /* Optional: runs configured before it existed did not log gradients. */
-    else if (cJSON_HasObjectItem(j, "log_grads") && !get_bool(j, "log_grads", &c->log_grads))
-        bad = "log_grads";
-    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "milestones");
-    if (!bad && (!cJSON_IsArray(ms) || cJSON_GetArraySize(ms) > RN_MAX_MILESTONES))
-        bad = "milestones";
-    if (!bad) {
-        c->n_milestones = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, ms) {
-            if (!cJSON_IsNumber(e)) {
-                bad = "milestones";
-                break;
-            }
-            c->milestones[c->n_milestones++] = (int64_t)e->valuedouble;
-        }
-    }
+    for (size_t i = 0; s == RN_OK && i < sizeof fields / sizeof fields[0]; i++)
+        s = get_field(j, &fields[i], c, path);
     cJSON_Delete(j);
-    if (bad)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", path,
-                       bad);
-    c->schedule = RN_SCHED_CONSTANT;
-    bool known = false;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(sched, sched_names[i])) {
-            c->schedule = (rn_sched_kind)i;
-            known = true;
-        }
-    if (!known)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: unknown schedule '%s'", path, sched);
-    if (!strcmp(unit, "steps")) c->milestone_unit = RN_UNIT_STEPS;
-    else if (!strcmp(unit, "epochs")) c->milestone_unit = RN_UNIT_EPOCHS;
-    else if (!strcmp(unit, "percent")) c->milestone_unit = RN_UNIT_PERCENT;
-    else return rn_fail(RN_ERR_BAD_FILE, "%s: unknown milestone_unit '%s'", path, unit);
-    c->threads = (int)v[0];
-    c->resize_h = (int)v[1];
-    c->resize_w = (int)v[2];
-    c->batch = (int)v[3];
-    c->epochs = (int)v[4];
-    c->iters = (int64_t)v[5];
-    c->val = (int)v[6];
-    c->seed = strtoull(seed, NULL, 10);
-    c->lr = (float)v[7];
-    c->momentum = (float)v[8];
-    c->wd = (float)v[9];
-    c->gamma = (float)v[10];
-    c->warmup = (int64_t)v[11];
-    c->warmup_factor = (float)v[12];
-    c->label_smoothing = (float)v[13];
-    c->log_every = (int)v[14];
-    c->eval_every = (int)v[15];
-    c->ckpt_every = (int64_t)v[16];
-    return RN_OK;
+    return s;
 }
