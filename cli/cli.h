@@ -28,6 +28,36 @@ int cli_lib_error(rn_status s);
  * (unknown option) or ':' (missing value): prints one line naming the option, returns 2. */
 int cli_option_error(const char *cmd, int c, char **argv);
 
+/* Long options that several subcommands share, each named once (values above every short
+ * option's character); a subcommand numbers its own from CLI_OPT_OWN. */
+enum {
+    CLI_OPT_HELP = 'h',
+    CLI_OPT_MODEL = 256,
+    CLI_OPT_IN_CHANNELS,
+    CLI_OPT_SIZE,
+    CLI_OPT_CLASSES,
+    CLI_OPT_DEVICE,
+    CLI_OPT_PRECISION,
+    CLI_OPT_THREADS,
+    CLI_OPT_BACKEND,
+    CLI_OPT_BATCH,
+    CLI_OPT_SEED,
+    CLI_OPT_DATA,
+    CLI_OPT_WEIGHTS,
+    CLI_OPT_RESIZE,
+    CLI_OPT_OUT,
+    CLI_OPT_OWN = 512,
+};
+
+/* getopt_long for subcommand cmd, the one way every subcommand reads its options: returns
+ * the next option's value, -1 after the last, or '?' after printing one error line (an
+ * unknown option, a missing value, an abbreviated long option). shorts lists the short
+ * options ("h"); a leading '+' stops at the first operand. *longindex (may be NULL) receives
+ * the long option's index in opts, or -1. */
+struct option;
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shorts,
+               const struct option *opts, int *longindex);
+
 /* Option values: each returns false after printing a one-line error naming the option. */
 bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 /* --device cpu|cuda|cuda:N and --precision fp32|tf32|bf16 are well formed (whether the

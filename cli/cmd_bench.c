@@ -94,38 +94,48 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
+    enum { OPT_MODE = CLI_OPT_OWN, OPT_STEPS, OPT_WARMUP };
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, 'b'},
-        {"mode", required_argument, 0, 'M'},    {"threads", required_argument, 0, 't'},
-        {"steps", required_argument, 0, 's'},   {"warmup", required_argument, 0, 'w'},
-        {"backend", required_argument, 0, 'B'}, {"size", required_argument, 0, 'S'},
-        {"in-channels", required_argument, 0, 'C'}, {"classes", required_argument, 0, 'K'},
-        {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"model", required_argument, 0, CLI_OPT_MODEL},
+        {"batch", required_argument, 0, CLI_OPT_BATCH},
+        {"mode", required_argument, 0, OPT_MODE},
+        {"threads", required_argument, 0, CLI_OPT_THREADS},
+        {"steps", required_argument, 0, OPT_STEPS},
+        {"warmup", required_argument, 0, OPT_WARMUP},
+        {"backend", required_argument, 0, CLI_OPT_BACKEND},
+        {"size", required_argument, 0, CLI_OPT_SIZE},
+        {"in-channels", required_argument, 0, CLI_OPT_IN_CHANNELS},
+        {"classes", required_argument, 0, CLI_OPT_CLASSES},
+        {"device", required_argument, 0, CLI_OPT_DEVICE},
+        {"precision", required_argument, 0, CLI_OPT_PRECISION},
+        {"help", no_argument, 0, CLI_OPT_HELP},
+        {0, 0, 0, 0}};
     const char *model = "resnet20", *backend = NULL, *device = NULL, *precision = NULL;
     long batch = 128, threads = 0, steps = 10, warmup = 2;
     bool train = true;
     rn_model_opts mo = {0};
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = cli_getopt("bench", argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case 'm': model = optarg; break;
-        case 'b': if (!cli_parse_int("--batch", optarg, 1, 65536, &batch)) return 2; break;
-        case 'M':
+        case CLI_OPT_MODEL: model = optarg; break;
+        case CLI_OPT_BATCH: if (!cli_parse_int("--batch", optarg, 1, 65536, &batch)) return 2; break;
+        case OPT_MODE:
             if (!strcmp(optarg, "train")) train = true;
             else if (!strcmp(optarg, "infer")) train = false;
             else return cli_error("--mode: expected train or infer, got '%s'", optarg);
             break;
-        case 't': if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
-        case 's': if (!cli_parse_int("--steps", optarg, 1, 100000, &steps)) return 2; break;
-        case 'w': if (!cli_parse_int("--warmup", optarg, 0, 100000, &warmup)) return 2; break;
-        case 'B': backend = optarg; break;
-        case 'D': if (!cli_check_device(optarg)) return 2; device = optarg; break;
-        case 'P': if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
-        case 'C': case 'S': case 'K': if (!cli_model_opt(o, optarg, &mo)) return 2; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case CLI_OPT_THREADS: if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
+        case OPT_STEPS: if (!cli_parse_int("--steps", optarg, 1, 100000, &steps)) return 2; break;
+        case OPT_WARMUP: if (!cli_parse_int("--warmup", optarg, 0, 100000, &warmup)) return 2; break;
+        case CLI_OPT_BACKEND: backend = optarg; break;
+        case CLI_OPT_DEVICE: if (!cli_check_device(optarg)) return 2; device = optarg; break;
+        case CLI_OPT_PRECISION: if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
+        case CLI_OPT_IN_CHANNELS:
+        case CLI_OPT_SIZE:
+        case CLI_OPT_CLASSES: if (!cli_model_opt(o, optarg, &mo)) return 2; break;
+        case CLI_OPT_HELP: usage(stdout); return 0;
+        default: return 2; /* cli_getopt said why */
         }
     }
     if (optind != argc) return cli_error("bench: unexpected argument '%s'", argv[optind]);

@@ -99,13 +99,20 @@ static int print_json(const rn_eval_result *r, const rn_dataset *d, const char *
 }
 
 int cmd_eval(int argc, char **argv) {
+    enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON };
     static const struct option opts[] = {
-        {"weights", required_argument, 0, 'w'}, {"data", required_argument, 0, 'd'},
-        {"split", required_argument, 0, 's'},   {"val", required_argument, 0, 'v'},
-        {"seed", required_argument, 0, 'S'},    {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"resize", required_argument, 0, 'r'},
-        {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
-        {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
+        {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
+        {"data", required_argument, 0, CLI_OPT_DATA},
+        {"split", required_argument, 0, OPT_SPLIT},
+        {"val", required_argument, 0, OPT_VAL},
+        {"seed", required_argument, 0, CLI_OPT_SEED},
+        {"batch", required_argument, 0, CLI_OPT_BATCH},
+        {"threads", required_argument, 0, CLI_OPT_THREADS},
+        {"resize", required_argument, 0, CLI_OPT_RESIZE},
+        {"json", no_argument, 0, OPT_JSON},
+        {"help", no_argument, 0, CLI_OPT_HELP},
+        {"device", required_argument, 0, CLI_OPT_DEVICE},
+        {"precision", required_argument, 0, CLI_OPT_PRECISION},
         {0, 0, 0, 0}};
     const char *device = NULL, *precision = "fp32";
     const char *weights = NULL, *spec = NULL, *split = "test";
@@ -115,17 +122,17 @@ int cmd_eval(int argc, char **argv) {
     rn_data_opts dopts = {0};
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = cli_getopt("eval", argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case 'w': weights = optarg; break;
-        case 'd': spec = optarg; break;
-        case 's':
+        case CLI_OPT_WEIGHTS: weights = optarg; break;
+        case CLI_OPT_DATA: spec = optarg; break;
+        case OPT_SPLIT:
             if (strcmp(optarg, "test") && strcmp(optarg, "val") && strcmp(optarg, "train"))
                 return cli_error("--split: expected test, val or train, got '%s'", optarg);
             split = optarg;
             break;
-        case 'v': if (!cli_parse_int("--val", optarg, 0, 100000000, &val)) return 2; break;
-        case 'S': {
+        case OPT_VAL: if (!cli_parse_int("--val", optarg, 0, 100000000, &val)) return 2; break;
+        case CLI_OPT_SEED: {
             char *end;
             seed = strtoull(optarg, &end, 10);
             if (!*optarg || *end || optarg[0] == '-')
@@ -133,16 +140,16 @@ int cmd_eval(int argc, char **argv) {
             seed_given = true;
             break;
         }
-        case 'b': if (!cli_parse_int("--batch", optarg, 1, 65536, &batch)) return 2; break;
-        case 't': if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
-        case 'r':
+        case CLI_OPT_BATCH: if (!cli_parse_int("--batch", optarg, 1, 65536, &batch)) return 2; break;
+        case CLI_OPT_THREADS: if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
+        case CLI_OPT_RESIZE:
             if (!cli_parse_size("--resize", optarg, &dopts.resize_h, &dopts.resize_w)) return 2;
             break;
-        case 'j': json = true; break;
-        case 'D': if (!cli_check_device(optarg)) return 2; device = optarg; break;
-        case 'P': if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case OPT_JSON: json = true; break;
+        case CLI_OPT_DEVICE: if (!cli_check_device(optarg)) return 2; device = optarg; break;
+        case CLI_OPT_PRECISION: if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
+        case CLI_OPT_HELP: usage(stdout); return 0;
+        default: return 2; /* cli_getopt said why */
         }
     }
     if (!weights || !spec) return cli_error("eval: --weights FILE and --data SPEC are required");

@@ -244,7 +244,7 @@ int cmd_experiment(int argc, char **argv) {
     int o;
     optind = 1;
     argc--, argv++; /* past "degradation" */
-    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) { /* "+": stop at "--" */
+    while ((o = cli_getopt("experiment", argc, argv, "+", opts, NULL)) != -1) { /* "+": stop at "--" */
         switch (o) {
         case OPT_DATA: data = optarg; break;
         case OPT_OUT: out = optarg; break;
@@ -306,7 +306,7 @@ int cmd_experiment(int argc, char **argv) {
             break;
         case OPT_QUIET: quiet = true; break;
         case OPT_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return 2; /* cli_getopt said why */
         }
     }
     /* Whatever follows "--" goes to every `resnet train`. */

@@ -18,22 +18,20 @@ static void usage(FILE *f) {
 }
 
 int cmd_info(int argc, char **argv) {
-    static const struct option opts[] = {{"in-channels", required_argument, 0, 'C'},
-                                         {"size", required_argument, 0, 'S'},
-                                         {"classes", required_argument, 0, 'K'},
-                                         {"help", no_argument, 0, 'h'},
+    static const struct option opts[] = {{"in-channels", required_argument, 0, CLI_OPT_IN_CHANNELS},
+                                         {"size", required_argument, 0, CLI_OPT_SIZE},
+                                         {"classes", required_argument, 0, CLI_OPT_CLASSES},
+                                         {"help", no_argument, 0, CLI_OPT_HELP},
                                          {0, 0, 0, 0}};
     rn_model_opts mo = {0};
     int c;
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (c == 'h') {
+    while ((c = cli_getopt("info", argc, argv, "h", opts, NULL)) != -1) {
+        if (c == CLI_OPT_HELP) {
             usage(stdout);
             return 0;
         }
-        if (c == '?' || c == ':') return cli_option_error("info", c, argv);
-        if (!cli_model_opt(c, optarg, &mo)) return 2;
+        if (c == '?' || !cli_model_opt(c, optarg, &mo)) return 2;
     }
     if (optind != argc - 1) {
         cli_error("info: expected one MODEL name, got %d (see `resnet info --help`)",

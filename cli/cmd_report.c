@@ -23,18 +23,18 @@ static void usage(FILE *f) {
 }
 
 int cmd_report(int argc, char **argv) {
-    enum { OPT_GRAD_STEP = 256, OPT_TITLE, OPT_HELP };
+    enum { OPT_GRAD_STEP = CLI_OPT_OWN, OPT_TITLE };
     static const struct option opts[] = {{"out", required_argument, 0, 'o'},
                                          {"grad-step", required_argument, 0, OPT_GRAD_STEP},
                                          {"title", required_argument, 0, OPT_TITLE},
-                                         {"help", no_argument, 0, OPT_HELP},
+                                         {"help", no_argument, 0, CLI_OPT_HELP},
                                          {0, 0, 0, 0}};
     const char *out = "report.html";
     rp_options ro = {.grad_step = -1};
     long v;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+    while ((o = cli_getopt("report", argc, argv, "ho:", opts, NULL)) != -1) {
         switch (o) {
         case 'o': out = optarg; break;
         case OPT_GRAD_STEP:
@@ -42,8 +42,8 @@ int cmd_report(int argc, char **argv) {
             ro.grad_step = v;
             break;
         case OPT_TITLE: ro.title = optarg; break;
-        case OPT_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case CLI_OPT_HELP: usage(stdout); return 0;
+        default: return 2; /* cli_getopt said why */
         }
     }
     int n = argc - optind;

@@ -221,7 +221,7 @@ int cmd_train(int argc, char **argv) {
         rn_status s = rn_train_config_recipe(&c, recipe);
         if (s != RN_OK) return cli_lib_error(s);
     }
-    while ((o = getopt_long(argc, argv, "", opts, &li)) != -1) {
+    while ((o = cli_getopt("train", argc, argv, "", opts, &li)) != -1) {
         if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP &&
             o != OPT_DEVICE && o != OPT_PRECISION)
             setting = opts[li].name;
@@ -347,7 +347,7 @@ int cmd_train(int argc, char **argv) {
             precision = optarg;
             break;
         case OPT_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return 2; /* cli_getopt said why */
         }
     }
     if (optind != argc) return cli_error("train: unexpected argument '%s'", argv[optind]);

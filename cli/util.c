@@ -34,6 +34,35 @@ int cli_option_error(const char *cmd, int c, char **argv) {
     return 2;
 }
 
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shorts,
+               const struct option *opts, int *longindex) {
+    char spec[32];
+    bool stop_at_operand = shorts[0] == '+';
+    snprintf(spec, sizeof spec, "%s:%s", stop_at_operand ? "+" : "", shorts + stop_at_operand);
+    opterr = 0;
+    int li = -1;
+    int c = getopt_long(argc, argv, spec, opts, &li);
+    if (longindex) *longindex = li;
+    if (c == '?' || c == ':') {
+        cli_option_error(cmd, c, argv);
+        return '?';
+    }
+    if (c == -1 || li < 0) return c;
+    /* A long option must be written in full: getopt_long also takes unique abbreviations,
+     * which would keep working only until a second option shares the prefix. */
+    const struct option *o = &opts[li];
+    bool separate = o->has_arg == required_argument && optarg == argv[optind - 1];
+    const char *arg = argv[optind - 1 - separate] + 2; /* after "--" */
+    size_t len = strlen(o->name);
+    if (strncmp(arg, o->name, len) != 0 || (arg[len] != '\0' && arg[len] != '=')) {
+        size_t shown = strcspn(arg, "=");
+        cli_error("%s: option '--%.*s' is short for '--%s': write it in full", cmd,
+                  (int)(shown < 40 ? shown : 40), arg, o->name);
+        return '?';
+    }
+    return c;
+}
+
 int cli_lib_error(rn_status s) {
     const char *m = rn_error_message();
     return cli_error("%s", m && m[0] ? m : rn_status_name(s));
@@ -108,12 +137,12 @@ bool cli_parse_size(const char *opt, const char *s, int *h, int *w) {
 bool cli_model_opt(int opt, const char *arg, rn_model_opts *o) {
     long v;
     switch (opt) {
-    case 'C':
+    case CLI_OPT_IN_CHANNELS:
         if (!cli_parse_int("--in-channels", arg, 1, 4, &v)) return false;
         o->in_channels = (int)v;
         return true;
-    case 'S': return cli_parse_size("--size", arg, &o->in_height, &o->in_width);
-    case 'K':
+    case CLI_OPT_SIZE: return cli_parse_size("--size", arg, &o->in_height, &o->in_width);
+    case CLI_OPT_CLASSES:
         if (!cli_parse_int("--classes", arg, 1, 100000, &v)) return false;
         o->num_classes = (int)v;
         return true;
