@@ -58,7 +58,7 @@ typedef struct rn_ctx rn_ctx;
 
 /* backend: "cpu" (the fast CPU kernels: AVX-512, AVX2 or portable C, picked at run time,
  * RN_ISA=avx512|avx2|portable lowers the level; direct convolutions), "cpu-winograd" (the same
- * with Winograd convolutions where they are faster; experimental, see src/cpu/backend_cpu.c),
+ * with Winograd convolutions where they are faster; experimental, see BENCHMARKS.md),
  * "reference" (portable C, always built, the numbers the others are
  * tested against) or NULL for the default (the fastest one built: "cpu"). nthreads: 0 means
  * every available core. */

@@ -5,17 +5,13 @@
  * the kernel, in cache); the other ops are the reference kernels, with BN and the residual
  * add fused with the ReLU after them (rn_batchnorm_relu_*, rn_add_relu_*).
  *
- *   cpu           direct convolution only (summation-order differences from the reference
- *                 only, ~1e-6); the default
- *   cpu-winograd  Winograd F(4x4,3x3) for 3x3 stride-1 convolutions of 16 to 256 channels
- *                 (1.5-2x faster per convolution), direct elsewhere. Its rounding error is
- *                 about 10x the direct kernels' (1e-6 to 4e-6 relative per convolution, the
- *                 transforms' growth), which deep nets at initialization amplify: resnet18 at
- *                 16x16, batch 8, has gradients 8.6e-3 from the reference (direct: 3.6e-6),
- *                 yet at batch 2 both backends are 1.6e-2 away and at 32x32 the direct one is
- *                 further (5.8e-3 against 2.2e-3). That is conditioning, not a fault (every
- *                 shape matches the reference per convolution, with dirty scratch too); it is
- *                 opt-in because its results sit further from the reference's.
+ *   cpu           direct convolution only (its results differ from the reference's only in
+ *                 summation order); the default
+ *   cpu-winograd  Winograd F(4x4,3x3) for 3x3 stride-1 convolutions of 16 to 256 channels,
+ *                 direct elsewhere: faster, with a larger rounding error (the transforms'
+ *                 growth), which deep nets at initialization amplify. It is opt-in because its
+ *                 results sit further from the reference's; the measurements (speed, error per
+ *                 convolution and through whole nets) are in BENCHMARKS.md, "Winograd".
  *
  * RN_ISA=avx512|avx2|portable lowers the instruction-set level (read once).
  */

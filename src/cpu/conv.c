@@ -96,11 +96,10 @@ static void geom_init(geom *g, const rn_conv_desc *d, int nthreads) {
 static bool use_wino(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
     if (cfg->algo == RN_CONV_DIRECT || !rn_wino_applicable(d)) return false;
     if (cfg->algo == RN_CONV_WINOGRAD) return true;
-    /* Measured (dev/cpu/README.md): below 16 channels the transforms cost more than they
-     * save; at 512 channels on 4x4 images the transformed filters (36x the weights) no longer
-     * stay in cache. In between F(4x4,3x3) is 1.5-2x faster. Its error relative to the output
-     * scale grows slowly with the channel count (about 5e-6 at 64, 1e-5 at 256, 2e-5 at 512
-     * with fan-in-scaled weights), so it stops at 256 channels in any case. */
+    /* Below 16 channels the transforms cost more than they save; at 512 channels on 4x4
+     * images the transformed filters (36x the weights) no longer stay in cache; and the error
+     * grows with the channel count. The measurements behind these bounds: BENCHMARKS.md,
+     * "Winograd", and dev/cpu/README.md. */
     return d->C >= 16 && d->K >= 16 && d->C <= 256 && d->K <= 256;
 }
 
