@@ -1,10 +1,10 @@
 /*
  * cmd_predict.c — `resnet predict`: classifies image files with a trained model.
  *
- * For each image: decode (PNG, JPEG, ...), convert to the model's channel count, resize
- * bilinearly only when the size differs, normalize with the weights' statistics (or --mean and
- * --std), run the eval-mode forward pass and print the top K classes as
- * PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY.
+ * For each image: decode (PNG, JPEG, ...), convert to the model's channel count, resize as the
+ * data sets' --resize does (PIL's BILINEAR) only when the size differs, normalize with the
+ * weights' statistics (or --mean and --std), run the eval-mode forward pass and print the top K
+ * classes as PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY.
  */
 #include "cli.h"
 
@@ -21,7 +21,10 @@ static void usage(FILE *f) {
             "                      [--std R,G,B] [--labels FILE] [--threads N]\n"
             "                      [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] IMAGE...\n"
             "Prints PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY for the K most likely classes.\n"
-            "The model name and normalization come from the weights' metadata unless given.\n");
+            "The model name and normalization come from the weights' metadata unless given.\n"
+            "An image of another size than the model's input is resized as training's --resize\n"
+            "does: PIL's Image.resize((W, H), Image.BILINEAR), antialiased when shrinking\n"
+            "(torchvision's transforms.Resize((H, W)) on a PIL image).\n");
 }
 
 /* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error

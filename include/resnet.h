@@ -417,9 +417,11 @@ typedef struct {
 rn_status rn_image_load(rn_image *img, const char *path, int channels);
 void rn_image_free(rn_image *img);
 
-/* Turns an image into a normalized model input out (channels, height, width): converts the
- * channel count if needed, resizes bilinearly only when the size differs, then applies
- * (pixel/255 - mean)/std per channel. */
+/* Turns an image into a normalized model input out (channels, height, width): when its size
+ * differs, resizes it as the data sets' resize does (rn_data_opts: bit for bit PIL's
+ * Image.resize((width, height), Image.BILINEAR), which is torchvision's Resize((height, width))
+ * on PIL images), then applies (pixel/255 - mean)/std per channel. img->channels must equal
+ * channels (load the image with that count). */
 rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int height,
                             int width, const rn_norm *norm);
 

@@ -532,7 +532,8 @@ static void test_folder_resize(void **state) {
 }
 
 /* Resizing against PIL's Image.resize(BILINEAR) (tests/data/resize_ref.bin, written by
- * tools/gen_resize_ref.py): must match bit for bit. */
+ * tools/gen_resize_ref.py): must match bit for bit, both the data sets' resize and
+ * rn_image_to_input's (predict), which must be the same one. */
 static void test_resize_matches_pil(void **state) {
     char path[1024];
     snprintf(path, sizeof path, "%s/resize_ref.bin", tu_data_dir());
@@ -543,7 +544,7 @@ static void test_resize_matches_pil(void **state) {
     assert_non_null(p);
     p++;
     const uint8_t *end = (const uint8_t *)buf + size;
-    int cases = 0, worst = 0;
+    int cases = 0, worst = 0, worst_input = 0;
     while (p < end) {
         int32_t hd[5];
         memcpy(hd, p, sizeof hd);
@@ -555,8 +556,22 @@ static void test_resize_matches_pil(void **state) {
         TU_OK(rn_data_resize_planes(got, dh, dw, p, sh, sw, c));
         int diff = 0;
         for (size_t k = 0; k < out; k++) diff = RN_MAX(diff, abs(got[k] - p[in + k]));
-        print_message("    %dx%dx%d -> %dx%d: max |diff| vs PIL %d\n", c, sh, sw, dh, dw, diff);
+        /* The same image (interleaved) through rn_image_to_input, with mean 0 and std 1. */
+        rn_image img = {.width = sw, .height = sh, .channels = c, .pixels = malloc(in)};
+        for (int ch = 0; ch < c; ch++)
+            for (int k = 0; k < sh * sw; k++) img.pixels[k * c + ch] = p[(size_t)ch * sh * sw + k];
+        rn_norm unit = {.channels = c, .std = {1, 1, 1, 1}};
+        float *x = malloc(out * sizeof *x);  // (c, dh, dw)
+        TU_OK(rn_image_to_input(x, &img, c, dh, dw, &unit));
+        int diff_input = 0;
+        for (size_t k = 0; k < out; k++)
+            diff_input = RN_MAX(diff_input, abs((int)lrintf(x[k] * 255.0f) - p[in + k]));
+        print_message("    %dx%dx%d -> %dx%d: max |diff| vs PIL %d (data sets), %d (predict's "
+                      "input)\n", c, sh, sw, dh, dw, diff, diff_input);
         worst = RN_MAX(worst, diff);
+        worst_input = RN_MAX(worst_input, diff_input);
+        free(img.pixels);
+        free(x);
         free(got);
         p += in + out;
         cases++;
@@ -564,6 +579,7 @@ static void test_resize_matches_pil(void **state) {
     rn_free(buf);
     assert_true(cases >= 5);
     assert_int_equal(worst, 0);
+    assert_int_equal(worst_input, 0);
 }
 
 /* ---- statistics, split, pack ---------------------------------------------------------- */

@@ -166,20 +166,8 @@ static rn_status decode_one(uint8_t *out, const char *path, const file_info *fi,
         return rn_fail(RN_ERR_BAD_FILE, "%s: decodes to %dx%d but its header says %dx%d", path,
                        img.height, img.width, fi->h, fi->w);
     }
-    bool same = img.width == w && img.height == h;
-    size_t plane = (size_t)img.width * img.height;
-    uint8_t *planar = same ? out : malloc(plane * c);
-    if (!planar) {
-        rn_image_free(&img);
-        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, plane * c);
-    }
-    for (int ch = 0; ch < c; ch++)  // (h, w, c) -> (c, h, w)
-        for (size_t p = 0; p < plane; p++) planar[ch * plane + p] = img.pixels[p * c + ch];
+    s = rn_data_image_planes(out, h, w, &img);
     rn_image_free(&img);
-    if (!same) {
-        s = rn_data_resize_planes(out, h, w, planar, fi->h, fi->w, c);
-        free(planar);
-    }
     return s;
 }
 

@@ -3,6 +3,7 @@
  * a normalized model input.
  */
 #include "core/internal.h"
+#include "data/data.h"
 
 #include <errno.h>
 #include <stb/stb_image.h>
@@ -49,23 +50,6 @@ void rn_image_free(rn_image *img) {
     img->pixels = NULL;
 }
 
-/* Bilinear sample of channel c at the output pixel (oy, ox), with the half-pixel convention of
- * PyTorch's interpolate(mode="bilinear", align_corners=False) and OpenCV's resize. */
-static float bilinear(const rn_image *img, int c, int oy, int ox, int oh, int ow) {
-    float sy = ((float)oy + 0.5f) * (float)img->height / (float)oh - 0.5f;
-    float sx = ((float)ox + 0.5f) * (float)img->width / (float)ow - 0.5f;
-    if (sy < 0) sy = 0;
-    if (sx < 0) sx = 0;
-    int y0 = (int)sy, x0 = (int)sx;
-    int y1 = y0 + 1 < img->height ? y0 + 1 : y0, x1 = x0 + 1 < img->width ? x0 + 1 : x0;
-    float fy = sy - (float)y0, fx = sx - (float)x0;
-    const uint8_t *p = img->pixels;
-    int C = img->channels, W = img->width;
-    float a = p[(y0 * W + x0) * C + c], b = p[(y0 * W + x1) * C + c];
-    float d = p[(y1 * W + x0) * C + c], e = p[(y1 * W + x1) * C + c];
-    return (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * d + fx * e);
-}
-
 rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int height,
                             int width, const rn_norm *norm) {
     if (img->channels != channels)
@@ -74,15 +58,19 @@ rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int h
     if (norm->channels != channels)
         return rn_fail(RN_ERR_BAD_ARG, "normalization has %d channels, the image %d",
                        norm->channels, channels);
-    bool same = img->height == height && img->width == width;
-    for (int c = 0; c < channels; c++) {
-        float *o = out + (size_t)c * height * width;
-        for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++) {
-                float v = same ? img->pixels[((size_t)y * width + x) * channels + c]
-                               : bilinear(img, c, y, x, height, width);
-                o[y * width + x] = (v / 255.0f - norm->mean[c]) / norm->std[c];
-            }
+    /* The data sets' conversion (planar, then PIL's BILINEAR resize when the size differs), so
+     * an image reaches the model exactly as it would through a folder: data set. */
+    size_t plane = (size_t)height * width;
+    uint8_t *px = malloc(plane * channels);  // (channels, height, width)
+    if (!px)
+        return rn_fail(RN_ERR_NOMEM, "cannot allocate %zu bytes to convert an image",
+                       plane * channels);
+    rn_status s = rn_data_image_planes(px, height, width, img);
+    for (int c = 0; s == RN_OK && c < channels; c++) {
+        float *o = out + (size_t)c * plane;  // (height, width)
+        const uint8_t *q = px + (size_t)c * plane;
+        for (size_t p = 0; p < plane; p++) o[p] = ((float)q[p] / 255.0f - norm->mean[c]) / norm->std[c];
     }
-    return RN_OK;
+    free(px);
+    return s;
 }
