@@ -487,8 +487,9 @@ rn_norm rn_dataset_norm(const rn_dataset *d);
 rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64_t seed);
 
 /* Writes both sets to dir (created if missing) as CIFAR-10-style binaries: data_batch_1..5.bin
- * (train in 5 nearly equal consecutive batches) and test_batch.bin, each a run of records of
- * 1 label byte + c*h*w pixel bytes, plus batches.meta.txt (class names, one per line) and
+ * (train in 5 nearly equal batches) and test_batch.bin, each a run of records of 1 label byte +
+ * c*h*w pixel bytes in a shuffled order (a fixed seed per set, so the same set always gives the
+ * same files, and each batch is a sample of every class as CIFAR's own batches are), plus batches.meta.txt (class names, one per line) and
  * meta.json (shape, classes and counts). Each file is written atomically; meta.json last. Load
  * the result with "packed:DIR" (or "cifar10:DIR" when the images are 3x32x32). Labels above
  * 255 cannot be stored and give RN_ERR_BAD_ARG. */

@@ -140,6 +140,35 @@ static void assert_sets_equal(const rn_dataset *a, const rn_dataset *b) {
     for (int k = 0; k < a->num_classes; k++) assert_string_equal(a->class_names[k], b->class_names[k]);
 }
 
+/* Records (label byte, then pixels) of a set, sorted, to compare sets as multisets. */
+static size_t record_size;
+static int cmp_record(const void *a, const void *b) { return memcmp(a, b, record_size); }
+static uint8_t *sorted_records(const rn_dataset *d) {
+    size_t img = (size_t)d->c * d->h * d->w;
+    record_size = 1 + img;
+    uint8_t *r = malloc((size_t)d->n * record_size);
+    for (int i = 0; i < d->n; i++) {
+        r[i * record_size] = (uint8_t)d->labels[i];
+        memcpy(r + i * record_size + 1, d->images + i * img, img);
+    }
+    qsort(r, (size_t)d->n, record_size, cmp_record);
+    return r;
+}
+
+/* Packing shuffles: b holds a's images with their labels, in another order. */
+static void assert_sets_permuted(const rn_dataset *a, const rn_dataset *b) {
+    assert_int_equal(a->n, b->n);
+    assert_int_equal(a->c, b->c);
+    assert_int_equal(a->h, b->h);
+    assert_int_equal(a->w, b->w);
+    assert_int_equal(a->num_classes, b->num_classes);
+    for (int k = 0; k < a->num_classes; k++) assert_string_equal(a->class_names[k], b->class_names[k]);
+    uint8_t *ra = sorted_records(a), *rb = sorted_records(b);
+    assert_memory_equal(ra, rb, (size_t)a->n * record_size);
+    free(ra);
+    free(rb);
+}
+
 /* A set built in memory: n images (c, h, w), label i % k, pixels pix(i, byte, seed). */
 static void make_set(rn_dataset *d, int n, int c, int h, int w, int k, int seed) {
     TU_OK(rn_data_alloc(d, n, c, h, w, k));
@@ -689,11 +718,11 @@ static void test_pack_roundtrip(void **state) {
     char spec[600], path[1024];
     snprintf(spec, sizeof spec, "packed:%s", dir);
     TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
-    assert_sets_equal(&tr, &tr2);
+    assert_sets_permuted(&tr, &tr2);
     for (int k = 0; k < 3; k++) free(te.class_names[k]);
     free(te.class_names);
     te.class_names = rn_data_copy_names(tr.class_names, 3);
-    assert_sets_equal(&te, &te2);
+    assert_sets_permuted(&te, &te2);
     struct stat st;
     snprintf(path, sizeof path, "%s/data_batch_1.bin", dir);
     assert_int_equal(stat(path, &st), 0);
@@ -701,7 +730,7 @@ static void test_pack_roundtrip(void **state) {
     snprintf(path, sizeof path, "%s/data_batch_5.bin", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 2 * 21);
-    print_message("    packed 1x5x4: train %d, test %d images identical after the round trip\n",
+    print_message("    packed 1x5x4: train %d, test %d images, the same after the round trip\n",
                   tr2.n, te2.n);
     /* Not CIFAR-10's shape: cifar10:DIR refuses and points to packed:. */
     snprintf(spec, sizeof spec, "cifar10:%s", dir);
@@ -721,8 +750,8 @@ static void test_pack_roundtrip(void **state) {
     TU_OK(rn_dataset_pack(&tr, &te, cdir));
     snprintf(spec, sizeof spec, "cifar10:%s", cdir);
     TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
-    assert_sets_equal(&tr, &tr2);
-    assert_sets_equal(&te, &te2);
+    assert_sets_permuted(&tr, &tr2);
+    assert_sets_permuted(&te, &te2);
     rn_dataset_free(&tr2);
     rn_dataset_free(&te2);
     /* And the loaded CIFAR-10 of test_cifar10 round-trips through packed too. */
@@ -736,8 +765,8 @@ static void test_pack_roundtrip(void **state) {
     TU_OK(rn_dataset_pack(&tr, &te, pdir));
     snprintf(spec, sizeof spec, "packed:%s", pdir);
     TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
-    assert_sets_equal(&tr, &tr2);
-    assert_sets_equal(&te, &te2);
+    assert_sets_permuted(&tr, &tr2);
+    assert_sets_permuted(&te, &te2);
     rn_dataset_free(&tr2);
     rn_dataset_free(&te2);
 
@@ -753,6 +782,57 @@ static void test_pack_roundtrip(void **state) {
     rn_dataset_free(&big);
     rn_dataset_free(&tr);
     rn_dataset_free(&te);
+}
+
+/* Packing writes the records shuffled, with a fixed seed: every batch holds every class of a
+ * set sorted by class, and the same set packs to the same bytes. */
+static void test_pack_shuffles(void **state) {
+    rn_dataset tr, te, tr2, te2;
+    make_set(&tr, 500, 1, 2, 2, 10, 20);
+    make_set(&te, 100, 1, 2, 2, 10, 21);
+    for (int i = 0; i < tr.n; i++) tr.labels[i] = i / 50; /* sorted by class */
+    for (int i = 0; i < te.n; i++) te.labels[i] = i / 10;
+    const char *dir = fresh_dir("pack_shuffled");
+    TU_OK(rn_dataset_pack(&tr, &te, dir));
+    char spec[600];
+    snprintf(spec, sizeof spec, "packed:%s", dir);
+    TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
+    assert_sets_permuted(&tr, &tr2);
+    int classes = 0, moved = 0;
+    bool seen[10] = {false};
+    for (int i = 0; i < 100; i++) { /* data_batch_1.bin */
+        classes += !seen[tr2.labels[i]];
+        seen[tr2.labels[i]] = true;
+    }
+    for (int i = 0; i < tr.n; i++) moved += memcmp(tr.images + 4 * i, tr2.images + 4 * i, 4) != 0;
+    int test_moved = 0;
+    for (int i = 0; i < te.n; i++) test_moved += te2.labels[i] != te.labels[i];
+    print_message("    packed a set sorted by class: the first batch holds %d classes, %d of %d "
+                  "train and %d of %d test images moved\n", classes, moved, tr.n, test_moved,
+                  te.n);
+    assert_int_equal(classes, 10);
+    assert_true(moved > tr.n / 2 && test_moved > te.n / 2);
+    /* Again, elsewhere: the same bytes. */
+    const char *dir2 = fresh_dir("pack_shuffled_again");
+    TU_OK(rn_dataset_pack(&tr, &te, dir2));
+    const char *files[] = {"data_batch_1.bin", "data_batch_5.bin", "test_batch.bin"};
+    for (int f = 0; f < 3; f++) {
+        char p1[1024], p2[1024];
+        snprintf(p1, sizeof p1, "%s/%s", dir, files[f]);
+        snprintf(p2, sizeof p2, "%s/%s", dir2, files[f]);
+        void *b1, *b2;
+        size_t n1, n2;
+        TU_OK(rn_read_file(p1, &b1, &n1));
+        TU_OK(rn_read_file(p2, &b2, &n2));
+        assert_int_equal(n1, n2);
+        assert_memory_equal(b1, b2, n1);
+        rn_free(b1);
+        rn_free(b2);
+    }
+    rn_dataset_free(&tr);
+    rn_dataset_free(&te);
+    rn_dataset_free(&tr2);
+    rn_dataset_free(&te2);
 }
 
 /* ---- bad data ------------------------------------------------------------------------- */
@@ -948,6 +1028,7 @@ int main(void) {
         cmocka_unit_test(test_folder),           cmocka_unit_test(test_folder_resize),
         cmocka_unit_test(test_resize_matches_pil), cmocka_unit_test(test_norm),
         cmocka_unit_test(test_split),            cmocka_unit_test(test_pack_roundtrip),
+        cmocka_unit_test(test_pack_shuffles),
         cmocka_unit_test(test_bad_cifar),        cmocka_unit_test(test_bad_mnist),
         cmocka_unit_test(test_bad_folder),       cmocka_unit_test(test_bad_spec),
     };
