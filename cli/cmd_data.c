@@ -22,7 +22,8 @@ static void usage(FILE *f) {
             "            mean and std of pixel/255\n"
             "\n"
             "  --data SPEC    cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, mnist:DIR,\n"
-            "                 folder:ROOT (ROOT/train/CLASS/*.png|jpg, ROOT/test/CLASS/...),\n"
+            "                 folder:ROOT (ROOT/train/CLASS/IMAGE, ROOT/test/CLASS/IMAGE; IMAGE\n"
+            "                 a " RN_IMAGE_FORMATS " file: " RN_IMAGE_EXTENSIONS "),\n"
             "                 packed:DIR\n"
             "  --out DIR      where pack writes (created if missing)\n"
             "  --resize HxW   resize every image (bilinear, as PIL) to H x W pixels\n");

@@ -1,7 +1,7 @@
 /*
  * cmd_predict.c — `resnet predict`: classifies image files with a trained model.
  *
- * For each image: decode (PNG, JPEG, ...), convert to the model's channel count, resize as the
+ * For each image: decode (RN_IMAGE_FORMATS), convert to the model's channel count, resize as the
  * data sets' --resize does (PIL's BILINEAR) only when the size differs, normalize with the
  * weights' statistics (or --mean and --std), run the eval-mode forward pass and print the top K
  * classes as PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY.
@@ -21,6 +21,8 @@ static void usage(FILE *f) {
             "                      [--std R,G,B] [--labels FILE] [--threads N]\n"
             "                      [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] IMAGE...\n"
             "Prints PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY for the K most likely classes.\n"
+            "IMAGE: a " RN_IMAGE_FORMATS " file (recognized by its content), as folder: data\n"
+            "sets read them.\n"
             "The model name and normalization come from the weights' metadata unless given.\n"
             "An image of another size than the model's input is resized as training's --resize\n"
             "does: PIL's Image.resize((W, H), Image.BILINEAR), antialiased when shrinking\n"

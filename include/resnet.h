@@ -405,8 +405,26 @@ typedef struct {
 /* rn_evaluate and rn_eval_result_free are declared after the data sets, below. */
 
 /* ------------------------------------------------------------------------------------------
- * Images (PNG, JPEG, BMP, ... through stb_image)
+ * Images: one list of formats, read the same way by predict and by folder: data sets (decoded
+ * by stb_image). A file is recognized by its first bytes, not its name; folder: data sets list
+ * the files whose names end in one of the extensions (any case).
  * ---------------------------------------------------------------------------------------- */
+
+#define RN_IMAGE_FORMATS "PNG, JPEG, BMP, PGM or PPM"
+#define RN_IMAGE_EXTENSIONS ".png, .jpg, .jpeg, .bmp, .pgm or .ppm"
+
+/* Whether a file name ends in one of RN_IMAGE_EXTENSIONS (any case). */
+bool rn_image_name_ok(const char *name);
+
+/* For a name ending in the extension of an image format that is not read (.webp, .gif, .tif,
+ * .tiff, .heic, .heif, .avif; any case): the format's name, e.g. "WebP"; else NULL. folder:
+ * data sets refuse such files rather than leave them out unnoticed. */
+const char *rn_image_name_unread(const char *name);
+
+/* Reads an image file's header: size and channels as rn_image_load(img, path, 0) would give
+ * them (1: gray, 3: color). RN_ERR_BAD_FILE for a file not of RN_IMAGE_FORMATS (the message
+ * names formats it recognizes, such as WebP) or whose header is unreadable. */
+rn_status rn_image_info(const char *path, int *width, int *height, int *channels);
 
 typedef struct {
     int width, height, channels; /* channels: 1 (gray) or 3 (RGB) */
@@ -437,7 +455,8 @@ rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int h
  *                        coarse_label_names.txt
  *   mnist:DIR            train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
  *                        t10k-labels-idx1-ubyte, each plain or .gz (MNIST, Fashion-MNIST)
- *   folder:ROOT          ROOT/train/CLASS/NAME.png|.jpg|.jpeg (any case) and ROOT/test/CLASS/...:
+ *   folder:ROOT          ROOT/train/CLASS/NAME.EXT and ROOT/test/CLASS/..., EXT one of
+ *                        RN_IMAGE_EXTENSIONS (any case; other files are skipped):
  *                        the class of an image is its folder, never its file name; the class
  *                        index is the position of the folder name among ROOT/train's class
  *                        folders sorted by strcmp, and ROOT/test uses the same list

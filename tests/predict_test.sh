@@ -149,6 +149,30 @@ else
     fail "save_weights" "$SAVE not built (make tests)"
 fi
 
+# ---- every format of the one list: the same pixels as BMP, PPM and PGM predict as the PNG does
+formats() {
+    /usr/bin/python3 - "$IMG" "$TMP" <<'PY' || return 1
+import sys
+from PIL import Image
+src, out = sys.argv[1], sys.argv[2]
+Image.open(f"{src}/rgb32.png").save(f"{out}/rgb32.bmp")
+Image.open(f"{src}/rgb32.png").save(f"{out}/rgb32.ppm")
+Image.open(f"{src}/gray32.png").save(f"{out}/gray32.pgm")
+PY
+    "$RESNET" predict --weights "$WEIGHTS" "$IMG/rgb32.png" "$IMG/gray32.png" |
+        cut -f 2- >"$TMP/png.tsv" || return 1
+    "$RESNET" predict --weights "$WEIGHTS" "$TMP/rgb32.bmp" "$TMP/gray32.pgm" |
+        cut -f 2- >"$TMP/other.tsv" || return 1
+    "$RESNET" predict --weights "$WEIGHTS" "$TMP/rgb32.ppm" | cut -f 2- >"$TMP/ppm.tsv" || return 1
+    diff "$TMP/png.tsv" "$TMP/other.tsv" >&2 && diff <(head -n 5 "$TMP/png.tsv") "$TMP/ppm.tsv" >&2 &&
+        echo "BMP, PPM and PGM give the PNG's $(wc -l <"$TMP/png.tsv") lines"
+}
+if /usr/bin/python3 -c "import PIL" 2>/dev/null; then
+    check "BMP, PPM, PGM images" formats
+else
+    skip "BMP, PPM, PGM images" "/usr/bin/python3 cannot import PIL to write them"
+fi
+
 # ---- a bad image among good ones: the others are still classified, the status is 1
 mixed() {
     "$RESNET" predict --weights "$WEIGHTS" "$IMG/rgb32.png" "$TMP/none.png" "$IMG/gray32.png" \

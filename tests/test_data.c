@@ -508,6 +508,56 @@ static void test_folder(void **state) {
     rn_dataset_free(&te);
 }
 
+/* Every format predict reads, folders read too (by content, listed by extension); a file of
+ * a recognized but unread format is an error naming it, not left out. */
+static void test_folder_formats(void **state) {
+    const char *root = fresh_dir("folder_formats");
+    char d[1024], path[1100], spec[600];
+    snprintf(d, sizeof d, "%s/train/a", root);
+    mkdirs(d);
+    uint8_t *rgb = hwc_image(6, 5, 3, 30), *gray = hwc_image(6, 5, 1, 31);
+    snprintf(path, sizeof path, "%s/x.BMP", d);
+    assert_true(stbi_write_bmp(path, 6, 5, 3, rgb));
+    uint8_t pgm[11 + 30], ppm[11 + 90]; /* "P5\n6 5\n255\n" is 11 bytes */
+    memcpy(pgm, "P5\n6 5\n255\n", 11);
+    memcpy(pgm + 11, gray, 30);
+    write_bytes(d, "y.pgm", pgm, sizeof pgm);
+    memcpy(ppm, "P6\n6 5\n255\n", 11);
+    memcpy(ppm + 11, rgb, 90);
+    write_bytes(d, "z.ppm", ppm, sizeof ppm);
+    snprintf(d, sizeof d, "%s/test/a", root);
+    mkdirs(d);
+    write_png(d, "t.png", 6, 5, 3, 30);
+    snprintf(spec, sizeof spec, "folder:%s", root);
+    rn_dataset tr, te;
+    TU_OK(rn_dataset_load(&tr, &te, spec, NULL));
+    assert_int_equal(tr.n, 3);
+    assert_int_equal(tr.c, 3);
+    int bad = 0;
+    for (int ch = 0; ch < 3; ch++)
+        for (int k = 0; k < 30; k++) {
+            bad += tr.images[ch * 30 + k] != rgb[k * 3 + ch];       /* x.BMP */
+            bad += tr.images[90 + ch * 30 + k] != gray[k];          /* y.pgm */
+            bad += tr.images[180 + ch * 30 + k] != rgb[k * 3 + ch]; /* z.ppm */
+        }
+    print_message("    folder of BMP, PGM and PPM files: %d wrong pixels\n", bad);
+    assert_int_equal(bad, 0);
+    assert_memory_equal(te.images, tr.images, 90); /* the PNG of the same pixels */
+    rn_dataset_free(&tr);
+    rn_dataset_free(&te);
+    /* A WebP file among them: refused by name, and by content under another name. */
+    snprintf(d, sizeof d, "%s/train/a", root);
+    write_bytes(d, "w.webp", "RIFF\x24\0\0\0WEBPVP8 ", 16);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "a/w.webp: a WebP image",
+                     "expected PNG, JPEG, BMP, PGM or PPM", NULL);
+    remove_file(d, "w.webp");
+    write_bytes(d, "w.png", "RIFF\x24\0\0\0WEBPVP8 ", 16);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "a/w.png: a WebP image",
+                     "expected PNG, JPEG, BMP, PGM or PPM", NULL);
+    free(rgb);
+    free(gray);
+}
+
 static void test_folder_resize(void **state) {
     const char *root = fresh_dir("folder_resize");
     char dir[1024];
@@ -1026,6 +1076,7 @@ int main(void) {
         cmocka_unit_test(test_cifar10),          cmocka_unit_test(test_cifar100),
         cmocka_unit_test(test_mnist),            cmocka_unit_test(test_fashion_mnist),
         cmocka_unit_test(test_folder),           cmocka_unit_test(test_folder_resize),
+        cmocka_unit_test(test_folder_formats),
         cmocka_unit_test(test_resize_matches_pil), cmocka_unit_test(test_norm),
         cmocka_unit_test(test_split),            cmocka_unit_test(test_pack_roundtrip),
         cmocka_unit_test(test_pack_shuffles),

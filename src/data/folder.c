@@ -1,6 +1,6 @@
 /*
  * folder.c — image-folder data sets (folder:ROOT): ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE
- * with IMAGE a .png, .jpg or .jpeg file (any case). The label of an image is the index of its
+ * with IMAGE a file named with one of RN_IMAGE_EXTENSIONS (any case; read as predict reads it). The label of an image is the index of its
  * folder's name in the strcmp-sorted list of ROOT/train's class folders; file names never
  * matter beyond their order. Files are listed and sorted first, then read in two parallel
  * passes (OpenMP): headers (sizes and channel counts), then pixels straight into the set, so
@@ -11,12 +11,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
-#include <stb/stb_image.h>
-
-#define FOLDER_HINT "ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE, IMAGE a .png, .jpg or .jpeg"
+#define FOLDER_HINT \
+    "ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE, IMAGE a " RN_IMAGE_EXTENSIONS " file"
 
 typedef struct {
     char **v;
@@ -46,12 +44,6 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_image_name(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return dot && dot != name &&
-           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-}
-
 /* Sorted names in dir: sub-folders (want_dirs) or image files; hidden entries are skipped. */
 static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
     memset(out, 0, sizeof *out);
@@ -60,10 +52,12 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
         return rn_fail(RN_ERR_IO, "%s: cannot open the folder: %s (expected " FOLDER_HINT ")",
                        dir, strerror(errno));
     struct dirent *e;
-    char path[4096];
+    char path[4096], unread[256] = ""; /* the first file (by strcmp) of a format not read */
+    const char *unread_format = NULL;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        if (!want_dirs && !is_image_name(e->d_name)) continue;
+        const char *format = want_dirs ? NULL : rn_image_name_unread(e->d_name);
+        if (!want_dirs && !format && !rn_image_name_ok(e->d_name)) continue;
         bool is_dir;
         if (e->d_type == DT_DIR || e->d_type == DT_REG) {
             is_dir = e->d_type == DT_DIR;
@@ -74,6 +68,13 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
             is_dir = S_ISDIR(st.st_mode);
         }
         if (is_dir != want_dirs) continue;
+        if (format) {
+            if (!unread_format || strcmp(e->d_name, unread) < 0) {
+                snprintf(unread, sizeof unread, "%s", e->d_name);
+                unread_format = format;
+            }
+            continue;
+        }
         if (!list_push(out, e->d_name)) {
             closedir(d);
             list_free(out);
@@ -81,6 +82,12 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
         }
     }
     closedir(d);
+    if (unread_format) {
+        list_free(out);
+        return rn_fail(RN_ERR_BAD_FILE, "%s/%s: a %s image, which is not read (expected "
+                       RN_IMAGE_FORMATS "; convert it or move it out of the folder)", dir, unread,
+                       unread_format);
+    }
     if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
     return RN_OK;
 }
@@ -115,7 +122,8 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
         }
         if ((s = list_dir(&files, dir, false))) break;
         if (files.n == 0)
-            s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected .png, .jpg or .jpeg files)", dir);
+            s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected " RN_IMAGE_EXTENSIONS " files)",
+                        dir);
         int32_t *grown = s ? NULL : realloc(*labels, (size_t)(paths->n + files.n) * sizeof **labels);
         if (!s && !grown) s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
         if (grown) *labels = grown;
@@ -203,16 +211,8 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
     }
     #pragma omp parallel for schedule(dynamic, 64)
     for (int i = 0; i < n; i++) {
-        int w, h, c;
-        if (!stbi_info(paths.v[i], &w, &h, &c)) {
-            record_error(&info[i], rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; "
-                                           "expected PNG or JPEG)", paths.v[i],
-                                           stbi_failure_reason()));
-        } else {
-            info[i].w = w;
-            info[i].h = h;
-            info[i].c = c <= 2 ? 1 : 3;
-        }
+        rn_status si = rn_image_info(paths.v[i], &info[i].w, &info[i].h, &info[i].c);
+        if (si) record_error(&info[i], si);
     }
     if ((s = first_error(info, n))) goto done;
 
