@@ -454,7 +454,10 @@ rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int h
  *   cifar100-coarse:DIR  the same files with the coarse labels (20 classes), names from
  *                        coarse_label_names.txt
  *   mnist:DIR            train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
- *                        t10k-labels-idx1-ubyte, each plain or .gz (MNIST, Fashion-MNIST)
+ *                        t10k-labels-idx1-ubyte, each plain or .gz (MNIST, Fashion-MNIST); class
+ *                        names are Fashion-MNIST's (T-shirt/top ... Ankle boot) when the training
+ *                        labels are Fashion-MNIST's own (recognized by content, not by path),
+ *                        else the digits
  *   folder:ROOT          ROOT/train/CLASS/NAME.EXT and ROOT/test/CLASS/..., EXT one of
  *                        RN_IMAGE_EXTENSIONS (any case; other files are skipped):
  *                        the class of an image is its folder, never its file name; the class

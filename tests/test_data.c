@@ -374,6 +374,35 @@ static void test_fashion_mnist(void **state) {
                   "mean %.4f std %.4f\n", tr.n, te.n, over, counts[0], nm.mean[0], nm.std[0]);
     assert_int_equal(over, 0);
     for (int k = 0; k < 10; k++) assert_int_equal(counts[k], 6000);
+    /* Recognized by its training labels: Fashion-MNIST's class names, in both splits. */
+    print_message("    class names: %s, %s, ..., %s\n", tr.class_names[0], tr.class_names[1],
+                  tr.class_names[9]);
+    assert_string_equal(tr.class_names[0], "T-shirt/top");
+    assert_string_equal(tr.class_names[6], "Shirt");
+    assert_string_equal(tr.class_names[9], "Ankle boot");
+    assert_string_equal(te.class_names[9], "Ankle boot");
+    /* The same labels elsewhere, under any folder name, with other images: the same names;
+     * one label changed: the digits. */
+    const char *dir = fresh_dir("idx_copy");
+    size_t n;
+    uint8_t *b = idx_bytes(0x803, tr.n, 1, 1, 3, &n);
+    write_bytes(dir, "train-images-idx3-ubyte", b, n);
+    free(b);
+    b = idx_bytes(0x801, tr.n, 0, 0, 3, &n);
+    for (int i = 0; i < tr.n; i++) b[8 + i] = (uint8_t)tr.labels[i];
+    write_bytes(dir, "train-labels-idx1-ubyte", b, n);
+    char spec[600];
+    snprintf(spec, sizeof spec, "mnist:%s", dir);
+    rn_dataset copy;
+    TU_OK(rn_dataset_load(&copy, NULL, spec, NULL));
+    assert_string_equal(copy.class_names[0], "T-shirt/top");
+    rn_dataset_free(&copy);
+    b[8 + 100] = (uint8_t)((b[8 + 100] + 1) % 10);
+    write_bytes(dir, "train-labels-idx1-ubyte", b, n);
+    free(b);
+    TU_OK(rn_dataset_load(&copy, NULL, spec, NULL));
+    assert_string_equal(copy.class_names[0], "0");
+    rn_dataset_free(&copy);
     rn_dataset_free(&tr);
     rn_dataset_free(&te);
 }
