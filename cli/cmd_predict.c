@@ -4,7 +4,8 @@
  * For each image: decode (RN_IMAGE_FORMATS), convert to the model's channel count, resize as the
  * data sets' --resize does (PIL's BILINEAR) only when the size differs, normalize with the
  * weights' statistics (or --mean and --std), run the eval-mode forward pass and print the top K
- * classes as PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY.
+ * classes as PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY, CLASS named by --labels, the weights'
+ * metadata or the run folder's classes.txt (default_labels), else its index.
  */
 #include "cli.h"
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -24,6 +26,9 @@ static void usage(FILE *f) {
             "IMAGE: a " RN_IMAGE_FORMATS " file (recognized by its content), as folder: data\n"
             "sets read them.\n"
             "The model name and normalization come from the weights' metadata unless given.\n"
+            "CLASS is a name from --labels FILE (one per line, in class order), else from the\n"
+            "weights' metadata (class_names), else from classes.txt beside the weights file\n"
+            "(a training run's folder) when it names every class; else the class index.\n"
             "An image of another size than the model's input is resized as training's --resize\n"
             "does: PIL's Image.resize((W, H), Image.BILINEAR), antialiased when shrinking\n"
             "(torchvision's transforms.Resize((H, W)) on a PIL image).\n");
@@ -125,6 +130,41 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
     return true;
 }
 
+/* The class names when no --labels FILE is given: the weights' metadata, else classes.txt in the
+ * weights file's folder (what training writes beside them) when it has one non-empty line per
+ * class; *n 0 (indices are printed) when neither has them. False after printing an error. */
+static bool default_labels(const char *weights, int num_classes, char ***labels, int *n) {
+    *n = 0;
+    rn_status s = rn_weights_class_names(weights, num_classes, labels);
+    if (s != RN_OK) {
+        cli_lib_error(s);
+        return false;
+    }
+    if (*labels) {
+        *n = num_classes;
+        return true;
+    }
+    const char *slash = strrchr(weights, '/');
+    char path[4096];
+    int len = slash ? snprintf(path, sizeof path, "%.*s/classes.txt", (int)(slash - weights), weights)
+                    : snprintf(path, sizeof path, "classes.txt");
+    struct stat st;
+    if (len < 0 || (size_t)len >= sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return true;
+    int got = read_labels(path, labels);
+    if (got < 0) return false;
+    bool fits = got == num_classes;
+    for (int i = 0; fits && i < got; i++) fits = (*labels)[i][0] != 0;
+    if (fits) {
+        *n = got;
+    } else {
+        for (int i = 0; i < got; i++) free((*labels)[i]);
+        free(*labels);
+        *labels = NULL;
+    }
+    return true;
+}
+
 /* An integer metadata field of the weights file into *v (left 0, the default, when absent);
  * false after printing an error if it is not a positive integer. */
 static bool meta_int(const rn_safetensors *st, const char *path, const char *key, int *v) {
@@ -200,6 +240,7 @@ int cmd_predict(int argc, char **argv) {
     for (int c = 0; c < o.n_mean; c++) norm.mean[c] = o.mean[c];
     for (int c = 0; c < o.n_std; c++) norm.std[c] = o.std[c];
     if (o.labels && (n_labels = read_labels(o.labels, &labels)) < 0) goto out;
+    if (!o.labels && !default_labels(o.weights, mo.num_classes, &labels, &n_labels)) goto out;
     if (o.labels && n_labels < mo.num_classes) {
         cli_error("%s: %d labels, the model has %d classes", o.labels, n_labels, mo.num_classes);
         goto out;

@@ -277,6 +277,19 @@ rn_norm rn_model_default_norm(const rn_model *m);
 /* Saves every state tensor plus metadata (model name, input shape, classes, normalization). */
 rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm);
 
+/* As rn_model_save, plus the class names (the model's num_classes strings, in label order; none
+ * empty, none with a tab or line break) in the metadata: "class_names", a JSON array such as
+ * ["airplane", "automobile", ...] (Python: json.loads(metadata["class_names"])), which predict
+ * prints. class_names NULL: the same as rn_model_save. */
+rn_status rn_model_save_named(const rn_model *m, const char *path, const rn_norm *norm,
+                              char *const *class_names);
+
+/* The class names of a weights file's metadata (see rn_model_save_named): *names receives
+ * num_classes strings (free with rn_class_names_free), or NULL when the file holds none.
+ * RN_ERR_BAD_FILE when the entry is not an array of num_classes such names. */
+rn_status rn_weights_class_names(const char *path, int num_classes, char ***names);
+void rn_class_names_free(char **names, int n);
+
 /* Loads every state tensor from a file into an existing model; each must be present with the
  * model's shape. F32 tensors are taken as they are; F16, BF16 and F64 are converted. If norm is
  * not NULL it receives the file's normalization (or the model's default if absent). */

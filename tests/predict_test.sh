@@ -145,6 +145,30 @@ if [ -x "$SAVE" ]; then
     else
         fail "save_weights" "could not write weights files"
     fi
+    # class names: the weights' metadata, --labels over it, classes.txt beside the weights
+    printf '%s\n' airplane automobile bird cat deer dog frog horse ship truck >"$TMP/cifar.txt"
+    printf 'T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot\n' \
+        >"$TMP/fashion.txt"
+    mkdir -p "$TMP/run"
+    if "$SAVE" resnet20 "$WEIGHTS" "$TMP/named.safetensors" --names "$TMP/fashion.txt" &&
+        cp "$TMP/ours_default.safetensors" "$TMP/run/best.safetensors" &&
+        cp "$TMP/cifar.txt" "$TMP/run/classes.txt"; then
+        check "class names from the weights' metadata" predict_matches default 5 "$TMP/fashion.txt" \
+            --weights "$TMP/named.safetensors" "${IMAGES[@]}"
+        check "--labels over the metadata's names" predict_matches default 5 "$TMP/cifar.txt" \
+            --weights "$TMP/named.safetensors" --labels "$TMP/cifar.txt" "${IMAGES[@]}"
+        check "class names from classes.txt beside the weights" predict_matches default 5 \
+            "$TMP/cifar.txt" --weights "$TMP/run/best.safetensors" "${IMAGES[@]}"
+        cp "$TMP/named.safetensors" "$TMP/run/best.safetensors"
+        check "the metadata's names over classes.txt" predict_matches default 5 "$TMP/fashion.txt" \
+            --weights "$TMP/run/best.safetensors" "${IMAGES[@]}"
+        printf 'a\nb\n' >"$TMP/run/classes.txt"
+        cp "$TMP/ours_default.safetensors" "$TMP/run/best.safetensors"
+        check "a classes.txt of another class count is not used" predict_matches default 5 - \
+            --weights "$TMP/run/best.safetensors" "${IMAGES[@]}"
+    else
+        fail "save_weights --names" "could not write the weights or the run folder"
+    fi
 else
     fail "save_weights" "$SAVE not built (make tests)"
 fi
