@@ -242,7 +242,8 @@ int cmd_predict(int argc, char **argv) {
     if (o.labels && (n_labels = read_labels(o.labels, &labels)) < 0) goto out;
     if (!o.labels && !default_labels(o.weights, mo.num_classes, &labels, &n_labels)) goto out;
     if (o.labels && n_labels < mo.num_classes) {
-        cli_error("%s: %d labels, the model has %d classes", o.labels, n_labels, mo.num_classes);
+        cli_error("%s: %d label%s, the model has %d classes", o.labels, n_labels,
+                  n_labels == 1 ? "" : "s", mo.num_classes);
         goto out;
     }
     if (o.cuda >= 0) s = rn_gpu_open(&gpu, o.cuda, m, 1, o.precision);

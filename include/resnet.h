@@ -507,6 +507,15 @@ typedef struct {
 rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
                           const rn_data_opts *opts);
 
+/* rn_dataset_load, telling `progress` (unless NULL) how far decoding has come, as done of total
+ * images: folder: sets call it from one thread while they decode (done rising, about once per
+ * 64 images of that thread) and once with done == total; the other formats, which read a few
+ * large files, do not call it. */
+typedef void (*rn_data_progress)(int done, int total, void *user);
+rn_status rn_dataset_load_progress(rn_dataset *train, rn_dataset *test, const char *spec,
+                                   const rn_data_opts *opts, rn_data_progress progress,
+                                   void *user);
+
 /* Frees a set's arrays and zeroes it; a zeroed set may be freed again. */
 void rn_dataset_free(rn_dataset *d);
 

@@ -587,6 +587,36 @@ static void test_folder_formats(void **state) {
     free(gray);
 }
 
+/* Progress while a folder decodes: done never falls, and the last call says every image. */
+typedef struct {
+    int calls, last_done, last_total, fell;
+} progress_log;
+
+static void log_progress(int done, int total, void *user) {
+    progress_log *p = user;
+    p->fell += done < p->last_done;
+    p->calls++;
+    p->last_done = done;
+    p->last_total = total;
+}
+
+static void test_folder_progress(void **state) {
+    const char *root = make_folder("folder_progress");
+    char spec[600];
+    snprintf(spec, sizeof spec, "folder:%s", root);
+    rn_dataset tr, te;
+    progress_log log = {0};
+    TU_OK(rn_dataset_load_progress(&tr, &te, spec, NULL, log_progress, &log));
+    print_message("    %d progress calls, the last %d of %d\n", log.calls, log.last_done,
+                  log.last_total);
+    assert_true(log.calls >= 1);
+    assert_int_equal(log.fell, 0);
+    assert_int_equal(log.last_done, tr.n + te.n);
+    assert_int_equal(log.last_total, tr.n + te.n);
+    rn_dataset_free(&tr);
+    rn_dataset_free(&te);
+}
+
 static void test_folder_resize(void **state) {
     const char *root = fresh_dir("folder_resize");
     char dir[1024];
@@ -1106,6 +1136,7 @@ int main(void) {
         cmocka_unit_test(test_mnist),            cmocka_unit_test(test_fashion_mnist),
         cmocka_unit_test(test_folder),           cmocka_unit_test(test_folder_resize),
         cmocka_unit_test(test_folder_formats),
+        cmocka_unit_test(test_folder_progress),
         cmocka_unit_test(test_resize_matches_pil), cmocka_unit_test(test_norm),
         cmocka_unit_test(test_split),            cmocka_unit_test(test_pack_roundtrip),
         cmocka_unit_test(test_pack_shuffles),

@@ -46,6 +46,6 @@ rn_status rn_data_load_cifar100(rn_dataset *train, rn_dataset *test, const char 
                                 bool coarse);
 rn_status rn_data_load_mnist(rn_dataset *train, rn_dataset *test, const char *dir);
 rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *root,
-                              const rn_data_opts *opts);
+                              const rn_data_opts *opts, rn_data_progress progress, void *user);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <omp.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -180,7 +181,7 @@ static rn_status decode_one(uint8_t *out, const char *path, const file_info *fi,
 }
 
 rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *root,
-                              const rn_data_opts *opts) {
+                              const rn_data_opts *opts, rn_data_progress progress, void *user) {
     str_list classes = {0}, paths = {0};
     int32_t *labels = NULL;
     file_info *info = NULL;
@@ -232,17 +233,24 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
             }
     }
 
-    /* Pass 2: pixels, straight into the sets. */
+    /* Pass 2: pixels, straight into the sets; the first thread reports progress. */
     if ((s = rn_data_alloc(train, n_train, c, h, w, classes.n))) goto done;
     if (test && (s = rn_data_alloc(test, n - n_train, c, h, w, classes.n))) goto done;
     size_t img_size = (size_t)c * h * w;
+    int decoded = 0;
     #pragma omp parallel for schedule(dynamic, 64)
     for (int i = 0; i < n; i++) {
         uint8_t *out = i < n_train ? train->images + (size_t)i * img_size
                                    : test->images + (size_t)(i - n_train) * img_size;
         rn_status si = decode_one(out, paths.v[i], &info[i], c, h, w);
         if (si) record_error(&info[i], si);
+        int now;
+        #pragma omp atomic capture
+        now = ++decoded;
+        if (progress && omp_get_thread_num() == 0 && now % 64 == 0)
+            progress(now, n, user);
     }
+    if (progress) progress(n, n, user);
     if ((s = first_error(info, n))) goto done;
     memcpy(train->labels, labels, (size_t)n_train * sizeof *labels);
     if (test) memcpy(test->labels, labels + n_train, (size_t)(n - n_train) * sizeof *labels);
