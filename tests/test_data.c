@@ -129,15 +129,20 @@ static void make_cifar10(const char *dir, bool names) {
         remove_file(dir, "batches.meta.txt");
 }
 
-static void assert_sets_equal(const rn_dataset *a, const rn_dataset *b) {
+/* Same counts, shape, classes and class names. */
+static void assert_same_form(const rn_dataset *a, const rn_dataset *b) {
     assert_int_equal(a->n, b->n);
     assert_int_equal(a->c, b->c);
     assert_int_equal(a->h, b->h);
     assert_int_equal(a->w, b->w);
     assert_int_equal(a->num_classes, b->num_classes);
+    for (int k = 0; k < a->num_classes; k++) assert_string_equal(a->class_names[k], b->class_names[k]);
+}
+
+static void assert_sets_equal(const rn_dataset *a, const rn_dataset *b) {
+    assert_same_form(a, b);
     assert_memory_equal(a->images, b->images, (size_t)a->n * a->c * a->h * a->w);
     assert_memory_equal(a->labels, b->labels, (size_t)a->n * sizeof *a->labels);
-    for (int k = 0; k < a->num_classes; k++) assert_string_equal(a->class_names[k], b->class_names[k]);
 }
 
 /* Records (label byte, then pixels) of a set, sorted, to compare sets as multisets. */
@@ -157,12 +162,7 @@ static uint8_t *sorted_records(const rn_dataset *d) {
 
 /* Packing shuffles: b holds a's images with their labels, in another order. */
 static void assert_sets_permuted(const rn_dataset *a, const rn_dataset *b) {
-    assert_int_equal(a->n, b->n);
-    assert_int_equal(a->c, b->c);
-    assert_int_equal(a->h, b->h);
-    assert_int_equal(a->w, b->w);
-    assert_int_equal(a->num_classes, b->num_classes);
-    for (int k = 0; k < a->num_classes; k++) assert_string_equal(a->class_names[k], b->class_names[k]);
+    assert_same_form(a, b);
     uint8_t *ra = sorted_records(a), *rb = sorted_records(b);
     assert_memory_equal(ra, rb, (size_t)a->n * record_size);
     free(ra);
