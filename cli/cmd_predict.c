@@ -146,8 +146,8 @@ static bool default_labels(const char *weights, int num_classes, char ***labels,
     }
     const char *slash = strrchr(weights, '/');
     char path[4096];
-    int len = slash ? snprintf(path, sizeof path, "%.*s/classes.txt", (int)(slash - weights), weights)
-                    : snprintf(path, sizeof path, "classes.txt");
+    int dir_len = slash ? (int)(slash - weights) : 1;
+    int len = snprintf(path, sizeof path, "%.*s/classes.txt", dir_len, slash ? weights : ".");
     struct stat st;
     if (len < 0 || (size_t)len >= sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return true;

@@ -1,10 +1,10 @@
 /*
  * folder.c — image-folder data sets (folder:ROOT): ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE
- * with IMAGE a file named with one of RN_IMAGE_EXTENSIONS (any case; read as predict reads it). The label of an image is the index of its
- * folder's name in the strcmp-sorted list of ROOT/train's class folders; file names never
- * matter beyond their order. Files are listed and sorted first, then read in two parallel
- * passes (OpenMP): headers (sizes and channel counts), then pixels straight into the set, so
- * the result does not depend on the thread count.
+ * with IMAGE a file named with one of RN_IMAGE_EXTENSIONS (any case; read as predict reads it).
+ * The label of an image is the index of its folder's name in the strcmp-sorted list of
+ * ROOT/train's class folders; file names never matter beyond their order. Files are listed and
+ * sorted first, then read in two parallel passes (OpenMP): headers (sizes and channel counts),
+ * then pixels straight into the set, so the result does not depend on the thread count.
  */
 #include "data/data.h"
 

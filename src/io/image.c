@@ -155,7 +155,8 @@ rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int h
     for (int c = 0; s == RN_OK && c < channels; c++) {
         float *o = out + (size_t)c * plane;  // (height, width)
         const uint8_t *q = px + (size_t)c * plane;
-        for (size_t p = 0; p < plane; p++) o[p] = ((float)q[p] / 255.0f - norm->mean[c]) / norm->std[c];
+        for (size_t p = 0; p < plane; p++)
+            o[p] = ((float)q[p] / 255.0f - norm->mean[c]) / norm->std[c];
     }
     free(px);
     return s;

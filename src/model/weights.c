@@ -151,8 +151,8 @@ rn_status rn_weights_class_names(const char *path, int num_classes, char ***name
     cJSON_Delete(j);
     rn_safetensors_free(&st);
     if (v && !out)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: metadata " CLASS_NAMES_KEY " is not a JSON array of %d "
-                       "non-empty names without tabs or line breaks", path, num_classes);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: metadata " CLASS_NAMES_KEY " is not a JSON array of "
+                       "%d non-empty names without tabs or line breaks", path, num_classes);
     *names = out;
     return RN_OK;
 }
