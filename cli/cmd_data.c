@@ -1,12 +1,42 @@
 /*
  * cmd_data.c — `resnet data`: look at a data set (counts, shape, classes, per-channel
- * statistics) or pack it into CIFAR-style batches that load fast (packed:DIR).
+ * statistics) or pack it into CIFAR-style batches that load fast (packed:DIR). Progress goes to
+ * stderr: images decoded (folders), then for pack what was read and what is being written.
  */
 #include "cli.h"
+#include "format.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Decoding progress: on a terminal one line rewritten in place, elsewhere a line per tenth. */
+typedef struct {
+    bool tty;
+    int last; /* the last tenth (or, on a terminal, percent) printed; -1: none yet */
+} progress_state;
+
+static void show_progress(int done, int total, void *user) {
+    progress_state *p = user;
+    int step = (int)((long long)done * (p->tty ? 100 : 10) / (total > 0 ? total : 1));
+    if (step == p->last) return;
+    p->last = step;
+    char d[32], t[32];
+    cli_thousands(d, sizeof d, done);
+    cli_thousands(t, sizeof t, total);
+    fprintf(stderr, "%sdecoding images: %s of %s (%d%%)%s", p->tty ? "\r" : "", d, t,
+            (int)((long long)done * 100 / (total > 0 ? total : 1)),
+            p->tty && done < total ? "" : "\n");
+    fflush(stderr);
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -14,13 +44,16 @@ static void usage(FILE *f) {
             "       resnet data info --data SPEC [--resize HxW]\n"
             "\n"
             "  pack      write the train and test sets to DIR as data_batch_1..5.bin, test_batch.bin\n"
-            "            (records of a label byte + pixels), batches.meta.txt and meta.json;\n"
+            "            (records of a label byte + pixels, shuffled with a fixed seed so that\n"
+            "            each batch samples every class and the same set gives the same files),\n"
+            "            batches.meta.txt and meta.json;\n"
             "            load them again with packed:DIR (or cifar10:DIR when 3x32x32)\n"
             "  info      print image counts, shape, classes and the train set's per-channel\n"
             "            mean and std of pixel/255\n"
             "\n"
             "  --data SPEC    cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, mnist:DIR,\n"
-            "                 folder:ROOT (ROOT/train/CLASS/*.png|jpg, ROOT/test/CLASS/...),\n"
+            "                 folder:ROOT (ROOT/train/CLASS/IMAGE, ROOT/test/CLASS/IMAGE; IMAGE\n"
+            "                 a " RN_IMAGE_FORMATS " file: " RN_IMAGE_EXTENSIONS "),\n"
             "                 packed:DIR\n"
             "  --out DIR      where pack writes (created if missing)\n"
             "  --resize HxW   resize every image (bilinear, as PIL) to H x W pixels\n");
@@ -100,17 +133,24 @@ int cmd_data(int argc, char **argv) {
     if (pack && !out) return cli_error("data pack: --out DIR is required");
     if (!pack && out) return cli_error("data info: --out is only for pack");
 
+    progress_state progress = {.tty = isatty(STDERR_FILENO), .last = -1};
+    double t0 = now_s();
     rn_dataset train, test;
-    rn_status s = rn_dataset_load(&train, &test, spec, &opts);
+    rn_status s = rn_dataset_load_progress(&train, &test, spec, &opts, show_progress, &progress);
     if (s) return cli_lib_error(s);
     int rc = 0;
     if (pack) {
+        char ntr[32], nte[32];
+        fprintf(stderr, "read %s train and %s test image%s of %dx%dx%d in %.1f s; writing %s\n",
+                cli_thousands(ntr, sizeof ntr, train.n), cli_thousands(nte, sizeof nte, test.n),
+                cli_plural(test.n), train.c, train.h, train.w, now_s() - t0, out);
         s = rn_dataset_pack(&train, &test, out);
         if (s) {
             rc = cli_lib_error(s);
         } else {
-            printf("wrote %s: data_batch_1..5.bin (%d train images), test_batch.bin (%d test "
-                   "images), batches.meta.txt, meta.json\n", out, train.n, test.n);
+            printf("wrote %s: data_batch_1..5.bin (%d train image%s), test_batch.bin (%d test "
+                   "image%s), batches.meta.txt, meta.json\n", out, train.n, cli_plural(train.n),
+                   test.n, cli_plural(test.n));
             printf("shape    %dx%dx%d (channels x height x width)\n", train.c, train.h, train.w);
             print_classes(&train);
             if (train.c == 3 && train.h == 32 && train.w == 32)
@@ -124,8 +164,10 @@ int cmd_data(int argc, char **argv) {
         class_range(&test, &telo, &tehi);
         rn_norm nm = rn_dataset_norm(&train);
         printf("data     %s\n", spec);
-        printf("train    %d images (%d..%d per class)\n", train.n, trlo, trhi);
-        printf("test     %d images (%d..%d per class)\n", test.n, telo, tehi);
+        printf("train    %d image%s (%d..%d per class)\n", train.n, cli_plural(train.n), trlo,
+               trhi);
+        printf("test     %d image%s (%d..%d per class)\n", test.n, cli_plural(test.n), telo,
+               tehi);
         printf("shape    %dx%dx%d (channels x height x width)\n", train.c, train.h, train.w);
         print_classes(&train);
         printf("mean    ");

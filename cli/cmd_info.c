@@ -1,8 +1,10 @@
 /*
  * cmd_info.c — `resnet info MODEL`: the layer table (name, output shape, parameters,
- * multiply-adds), then `params: N` and `macs: N` for one forward pass of one image.
+ * multiply-adds), then `params: N` and `macs: N multiply-adds per image (N M)` for one forward
+ * pass of one image, the numbers with thousands separators.
  */
 #include "cli.h"
+#include "format.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -11,7 +13,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet info MODEL [--in-channels C] [--size HxW] [--classes K]\n"
-            "Prints MODEL's layers, then its parameter count and multiply-adds per image.\n"
+            "Prints MODEL's layers, then its parameter count and multiply-adds per image\n"
+            "(thousands separated by commas).\n"
             "Models:");
     for (const char *const *n = rn_model_names(); *n; n++) fprintf(f, " %s", *n);
     fprintf(f, "\n");
@@ -42,18 +45,23 @@ int cmd_info(int argc, char **argv) {
     rn_status s = rn_model_create(&m, argv[optind], &mo, 0);
     if (s != RN_OK) return cli_lib_error(s);
     rn_model_opts o = rn_model_get_opts(m);
-    printf("%s: input %dx%dx%d, %d classes\n\n", rn_model_name(m), o.in_channels, o.in_height,
-           o.in_width, o.num_classes);
+    printf("%s: input %dx%dx%d, %d class%s\n\n", rn_model_name(m), o.in_channels, o.in_height,
+           o.in_width, o.num_classes, o.num_classes == 1 ? "" : "es");
     printf("%-28s %-14s %-16s %12s %14s\n", "layer", "op", "output", "params", "macs");
     for (int i = 0; i < rn_model_num_layers(m); i++) {
         rn_layer_info l = rn_model_layer(m, i);
         char shape[32];
         snprintf(shape, sizeof shape, "%dx%dx%d", l.c, l.h, l.w);
-        printf("%-28s %-14s %-16s %12lld %14lld\n", l.name[0] ? l.name : "-", l.op, shape,
-               (long long)l.params, (long long)l.macs);
+        char params[32], macs[32];
+        printf("%-28s %-14s %-16s %12s %14s\n", l.name[0] ? l.name : "-", l.op, shape,
+               cli_thousands(params, sizeof params, l.params),
+               cli_thousands(macs, sizeof macs, l.macs));
     }
-    printf("\nparams: %lld\nmacs: %lld\n", (long long)rn_model_param_count(m),
-           (long long)rn_model_macs(m));
+    char params[32], macs[32], si[32];
+    printf("\nparams: %s\nmacs: %s multiply-adds per image (%s)\n",
+           cli_thousands(params, sizeof params, rn_model_param_count(m)),
+           cli_thousands(macs, sizeof macs, rn_model_macs(m)),
+           cli_si(si, sizeof si, (double)rn_model_macs(m)));
     rn_model_free(m);
     return 0;
 }

@@ -1,10 +1,11 @@
 /*
  * cmd_predict.c — `resnet predict`: classifies image files with a trained model.
  *
- * For each image: decode (PNG, JPEG, ...), convert to the model's channel count, resize
- * bilinearly only when the size differs, normalize with the weights' statistics (or --mean and
- * --std), run the eval-mode forward pass and print the top K classes as
- * PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY.
+ * For each image: decode (RN_IMAGE_FORMATS), convert to the model's channel count, resize as the
+ * data sets' --resize does (PIL's BILINEAR) only when the size differs, normalize with the
+ * weights' statistics (or --mean and --std), run the eval-mode forward pass and print the top K
+ * classes as PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY, CLASS named by --labels, the weights'
+ * metadata or the run folder's classes.txt (default_labels), else its index.
  */
 #include "cli.h"
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -21,7 +23,15 @@ static void usage(FILE *f) {
             "                      [--std R,G,B] [--labels FILE] [--threads N]\n"
             "                      [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] IMAGE...\n"
             "Prints PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY for the K most likely classes.\n"
-            "The model name and normalization come from the weights' metadata unless given.\n");
+            "IMAGE: a " RN_IMAGE_FORMATS " file (recognized by its content), as folder: data\n"
+            "sets read them.\n"
+            "The model name and normalization come from the weights' metadata unless given.\n"
+            "CLASS is a name from --labels FILE (one per line, in class order), else from the\n"
+            "weights' metadata (class_names), else from classes.txt beside the weights file\n"
+            "(a training run's folder) when it names every class; else the class index.\n"
+            "An image of another size than the model's input is resized as training's --resize\n"
+            "does: PIL's Image.resize((W, H), Image.BILINEAR), antialiased when shrinking\n"
+            "(torchvision's transforms.Resize((H, W)) on a PIL image).\n");
 }
 
 /* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error
@@ -119,6 +129,41 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
     return true;
 }
 
+/* The class names when no --labels FILE is given: the weights' metadata, else classes.txt in the
+ * weights file's folder (what training writes beside them) when it has one non-empty line per
+ * class; *n 0 (indices are printed) when neither has them. False after printing an error. */
+static bool default_labels(const char *weights, int num_classes, char ***labels, int *n) {
+    *n = 0;
+    rn_status s = rn_weights_class_names(weights, num_classes, labels);
+    if (s != RN_OK) {
+        cli_lib_error(s);
+        return false;
+    }
+    if (*labels) {
+        *n = num_classes;
+        return true;
+    }
+    const char *slash = strrchr(weights, '/');
+    char path[4096];
+    int dir_len = slash ? (int)(slash - weights) : 1;
+    int len = snprintf(path, sizeof path, "%.*s/classes.txt", dir_len, slash ? weights : ".");
+    struct stat st;
+    if (len < 0 || (size_t)len >= sizeof path || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return true;
+    int got = read_labels(path, labels);
+    if (got < 0) return false;
+    bool fits = got == num_classes;
+    for (int i = 0; fits && i < got; i++) fits = (*labels)[i][0] != 0;
+    if (fits) {
+        *n = got;
+    } else {
+        for (int i = 0; i < got; i++) free((*labels)[i]);
+        free(*labels);
+        *labels = NULL;
+    }
+    return true;
+}
+
 /* An integer metadata field of the weights file into *v (left 0, the default, when absent);
  * false after printing an error if it is not a positive integer. */
 static bool meta_int(const rn_safetensors *st, const char *path, const char *key, int *v) {
@@ -193,8 +238,10 @@ int cmd_predict(int argc, char **argv) {
     for (int c = 0; c < o.n_mean; c++) norm.mean[c] = o.mean[c];
     for (int c = 0; c < o.n_std; c++) norm.std[c] = o.std[c];
     if (o.labels && (n_labels = read_labels(o.labels, &labels)) < 0) goto out;
+    if (!o.labels && !default_labels(o.weights, mo.num_classes, &labels, &n_labels)) goto out;
     if (o.labels && n_labels < mo.num_classes) {
-        cli_error("%s: %d labels, the model has %d classes", o.labels, n_labels, mo.num_classes);
+        cli_error("%s: %d label%s, the model has %d classes", o.labels, n_labels,
+                  n_labels == 1 ? "" : "s", mo.num_classes);
         goto out;
     }
     rn_exec_opts eo = {.device = o.device, .threads = (int)o.threads, .precision = o.precision};

@@ -5,6 +5,7 @@
  * one printed line naming the file and line, and a false return.
  */
 #include "cli.h"
+#include "format.h"
 #include "report.h"
 
 #include <cjson/cJSON.h>
@@ -168,7 +169,7 @@ static bool load_config(rp_run *r) {
     opt_num(j, "warmup", &warmup);
     size_t n_ms = strlen(ms);
     if (isfinite(warmup) && warmup > 0 && n_ms < sizeof ms - 40)
-        snprintf(ms + n_ms, sizeof ms - n_ms, ", warm-up %g steps", warmup);
+        snprintf(ms + n_ms, sizeof ms - n_ms, ", warm-up %g step%s", warmup, cli_plural(warmup));
     /* Where it ran: the device for GPU runs (with the precision when given), else the CPU
      * backend ("" is the default one, cpu). */
     const char *device = opt_str(j, "device"), *backend = opt_str(j, "backend");
@@ -180,8 +181,10 @@ static bool load_config(rp_run *r) {
                  precision ? precision : "");
     else snprintf(where, sizeof where, "%s", backend && *backend ? backend : "cpu");
     char length[64];
-    if (r->iters > 0) snprintf(length, sizeof length, "%lld iterations", (long long)r->iters);
-    else snprintf(length, sizeof length, "%g epochs", epochs);
+    if (r->iters > 0)
+        snprintf(length, sizeof length, "%lld iteration%s", (long long)r->iters,
+                 cli_plural((double)r->iters));
+    else snprintf(length, sizeof length, "%g epoch%s", epochs, cli_plural(epochs));
     snprintf(r->settings, sizeof r->settings,
              "batch %g · lr %g %s%s · momentum %g · wd %g · %s · %s · val %g · seed %s · %s",
              batch, lr, sched ? sched : "?", ms, mom, wd, length,

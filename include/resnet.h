@@ -277,6 +277,19 @@ rn_norm rn_model_default_norm(const rn_model *m);
 /* Saves every state tensor plus metadata (model name, input shape, classes, normalization). */
 rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm);
 
+/* As rn_model_save, plus the class names (the model's num_classes strings, in label order; none
+ * empty, none with a tab or line break) in the metadata: "class_names", a JSON array such as
+ * ["airplane", "automobile", ...] (Python: json.loads(metadata["class_names"])), which predict
+ * prints. class_names NULL: the same as rn_model_save. */
+rn_status rn_model_save_named(const rn_model *m, const char *path, const rn_norm *norm,
+                              char *const *class_names);
+
+/* The class names of a weights file's metadata (see rn_model_save_named): *names receives
+ * num_classes strings (free with rn_class_names_free), or NULL when the file holds none.
+ * RN_ERR_BAD_FILE when the entry is not an array of num_classes such names. */
+rn_status rn_weights_class_names(const char *path, int num_classes, char ***names);
+void rn_class_names_free(char **names, int n);
+
 /* Loads every state tensor from a file into an existing model; each must be present with the
  * model's shape. F32 tensors are taken as they are; F16, BF16 and F64 are converted. If norm is
  * not NULL it receives the file's normalization (or the model's default if absent). */
@@ -405,8 +418,26 @@ typedef struct {
 /* rn_evaluate and rn_eval_result_free are declared after the data sets, below. */
 
 /* ------------------------------------------------------------------------------------------
- * Images (PNG, JPEG, BMP, ... through stb_image)
+ * Images: one list of formats, read the same way by predict and by folder: data sets (decoded
+ * by stb_image). A file is recognized by its first bytes, not its name; folder: data sets list
+ * the files whose names end in one of the extensions (any case).
  * ---------------------------------------------------------------------------------------- */
+
+#define RN_IMAGE_FORMATS "PNG, JPEG, BMP, PGM or PPM"
+#define RN_IMAGE_EXTENSIONS ".png, .jpg, .jpeg, .bmp, .pgm or .ppm"
+
+/* Whether a file name ends in one of RN_IMAGE_EXTENSIONS (any case). */
+bool rn_image_name_ok(const char *name);
+
+/* For a name ending in the extension of an image format that is not read (.webp, .gif, .tif,
+ * .tiff, .heic, .heif, .avif; any case): the format's name, e.g. "WebP"; else NULL. folder:
+ * data sets refuse such files rather than leave them out unnoticed. */
+const char *rn_image_name_unread(const char *name);
+
+/* Reads an image file's header: size and channels as rn_image_load(img, path, 0) would give
+ * them (1: gray, 3: color). RN_ERR_BAD_FILE for a file not of RN_IMAGE_FORMATS (the message
+ * names formats it recognizes, such as WebP) or whose header is unreadable. */
+rn_status rn_image_info(const char *path, int *width, int *height, int *channels);
 
 typedef struct {
     int width, height, channels; /* channels: 1 (gray) or 3 (RGB) */
@@ -417,9 +448,11 @@ typedef struct {
 rn_status rn_image_load(rn_image *img, const char *path, int channels);
 void rn_image_free(rn_image *img);
 
-/* Turns an image into a normalized model input out (channels, height, width): converts the
- * channel count if needed, resizes bilinearly only when the size differs, then applies
- * (pixel/255 - mean)/std per channel. */
+/* Turns an image into a normalized model input out (channels, height, width): when its size
+ * differs, resizes it as the data sets' resize does (rn_data_opts: bit for bit PIL's
+ * Image.resize((width, height), Image.BILINEAR), which is torchvision's Resize((height, width))
+ * on PIL images), then applies (pixel/255 - mean)/std per channel. img->channels must equal
+ * channels (load the image with that count). */
 rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int height,
                             int width, const rn_norm *norm);
 
@@ -434,8 +467,12 @@ rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int h
  *   cifar100-coarse:DIR  the same files with the coarse labels (20 classes), names from
  *                        coarse_label_names.txt
  *   mnist:DIR            train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
- *                        t10k-labels-idx1-ubyte, each plain or .gz (MNIST, Fashion-MNIST)
- *   folder:ROOT          ROOT/train/CLASS/NAME.png|.jpg|.jpeg (any case) and ROOT/test/CLASS/...:
+ *                        t10k-labels-idx1-ubyte, each plain or .gz (MNIST, Fashion-MNIST); class
+ *                        names are Fashion-MNIST's (T-shirt/top ... Ankle boot) when the training
+ *                        labels are Fashion-MNIST's own (recognized by content, not by path),
+ *                        else the digits
+ *   folder:ROOT          ROOT/train/CLASS/NAME.EXT and ROOT/test/CLASS/..., EXT one of
+ *                        RN_IMAGE_EXTENSIONS (any case; other files are skipped):
  *                        the class of an image is its folder, never its file name; the class
  *                        index is the position of the folder name among ROOT/train's class
  *                        folders sorted by strcmp, and ROOT/test uses the same list
@@ -470,6 +507,15 @@ typedef struct {
 rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
                           const rn_data_opts *opts);
 
+/* rn_dataset_load, telling `progress` (unless NULL) how far decoding has come, as done of total
+ * images: folder: sets call it from one thread while they decode (done rising, about once per
+ * 64 images of that thread) and once with done == total; the other formats, which read a few
+ * large files, do not call it. */
+typedef void (*rn_data_progress)(int done, int total, void *user);
+rn_status rn_dataset_load_progress(rn_dataset *train, rn_dataset *test, const char *spec,
+                                   const rn_data_opts *opts, rn_data_progress progress,
+                                   void *user);
+
 /* Frees a set's arrays and zeroes it; a zeroed set may be freed again. */
 void rn_dataset_free(rn_dataset *d);
 
@@ -485,8 +531,9 @@ rn_norm rn_dataset_norm(const rn_dataset *d);
 rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64_t seed);
 
 /* Writes both sets to dir (created if missing) as CIFAR-10-style binaries: data_batch_1..5.bin
- * (train in 5 nearly equal consecutive batches) and test_batch.bin, each a run of records of
- * 1 label byte + c*h*w pixel bytes, plus batches.meta.txt (class names, one per line) and
+ * (train in 5 nearly equal batches) and test_batch.bin, each a run of records of 1 label byte +
+ * c*h*w pixel bytes in a shuffled order (a fixed seed per set, so the same set always gives the
+ * same files, and each batch is a sample of every class as CIFAR's own batches are), plus batches.meta.txt (class names, one per line) and
  * meta.json (shape, classes and counts). Each file is written atomically; meta.json last. Load
  * the result with "packed:DIR" (or "cifar10:DIR" when the images are 3x32x32). Labels above
  * 255 cannot be stored and give RN_ERR_BAD_ARG. */

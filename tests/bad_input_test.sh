@@ -204,15 +204,22 @@ check_error "an image as weights" "rgb32.png: header length [0-9]+ is absurd" \
 # ---- images
 check_error "image missing" "$B/none.png: cannot open: No such file or directory" \
     predict --weights "$W" "$B/none.png"
-check_error "image path is a directory" "$B: is a directory, expected a PNG or JPEG image" \
+check_error "image path is a directory" "$B: is a directory, expected a PNG, JPEG, BMP, PGM or PPM image" \
     predict --weights "$W" "$B"
 : >"$B/empty.png"
-check_error "empty image file" "empty.png: empty file, expected a PNG or JPEG image" \
+check_error "empty image file" "empty.png: empty file, expected a PNG, JPEG, BMP, PGM or PPM image" \
     predict --weights "$W" "$B/empty.png"
 printf 'airplane\nautomobile\n' >"$B/text.png"
-check_error "text file as image" "text.png: not a readable image" predict --weights "$W" "$B/text.png"
+check_error "text file as image" "text.png: not a readable image \(expected PNG, JPEG, BMP, PGM or PPM\)" predict --weights "$W" "$B/text.png"
 check_error "weights file as image" "resnet20_torch.safetensors: not a readable image" \
     predict --weights "$W" "$W"
+printf 'RIFF\044\000\000\000WEBPVP8 ' >"$B/photo.webp" # the first bytes of a WebP file
+check_error "WebP image" \
+    "photo.webp: a WebP image, which is not read \(expected PNG, JPEG, BMP, PGM or PPM\)" \
+    predict --weights "$W" "$B/photo.webp"
+printf 'GIF89a\001\000\001\000' >"$B/anim.gif"
+check_error "GIF image" "anim.gif: a GIF image, which is not read \(expected PNG, JPEG, BMP, PGM or PPM\)" \
+    predict --weights "$W" "$B/anim.gif"
 head -c 100 "$IMG" >"$B/cut.png"
 check_error "truncated PNG" "cut.png: cannot decode image" predict --weights "$W" "$B/cut.png"
 head -c 33 "$IMG" >"$B/header_only.png"

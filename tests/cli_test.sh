@@ -6,17 +6,21 @@
 # Environment: RESNET (the program, default ./resnet).
 source "$(dirname "$0")/testlib.sh"
 
+# commas N: N with thousands separators (1234567 -> 1,234,567).
+commas() { printf '%s' "$1" | sed ':a; s/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/; ta'; }
+
 # info_counts PARAMS MACS MODEL [OPTIONS...]: the last two lines are exactly "params: PARAMS"
-# and "macs: MACS".
+# and "macs: MACS multiply-adds per image (M.MM U)", the numbers with thousands separators.
 info_counts() {
     local params=$1 macs=$2
     shift 2
     local out
     out=$("$RESNET" info "$@") || return 1
-    local got
+    local got want
     got=$(printf '%s\n' "$out" | tail -n 2 | tr '\n' ' ')
-    if [ "$got" != "params: $params macs: $macs " ]; then
-        echo "got '$got', expected 'params: $params macs: $macs'" >&2
+    want="params: $(commas "$params") macs: $(commas "$macs") multiply-adds per image "
+    if [ "${got%(*}" != "$want" ] || ! [[ "$got" =~ \([0-9.]+\ [kMG]?\)\ $ ]]; then
+        echo "got '$got', expected '$want(N U)'" >&2
         return 1
     fi
     echo "$got"
@@ -46,9 +50,10 @@ info_table_sums() {
     local out
     out=$("$RESNET" info "$1") || return 1
     printf '%s\n' "$out" | awk '
-        /^params: / { total = $2 }
-        /^macs: / { total_macs = $2 }
-        NF == 5 && $3 ~ /^[0-9]+x[0-9]+x[0-9]+$/ { p += $4; m += $5; rows++ }
+        /^params: / { gsub(/,/, "", $2); total = $2 + 0 }
+        /^macs: / { gsub(/,/, "", $2); total_macs = $2 + 0 }
+        NF == 5 && $3 ~ /^[0-9]+x[0-9]+x[0-9]+$/ {
+            gsub(/,/, "", $4); gsub(/,/, "", $5); p += $4; m += $5; rows++ }
         END {
             if (rows < 10 || p != total || m != total_macs) {
                 printf "rows %d, params column sums to %.0f (total %.0f), macs to %.0f (total %.0f)\n",
@@ -69,11 +74,11 @@ check "info resnet50-imagenet" info_counts 25557032 4089184256 resnet50-imagenet
 check "info resnet20 table sums" info_table_sums resnet20
 check "info resnet50-imagenet table sums" info_table_sums resnet50-imagenet
 check "info resnet20 header and rows" info_has resnet20 -- \
-    '^resnet20: input 3x32x32, 10 classes$' '^conv1 +conv3x3/1 +16x32x32 +432 +442368$' \
+    '^resnet20: input 3x32x32, 10 classes$' '^conv1 +conv3x3/1 +16x32x32 +432 +442,368$' \
     '^linear +linear +10x1x1 +650 +640$'
 check "info resnet18-imagenet rows" info_has resnet18-imagenet -- \
     '^resnet18-imagenet: input 3x224x224, 1000 classes$' \
-    '^conv1 +conv7x7/2 +64x112x112 +9408 +118013952$' '^fc +linear +1000x1x1 +513000 +512000$'
+    '^conv1 +conv7x7/2 +64x112x112 +9,408 +118,013,952$' '^fc +linear +1000x1x1 +513,000 +512,000$'
 
 # ---- geometry options change the table and the totals
 check "info --size 64" info_counts 269722 162202240 resnet20 --size 64
@@ -82,12 +87,15 @@ check "info --size 48x40 table" info_has resnet20 --size 48x40 -- \
     '^resnet20: input 3x48x40, 10 classes$' '^conv1 +conv3x3/1 +16x48x40 '
 check "info --in-channels 1" info_counts 269434 40256128 resnet20 --in-channels 1
 check "info --in-channels 1 table" info_has resnet20 --in-channels 1 -- \
-    '^resnet20: input 1x32x32, 10 classes$' '^conv1 +conv3x3/1 +16x32x32 +144 +147456$'
+    '^resnet20: input 1x32x32, 10 classes$' '^conv1 +conv3x3/1 +16x32x32 +144 +147,456$'
 check "info --classes 100" info_counts 275572 40556800 resnet20 --classes 100
 check "info --classes 100 table" info_has resnet20 --classes 100 -- \
-    '^linear +linear +100x1x1 +6500 +6400$'
+    '^linear +linear +100x1x1 +6,500 +6,400$'
 check "info all three options" info_counts 11175370 708121600 resnet18-imagenet \
     --size 160x128 --in-channels 1 --classes 10
+check "info: units and separators" info_has resnet18-imagenet -- '^params: 11,689,512$' \
+    '^macs: 1,814,073,344 multiply-adds per image \(1\.81 G\)$'
+check "info: one class" info_has resnet20 --classes 1 -- '^resnet20: input 3x32x32, 1 class$'
 check "info --help" info_has --help -- '^usage: resnet info MODEL' 'resnet18-imagenet'
 
 # ---- failures: one line on stderr, non-zero exit

@@ -74,6 +74,14 @@ else
     cat "$tmp/out" "$tmp/err"
     ls -l "$tmp/packed" 2>&1
 fi
+# pack shows its progress on stderr: images decoded, then what was read and where it goes
+if grep -q "^decoding images: 7 of 7 (100%)$" "$tmp/err" &&
+    grep -q "^read 5 train and 2 test images of 3x6x8 in [0-9.]* s; writing $tmp/packed$" "$tmp/err"; then
+    ok "data pack shows its progress"
+else
+    bad "data pack progress:"
+    cat "$tmp/err"
+fi
 if run "$RESNET" data info --data "packed:$tmp/packed" &&
     diff <(grep -v '^data ' "$tmp/info_folder") <(grep -v '^data ' "$tmp/out") >/dev/null; then
     ok "data info on the packed set matches the folder's"
@@ -89,6 +97,16 @@ if run "$RESNET" data pack --data "folder:$tmp/mixed" --out "$tmp/resized" --res
     ok "data pack --resize 4x5 of mixed sizes"
 else
     bad "data pack --resize:"
+    cat "$tmp/out" "$tmp/err"
+fi
+
+# one image is "1 image"
+if run "$RESNET" data info --data "folder:$tmp/mixed" --resize 4x5 &&
+    grep -q "^test     1 image (1..1 per class)$" "$tmp/out" &&
+    grep -q "^train    2 images (2..2 per class)$" "$tmp/out"; then
+    ok "data info: 1 image, 2 images"
+else
+    bad "data info plurals:"
     cat "$tmp/out" "$tmp/err"
 fi
 

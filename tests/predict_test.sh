@@ -145,8 +145,56 @@ if [ -x "$SAVE" ]; then
     else
         fail "save_weights" "could not write weights files"
     fi
+    # class names: the weights' metadata, --labels over it, classes.txt beside the weights
+    printf '%s\n' airplane automobile bird cat deer dog frog horse ship truck >"$TMP/cifar.txt"
+    printf 'T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot\n' \
+        >"$TMP/fashion.txt"
+    mkdir -p "$TMP/run"
+    if "$SAVE" resnet20 "$WEIGHTS" "$TMP/named.safetensors" --names "$TMP/fashion.txt" &&
+        cp "$TMP/ours_default.safetensors" "$TMP/run/best.safetensors" &&
+        cp "$TMP/cifar.txt" "$TMP/run/classes.txt"; then
+        check "class names from the weights' metadata" predict_matches default 5 "$TMP/fashion.txt" \
+            --weights "$TMP/named.safetensors" "${IMAGES[@]}"
+        check "--labels over the metadata's names" predict_matches default 5 "$TMP/cifar.txt" \
+            --weights "$TMP/named.safetensors" --labels "$TMP/cifar.txt" "${IMAGES[@]}"
+        check "class names from classes.txt beside the weights" predict_matches default 5 \
+            "$TMP/cifar.txt" --weights "$TMP/run/best.safetensors" "${IMAGES[@]}"
+        cp "$TMP/named.safetensors" "$TMP/run/best.safetensors"
+        check "the metadata's names over classes.txt" predict_matches default 5 "$TMP/fashion.txt" \
+            --weights "$TMP/run/best.safetensors" "${IMAGES[@]}"
+        printf 'a\nb\n' >"$TMP/run/classes.txt"
+        cp "$TMP/ours_default.safetensors" "$TMP/run/best.safetensors"
+        check "a classes.txt of another class count is not used" predict_matches default 5 - \
+            --weights "$TMP/run/best.safetensors" "${IMAGES[@]}"
+    else
+        fail "save_weights --names" "could not write the weights or the run folder"
+    fi
 else
     fail "save_weights" "$SAVE not built (make tests)"
+fi
+
+# ---- every format of the one list: the same pixels as BMP, PPM and PGM predict as the PNG does
+formats() {
+    /usr/bin/python3 - "$IMG" "$TMP" <<'PY' || return 1
+import sys
+from PIL import Image
+src, out = sys.argv[1], sys.argv[2]
+Image.open(f"{src}/rgb32.png").save(f"{out}/rgb32.bmp")
+Image.open(f"{src}/rgb32.png").save(f"{out}/rgb32.ppm")
+Image.open(f"{src}/gray32.png").save(f"{out}/gray32.pgm")
+PY
+    "$RESNET" predict --weights "$WEIGHTS" "$IMG/rgb32.png" "$IMG/gray32.png" |
+        cut -f 2- >"$TMP/png.tsv" || return 1
+    "$RESNET" predict --weights "$WEIGHTS" "$TMP/rgb32.bmp" "$TMP/gray32.pgm" |
+        cut -f 2- >"$TMP/other.tsv" || return 1
+    "$RESNET" predict --weights "$WEIGHTS" "$TMP/rgb32.ppm" | cut -f 2- >"$TMP/ppm.tsv" || return 1
+    diff "$TMP/png.tsv" "$TMP/other.tsv" >&2 && diff <(head -n 5 "$TMP/png.tsv") "$TMP/ppm.tsv" >&2 &&
+        echo "BMP, PPM and PGM give the PNG's $(wc -l <"$TMP/png.tsv") lines"
+}
+if /usr/bin/python3 -c "import PIL" 2>/dev/null; then
+    check "BMP, PPM, PGM images" formats
+else
+    skip "BMP, PPM, PGM images" "/usr/bin/python3 cannot import PIL to write them"
 fi
 
 # ---- a bad image among good ones: the others are still classified, the status is 1

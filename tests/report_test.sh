@@ -465,6 +465,18 @@ if run "$RESNET" report "$tmp/gpu8" -o "$tmp/gpu8.html" &&
     grep -q 'seed 1 · cuda:1 bf16<' "$tmp/gpu8.html"; then
     ok "report: a GPU run's settings show its device and precision"
 else bad "report: no 'cuda:1 bf16' in a GPU run's settings"; fi
+# One epoch and one warm-up step read in the singular.
+cp -r "$E/plain8" "$tmp/one8"
+python3 - "$tmp/one8/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(iters=0, epochs=1, warmup=1)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+if run "$RESNET" report "$tmp/one8" -o "$tmp/one8.html" &&
+    grep -q 'warm-up 1 step · .* · 1 epoch · ' "$tmp/one8.html"; then
+    ok "report: 1 epoch, 1 step"
+else bad "report: no '1 epoch' and 'warm-up 1 step' in the settings"; fi
 
 # An unfinished run (its checkpoint at step 2 and its logs cut there) is resumed.
 python3 - "$E/resnet8" <<'EOF'

@@ -129,15 +129,44 @@ static void make_cifar10(const char *dir, bool names) {
         remove_file(dir, "batches.meta.txt");
 }
 
-static void assert_sets_equal(const rn_dataset *a, const rn_dataset *b) {
+/* Same counts, shape, classes and class names. */
+static void assert_same_form(const rn_dataset *a, const rn_dataset *b) {
     assert_int_equal(a->n, b->n);
     assert_int_equal(a->c, b->c);
     assert_int_equal(a->h, b->h);
     assert_int_equal(a->w, b->w);
     assert_int_equal(a->num_classes, b->num_classes);
+    for (int k = 0; k < a->num_classes; k++) assert_string_equal(a->class_names[k], b->class_names[k]);
+}
+
+static void assert_sets_equal(const rn_dataset *a, const rn_dataset *b) {
+    assert_same_form(a, b);
     assert_memory_equal(a->images, b->images, (size_t)a->n * a->c * a->h * a->w);
     assert_memory_equal(a->labels, b->labels, (size_t)a->n * sizeof *a->labels);
-    for (int k = 0; k < a->num_classes; k++) assert_string_equal(a->class_names[k], b->class_names[k]);
+}
+
+/* Records (label byte, then pixels) of a set, sorted, to compare sets as multisets. */
+static size_t record_size;
+static int cmp_record(const void *a, const void *b) { return memcmp(a, b, record_size); }
+static uint8_t *sorted_records(const rn_dataset *d) {
+    size_t img = (size_t)d->c * d->h * d->w;
+    record_size = 1 + img;
+    uint8_t *r = malloc((size_t)d->n * record_size);
+    for (int i = 0; i < d->n; i++) {
+        r[i * record_size] = (uint8_t)d->labels[i];
+        memcpy(r + i * record_size + 1, d->images + i * img, img);
+    }
+    qsort(r, (size_t)d->n, record_size, cmp_record);
+    return r;
+}
+
+/* Packing shuffles: b holds a's images with their labels, in another order. */
+static void assert_sets_permuted(const rn_dataset *a, const rn_dataset *b) {
+    assert_same_form(a, b);
+    uint8_t *ra = sorted_records(a), *rb = sorted_records(b);
+    assert_memory_equal(ra, rb, (size_t)a->n * record_size);
+    free(ra);
+    free(rb);
 }
 
 /* A set built in memory: n images (c, h, w), label i % k, pixels pix(i, byte, seed). */
@@ -345,6 +374,35 @@ static void test_fashion_mnist(void **state) {
                   "mean %.4f std %.4f\n", tr.n, te.n, over, counts[0], nm.mean[0], nm.std[0]);
     assert_int_equal(over, 0);
     for (int k = 0; k < 10; k++) assert_int_equal(counts[k], 6000);
+    /* Recognized by its training labels: Fashion-MNIST's class names, in both splits. */
+    print_message("    class names: %s, %s, ..., %s\n", tr.class_names[0], tr.class_names[1],
+                  tr.class_names[9]);
+    assert_string_equal(tr.class_names[0], "T-shirt/top");
+    assert_string_equal(tr.class_names[6], "Shirt");
+    assert_string_equal(tr.class_names[9], "Ankle boot");
+    assert_string_equal(te.class_names[9], "Ankle boot");
+    /* The same labels elsewhere, under any folder name, with other images: the same names;
+     * one label changed: the digits. */
+    const char *dir = fresh_dir("idx_copy");
+    size_t n;
+    uint8_t *b = idx_bytes(0x803, tr.n, 1, 1, 3, &n);
+    write_bytes(dir, "train-images-idx3-ubyte", b, n);
+    free(b);
+    b = idx_bytes(0x801, tr.n, 0, 0, 3, &n);
+    for (int i = 0; i < tr.n; i++) b[8 + i] = (uint8_t)tr.labels[i];
+    write_bytes(dir, "train-labels-idx1-ubyte", b, n);
+    char spec[600];
+    snprintf(spec, sizeof spec, "mnist:%s", dir);
+    rn_dataset copy;
+    TU_OK(rn_dataset_load(&copy, NULL, spec, NULL));
+    assert_string_equal(copy.class_names[0], "T-shirt/top");
+    rn_dataset_free(&copy);
+    b[8 + 100] = (uint8_t)((b[8 + 100] + 1) % 10);
+    write_bytes(dir, "train-labels-idx1-ubyte", b, n);
+    free(b);
+    TU_OK(rn_dataset_load(&copy, NULL, spec, NULL));
+    assert_string_equal(copy.class_names[0], "0");
+    rn_dataset_free(&copy);
     rn_dataset_free(&tr);
     rn_dataset_free(&te);
 }
@@ -479,6 +537,86 @@ static void test_folder(void **state) {
     rn_dataset_free(&te);
 }
 
+/* Every format predict reads, folders read too (by content, listed by extension); a file of
+ * a recognized but unread format is an error naming it, not left out. */
+static void test_folder_formats(void **state) {
+    const char *root = fresh_dir("folder_formats");
+    char d[1024], path[1100], spec[600];
+    snprintf(d, sizeof d, "%s/train/a", root);
+    mkdirs(d);
+    uint8_t *rgb = hwc_image(6, 5, 3, 30), *gray = hwc_image(6, 5, 1, 31);
+    snprintf(path, sizeof path, "%s/x.BMP", d);
+    assert_true(stbi_write_bmp(path, 6, 5, 3, rgb));
+    uint8_t pgm[11 + 30], ppm[11 + 90]; /* "P5\n6 5\n255\n" is 11 bytes */
+    memcpy(pgm, "P5\n6 5\n255\n", 11);
+    memcpy(pgm + 11, gray, 30);
+    write_bytes(d, "y.pgm", pgm, sizeof pgm);
+    memcpy(ppm, "P6\n6 5\n255\n", 11);
+    memcpy(ppm + 11, rgb, 90);
+    write_bytes(d, "z.ppm", ppm, sizeof ppm);
+    snprintf(d, sizeof d, "%s/test/a", root);
+    mkdirs(d);
+    write_png(d, "t.png", 6, 5, 3, 30);
+    snprintf(spec, sizeof spec, "folder:%s", root);
+    rn_dataset tr, te;
+    TU_OK(rn_dataset_load(&tr, &te, spec, NULL));
+    assert_int_equal(tr.n, 3);
+    assert_int_equal(tr.c, 3);
+    int bad = 0;
+    for (int ch = 0; ch < 3; ch++)
+        for (int k = 0; k < 30; k++) {
+            bad += tr.images[ch * 30 + k] != rgb[k * 3 + ch];       /* x.BMP */
+            bad += tr.images[90 + ch * 30 + k] != gray[k];          /* y.pgm */
+            bad += tr.images[180 + ch * 30 + k] != rgb[k * 3 + ch]; /* z.ppm */
+        }
+    print_message("    folder of BMP, PGM and PPM files: %d wrong pixels\n", bad);
+    assert_int_equal(bad, 0);
+    assert_memory_equal(te.images, tr.images, 90); /* the PNG of the same pixels */
+    rn_dataset_free(&tr);
+    rn_dataset_free(&te);
+    /* A WebP file among them: refused by name, and by content under another name. */
+    snprintf(d, sizeof d, "%s/train/a", root);
+    write_bytes(d, "w.webp", "RIFF\x24\0\0\0WEBPVP8 ", 16);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "a/w.webp: a WebP image",
+                     "expected PNG, JPEG, BMP, PGM or PPM", NULL);
+    remove_file(d, "w.webp");
+    write_bytes(d, "w.png", "RIFF\x24\0\0\0WEBPVP8 ", 16);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "a/w.png: a WebP image",
+                     "expected PNG, JPEG, BMP, PGM or PPM", NULL);
+    free(rgb);
+    free(gray);
+}
+
+/* Progress while a folder decodes: done never falls, and the last call says every image. */
+typedef struct {
+    int calls, last_done, last_total, fell;
+} progress_log;
+
+static void log_progress(int done, int total, void *user) {
+    progress_log *p = user;
+    p->fell += done < p->last_done;
+    p->calls++;
+    p->last_done = done;
+    p->last_total = total;
+}
+
+static void test_folder_progress(void **state) {
+    const char *root = make_folder("folder_progress");
+    char spec[600];
+    snprintf(spec, sizeof spec, "folder:%s", root);
+    rn_dataset tr, te;
+    progress_log log = {0};
+    TU_OK(rn_dataset_load_progress(&tr, &te, spec, NULL, log_progress, &log));
+    print_message("    %d progress calls, the last %d of %d\n", log.calls, log.last_done,
+                  log.last_total);
+    assert_true(log.calls >= 1);
+    assert_int_equal(log.fell, 0);
+    assert_int_equal(log.last_done, tr.n + te.n);
+    assert_int_equal(log.last_total, tr.n + te.n);
+    rn_dataset_free(&tr);
+    rn_dataset_free(&te);
+}
+
 static void test_folder_resize(void **state) {
     const char *root = fresh_dir("folder_resize");
     char dir[1024];
@@ -532,7 +670,8 @@ static void test_folder_resize(void **state) {
 }
 
 /* Resizing against PIL's Image.resize(BILINEAR) (tests/data/resize_ref.bin, written by
- * tools/gen_resize_ref.py): must match bit for bit. */
+ * tools/gen_resize_ref.py): must match bit for bit, both the data sets' resize and
+ * rn_image_to_input's (predict), which must be the same one. */
 static void test_resize_matches_pil(void **state) {
     char path[1024];
     snprintf(path, sizeof path, "%s/resize_ref.bin", tu_data_dir());
@@ -543,7 +682,7 @@ static void test_resize_matches_pil(void **state) {
     assert_non_null(p);
     p++;
     const uint8_t *end = (const uint8_t *)buf + size;
-    int cases = 0, worst = 0;
+    int cases = 0, worst = 0, worst_input = 0;
     while (p < end) {
         int32_t hd[5];
         memcpy(hd, p, sizeof hd);
@@ -555,8 +694,22 @@ static void test_resize_matches_pil(void **state) {
         TU_OK(rn_data_resize_planes(got, dh, dw, p, sh, sw, c));
         int diff = 0;
         for (size_t k = 0; k < out; k++) diff = RN_MAX(diff, abs(got[k] - p[in + k]));
-        print_message("    %dx%dx%d -> %dx%d: max |diff| vs PIL %d\n", c, sh, sw, dh, dw, diff);
+        /* The same image (interleaved) through rn_image_to_input, with mean 0 and std 1. */
+        rn_image img = {.width = sw, .height = sh, .channels = c, .pixels = malloc(in)};
+        for (int ch = 0; ch < c; ch++)
+            for (int k = 0; k < sh * sw; k++) img.pixels[k * c + ch] = p[(size_t)ch * sh * sw + k];
+        rn_norm unit = {.channels = c, .std = {1, 1, 1, 1}};
+        float *x = malloc(out * sizeof *x);  // (c, dh, dw)
+        TU_OK(rn_image_to_input(x, &img, c, dh, dw, &unit));
+        int diff_input = 0;
+        for (size_t k = 0; k < out; k++)
+            diff_input = RN_MAX(diff_input, abs((int)lrintf(x[k] * 255.0f) - p[in + k]));
+        print_message("    %dx%dx%d -> %dx%d: max |diff| vs PIL %d (data sets), %d (predict's "
+                      "input)\n", c, sh, sw, dh, dw, diff, diff_input);
         worst = RN_MAX(worst, diff);
+        worst_input = RN_MAX(worst_input, diff_input);
+        free(img.pixels);
+        free(x);
         free(got);
         p += in + out;
         cases++;
@@ -564,6 +717,7 @@ static void test_resize_matches_pil(void **state) {
     rn_free(buf);
     assert_true(cases >= 5);
     assert_int_equal(worst, 0);
+    assert_int_equal(worst_input, 0);
 }
 
 /* ---- statistics, split, pack ---------------------------------------------------------- */
@@ -673,11 +827,11 @@ static void test_pack_roundtrip(void **state) {
     char spec[600], path[1024];
     snprintf(spec, sizeof spec, "packed:%s", dir);
     TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
-    assert_sets_equal(&tr, &tr2);
+    assert_sets_permuted(&tr, &tr2);
     for (int k = 0; k < 3; k++) free(te.class_names[k]);
     free(te.class_names);
     te.class_names = rn_data_copy_names(tr.class_names, 3);
-    assert_sets_equal(&te, &te2);
+    assert_sets_permuted(&te, &te2);
     struct stat st;
     snprintf(path, sizeof path, "%s/data_batch_1.bin", dir);
     assert_int_equal(stat(path, &st), 0);
@@ -685,7 +839,7 @@ static void test_pack_roundtrip(void **state) {
     snprintf(path, sizeof path, "%s/data_batch_5.bin", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 2 * 21);
-    print_message("    packed 1x5x4: train %d, test %d images identical after the round trip\n",
+    print_message("    packed 1x5x4: train %d, test %d images, the same after the round trip\n",
                   tr2.n, te2.n);
     /* Not CIFAR-10's shape: cifar10:DIR refuses and points to packed:. */
     snprintf(spec, sizeof spec, "cifar10:%s", dir);
@@ -705,8 +859,8 @@ static void test_pack_roundtrip(void **state) {
     TU_OK(rn_dataset_pack(&tr, &te, cdir));
     snprintf(spec, sizeof spec, "cifar10:%s", cdir);
     TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
-    assert_sets_equal(&tr, &tr2);
-    assert_sets_equal(&te, &te2);
+    assert_sets_permuted(&tr, &tr2);
+    assert_sets_permuted(&te, &te2);
     rn_dataset_free(&tr2);
     rn_dataset_free(&te2);
     /* And the loaded CIFAR-10 of test_cifar10 round-trips through packed too. */
@@ -720,8 +874,8 @@ static void test_pack_roundtrip(void **state) {
     TU_OK(rn_dataset_pack(&tr, &te, pdir));
     snprintf(spec, sizeof spec, "packed:%s", pdir);
     TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
-    assert_sets_equal(&tr, &tr2);
-    assert_sets_equal(&te, &te2);
+    assert_sets_permuted(&tr, &tr2);
+    assert_sets_permuted(&te, &te2);
     rn_dataset_free(&tr2);
     rn_dataset_free(&te2);
 
@@ -737,6 +891,57 @@ static void test_pack_roundtrip(void **state) {
     rn_dataset_free(&big);
     rn_dataset_free(&tr);
     rn_dataset_free(&te);
+}
+
+/* Packing writes the records shuffled, with a fixed seed: every batch holds every class of a
+ * set sorted by class, and the same set packs to the same bytes. */
+static void test_pack_shuffles(void **state) {
+    rn_dataset tr, te, tr2, te2;
+    make_set(&tr, 500, 1, 2, 2, 10, 20);
+    make_set(&te, 100, 1, 2, 2, 10, 21);
+    for (int i = 0; i < tr.n; i++) tr.labels[i] = i / 50; /* sorted by class */
+    for (int i = 0; i < te.n; i++) te.labels[i] = i / 10;
+    const char *dir = fresh_dir("pack_shuffled");
+    TU_OK(rn_dataset_pack(&tr, &te, dir));
+    char spec[600];
+    snprintf(spec, sizeof spec, "packed:%s", dir);
+    TU_OK(rn_dataset_load(&tr2, &te2, spec, NULL));
+    assert_sets_permuted(&tr, &tr2);
+    int classes = 0, moved = 0;
+    bool seen[10] = {false};
+    for (int i = 0; i < 100; i++) { /* data_batch_1.bin */
+        classes += !seen[tr2.labels[i]];
+        seen[tr2.labels[i]] = true;
+    }
+    for (int i = 0; i < tr.n; i++) moved += memcmp(tr.images + 4 * i, tr2.images + 4 * i, 4) != 0;
+    int test_moved = 0;
+    for (int i = 0; i < te.n; i++) test_moved += te2.labels[i] != te.labels[i];
+    print_message("    packed a set sorted by class: the first batch holds %d classes, %d of %d "
+                  "train and %d of %d test images moved\n", classes, moved, tr.n, test_moved,
+                  te.n);
+    assert_int_equal(classes, 10);
+    assert_true(moved > tr.n / 2 && test_moved > te.n / 2);
+    /* Again, elsewhere: the same bytes. */
+    const char *dir2 = fresh_dir("pack_shuffled_again");
+    TU_OK(rn_dataset_pack(&tr, &te, dir2));
+    const char *files[] = {"data_batch_1.bin", "data_batch_5.bin", "test_batch.bin"};
+    for (int f = 0; f < 3; f++) {
+        char p1[1024], p2[1024];
+        snprintf(p1, sizeof p1, "%s/%s", dir, files[f]);
+        snprintf(p2, sizeof p2, "%s/%s", dir2, files[f]);
+        void *b1, *b2;
+        size_t n1, n2;
+        TU_OK(rn_read_file(p1, &b1, &n1));
+        TU_OK(rn_read_file(p2, &b2, &n2));
+        assert_int_equal(n1, n2);
+        assert_memory_equal(b1, b2, n1);
+        rn_free(b1);
+        rn_free(b2);
+    }
+    rn_dataset_free(&tr);
+    rn_dataset_free(&te);
+    rn_dataset_free(&tr2);
+    rn_dataset_free(&te2);
 }
 
 /* ---- bad data ------------------------------------------------------------------------- */
@@ -930,8 +1135,11 @@ int main(void) {
         cmocka_unit_test(test_cifar10),          cmocka_unit_test(test_cifar100),
         cmocka_unit_test(test_mnist),            cmocka_unit_test(test_fashion_mnist),
         cmocka_unit_test(test_folder),           cmocka_unit_test(test_folder_resize),
+        cmocka_unit_test(test_folder_formats),
+        cmocka_unit_test(test_folder_progress),
         cmocka_unit_test(test_resize_matches_pil), cmocka_unit_test(test_norm),
         cmocka_unit_test(test_split),            cmocka_unit_test(test_pack_roundtrip),
+        cmocka_unit_test(test_pack_shuffles),
         cmocka_unit_test(test_bad_cifar),        cmocka_unit_test(test_bad_mnist),
         cmocka_unit_test(test_bad_folder),       cmocka_unit_test(test_bad_spec),
     };

@@ -25,9 +25,10 @@ What predict does, and what is done here to match it:
     those pixels, the exact input predict sees; the largest PIL/stb difference goes into the
     TSV header.
   - gray to RGB: the channel is replicated (stb_image's conversion).
-  - resize only when the size differs from the model's input: F.interpolate(mode="bilinear",
-    align_corners=False) on the 0..255 pixel values (half-pixel centers, source coordinates
-    clamped at 0), before normalization.
+  - resize only when the size differs from the model's input: PIL's
+    Image.resize((W, H), Image.BILINEAR) on the uint8 pixels (antialiased when shrinking; what
+    the data sets' --resize does, and torchvision's Resize on PIL images), before
+    normalization.
   - normalize (pixel/255 - mean) / std per channel, float32; eval mode; softmax.
 The torch version is recorded in the TSV header. Probabilities are written with 8 decimals;
 each top-5 list is checked to have no near-ties, so the order is well defined.
@@ -44,7 +45,6 @@ import zlib
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
@@ -124,12 +124,14 @@ def stb_decode(path):
 
 def model_input(pixels, size, mean, std):
     """uint8 (H, W) or (H, W, 3) pixels -> normalized (1, 3, size[0], size[1]) float32 input."""
+    from PIL import Image
+
     px = np.asarray(pixels)
     if px.ndim == 2:
         px = np.repeat(px[:, :, None], 3, axis=2)  # gray -> RGB: stb replicates the channel
+    if tuple(px.shape[:2]) != tuple(size):
+        px = np.asarray(Image.fromarray(px, "RGB").resize((size[1], size[0]), Image.BILINEAR))
     x = torch.from_numpy(px.astype(np.float32)).permute(2, 0, 1).unsqueeze(0).contiguous()
-    if tuple(x.shape[2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return (x / 255.0 - m) / s

@@ -4,6 +4,7 @@
  * coarse labels) and what rn_dataset_pack writes (packed:DIR: the CIFAR-10 layout plus a
  * meta.json giving shape, classes and counts, so any image size or channel count round-trips).
  */
+#include "core/draws.h"
 #include "data/data.h"
 
 #include <errno.h>
@@ -16,6 +17,10 @@
 #define PACK_FORMAT "resnet.c packed data set"
 #define PACK_VERSION 1
 #define PACK_BATCHES 5
+/* rn_dataset_pack writes the records of each set in a fixed shuffled order (as CIFAR's own
+ * batches are shuffled), from these seeds: the same set always packs to the same files. */
+#define PACK_TRAIN_SEED 0x7061636B74726E31ull
+#define PACK_TEST_SEED 0x7061636B74737431ull
 
 static const char *const cifar10_train_files[PACK_BATCHES] = {
     "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
@@ -256,9 +261,9 @@ static rn_status check_packable(const rn_dataset *d, const char *which, const rn
     return RN_OK;
 }
 
-/* Writes images [first, first+count) of d as records to dir/name. */
-static rn_status write_records(const char *dir, const char *name, const rn_dataset *d, int first,
-                               int count) {
+/* Writes images order[first .. first+count) of d as records to dir/name. */
+static rn_status write_records(const char *dir, const char *name, const rn_dataset *d,
+                               const int *order, int first, int count) {
     char path[4096];
     if (!rn_data_path(path, sizeof path, dir, name))
         return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
@@ -266,8 +271,9 @@ static rn_status write_records(const char *dir, const char *name, const rn_datas
     uint8_t *buf = rn_alloc((size_t)count * rec);
     if (!buf) return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, count * rec);
     for (int i = 0; i < count; i++) {
-        buf[i * rec] = (uint8_t)d->labels[first + i];
-        memcpy(buf + i * rec + 1, d->images + (size_t)(first + i) * pixels, pixels);
+        int k = order[first + i];
+        buf[i * rec] = (uint8_t)d->labels[k];
+        memcpy(buf + i * rec + 1, d->images + (size_t)k * pixels, pixels);
     }
     const void *parts[1] = {buf};
     size_t sizes[1] = {(size_t)count * rec};
@@ -294,13 +300,21 @@ rn_status rn_dataset_pack(const rn_dataset *train, const rn_dataset *test, const
     if (unlink(path) != 0 && errno != ENOENT)
         return rn_fail(RN_ERR_IO, "%s: cannot remove the old file: %s", path, strerror(errno));
 
+    int *order = malloc((size_t)RN_MAX(train->n, test->n) * sizeof *order);
+    if (!order) return rn_fail(RN_ERR_NOMEM, "cannot allocate the order of %d images", train->n);
     int counts[PACK_BATCHES], first = 0;
-    for (int b = 0; b < PACK_BATCHES; b++) {
+    rn_draw_split_order(order, train->n, PACK_TRAIN_SEED);
+    for (int b = 0; b < PACK_BATCHES && !s; b++) {
         counts[b] = train->n / PACK_BATCHES + (b < train->n % PACK_BATCHES);
-        if ((s = write_records(dir, cifar10_train_files[b], train, first, counts[b]))) return s;
+        s = write_records(dir, cifar10_train_files[b], train, order, first, counts[b]);
         first += counts[b];
     }
-    if ((s = write_records(dir, "test_batch.bin", test, 0, test->n))) return s;
+    if (!s) {
+        rn_draw_split_order(order, test->n, PACK_TEST_SEED);
+        s = write_records(dir, "test_batch.bin", test, order, 0, test->n);
+    }
+    free(order);
+    if (s) return s;
 
     /* Class names, one per line ("0".."k-1" if the set has none). */
     size_t len = 0;

@@ -28,6 +28,11 @@ char **rn_data_copy_names(char *const *names, int n);
 rn_status rn_data_resize_planes(uint8_t *dst, int dh, int dw, const uint8_t *src, int sh, int sw,
                                 int c);
 
+/* A decoded image (height, width, channels) as planar pixels dst (channels, h, w), resized as
+ * rn_data_resize_planes does when its size differs: the one conversion behind folder: data
+ * sets and rn_image_to_input (predict). */
+rn_status rn_data_image_planes(uint8_t *dst, int h, int w, const rn_image *img);
+
 /* Resizes every image of d to h x w in place (a new images array); nothing if already so. */
 rn_status rn_data_resize_set(rn_dataset *d, int h, int w);
 
@@ -41,6 +46,6 @@ rn_status rn_data_load_cifar100(rn_dataset *train, rn_dataset *test, const char 
                                 bool coarse);
 rn_status rn_data_load_mnist(rn_dataset *train, rn_dataset *test, const char *dir);
 rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *root,
-                              const rn_data_opts *opts);
+                              const rn_data_opts *opts, rn_data_progress progress, void *user);
 
 #endif

@@ -13,6 +13,12 @@
 
 rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
                           const rn_data_opts *opts) {
+    return rn_dataset_load_progress(train, test, spec, opts, NULL, NULL);
+}
+
+rn_status rn_dataset_load_progress(rn_dataset *train, rn_dataset *test, const char *spec,
+                                   const rn_data_opts *opts, rn_data_progress progress,
+                                   void *user) {
     memset(train, 0, sizeof *train);
     if (test) memset(test, 0, sizeof *test);
     if (!spec) return rn_fail(RN_ERR_BAD_ARG, "no data set given (expected one of " KNOWN_SPECS ")");
@@ -36,7 +42,7 @@ rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
     else if (IS("cifar100-coarse")) s = rn_data_load_cifar100(train, test, dir, true);
     else if (IS("mnist")) s = rn_data_load_mnist(train, test, dir);
     else if (IS("packed")) s = rn_data_load_packed(train, test, dir);
-    else s = rn_data_load_folder(train, test, dir, opts);
+    else s = rn_data_load_folder(train, test, dir, opts, progress, user);
 #undef IS
     if (s == RN_OK && rh > 0) {
         s = rn_data_resize_set(train, rh, rw);

@@ -1,22 +1,21 @@
 /*
  * folder.c — image-folder data sets (folder:ROOT): ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE
- * with IMAGE a .png, .jpg or .jpeg file (any case). The label of an image is the index of its
- * folder's name in the strcmp-sorted list of ROOT/train's class folders; file names never
- * matter beyond their order. Files are listed and sorted first, then read in two parallel
- * passes (OpenMP): headers (sizes and channel counts), then pixels straight into the set, so
- * the result does not depend on the thread count.
+ * with IMAGE a file named with one of RN_IMAGE_EXTENSIONS (any case; read as predict reads it).
+ * The label of an image is the index of its folder's name in the strcmp-sorted list of
+ * ROOT/train's class folders; file names never matter beyond their order. Files are listed and
+ * sorted first, then read in two parallel passes (OpenMP): headers (sizes and channel counts),
+ * then pixels straight into the set, so the result does not depend on the thread count.
  */
 #include "data/data.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <omp.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
-#include <stb/stb_image.h>
-
-#define FOLDER_HINT "ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE, IMAGE a .png, .jpg or .jpeg"
+#define FOLDER_HINT \
+    "ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE, IMAGE a " RN_IMAGE_EXTENSIONS " file"
 
 typedef struct {
     char **v;
@@ -46,12 +45,6 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_image_name(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return dot && dot != name &&
-           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-}
-
 /* Sorted names in dir: sub-folders (want_dirs) or image files; hidden entries are skipped. */
 static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
     memset(out, 0, sizeof *out);
@@ -60,10 +53,12 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
         return rn_fail(RN_ERR_IO, "%s: cannot open the folder: %s (expected " FOLDER_HINT ")",
                        dir, strerror(errno));
     struct dirent *e;
-    char path[4096];
+    char path[4096], unread[256] = ""; /* the first file (by strcmp) of a format not read */
+    const char *unread_format = NULL;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        if (!want_dirs && !is_image_name(e->d_name)) continue;
+        const char *format = want_dirs ? NULL : rn_image_name_unread(e->d_name);
+        if (!want_dirs && !format && !rn_image_name_ok(e->d_name)) continue;
         bool is_dir;
         if (e->d_type == DT_DIR || e->d_type == DT_REG) {
             is_dir = e->d_type == DT_DIR;
@@ -74,6 +69,13 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
             is_dir = S_ISDIR(st.st_mode);
         }
         if (is_dir != want_dirs) continue;
+        if (format) {
+            if (!unread_format || strcmp(e->d_name, unread) < 0) {
+                snprintf(unread, sizeof unread, "%s", e->d_name);
+                unread_format = format;
+            }
+            continue;
+        }
         if (!list_push(out, e->d_name)) {
             closedir(d);
             list_free(out);
@@ -81,6 +83,12 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
         }
     }
     closedir(d);
+    if (unread_format) {
+        list_free(out);
+        return rn_fail(RN_ERR_BAD_FILE, "%s/%s: a %s image, which is not read (expected "
+                       RN_IMAGE_FORMATS "; convert it or move it out of the folder)", dir, unread,
+                       unread_format);
+    }
     if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
     return RN_OK;
 }
@@ -115,7 +123,8 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
         }
         if ((s = list_dir(&files, dir, false))) break;
         if (files.n == 0)
-            s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected .png, .jpg or .jpeg files)", dir);
+            s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected " RN_IMAGE_EXTENSIONS " files)",
+                        dir);
         int32_t *grown = s ? NULL : realloc(*labels, (size_t)(paths->n + files.n) * sizeof **labels);
         if (!s && !grown) s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
         if (grown) *labels = grown;
@@ -166,25 +175,13 @@ static rn_status decode_one(uint8_t *out, const char *path, const file_info *fi,
         return rn_fail(RN_ERR_BAD_FILE, "%s: decodes to %dx%d but its header says %dx%d", path,
                        img.height, img.width, fi->h, fi->w);
     }
-    bool same = img.width == w && img.height == h;
-    size_t plane = (size_t)img.width * img.height;
-    uint8_t *planar = same ? out : malloc(plane * c);
-    if (!planar) {
-        rn_image_free(&img);
-        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, plane * c);
-    }
-    for (int ch = 0; ch < c; ch++)  // (h, w, c) -> (c, h, w)
-        for (size_t p = 0; p < plane; p++) planar[ch * plane + p] = img.pixels[p * c + ch];
+    s = rn_data_image_planes(out, h, w, &img);
     rn_image_free(&img);
-    if (!same) {
-        s = rn_data_resize_planes(out, h, w, planar, fi->h, fi->w, c);
-        free(planar);
-    }
     return s;
 }
 
 rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *root,
-                              const rn_data_opts *opts) {
+                              const rn_data_opts *opts, rn_data_progress progress, void *user) {
     str_list classes = {0}, paths = {0};
     int32_t *labels = NULL;
     file_info *info = NULL;
@@ -215,16 +212,8 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
     }
     #pragma omp parallel for schedule(dynamic, 64)
     for (int i = 0; i < n; i++) {
-        int w, h, c;
-        if (!stbi_info(paths.v[i], &w, &h, &c)) {
-            record_error(&info[i], rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; "
-                                           "expected PNG or JPEG)", paths.v[i],
-                                           stbi_failure_reason()));
-        } else {
-            info[i].w = w;
-            info[i].h = h;
-            info[i].c = c <= 2 ? 1 : 3;
-        }
+        rn_status si = rn_image_info(paths.v[i], &info[i].w, &info[i].h, &info[i].c);
+        if (si) record_error(&info[i], si);
     }
     if ((s = first_error(info, n))) goto done;
 
@@ -244,17 +233,24 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
             }
     }
 
-    /* Pass 2: pixels, straight into the sets. */
+    /* Pass 2: pixels, straight into the sets; the first thread reports progress. */
     if ((s = rn_data_alloc(train, n_train, c, h, w, classes.n))) goto done;
     if (test && (s = rn_data_alloc(test, n - n_train, c, h, w, classes.n))) goto done;
     size_t img_size = (size_t)c * h * w;
+    int decoded = 0;
     #pragma omp parallel for schedule(dynamic, 64)
     for (int i = 0; i < n; i++) {
         uint8_t *out = i < n_train ? train->images + (size_t)i * img_size
                                    : test->images + (size_t)(i - n_train) * img_size;
         rn_status si = decode_one(out, paths.v[i], &info[i], c, h, w);
         if (si) record_error(&info[i], si);
+        int now;
+        #pragma omp atomic capture
+        now = ++decoded;
+        if (progress && omp_get_thread_num() == 0 && now % 64 == 0)
+            progress(now, n, user);
     }
+    if (progress) progress(n, n, user);
     if ((s = first_error(info, n))) goto done;
     memcpy(train->labels, labels, (size_t)n_train * sizeof *labels);
     if (test) memcpy(test->labels, labels + n_train, (size_t)(n - n_train) * sizeof *labels);

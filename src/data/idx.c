@@ -2,6 +2,11 @@
  * idx.c — MNIST-style IDX files (mnist:DIR; Fashion-MNIST uses the same files): an images file
  * (magic 0x00000803, then big-endian count, rows, cols, then count*rows*cols bytes) and a labels
  * file (magic 0x00000801, count, then count bytes), each plain or gzip-compressed (NAME.gz).
+ *
+ * Class names: the files carry none, so a set is recognized by its content. When the training
+ * labels are exactly Fashion-MNIST's (its 60,000 training labels, identified by their CRC-32,
+ * wherever the files lie), both splits get Fashion-MNIST's names (T-shirt/top, Trouser, ...,
+ * Ankle boot); any other IDX set, MNIST included, gets the digits "0".."9".
  */
 #include "data/data.h"
 
@@ -14,6 +19,13 @@
 #define IDX_IMAGES_MAGIC 0x00000803u
 #define IDX_LABELS_MAGIC 0x00000801u
 #define IDX_CLASSES 10
+
+/* Fashion-MNIST (Xiao et al. 2017): its training labels, and its class names in label order. */
+#define FASHION_TRAIN_LABELS 60000
+#define FASHION_TRAIN_LABELS_CRC32 0x2ed6e46aul
+static const char *const fashion_names[IDX_CLASSES] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 /* Opens dir/name, or dir/name.gz if the plain file is absent; path receives the one opened. */
 static rn_status idx_open(gzFile *out, char *path, size_t size, const char *dir, const char *name) {
@@ -65,6 +77,27 @@ static rn_status idx_expect_end(gzFile f, const char *path, long n, const char *
     if (gzread(f, &extra, 1) > 0)
         return rn_fail(RN_ERR_BAD_FILE, "%s: has data after the %ld %s its header announces",
                        path, n, unit);
+    return RN_OK;
+}
+
+/* Whether labels (n) are Fashion-MNIST's training labels. */
+static bool is_fashion_train(const int32_t *labels, int n) {
+    if (n != FASHION_TRAIN_LABELS) return false;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < n; i++) {
+        Bytef b = (Bytef)labels[i];
+        crc = crc32(crc, &b, 1);
+    }
+    return crc == FASHION_TRAIN_LABELS_CRC32;
+}
+
+/* Sets d's class names to Fashion-MNIST's. */
+static rn_status set_fashion_names(rn_dataset *d) {
+    char **names = rn_data_copy_names((char *const *)fashion_names, IDX_CLASSES);
+    if (!names) return rn_fail(RN_ERR_NOMEM, "cannot allocate class names");
+    for (int k = 0; k < d->num_classes; k++) free(d->class_names[k]);
+    free(d->class_names);
+    d->class_names = names;
     return RN_OK;
 }
 
@@ -136,6 +169,10 @@ done:
 
 rn_status rn_data_load_mnist(rn_dataset *train, rn_dataset *test, const char *dir) {
     rn_status s = load_split(train, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte");
-    if (s || !test) return s;
-    return load_split(test, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
+    if (!s && test) s = load_split(test, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
+    if (!s && is_fashion_train(train->labels, train->n)) {
+        s = set_fashion_names(train);
+        if (!s && test) s = set_fashion_names(test);
+    }
+    return s;
 }

@@ -6,6 +6,7 @@
  * weights renormalized, then turned into 22-bit fixed point. A horizontal pass writes rounded
  * bytes, a vertical pass reads them; a pass is skipped when its size does not change.
  * The weights depend only on the sizes, so a whole set is resized with one table.
+ * rn_data_image_planes brings a decoded image here: folder: data sets and predict share it.
  */
 #include "data/resize.h"
 
@@ -175,4 +176,19 @@ rn_status rn_data_resize_set(rn_dataset *d, int h, int w) {
     d->h = h;
     d->w = w;
     return RN_OK;
+}
+
+rn_status rn_data_image_planes(uint8_t *dst, int h, int w, const rn_image *img) {
+    int c = img->channels;
+    size_t plane = (size_t)img->width * img->height;
+    bool same = img->width == w && img->height == h;
+    uint8_t *planar = same ? dst : malloc(plane * c);  // (c, img->height, img->width)
+    if (!planar)
+        return rn_fail(RN_ERR_NOMEM, "cannot allocate %zu bytes to resize an image", plane * c);
+    for (int ch = 0; ch < c; ch++)  // (h, w, c) -> (c, h, w)
+        for (size_t p = 0; p < plane; p++) planar[ch * plane + p] = img->pixels[p * c + ch];
+    if (same) return RN_OK;
+    rn_status s = rn_data_resize_planes(dst, h, w, planar, img->height, img->width, c);
+    free(planar);
+    return s;
 }

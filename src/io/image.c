@@ -1,13 +1,111 @@
 /*
- * image.c — image decoding (stb_image: PNG, JPEG, BMP, GIF, ...) and conversion of an image into
- * a normalized model input.
+ * image.c — image files: the one list of formats read everywhere (predict and folder: data sets
+ * alike), each recognized by its first bytes; decoding with stb_image; and conversion of an
+ * image into a normalized model input.
  */
 #include "core/internal.h"
+#include "data/data.h"
 
 #include <errno.h>
 #include <stb/stb_image.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+
+/* The formats read, by their first bytes; RN_IMAGE_FORMATS and RN_IMAGE_EXTENSIONS (resnet.h)
+ * name the same list. stb_image reads PGM and PPM only in their binary forms (P5, P6). */
+static const struct {
+    const char *magic;
+    size_t magic_len;
+    const char *ext[2];
+} formats[] = {
+    {"\x89PNG\r\n\x1a\n", 8, {".png"}},
+    {"\xff\xd8\xff", 3, {".jpg", ".jpeg"}},
+    {"BM", 2, {".bmp"}},
+    {"P5", 2, {".pgm"}},
+    {"P6", 2, {".ppm"}},
+};
+
+/* Formats that are not read but are recognized, to name them in the message. */
+static const char *unsupported_name(const unsigned char *head, size_t n) {
+    if (n >= 12 && !memcmp(head, "RIFF", 4) && !memcmp(head + 8, "WEBP", 4)) return "WebP";
+    if (n >= 6 && (!memcmp(head, "GIF87a", 6) || !memcmp(head, "GIF89a", 6))) return "GIF";
+    if (n >= 4 && (!memcmp(head, "II*\0", 4) || !memcmp(head, "MM\0*", 4))) return "TIFF";
+    if (n >= 12 && !memcmp(head + 4, "ftyp", 4) &&
+        (!memcmp(head + 8, "heic", 4) || !memcmp(head + 8, "heix", 4) ||
+         !memcmp(head + 8, "mif1", 4)))
+        return "HEIF";
+    if (n >= 12 && !memcmp(head + 4, "ftypavif", 8)) return "AVIF";
+    if (n >= 2 && head[0] == 'P' && (head[1] == '1' || head[1] == '2' || head[1] == '3'))
+        return "plain-text PNM";
+    return NULL;
+}
+
+const char *rn_image_name_unread(const char *name) {
+    static const char *const ext[][2] = {{".webp", "WebP"}, {".gif", "GIF"}, {".tif", "TIFF"},
+                                         {".tiff", "TIFF"}, {".heic", "HEIF"}, {".heif", "HEIF"},
+                                         {".avif", "AVIF"}};
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name) return NULL;
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i][0])) return ext[i][1];
+    return NULL;
+}
+
+bool rn_image_name_ok(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name) return false;
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
+        for (int e = 0; e < 2 && formats[i].ext[e]; e++)
+            if (!strcasecmp(dot, formats[i].ext[e])) return true;
+    return false;
+}
+
+/* Opens path and checks that it holds one of the formats and that stb_image reads its header:
+ * *f is left at the start of the file, *w, *h, *c are the header's size and channels. */
+static rn_status open_image(FILE **out, const char *path, int *w, int *h, int *c) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && (S_ISDIR(sb.st_mode) || sb.st_size == 0)) {
+        fclose(f);
+        return rn_fail(S_ISDIR(sb.st_mode) ? RN_ERR_IO : RN_ERR_BAD_FILE,
+                       "%s: %s, expected a " RN_IMAGE_FORMATS " image", path,
+                       S_ISDIR(sb.st_mode) ? "is a directory" : "empty file");
+    }
+    unsigned char head[16];
+    size_t n = fread(head, 1, sizeof head, f);
+    bool known = false;
+    for (size_t i = 0; i < sizeof formats / sizeof *formats && !known; i++)
+        known = n >= formats[i].magic_len && !memcmp(head, formats[i].magic, formats[i].magic_len);
+    const char *other = known ? NULL : unsupported_name(head, n);
+    if (!known) {
+        fclose(f);
+        if (other)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: a %s image, which is not read (expected "
+                           RN_IMAGE_FORMATS ")", path, other);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (expected " RN_IMAGE_FORMATS
+                       ")", path);
+    }
+    rewind(f);
+    if (!stbi_info_from_file(f, w, h, c)) {
+        fclose(f);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; expected "
+                       RN_IMAGE_FORMATS ")", path, stbi_failure_reason());
+    }
+    *out = f;
+    return RN_OK;
+}
+
+rn_status rn_image_info(const char *path, int *width, int *height, int *channels) {
+    FILE *f;
+    int c;
+    rn_status s = open_image(&f, path, width, height, &c);
+    if (s) return s;
+    fclose(f);
+    *channels = c <= 2 ? 1 : 3;
+    return RN_OK;
+}
 
 rn_status rn_image_load(rn_image *img, const char *path, int channels) {
     img->pixels = NULL;
@@ -15,21 +113,10 @@ rn_status rn_image_load(rn_image *img, const char *path, int channels) {
     if (channels != 0 && channels != 1 && channels != 3)
         return rn_fail(RN_ERR_BAD_ARG, "%s: cannot convert to %d channels (expected 1 or 3)",
                        path, channels);
-    FILE *f = fopen(path, "rb");
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) == 0 && (S_ISDIR(sb.st_mode) || sb.st_size == 0)) {
-        fclose(f);
-        return rn_fail(S_ISDIR(sb.st_mode) ? RN_ERR_IO : RN_ERR_BAD_FILE,
-                       "%s: %s, expected a PNG or JPEG image", path,
-                       S_ISDIR(sb.st_mode) ? "is a directory" : "empty file");
-    }
+    FILE *f;
     int w, h, c;
-    if (!stbi_info_from_file(f, &w, &h, &c)) {
-        fclose(f);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; expected PNG or JPEG)",
-                       path, stbi_failure_reason());
-    }
+    rn_status s = open_image(&f, path, &w, &h, &c);
+    if (s) return s;
     int want = channels ? channels : (c <= 2 ? 1 : 3);
     unsigned char *px = stbi_load_from_file(f, &w, &h, &c, want);
     fclose(f);
@@ -49,23 +136,6 @@ void rn_image_free(rn_image *img) {
     img->pixels = NULL;
 }
 
-/* Bilinear sample of channel c at the output pixel (oy, ox), with the half-pixel convention of
- * PyTorch's interpolate(mode="bilinear", align_corners=False) and OpenCV's resize. */
-static float bilinear(const rn_image *img, int c, int oy, int ox, int oh, int ow) {
-    float sy = ((float)oy + 0.5f) * (float)img->height / (float)oh - 0.5f;
-    float sx = ((float)ox + 0.5f) * (float)img->width / (float)ow - 0.5f;
-    if (sy < 0) sy = 0;
-    if (sx < 0) sx = 0;
-    int y0 = (int)sy, x0 = (int)sx;
-    int y1 = y0 + 1 < img->height ? y0 + 1 : y0, x1 = x0 + 1 < img->width ? x0 + 1 : x0;
-    float fy = sy - (float)y0, fx = sx - (float)x0;
-    const uint8_t *p = img->pixels;
-    int C = img->channels, W = img->width;
-    float a = p[(y0 * W + x0) * C + c], b = p[(y0 * W + x1) * C + c];
-    float d = p[(y1 * W + x0) * C + c], e = p[(y1 * W + x1) * C + c];
-    return (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * d + fx * e);
-}
-
 rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int height,
                             int width, const rn_norm *norm) {
     if (img->channels != channels)
@@ -74,15 +144,20 @@ rn_status rn_image_to_input(float *out, const rn_image *img, int channels, int h
     if (norm->channels != channels)
         return rn_fail(RN_ERR_BAD_ARG, "normalization has %d channels, the image %d",
                        norm->channels, channels);
-    bool same = img->height == height && img->width == width;
-    for (int c = 0; c < channels; c++) {
-        float *o = out + (size_t)c * height * width;
-        for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++) {
-                float v = same ? img->pixels[((size_t)y * width + x) * channels + c]
-                               : bilinear(img, c, y, x, height, width);
-                o[y * width + x] = (v / 255.0f - norm->mean[c]) / norm->std[c];
-            }
+    /* The data sets' conversion (planar, then PIL's BILINEAR resize when the size differs), so
+     * an image reaches the model exactly as it would through a folder: data set. */
+    size_t plane = (size_t)height * width;
+    uint8_t *px = malloc(plane * channels);  // (channels, height, width)
+    if (!px)
+        return rn_fail(RN_ERR_NOMEM, "cannot allocate %zu bytes to convert an image",
+                       plane * channels);
+    rn_status s = rn_data_image_planes(px, height, width, img);
+    for (int c = 0; s == RN_OK && c < channels; c++) {
+        float *o = out + (size_t)c * plane;  // (height, width)
+        const uint8_t *q = px + (size_t)c * plane;
+        for (size_t p = 0; p < plane; p++)
+            o[p] = ((float)q[p] / 255.0f - norm->mean[c]) / norm->std[c];
     }
-    return RN_OK;
+    free(px);
+    return s;
 }

@@ -3,10 +3,12 @@
  * weights move between resnet.c and PyTorch in both directions.
  *
  * Metadata written: "format" = "pt", "model", "in_channels", "in_height", "in_width",
- * "num_classes", "mean" and "std" (comma-separated per-channel normalization).
+ * "num_classes", "mean" and "std" (comma-separated per-channel normalization), and with
+ * rn_model_save_named "class_names" (a JSON array of the names in label order).
  */
 #include "model.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -96,6 +98,63 @@ rn_status rn_model_save_ext(const rn_model *m, const char *path, const rn_norm *
 
 rn_status rn_model_save(const rn_model *m, const char *path, const rn_norm *norm) {
     return rn_model_save_ext(m, path, norm, NULL, 0, NULL, NULL, 0);
+}
+
+#define CLASS_NAMES_KEY "class_names"
+
+/* Whether a class name can be stored and printed in one field of a line: not empty, no tab or
+ * line break. */
+static bool class_name_ok(const char *name) {
+    return name && name[0] && !strpbrk(name, "\t\n\r");
+}
+
+rn_status rn_model_save_named(const rn_model *m, const char *path, const rn_norm *norm,
+                              char *const *class_names) {
+    if (!class_names) return rn_model_save(m, path, norm);
+    int k = m->opts.num_classes;
+    for (int i = 0; i < k; i++)
+        if (!class_name_ok(class_names[i]))
+            return rn_fail(RN_ERR_BAD_ARG, "%s: class %d's name is empty or holds a tab or line "
+                           "break (expected one printable field per class)", path, i);
+    cJSON *names = cJSON_CreateStringArray((const char *const *)class_names, k);
+    char *json = names ? cJSON_PrintUnformatted(names) : NULL;
+    cJSON_Delete(names);
+    if (!json) return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the class names", path);
+    const char *keys[] = {CLASS_NAMES_KEY}, *vals[] = {json};
+    rn_status s = rn_model_save_ext(m, path, norm, NULL, 0, keys, vals, 1);
+    cJSON_free(json);
+    return s;
+}
+
+void rn_class_names_free(char **names, int n) {
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+rn_status rn_weights_class_names(const char *path, int num_classes, char ***names) {
+    *names = NULL;
+    rn_safetensors st;
+    rn_status s = rn_safetensors_read(&st, path);
+    if (s) return s;
+    const char *v = rn_safetensors_meta(&st, CLASS_NAMES_KEY);
+    cJSON *j = v ? cJSON_Parse(v) : NULL;
+    bool ok = cJSON_IsArray(j) && cJSON_GetArraySize(j) == num_classes;
+    char **out = ok ? calloc((size_t)(num_classes > 0 ? num_classes : 1), sizeof *out) : NULL;
+    int i = 0;
+    for (const cJSON *e = j ? j->child : NULL; out && e; e = e->next, i++)
+        if (!cJSON_IsString(e) || !class_name_ok(e->valuestring) ||
+            !(out[i] = strdup(e->valuestring))) {
+            rn_class_names_free(out, num_classes);
+            out = NULL;
+        }
+    cJSON_Delete(j);
+    rn_safetensors_free(&st);
+    if (v && !out)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: metadata " CLASS_NAMES_KEY " is not a JSON array of "
+                       "%d non-empty names without tabs or line breaks", path, num_classes);
+    *names = out;
+    return RN_OK;
 }
 
 /* Parses "a,b,c" metadata into a normalization; false if malformed. */
