@@ -83,7 +83,9 @@ static rn_status save_checkpoint(trainer *t) {
     const char *vals[] = {step, best, elapsed};
     rn_status s = rn_model_save_ext(t->model, run_path(t, "checkpoint.safetensors"), &t->norm,
                                     &mom, 1, keys, vals, 3);
-    if (s == RN_OK) s = rn_model_save(t->model, run_path(t, "last.safetensors"), &t->norm);
+    if (s == RN_OK)
+        s = rn_model_save_named(t->model, run_path(t, "last.safetensors"), &t->norm,
+                                t->train.class_names);
     if (s == RN_OK) t->ckpt_step = t->step;
     return s;
 }
@@ -422,8 +424,8 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
             if (e.has_val && e.val_acc > t.best_val) {
                 t.best_val = e.val_acc;
                 if ((s = sync_to_host(&t)) != RN_OK) goto done;
-                if ((s = rn_model_save(t.model, run_path(&t, "best.safetensors"), &t.norm)) !=
-                    RN_OK)
+                if ((s = rn_model_save_named(t.model, run_path(&t, "best.safetensors"), &t.norm,
+                                             t.train.class_names)) != RN_OK)
                     goto done;
             }
             e.final = last;
