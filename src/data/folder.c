@@ -18,18 +18,13 @@
 
 #define FOLDER_HINT "ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE, IMAGE a .png, .jpg or .jpeg"
 
-typedef struct {
-    char **v;
-    int n, cap;
-} str_list;
-
-static void list_free(str_list *l) {
+void rn_str_list_free(rn_str_list *l) {
     for (int i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-static bool list_push(str_list *l, const char *s) {
+static bool list_push(rn_str_list *l, const char *s) {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 64;
         char **v = realloc(l->v, (size_t)cap * sizeof *v);
@@ -46,14 +41,13 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_image_name(const char *name) {
+bool rn_data_is_image_name(const char *name) {
     const char *dot = strrchr(name, '.');
     return dot && dot != name &&
            (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
 }
 
-/* Sorted names in dir: sub-folders (want_dirs) or image files; hidden entries are skipped. */
-static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
+rn_status rn_data_list_dir(rn_str_list *out, const char *dir, bool want_dirs) {
     memset(out, 0, sizeof *out);
     DIR *d = opendir(dir);
     if (!d)
@@ -63,7 +57,7 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
     char path[4096];
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        if (!want_dirs && !is_image_name(e->d_name)) continue;
+        if (!want_dirs && !rn_data_is_image_name(e->d_name)) continue;
         bool is_dir;
         if (e->d_type == DT_DIR || e->d_type == DT_REG) {
             is_dir = e->d_type == DT_DIR;
@@ -76,7 +70,7 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
         if (is_dir != want_dirs) continue;
         if (!list_push(out, e->d_name)) {
             closedir(d);
-            list_free(out);
+            rn_str_list_free(out);
             return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
         }
     }
@@ -87,13 +81,13 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
 
 /* Appends the images of every class folder in split_dir to paths/labels; classes is the sorted
  * list of train classes (a folder outside it is an error). */
-static rn_status list_split(str_list *paths, int32_t **labels, const char *split_dir,
-                            const str_list *classes, const char *root) {
-    str_list sub;
-    rn_status s = list_dir(&sub, split_dir, true);
+static rn_status list_split(rn_str_list *paths, int32_t **labels, const char *split_dir,
+                            const rn_str_list *classes, const char *root) {
+    rn_str_list sub;
+    rn_status s = rn_data_list_dir(&sub, split_dir, true);
     if (s) return s;
     if (sub.n == 0) {
-        list_free(&sub);
+        rn_str_list_free(&sub);
         return rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")",
                        split_dir);
     }
@@ -108,12 +102,12 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
             break;
         }
         int label = (int)(hit - classes->v);
-        str_list files;
+        rn_str_list files;
         if (!rn_data_path(dir, sizeof dir, split_dir, sub.v[k])) {
             s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", split_dir);
             break;
         }
-        if ((s = list_dir(&files, dir, false))) break;
+        if ((s = rn_data_list_dir(&files, dir, false))) break;
         if (files.n == 0)
             s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected .png, .jpg or .jpeg files)", dir);
         int32_t *grown = s ? NULL : realloc(*labels, (size_t)(paths->n + files.n) * sizeof **labels);
@@ -129,9 +123,9 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
             else
                 (*labels)[paths->n - 1] = label;
         }
-        list_free(&files);
+        rn_str_list_free(&files);
     }
-    list_free(&sub);
+    rn_str_list_free(&sub);
     return s;
 }
 
@@ -185,7 +179,7 @@ static rn_status decode_one(uint8_t *out, const char *path, const file_info *fi,
 
 rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *root,
                               const rn_data_opts *opts) {
-    str_list classes = {0}, paths = {0};
+    rn_str_list classes = {0}, paths = {0};
     int32_t *labels = NULL;
     file_info *info = NULL;
     char dir[4096];
@@ -194,7 +188,7 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
 
     if (!rn_data_path(dir, sizeof dir, root, "train"))
         return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", root);
-    if ((s = list_dir(&classes, dir, true))) return s;
+    if ((s = rn_data_list_dir(&classes, dir, true))) return s;
     if (classes.n == 0) {
         s = rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")", dir);
         goto done;
@@ -270,7 +264,7 @@ done:
         for (int i = 0; i < paths.n; i++) free(info[i].error);
     free(info);
     free(labels);
-    list_free(&paths);
-    list_free(&classes);
+    rn_str_list_free(&paths);
+    rn_str_list_free(&classes);
     return s;
 }
