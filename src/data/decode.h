@@ -29,7 +29,7 @@ rn_status rn_decoder_peek(rn_decoder *d, const uint8_t *data, size_t size, const
                           int *w, int *h);
 
 /* Decodes an encoded image into d->pixels (d->h, d->w, 3). A JPEG is shrunk in the DCT domain
- * by the smallest of libjpeg-turbo's factors 1/8, 2/8, ..., 8/8 that keeps the region
+ * by the smallest of the factors 1/8, 1/4, 1/2, 1 that keeps the region
  * region_w x region_h (in full-size pixels) at least min_side pixels on both sides; min_side 0
  * decodes at full size (as PIL does). PNG is always full size. Gray and CMYK (Adobe) JPEGs are
  * converted to RGB as PIL's convert("RGB") does. A truncated JPEG is an error (as in PIL); a

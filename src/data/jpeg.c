@@ -12,6 +12,19 @@
 
 #include <stb/stb_image.h>
 
+/* PIL's limit (twice Image.MAX_IMAGE_PIXELS): larger images are refused as decompression bombs. */
+#define MAX_PIXELS 178956970LL
+
+/* A declared size that is empty or too large for a photo is an error. */
+static rn_status check_size(int w, int h, const char *name) {
+    if (w < 1 || h < 1)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: corrupt image header (no image size)", name);
+    if ((int64_t)w * h > MAX_PIXELS)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: %dx%d pixels, more than the %lld allowed (a corrupt "
+                       "header or a decompression bomb)", name, w, h, MAX_PIXELS);
+    return RN_OK;
+}
+
 static bool is_png(const uint8_t *data, size_t size) {
     return size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8);
 }
@@ -47,26 +60,29 @@ rn_status rn_decoder_peek(rn_decoder *d, const uint8_t *data, size_t size, const
                           int *w, int *h) {
     if (is_jpeg(data, size)) {
         int subsamp, colorspace;
+        *w = *h = 0;
         if (tjDecompressHeader3(d->tj, data, (unsigned long)size, w, h, &subsamp, &colorspace))
             return rn_fail(RN_ERR_BAD_FILE, "%s: corrupt JPEG header (%s)", name,
                            tjGetErrorStr2(d->tj));
-        return RN_OK;
+        return check_size(*w, *h, name);
     }
     if (is_png(data, size)) {
         int c;
         if (!stbi_info_from_memory(data, (int)size, w, h, &c))
             return rn_fail(RN_ERR_BAD_FILE, "%s: corrupt PNG header (%s)", name,
                            stbi_failure_reason());
-        return RN_OK;
+        return check_size(*w, *h, name);
     }
     return rn_fail(RN_ERR_BAD_FILE, "%s: not a JPEG or PNG image (%zu bytes%s)", name, size,
                    size ? "" : ", empty");
 }
 
-/* The smallest factor num/8 (1..8) with ceil(region * num / 8) >= min_side on both sides. */
+/* The smallest factor num/8 (num 1, 2 or 4) with ceil(region * num / 8) >= min_side on both
+ * sides, else 8 (full size). Only powers of two: libjpeg-turbo's other scaled inverse DCTs
+ * (7/8, 3/4, ...) are plain C and made decoding twice as slow as full size with SIMD. */
 static int dct_eighths(int region_w, int region_h, int min_side) {
     if (min_side <= 0) return 8;
-    for (int num = 1; num < 8; num++)
+    for (int num = 1; num < 8; num *= 2)
         if ((int)(((int64_t)region_w * num + 7) / 8) >= min_side &&
             (int)(((int64_t)region_h * num + 7) / 8) >= min_side)
             return num;
@@ -91,15 +107,17 @@ static void cmyk_to_rgb(uint8_t *px, size_t n) {
 
 static rn_status decode_jpeg(rn_decoder *d, const uint8_t *data, size_t size, const char *name,
                              int region_w, int region_h, int min_side) {
-    int w, h, subsamp, colorspace;
+    int w = 0, h = 0, subsamp, colorspace;
     if (tjDecompressHeader3(d->tj, data, (unsigned long)size, &w, &h, &subsamp, &colorspace))
         return rn_fail(RN_ERR_BAD_FILE, "%s: corrupt JPEG header (%s)", name,
                        tjGetErrorStr2(d->tj));
+    rn_status s = check_size(w, h, name);
+    if (s) return s;
     int num = dct_eighths(region_w, region_h, min_side);
     tjscalingfactor f = {num, 8};
     int sw = TJSCALED(w, f), sh = TJSCALED(h, f);
     bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
-    rn_status s = reserve(d, sw, sh, cmyk ? 4 : 3, name);
+    s = reserve(d, sw, sh, cmyk ? 4 : 3, name);
     if (s) return s;
     if (tjDecompress2(d->tj, data, (unsigned long)size, d->pixels, sw, 0, sh,
                       cmyk ? TJPF_CMYK : TJPF_RGB, 0)) {
@@ -115,12 +133,14 @@ static rn_status decode_jpeg(rn_decoder *d, const uint8_t *data, size_t size, co
 }
 
 static rn_status decode_png(rn_decoder *d, const uint8_t *data, size_t size, const char *name) {
-    int w, h, c;
+    int w = 0, h = 0, c;
+    rn_status s = rn_decoder_peek(d, data, size, name, &w, &h);
+    if (s) return s;
     uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &c, 3);
     if (!px)
         return rn_fail(RN_ERR_BAD_FILE, "%s: truncated or corrupt PNG (%s)", name,
                        stbi_failure_reason());
-    rn_status s = reserve(d, w, h, 3, name);
+    s = reserve(d, w, h, 3, name);
     if (!s) {
         memcpy(d->pixels, px, (size_t)w * h * 3);
         d->w = w;
