@@ -75,6 +75,20 @@ rn_stream_opts rn_stream_opts_default(void) {
 
 /* ---- one image ----------------------------------------------------------------------- */
 
+/* The eval transform of one encoded image into out (3, S, S): full-size decode, Resize(resize),
+ * CenterCrop(S), normalization. */
+static rn_status eval_image(float *out, rn_decoder *dec, rn_transform_scratch *scratch,
+                            const uint8_t *data, size_t bytes, const char *name, int S, int resize,
+                            const rn_normalizer *norm) {
+    rn_status st = rn_decoder_run(dec, data, bytes, name, 0, 0, 0);
+    if (st) return st;
+    int ih = dec->h, iw = dec->w, rh, rw, oy, ox;
+    rn_eval_geometry(ih, iw, resize, S, &rh, &rw, &oy, &ox);
+    rn_crop_box all = {0, 0, ih, iw, 0};
+    return rn_transform_region(out, dec->pixels, ih, iw, all, rh, rw, oy, ox, S, S, norm,
+                               scratch);
+}
+
 /* Reads, decodes and transforms source image id into out (3, S, S). */
 static rn_status make_image(rn_stream *s, worker *w, int id, int epoch, float *out) {
     const rn_stream_opts *o = &s->o;
@@ -84,14 +98,8 @@ static rn_status make_image(rn_stream *s, worker *w, int id, int epoch, float *o
     rn_status st = rn_source_read(&s->src, id, &w->file, &w->file_cap, &bytes);
     if (st) return st;
     int S = o->size;
-    if (o->transform == RN_TRANSFORM_EVAL) {
-        if ((st = rn_decoder_run(&w->dec, w->file, bytes, name, 0, 0, 0))) return st;
-        int ih = w->dec.h, iw = w->dec.w, rh, rw, oy, ox;
-        rn_eval_geometry(ih, iw, s->resize, S, &rh, &rw, &oy, &ox);
-        rn_crop_box all = {0, 0, ih, iw, 0};
-        return rn_transform_region(out, w->dec.pixels, ih, iw, all, rh, rw, oy, ox, S, S,
-                                   &s->norm, &w->scratch);
-    }
+    if (o->transform == RN_TRANSFORM_EVAL)
+        return eval_image(out, &w->dec, &w->scratch, w->file, bytes, name, S, s->resize, &s->norm);
     int fw, fh;
     if ((st = rn_decoder_peek(&w->dec, w->file, bytes, name, &fw, &fh))) return st;
     rn_crop_box b = rn_draw_resized_crop(o->seed, epoch, id, fw, fh, o->scale[0], o->scale[1],
@@ -461,4 +469,27 @@ int rn_stream_label(const rn_stream *s, int i, char *buf, size_t size) {
     int id = s->ids[i];
     if (buf) rn_source_name(&s->src, id, buf, size);
     return s->src.label[id];
+}
+
+rn_status rn_image_eval_input(float *out, const char *path, int size, int resize,
+                              const float mean[3], const float std[3]) {
+    if (size < 1 || size > 4096 || (resize && resize < size))
+        return rn_fail(RN_ERR_BAD_ARG, "%s: crop %d after a resize to %d (expected 1 <= crop <= "
+                       "resize)", path, size, resize);
+    void *data;
+    size_t bytes;
+    rn_status st = rn_read_file(path, &data, &bytes);
+    if (st) return st;
+    rn_decoder dec;
+    rn_transform_scratch scratch = {0};
+    rn_normalizer norm;
+    rn_normalizer_init(&norm, mean, std);
+    if (!(st = rn_decoder_init(&dec))) {
+        st = eval_image(out, &dec, &scratch, data, bytes, path, size,
+                        resize ? resize : size * 256 / 224, &norm);
+        rn_decoder_free(&dec);
+    }
+    rn_transform_scratch_free(&scratch);
+    rn_free(data);
+    return st;
 }

@@ -89,4 +89,10 @@ int rn_stream_label(const rn_stream *s, int i, char *buf, size_t size);
 rn_status rn_stream_batch(rn_stream *s, int epoch, int step, float *x, int32_t *labels,
                           int *count);
 
+/* The eval transform of one image file (JPEG or PNG; gray and CMYK become RGB): torchvision's
+ * Resize(resize) (the shorter side; 0: size * 256 / 224) + CenterCrop(size) + ToTensor +
+ * Normalize(mean, std) on the PIL image, into out (3, size, size). For `resnet predict`. */
+rn_status rn_image_eval_input(float *out, const char *path, int size, int resize,
+                              const float mean[3], const float std[3]);
+
 #endif
