@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet data pack --data SPEC --out DIR [--resize HxW]\n"
+            "       resnet data pack --data folder:ROOT --format shards --out DIR [--shard-size N]\n"
             "       resnet data info --data SPEC [--resize HxW]\n"
             "       resnet data bench --data SPEC [--size S] [--transform train|eval] [--threads N]\n"
             "                         [--batch B] [--split NAME] [--images N] [--seed N]\n"
@@ -22,7 +24,10 @@ static void usage(FILE *f) {
             "\n"
             "  pack      write the train and test sets to DIR as data_batch_1..5.bin, test_batch.bin\n"
             "            (records of a label byte + pixels), batches.meta.txt and meta.json;\n"
-            "            load them again with packed:DIR (or cifar10:DIR when 3x32x32)\n"
+            "            load them again with packed:DIR (or cifar10:DIR when 3x32x32);\n"
+            "            --format shards writes ROOT/train (and ROOT/val) of an ImageNet-layout\n"
+            "            folder as WebDataset tar shards DIR/train-000000.tar, ... of --shard-size\n"
+            "            images (default 1000): KEY.jpg (the file, unchanged) + KEY.cls (label)\n"
             "  info      print image counts, shape, classes and the train set's per-channel\n"
             "            mean and std of pixel/255\n"
             "  bench     stream a set (folder:ROOT or shards:PATTERN) through decoding and the\n"
@@ -191,6 +196,27 @@ static void class_range(const rn_dataset *d, int *lo, int *hi) {
     free(count);
 }
 
+/* `resnet data pack --format shards`: ROOT/train and, if present, ROOT/val. */
+static int pack_shards(const char *spec, const char *out, int per_shard) {
+    const char *splits[2] = {"train", "val"};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) { /* val is optional */
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/val", spec + 7);
+            if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) break;
+        }
+        int shards, images;
+        rn_status s = rn_stream_pack_shards(spec, splits[k], out, per_shard, &shards, &images);
+        if (s) return cli_lib_error(s);
+        printf("wrote %s/%s-{000000..%06d}.tar: %d images in %d shards\n", out, splits[k],
+               shards - 1, images, shards);
+        printf("load it with --data 'shards:%s/%s-{000000..%06d}.tar'\n", out, splits[k],
+               shards - 1);
+    }
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -206,7 +232,8 @@ int cmd_data(int argc, char **argv) {
     if (!pack && strcmp(action, "info"))
         return cli_error("data: unknown action '%s' (expected pack, info or bench; see `resnet "
                          "data --help`)", action);
-    const char *spec = NULL, *out = NULL;
+    const char *spec = NULL, *out = NULL, *format = "batches";
+    long shard_size = 1000;
     rn_data_opts opts = {0, 0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -214,19 +241,33 @@ int cmd_data(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        bool takes_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--resize");
+        bool takes_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--resize") ||
+                           (pack && (!strcmp(a, "--format") || !strcmp(a, "--shard-size")));
         if (!takes_value)
             return cli_error("data %s: unknown option '%s' (see `resnet data --help`)", action, a);
         if (i + 1 >= argc) return cli_error("%s: expected a value", a);
         const char *v = argv[++i];
         if (!strcmp(a, "--data")) spec = v;
         else if (!strcmp(a, "--out")) out = v;
-        else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 1;
+        else if (!strcmp(a, "--format")) format = v;
+        else if (!strcmp(a, "--shard-size")) {
+            if (!cli_parse_int(a, v, 1, 100000000, &shard_size)) return 1;
+        } else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 1;
     }
     if (!spec) return cli_error("data %s: --data SPEC is required (see `resnet data --help`)",
                                 action);
     if (pack && !out) return cli_error("data pack: --out DIR is required");
     if (!pack && out) return cli_error("data info: --out is only for pack");
+    if (strcmp(format, "batches") && strcmp(format, "shards"))
+        return cli_error("--format: expected batches or shards, got '%s'", format);
+    if (!strcmp(format, "shards")) {
+        if (strncmp(spec, "folder:", 7))
+            return cli_error("data pack --format shards: expected --data folder:ROOT, got '%s'",
+                             spec);
+        if (opts.resize_h) return cli_error("data pack --format shards: --resize does not apply "
+                                            "(the files are copied unchanged)");
+        return pack_shards(spec, out, (int)shard_size);
+    }
 
     rn_dataset train, test;
     rn_status s = rn_dataset_load(&train, &test, spec, &opts);

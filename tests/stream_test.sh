@@ -141,6 +141,14 @@ shards_equal_folder() {
 }
 check "shards give the folder's batches (same order, crops and labels)" shards_equal_folder
 
+packed_equal_folder() {
+    "$RESNET" data pack --data "folder:$SET" --format shards --shard-size 5 --out "$TMP/packed" &&
+        grep -q "^wrote .*/val-{000000..000002}.tar: 13 images in 3 shards$" "$TMP/check.out" &&
+        "$DUMP" batches "shards:$TMP/packed/train-{000000..000003}.tar" "$TMP/p" seed=3 batch=5 &&
+        cmp "$TMP/f.x" "$TMP/p.x" && cmp "$TMP/f.labels" "$TMP/p.labels"
+}
+check "data pack --format shards writes shards that give the folder's batches" packed_equal_folder
+
 threads_do_not_matter() {
     "$DUMP" batches "$SHARDS" "$TMP/t1" seed=4 batch=4 threads=1 prefetch=1 batches=1:0,1:1,1:2,1:3 &&
         "$DUMP" batches "$SHARDS" "$TMP/t4" seed=4 batch=4 threads=4 prefetch=3 batches=0:3,1:0,1:1,1:2,1:3 &&

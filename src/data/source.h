@@ -44,6 +44,13 @@ rn_status rn_source_open_folder(rn_source *src, const char *root, const char *sp
  * each an RN_ERR_BAD_FILE naming the shard (and member). */
 rn_status rn_source_open_shards(rn_source *src, const char *pattern, int num_classes);
 
+/* Writes every image of src to tar shards dir/PREFIX-000000.tar, PREFIX-000001.tar, ...,
+ * per_shard images each, in src's order: KEY.EXT with the file's bytes unchanged (EXT its
+ * extension in lower case) and KEY.cls with the label, KEY the image's index and base name.
+ * Each shard is written to .tmp first and renamed when complete. *n_shards gets the count. */
+rn_status rn_source_pack_shards(const rn_source *src, const char *dir, const char *prefix,
+                                int per_shard, int *n_shards);
+
 /* Reads image i's encoded bytes into *buf (grown with realloc as needed; *cap its size) and sets
  * *size. Safe to call from several threads at once with different buffers. */
 rn_status rn_source_read(const rn_source *src, int i, uint8_t **buf, size_t *cap, size_t *size);

@@ -89,6 +89,13 @@ int rn_stream_label(const rn_stream *s, int i, char *buf, size_t size);
 rn_status rn_stream_batch(rn_stream *s, int epoch, int step, float *x, int32_t *labels,
                           int *count);
 
+/* Packs split `split` of a folder:ROOT set into WebDataset tar shards DIR/SPLIT-000000.tar,
+ * ..., per_shard images each, in the folder's order (class, then file name): KEY.jpg (the file's
+ * bytes, unchanged; .png for a PNG) + KEY.cls (the label). shards:DIR/SPLIT-{000000..N-1}.tar
+ * then streams the same set. Sets *n_shards and *n_images. */
+rn_status rn_stream_pack_shards(const char *spec, const char *split, const char *dir,
+                                int per_shard, int *n_shards, int *n_images);
+
 /* The eval transform of one image file (JPEG or PNG; gray and CMYK become RGB): torchvision's
  * Resize(resize) (the shorter side; 0: size * 256 / 224) + CenterCrop(size) + ToTensor +
  * Normalize(mean, std) on the PIL image, into out (3, size, size). For `resnet predict`. */
