@@ -50,6 +50,8 @@ void rn_normalizer_init(rn_normalizer *n, const float mean[3], const float std[3
 typedef struct {
     uint8_t *rows;     // (3, rows, out_w): the horizontal pass
     size_t cap;
+    int32_t *acc;      // (out_w): one output row's sums in the vertical pass
+    int acc_cap;
 } rn_transform_scratch;
 
 void rn_transform_scratch_free(rn_transform_scratch *t);

@@ -22,6 +22,7 @@ void rn_normalizer_init(rn_normalizer *n, const float mean[3], const float std[3
 
 void rn_transform_scratch_free(rn_transform_scratch *t) {
     free(t->rows);
+    free(t->acc);
     memset(t, 0, sizeof *t);
 }
 
@@ -58,14 +59,17 @@ rn_status rn_transform_region(float *out, const uint8_t *rgb, int ih, int iw, rn
     for (int y = oy; y < oy + oh; y++) y_hi = RN_MAX(y_hi, r.y.start[y] + r.y.count[y]);
     int rows = y_hi - y_lo;
     size_t need = (size_t)3 * rows * ow;
-    if (need > t->cap) {
-        uint8_t *p = realloc(t->rows, need);
-        if (!p) {
+    if (need > t->cap || ow > t->acc_cap) {
+        uint8_t *p = need > t->cap ? realloc(t->rows, need) : t->rows;
+        if (p) t->rows = p;
+        int32_t *q = ow > t->acc_cap ? realloc(t->acc, (size_t)ow * sizeof *q) : t->acc;
+        if (q) t->acc = q;
+        if (!p || !q) {
             rn_resizer_free(&r);
             return rn_fail(RN_ERR_NOMEM, "cannot allocate %zu bytes of resize scratch", need);
         }
-        t->rows = p;
-        t->cap = need;
+        t->cap = RN_MAX(t->cap, need);
+        t->acc_cap = RN_MAX(t->acc_cap, ow);
     }
     /* Horizontal pass: mid (3, rows, ow) from rgb's rows y_lo.., columns of the region. */
     uint8_t *mid = t->rows;
@@ -86,19 +90,26 @@ rn_status rn_transform_region(float *out, const uint8_t *rgb, int ih, int iw, rn
             mid[((size_t)2 * rows + y) * ow + x] = clip8(a2);
         }
     }
-    /* Vertical pass, flip and normalization: out (3, oh, ow). */
+    /* Vertical pass, flip and normalization: out (3, oh, ow), a row of sums at a time (rows
+     * of mid are contiguous, so the inner loop vectorizes). */
+    int32_t *acc = t->acc;
     for (int c = 0; c < 3; c++) {
         const float *lut = norm->lut[c];
         for (int y = 0; y < oh; y++) {
             const int32_t *w = r.y.weight + (size_t)(oy + y) * r.y.taps;
             const uint8_t *col = mid + ((size_t)c * rows + (r.y.start[oy + y] - y_lo)) * ow;
             int n = r.y.count[oy + y];
-            float *o = out + ((size_t)c * oh + y) * ow;
-            for (int x = 0; x < ow; x++) {
-                int32_t acc = 1 << (PRECISION_BITS - 1);
-                for (int k = 0; k < n; k++) acc += col[(size_t)k * ow + x] * w[k];
-                o[box.flip ? ow - 1 - x : x] = lut[clip8(acc)];
+            for (int x = 0; x < ow; x++) acc[x] = 1 << (PRECISION_BITS - 1);
+            for (int k = 0; k < n; k++) {
+                const uint8_t *row = col + (size_t)k * ow;
+                int32_t wk = w[k];
+                for (int x = 0; x < ow; x++) acc[x] += row[x] * wk;
             }
+            float *o = out + ((size_t)c * oh + y) * ow;
+            if (box.flip)
+                for (int x = 0; x < ow; x++) o[ow - 1 - x] = lut[clip8(acc[x])];
+            else
+                for (int x = 0; x < ow; x++) o[x] = lut[clip8(acc[x])];
         }
     }
     rn_resizer_free(&r);
