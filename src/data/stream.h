@@ -85,7 +85,9 @@ int rn_stream_label(const rn_stream *s, int i, char *buf, size_t size);
 
 /* Writes batch `step` (0 <= step < rn_stream_steps) of epoch `epoch` (>= 0): x (n, 3, S, S)
  * normalized floats and labels (n), n = *count, the batch size except for an incomplete last
- * batch. x and labels must hold a full batch. Blocks until the batch is decoded. */
+ * batch. x and labels must hold a full batch. Blocks until the batch is decoded. One consumer
+ * thread at a time. On failure (a file that cannot be read or decoded, without skip_bad) the
+ * message names the file and *count is 0; the stream stays usable. */
 rn_status rn_stream_batch(rn_stream *s, int epoch, int step, float *x, int32_t *labels,
                           int *count);
 
