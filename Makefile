@@ -13,7 +13,7 @@
 CC      ?= cc
 CFLAGS  ?= -O3 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc
-LDLIBS  += -lcjson -lstb -lz -lm -fopenmp
+LDLIBS  += -lcjson -lstb -lturbojpeg -larchive -lz -lm -fopenmp -pthread
 
 BUILD := build
 ifeq ($(SANITIZE),1)
@@ -43,7 +43,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
 # Programs the shell tests call (tests/run.sh runs only the test_* binaries).
-TEST_PROG := $(BUILD)/tests/save_weights
+TEST_PROG := $(BUILD)/tests/save_weights $(BUILD)/tests/stream_dump
 
 ifeq ($(SANITIZE),1)
 PROGRAM := $(BUILD)/resnet

@@ -1,14 +1,18 @@
 /*
  * cmd_data.c — `resnet data`: look at a data set (counts, shape, classes, per-channel
- * statistics) or pack it into CIFAR-style batches that load fast (packed:DIR). Progress goes to
+ * statistics), pack it into CIFAR-style batches that load fast (packed:DIR), or measure how
+ * fast a streamed set (folder:ROOT, shards:PATTERN) decodes and augments. Progress goes to
  * stderr: images decoded (folders), then for pack what was read and what is being written.
  */
 #include "cli.h"
+#include "data/stream.h"
 #include "format.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,22 +45,143 @@ static void show_progress(int done, int total, void *user) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet data pack --data SPEC --out DIR [--resize HxW]\n"
+            "       resnet data pack --data folder:ROOT --format shards --out DIR [--shard-size N]\n"
             "       resnet data info --data SPEC [--resize HxW]\n"
+            "       resnet data bench --data SPEC [--size S] [--transform train|eval] [--threads N]\n"
+            "                         [--batch B] [--split NAME] [--images N] [--seed N]\n"
+            "                         [--no-dct] [--skip-bad] [--classes K]\n"
             "\n"
             "  pack      write the train and test sets to DIR as data_batch_1..5.bin, test_batch.bin\n"
             "            (records of a label byte + pixels, shuffled with a fixed seed so that\n"
             "            each batch samples every class and the same set gives the same files),\n"
             "            batches.meta.txt and meta.json;\n"
-            "            load them again with packed:DIR (or cifar10:DIR when 3x32x32)\n"
+            "            load them again with packed:DIR (or cifar10:DIR when 3x32x32);\n"
+            "            --format shards writes ROOT/train (and ROOT/val) of an ImageNet-layout\n"
+            "            folder as WebDataset tar shards DIR/train-000000.tar, ... of --shard-size\n"
+            "            images (default 1000): KEY.jpg (the file, unchanged) + KEY.cls (label)\n"
             "  info      print image counts, shape, classes and the train set's per-channel\n"
             "            mean and std of pixel/255\n"
+            "  bench     stream a set (folder:ROOT or shards:PATTERN) through decoding and the\n"
+            "            transform alone, one epoch or --images N, and print images/s: X\n"
+            "            (and the peak memory)\n"
             "\n"
             "  --data SPEC    cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, mnist:DIR,\n"
             "                 folder:ROOT (ROOT/train/CLASS/IMAGE, ROOT/test/CLASS/IMAGE; IMAGE\n"
             "                 a " RN_IMAGE_FORMATS " file: " RN_IMAGE_EXTENSIONS "),\n"
             "                 packed:DIR\n"
             "  --out DIR      where pack writes (created if missing)\n"
-            "  --resize HxW   resize every image (bilinear, as PIL) to H x W pixels\n");
+            "  --resize HxW   resize every image (bilinear, as PIL) to H x W pixels\n"
+            "\n"
+            "bench options (streamed sets: folder:ROOT reads ROOT/SPLIT/CLASS/*, shards:PATTERN\n"
+            "reads tar shards such as shards:DIR/train-{000000..000127}.tar of KEY.jpg + KEY.cls):\n"
+            "  --size S             crop size (default 224)\n"
+            "  --transform T        train: RandomResizedCrop + flip (default); eval: resize the\n"
+            "                       shorter side to S*256/224 + center crop\n"
+            "  --threads N          decoding threads (default 2)\n"
+            "  --batch B            images per batch (default 64)\n"
+            "  --split NAME         folder: the sub-folder (default train)\n"
+            "  --images N           stop after about N images (default: one epoch)\n"
+            "  --seed N             the order and augmentation seed (default 0)\n"
+            "  --no-dct             train: decode at full size (no DCT-domain downscaling)\n"
+            "  --skip-bad           skip images that do not decode (a warning each) instead of\n"
+            "                       stopping with an error\n"
+            "  --classes K          shards: labels must be below K\n");
+}
+
+static void warn_skip(const char *message, void *user) {
+    (void)user;
+    fprintf(stderr, "resnet: warning: %s\n", message);
+}
+
+/* `resnet data bench`: one pass over a streamed set, timed. */
+static int data_bench(int argc, char **argv) {
+    rn_stream_opts o = rn_stream_opts_default();
+    o.on_skip = warn_skip;
+    const char *spec = NULL;
+    long images = 0, v;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--no-dct")) {
+            o.dct_scaling = false;
+            continue;
+        }
+        if (!strcmp(a, "--skip-bad")) {
+            o.skip_bad = true;
+            continue;
+        }
+        const char *known[] = {"--data", "--size", "--transform", "--threads", "--batch",
+                               "--split", "--images", "--seed", "--classes"};
+        bool takes_value = false;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++) takes_value |= !strcmp(a, known[k]);
+        if (!takes_value)
+            return cli_error("data bench: unknown option '%s' (see `resnet data --help`)", a);
+        if (i + 1 >= argc) return cli_error("%s: expected a value", a);
+        const char *val = argv[++i];
+        if (!strcmp(a, "--data")) spec = val;
+        else if (!strcmp(a, "--split")) o.split = val;
+        else if (!strcmp(a, "--transform")) {
+            if (!strcmp(val, "train")) o.transform = RN_TRANSFORM_TRAIN;
+            else if (!strcmp(val, "eval")) o.transform = RN_TRANSFORM_EVAL;
+            else return cli_error("--transform: expected train or eval, got '%s'", val);
+        } else {
+            long hi = !strcmp(a, "--images") ? 1000000000L : !strcmp(a, "--seed") ? 0x7fffffffL
+                    : !strcmp(a, "--size") ? 4096 : !strcmp(a, "--threads") ? 1024 : 100000;
+            if (!cli_parse_int(a, val, !strcmp(a, "--seed") ? 0 : 1, hi, &v)) return 1;
+            if (!strcmp(a, "--size")) o.size = (int)v;
+            else if (!strcmp(a, "--threads")) o.threads = (int)v;
+            else if (!strcmp(a, "--batch")) o.batch = (int)v;
+            else if (!strcmp(a, "--images")) images = v;
+            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)v;
+            else o.num_classes = (int)v;
+        }
+    }
+    if (!spec) return cli_error("data bench: --data SPEC is required (see `resnet data --help`)");
+    o.drop_last = false;
+    rn_stream *s;
+    double t0 = now_s();
+    rn_status st = rn_stream_open(&s, spec, &o);
+    if (st) return cli_lib_error(st);
+    double t_index = now_s() - t0;
+    size_t plane = (size_t)3 * o.size * o.size;
+    float *x = malloc((size_t)o.batch * plane * sizeof *x);
+    int32_t *labels = malloc((size_t)o.batch * sizeof *labels);
+    if (!x || !labels) {
+        free(x);
+        free(labels);
+        rn_stream_close(s);
+        return cli_error("data bench: cannot allocate a batch of %d images", o.batch);
+    }
+    int steps = rn_stream_steps(s);
+    long done = 0;
+    int rc = 0;
+    t0 = now_s();
+    for (int step = 0; step < steps && (!images || done < images); step++) {
+        int n;
+        if ((st = rn_stream_batch(s, 0, step, x, labels, &n))) {
+            rc = cli_lib_error(st);
+            break;
+        }
+        done += n;
+    }
+    double seconds = now_s() - t0;
+    if (!rc) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("data     %s (%d images, %d classes; indexed in %.2f s)\n", spec, rn_stream_len(s),
+               rn_stream_num_classes(s), t_index);
+        printf("images   %ld of 3x%dx%d, %s transform, %d threads, batch %d\n", done, o.size,
+               o.size, o.transform == RN_TRANSFORM_TRAIN ? "train" : "eval", o.threads, o.batch);
+        printf("peak memory: %.1f MiB\n", ru.ru_maxrss / 1024.0);
+        printf("images/s: %.1f\n", done / seconds);
+    }
+    free(x);
+    free(labels);
+    rn_stream_close(s);
+    return rc;
 }
 
 /* "HxW", both in [1, 65536]. */
@@ -97,6 +222,27 @@ static void class_range(const rn_dataset *d, int *lo, int *hi) {
     free(count);
 }
 
+/* `resnet data pack --format shards`: ROOT/train and, if present, ROOT/val. */
+static int pack_shards(const char *spec, const char *out, int per_shard) {
+    const char *splits[2] = {"train", "val"};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) { /* val is optional */
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/val", spec + 7);
+            if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) break;
+        }
+        int shards, images;
+        rn_status s = rn_stream_pack_shards(spec, splits[k], out, per_shard, &shards, &images);
+        if (s) return cli_lib_error(s);
+        printf("wrote %s/%s-{000000..%06d}.tar: %d images in %d shards\n", out, splits[k],
+               shards - 1, images, shards);
+        printf("load it with --data 'shards:%s/%s-{000000..%06d}.tar'\n", out, splits[k],
+               shards - 1);
+    }
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -107,11 +253,13 @@ int cmd_data(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (!strcmp(action, "bench")) return data_bench(argc, argv);
     bool pack = !strcmp(action, "pack");
     if (!pack && strcmp(action, "info"))
-        return cli_error("data: unknown action '%s' (expected pack or info; see `resnet data "
-                         "--help`)", action);
-    const char *spec = NULL, *out = NULL;
+        return cli_error("data: unknown action '%s' (expected pack, info or bench; see `resnet "
+                         "data --help`)", action);
+    const char *spec = NULL, *out = NULL, *format = "batches";
+    long shard_size = 1000;
     rn_data_opts opts = {0, 0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -119,19 +267,33 @@ int cmd_data(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        bool takes_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--resize");
+        bool takes_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--resize") ||
+                           (pack && (!strcmp(a, "--format") || !strcmp(a, "--shard-size")));
         if (!takes_value)
             return cli_error("data %s: unknown option '%s' (see `resnet data --help`)", action, a);
         if (i + 1 >= argc) return cli_error("%s: expected a value", a);
         const char *v = argv[++i];
         if (!strcmp(a, "--data")) spec = v;
         else if (!strcmp(a, "--out")) out = v;
-        else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 1;
+        else if (!strcmp(a, "--format")) format = v;
+        else if (!strcmp(a, "--shard-size")) {
+            if (!cli_parse_int(a, v, 1, 100000000, &shard_size)) return 1;
+        } else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 1;
     }
     if (!spec) return cli_error("data %s: --data SPEC is required (see `resnet data --help`)",
                                 action);
     if (pack && !out) return cli_error("data pack: --out DIR is required");
     if (!pack && out) return cli_error("data info: --out is only for pack");
+    if (strcmp(format, "batches") && strcmp(format, "shards"))
+        return cli_error("--format: expected batches or shards, got '%s'", format);
+    if (!strcmp(format, "shards")) {
+        if (strncmp(spec, "folder:", 7))
+            return cli_error("data pack --format shards: expected --data folder:ROOT, got '%s'",
+                             spec);
+        if (opts.resize_h) return cli_error("data pack --format shards: --resize does not apply "
+                                            "(the files are copied unchanged)");
+        return pack_shards(spec, out, (int)shard_size);
+    }
 
     progress_state progress = {.tty = isatty(STDERR_FILENO), .last = -1};
     double t0 = now_s();

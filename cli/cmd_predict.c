@@ -5,9 +5,13 @@
  * data sets' --resize does (PIL's BILINEAR) only when the size differs, normalize with the
  * weights' statistics (or --mean and --std), run the eval-mode forward pass and print the top K
  * classes as PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY, CLASS named by --labels, the weights'
- * metadata or the run folder's classes.txt (default_labels), else its index.
+ * metadata or the run folder's classes.txt (default_labels), else its index. With --preset
+ * imagenet the image is prepared as torchvision's ImageNet evaluation does instead:
+ * Resize(S*256/224) of the shorter side, then CenterCrop(S), S the model's input size, and
+ * ImageNet's mean and std.
  */
 #include "cli.h"
+#include "data/stream.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -20,7 +24,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet predict --weights FILE [--model NAME] [--top K] [--mean R,G,B]\n"
-            "                      [--std R,G,B] [--labels FILE] [--threads N]\n"
+            "                      [--std R,G,B] [--labels FILE] [--threads N] [--preset imagenet]\n"
             "                      [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] IMAGE...\n"
             "Prints PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY for the K most likely classes.\n"
             "IMAGE: a " RN_IMAGE_FORMATS " file (recognized by its content), as folder: data\n"
@@ -31,7 +35,10 @@ static void usage(FILE *f) {
             "(a training run's folder) when it names every class; else the class index.\n"
             "An image of another size than the model's input is resized as training's --resize\n"
             "does: PIL's Image.resize((W, H), Image.BILINEAR), antialiased when shrinking\n"
-            "(torchvision's transforms.Resize((H, W)) on a PIL image).\n");
+            "(torchvision's transforms.Resize((H, W)) on a PIL image).\n"
+            "--preset imagenet: resize the shorter side to S*256/224 (PIL's antialiased\n"
+            "bilinear) and keep the center S x S (S the model's input size), normalized with\n"
+            "ImageNet's mean and std unless --mean/--std, as torchvision's evaluation does.\n");
 }
 
 /* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error
@@ -82,6 +89,7 @@ typedef struct {
     float mean[4], std[4];
     int n_mean, n_std;
     const char *device, *precision;
+    bool imagenet; /* --preset imagenet */
 } predict_opts;
 
 static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
@@ -91,7 +99,7 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         {"std", required_argument, 0, 's'},     {"labels", required_argument, 0, 'l'},
         {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
         {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
-        {0, 0, 0, 0}};
+        {"preset", required_argument, 0, 'R'}, {0, 0, 0, 0}};
     int c;
     o->device = NULL;
     o->precision = "fp32";
@@ -108,6 +116,13 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         case 's': if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
         case 'D': if (!cli_check_device(optarg)) return false; o->device = optarg; break;
         case 'P': if (!cli_check_precision(optarg)) return false; o->precision = optarg; break;
+        case 'R':
+            if (strcmp(optarg, "imagenet")) {
+                cli_error("--preset: expected imagenet, got '%s'", optarg);
+                return false;
+            }
+            o->imagenet = true;
+            break;
         case 'h': usage(stdout); exit(0);
         default: cli_option_error("predict", c, argv); return false;
         }
@@ -235,6 +250,19 @@ int cmd_predict(int argc, char **argv) {
         cli_error("--mean/--std: expected %d values (one per input channel)", mo.in_channels);
         goto out;
     }
+    if (o.imagenet) {
+        if (mo.in_channels != 3 || mo.in_height != mo.in_width) {
+            cli_error("--preset imagenet: the model takes %dx%dx%d inputs, expected 3xSxS",
+                      mo.in_channels, mo.in_height, mo.in_width);
+            goto out;
+        }
+        const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+        norm.channels = 3;
+        for (int c = 0; c < 3; c++) {
+            norm.mean[c] = mean[c];
+            norm.std[c] = std[c];
+        }
+    }
     for (int c = 0; c < o.n_mean; c++) norm.mean[c] = o.mean[c];
     for (int c = 0; c < o.n_std; c++) norm.std[c] = o.std[c];
     if (o.labels && (n_labels = read_labels(o.labels, &labels)) < 0) goto out;
@@ -263,12 +291,16 @@ int cmd_predict(int argc, char **argv) {
     rc = 0;
     for (int i = first; i < argc; i++) {
         rn_image img;
-        if ((s = rn_image_load(&img, argv[i], mo.in_channels)) != RN_OK) {
-            rc = cli_lib_error(s);
-            continue; /* the other images are still classified */
+        if (o.imagenet) {
+            s = rn_image_eval_input(x, argv[i], mo.in_height, 0, norm.mean, norm.std);
+        } else {
+            if ((s = rn_image_load(&img, argv[i], mo.in_channels)) != RN_OK) {
+                rc = cli_lib_error(s);
+                continue; /* the other images are still classified */
+            }
+            s = rn_image_to_input(x, &img, mo.in_channels, mo.in_height, mo.in_width, &norm);
+            rn_image_free(&img);
         }
-        s = rn_image_to_input(x, &img, mo.in_channels, mo.in_height, mo.in_width, &norm);
-        rn_image_free(&img);
         if (s == RN_OK) s = rn_exec_forward(e, x, 1, RN_MODE_INFER, logits);
         if (s != RN_OK) {
             rc = cli_lib_error(s);

@@ -117,7 +117,7 @@ expect_error "mixed sizes" "1.png" "$RESNET" data info --data "folder:$tmp/mixed
 expect_error "bad --resize" "--resize" "$RESNET" data info --data "folder:$tmp/tree" --resize 0x5
 expect_error "bad --resize form" "HxW" "$RESNET" data info --data "folder:$tmp/tree" --resize 32
 expect_error "pack without --out" "--out" "$RESNET" data pack --data "folder:$tmp/tree"
-expect_error "unknown action" "pack or info" "$RESNET" data frobnicate
+expect_error "unknown action" "pack, info or bench" "$RESNET" data frobnicate
 expect_error "unknown option" "--bogus" "$RESNET" data info --bogus 1
 expect_error "packed without meta.json" "meta.json" "$RESNET" data info --data "packed:$tmp/tree"
 

@@ -12,7 +12,8 @@
 #
 # resnet18-imagenet: when /usr/bin/python3 has torch and torchvision, the same script writes a
 # torchvision resnet18 (fixed seed, perturbed BN statistics), a 224x224 PNG and PyTorch's
-# probabilities into a temporary folder; otherwise that case is skipped.
+# probabilities into a temporary folder, and a 500x375 JPEG with PyTorch's top-5 through
+# torchvision's evaluation transform for --preset imagenet; otherwise these cases are skipped.
 #
 # Environment: RESNET (the program), BUILD (build folder holding tests/save_weights),
 # TORCH_PYTHON (the Python that has torch, default /usr/bin/python3).
@@ -219,6 +220,13 @@ if "$TORCH_PYTHON" -c "import torch, torchvision" 2>/dev/null; then
             EXPECTED="$TMP/expected.tsv" compare "$TMP/out.tsv" imagenet 5 -
         }
         check "resnet18-imagenet (torchvision)" imagenet
+        preset() {
+            "$RESNET" predict --model resnet18-imagenet --preset imagenet \
+                --weights "$TMP/resnet18_imagenet.safetensors" "$TMP/photo.jpg" >"$TMP/out.tsv" ||
+                return 1
+            EXPECTED="$TMP/expected_preset.tsv" compare "$TMP/out.tsv" preset 5 -
+        }
+        check "--preset imagenet on a 500x375 JPEG = torchvision's Resize+CenterCrop" preset
         d=$(tail -n 1 "$TMP/check.out")
         d=${d##*= }
         max_diff_all=$(awk -v a="$max_diff_all" -v b="$d" 'BEGIN { print (b > a ? b : a) }')

@@ -15,7 +15,9 @@ for tests/predict_test.sh.
   /usr/bin/python3 tools/gen_predict_reference.py --imagenet DIR
       writes DIR/resnet18_imagenet.safetensors (torchvision resnet18, seed 0, perturbed BN
       statistics; 47 MB, so made at test time rather than committed), DIR/imagenet224.png and
-      DIR/expected.tsv (ImageNet normalization).
+      DIR/expected.tsv (ImageNet normalization); and DIR/photo.jpg (500x375) with
+      DIR/expected_preset.tsv, its top-5 through torchvision's evaluation transform
+      (Resize(256) + CenterCrop(224) + ToTensor + Normalize), what `--preset imagenet` does.
 
 What predict does, and what is done here to match it:
   - decode: PNG pixels are exactly the arrays written here. The JPEG is decoded with PIL
@@ -249,6 +251,20 @@ def gen_imagenet(out_dir):
     write_tsv(os.path.join(out_dir, "expected.tsv"),
               [f"torch {torch.__version__}, torchvision resnet18, ImageNet normalization"],
               [("imagenet", os.path.join(out_dir, "imagenet224.png"), ranked)])
+    # --preset imagenet: a 500x375 photo-like JPEG through torchvision's evaluation transform.
+    import torchvision.transforms as T
+    from PIL import Image
+    g = np.random.default_rng(6)
+    small = Image.fromarray(g.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+    a = np.asarray(small.resize((500, 375), Image.BICUBIC), np.float32) + g.normal(0, 8, (375, 500, 3))
+    photo = os.path.join(out_dir, "photo.jpg")
+    Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(photo, quality=90)
+    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
+                    T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    x = tf(Image.open(photo).convert("RGB")).unsqueeze(0)
+    write_tsv(os.path.join(out_dir, "expected_preset.tsv"),
+              [f"torch {torch.__version__}, torchvision resnet18, Resize(256) + CenterCrop(224)"],
+              [("preset", photo, top_k(model, x, "resnet18-imagenet --preset imagenet"))])
 
 
 def main():

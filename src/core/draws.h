@@ -43,4 +43,22 @@ void rn_draw_epoch_order(int *perm, int n, uint64_t seed, int epoch, bool shuffl
  * sequence of `seed`. */
 void rn_draw_split_order(int *perm, int n, uint64_t seed);
 
+/* A crop box in a width x height image: rows [top, top+h), columns [left, left+w), and
+ * whether to mirror it horizontally afterwards. */
+typedef struct {
+    int top, left, h, w;
+    int flip;
+} rn_crop_box;
+
+/* torchvision's RandomResizedCrop(scale=(scale_lo, scale_hi), ratio=(ratio_lo, ratio_hi)) box
+ * for image `index` of epoch `epoch`, plus RandomHorizontalFlip(0.5), from xoshiro256** seeded
+ * by (seed, epoch, index). The rule is torchvision's get_params: up to 10 tries of an area
+ * fraction uniform in [scale_lo, scale_hi) and a log aspect ratio uniform in
+ * [log ratio_lo, log ratio_hi), w = round(sqrt(area * ratio)), h = round(sqrt(area / ratio))
+ * (round half to even, as Python); the first that fits gets a uniform position. If none fits,
+ * the center crop of the whole image clamped to the ratio range. */
+rn_crop_box rn_draw_resized_crop(uint64_t seed, int epoch, int64_t index, int width, int height,
+                                 double scale_lo, double scale_hi, double ratio_lo,
+                                 double ratio_hi);
+
 #endif

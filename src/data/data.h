@@ -36,6 +36,20 @@ rn_status rn_data_image_planes(uint8_t *dst, int h, int w, const rn_image *img);
 /* Resizes every image of d to h x w in place (a new images array); nothing if already so. */
 rn_status rn_data_resize_set(rn_dataset *d, int h, int w);
 
+/* A growable list of strings (each malloc'd). */
+typedef struct {
+    char **v;
+    int n, cap;
+} rn_str_list;
+
+void rn_str_list_free(rn_str_list *l);
+
+/* The strcmp-sorted names in dir: its sub-folders (want_dirs) or its image files (named as
+ * rn_image_name_ok accepts; a file named as an image format that is not read is an error that
+ * names it); hidden entries are skipped. A folder that cannot be opened is RN_ERR_IO with a
+ * message that names it. */
+rn_status rn_data_list_dir(rn_str_list *out, const char *dir, bool want_dirs);
+
 /* "dir/name" into buf; false if it does not fit. */
 bool rn_data_path(char *buf, size_t size, const char *dir, const char *name);
 

@@ -17,18 +17,13 @@
 #define FOLDER_HINT \
     "ROOT/train/CLASS/IMAGE and ROOT/test/CLASS/IMAGE, IMAGE a " RN_IMAGE_EXTENSIONS " file"
 
-typedef struct {
-    char **v;
-    int n, cap;
-} str_list;
-
-static void list_free(str_list *l) {
+void rn_str_list_free(rn_str_list *l) {
     for (int i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-static bool list_push(str_list *l, const char *s) {
+static bool list_push(rn_str_list *l, const char *s) {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 64;
         char **v = realloc(l->v, (size_t)cap * sizeof *v);
@@ -46,7 +41,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* Sorted names in dir: sub-folders (want_dirs) or image files; hidden entries are skipped. */
-static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
+rn_status rn_data_list_dir(rn_str_list *out, const char *dir, bool want_dirs) {
     memset(out, 0, sizeof *out);
     DIR *d = opendir(dir);
     if (!d)
@@ -78,13 +73,13 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
         }
         if (!list_push(out, e->d_name)) {
             closedir(d);
-            list_free(out);
+            rn_str_list_free(out);
             return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
         }
     }
     closedir(d);
     if (unread_format) {
-        list_free(out);
+        rn_str_list_free(out);
         return rn_fail(RN_ERR_BAD_FILE, "%s/%s: a %s image, which is not read (expected "
                        RN_IMAGE_FORMATS "; convert it or move it out of the folder)", dir, unread,
                        unread_format);
@@ -95,13 +90,13 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
 
 /* Appends the images of every class folder in split_dir to paths/labels; classes is the sorted
  * list of train classes (a folder outside it is an error). */
-static rn_status list_split(str_list *paths, int32_t **labels, const char *split_dir,
-                            const str_list *classes, const char *root) {
-    str_list sub;
-    rn_status s = list_dir(&sub, split_dir, true);
+static rn_status list_split(rn_str_list *paths, int32_t **labels, const char *split_dir,
+                            const rn_str_list *classes, const char *root) {
+    rn_str_list sub;
+    rn_status s = rn_data_list_dir(&sub, split_dir, true);
     if (s) return s;
     if (sub.n == 0) {
-        list_free(&sub);
+        rn_str_list_free(&sub);
         return rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")",
                        split_dir);
     }
@@ -116,12 +111,12 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
             break;
         }
         int label = (int)(hit - classes->v);
-        str_list files;
+        rn_str_list files;
         if (!rn_data_path(dir, sizeof dir, split_dir, sub.v[k])) {
             s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", split_dir);
             break;
         }
-        if ((s = list_dir(&files, dir, false))) break;
+        if ((s = rn_data_list_dir(&files, dir, false))) break;
         if (files.n == 0)
             s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected " RN_IMAGE_EXTENSIONS " files)",
                         dir);
@@ -138,9 +133,9 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
             else
                 (*labels)[paths->n - 1] = label;
         }
-        list_free(&files);
+        rn_str_list_free(&files);
     }
-    list_free(&sub);
+    rn_str_list_free(&sub);
     return s;
 }
 
@@ -182,7 +177,7 @@ static rn_status decode_one(uint8_t *out, const char *path, const file_info *fi,
 
 rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *root,
                               const rn_data_opts *opts, rn_data_progress progress, void *user) {
-    str_list classes = {0}, paths = {0};
+    rn_str_list classes = {0}, paths = {0};
     int32_t *labels = NULL;
     file_info *info = NULL;
     char dir[4096];
@@ -191,7 +186,7 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
 
     if (!rn_data_path(dir, sizeof dir, root, "train"))
         return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", root);
-    if ((s = list_dir(&classes, dir, true))) return s;
+    if ((s = rn_data_list_dir(&classes, dir, true))) return s;
     if (classes.n == 0) {
         s = rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")", dir);
         goto done;
@@ -266,7 +261,7 @@ done:
         for (int i = 0; i < paths.n; i++) free(info[i].error);
     free(info);
     free(labels);
-    list_free(&paths);
-    list_free(&classes);
+    rn_str_list_free(&paths);
+    rn_str_list_free(&classes);
     return s;
 }
