@@ -28,18 +28,40 @@
 
 static bool have_gpu;
 
+/* Whether a GPU is required (RN_REQUIRE_GPU=1, set by dev/cuda/check.sh and by CI where a GPU
+ * is present): then "no GPU" fails the program instead of skipping every test. Without it,
+ * only the absence of a GPU or of the NVIDIA driver skips; any other failure to count or open
+ * the GPU (a driver too old, missing cuDNN, out of memory, a bug in opening) always fails. */
 static int probe(void **state) {
+    const char *req = getenv("RN_REQUIRE_GPU");
+    const bool required = req && !strcmp(req, "1");
+    int n = 0;
+    if (rn_gpu_count(&n) != RN_OK) {
+        printf("FAIL: cannot count the CUDA GPUs: %s\n", rn_error_message());
+        return -1;
+    }
+    if (n == 0) {
+        const char *why = rn_cuda_built() ? "this machine has no CUDA GPU (or no NVIDIA driver)"
+                                          : "this build has no CUDA (make CUDA=1)";
+        if (required) {
+            printf("FAIL: RN_REQUIRE_GPU=1, but %s\n", why);
+            return -1;
+        }
+        printf("no GPU, every CUDA test is skipped: %s\n", why);
+        return 0;
+    }
     rn_model *m;
     rn_model_opts o = {3, 32, 32, 10};
     if (rn_model_create(&m, "resnet8", &o, 1) != RN_OK) return -1;
     rn_gpu *g;
     rn_status s = rn_gpu_open(&g, 0, m, 2, RN_PRECISION_FP32);
-    have_gpu = s == RN_OK;
-    if (have_gpu) printf("GPU: %s\n", rn_gpu_describe(g));
-    else printf("no GPU, every CUDA test is skipped: %s\n", rn_error_message());
+    if (s == RN_OK) printf("GPU: %s\n", rn_gpu_describe(g));
+    else printf("FAIL: the machine has %d CUDA GPU(s), but opening cuda:0 failed: %s\n", n,
+                rn_error_message());
     rn_gpu_close(g);
     rn_model_free(m);
-    return 0;
+    have_gpu = s == RN_OK;
+    return have_gpu ? 0 : -1;
 }
 
 #define NEED_GPU()                                                                             \

@@ -25,6 +25,12 @@ extern "C" {
 
 typedef struct rn_gpu rn_gpu;
 
+/* How many CUDA GPUs this machine has. *n = 0 with RN_OK only when there is no GPU or no NVIDIA
+ * driver at all (the one case GPU tests may skip); RN_ERR_DEVICE for anything else that keeps
+ * the GPUs from being counted, such as a driver too old for this build's CUDA runtime (the
+ * message names the driver needed: R580 or newer for CUDA 13). */
+rn_status rn_gpu_count(int *n);
+
 /* Puts model m (its current parameters and buffers) on GPU `device`, reserved for batches of
  * up to max_batch images. m must outlive the rn_gpu. RN_ERR_DEVICE when there is no such GPU,
  * no driver, too little memory or a model the GPU path does not support. */

@@ -121,11 +121,50 @@ static rn_status dev_alloc(void **p, size_t bytes, const char *what) {
 
 static void plan_fusions(rn_gpu *g);
 
+/* The NVIDIA driver branch that first supports CUDA `major` (NVIDIA's compatibility table). */
+static int driver_branch_for(int major) {
+    return major >= 13 ? 580 : major == 12 ? 525 : major == 11 ? 450 : 0;
+}
+
+extern "C" rn_status rn_gpu_count(int *n) {
+    *n = 0;
+    int drv = 0;
+    /* The version is 0, and the call succeeds, when no driver is installed. */
+    if (cudaDriverGetVersion(&drv) != cudaSuccess || drv == 0) {
+        cudaGetLastError();
+        return RN_OK;
+    }
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorNoDevice) {
+        cudaGetLastError();
+        return RN_OK;
+    }
+    if (e == cudaErrorInsufficientDriver) {
+        /* The runtime is linked statically (Makefile): a CUDA 13 build needs a driver for
+         * CUDA 13 whichever way it is linked; a build with an older toolkit runs on older
+         * drivers. */
+        const int need = CUDART_VERSION / 1000;
+        return rn_fail(RN_ERR_DEVICE,
+                       "the NVIDIA driver supports CUDA %d.%d, but this resnet was built with "
+                       "CUDA %d.%d and needs a driver for CUDA %d.0 or newer (R%d or newer): "
+                       "update the driver, or rebuild with an older toolkit (make CUDA=1 "
+                       "CUDA_HOME=...)",
+                       drv / 1000, drv % 1000 / 10, CUDART_VERSION / 1000,
+                       CUDART_VERSION % 1000 / 10, need, driver_branch_for(need));
+    }
+    if (e != cudaSuccess) return device_error("cannot count the CUDA GPUs (cudaGetDeviceCount)", e);
+    *n = count;
+    return RN_OK;
+}
+
 static rn_status open_impl(rn_gpu *g) {
     rn_model *m = g->m;
     int n_dev = 0;
-    cudaError_t e = cudaGetDeviceCount(&n_dev);
-    if (e != cudaSuccess) return device_error("no usable CUDA GPU (cudaGetDeviceCount)", e);
+    RN_TRY(rn_gpu_count(&n_dev));
+    if (n_dev == 0)
+        return rn_fail(RN_ERR_DEVICE, "cuda:%d: this machine has no CUDA GPU (or no NVIDIA "
+                                      "driver)", g->device);
     if (g->device >= n_dev)
         return rn_fail(RN_ERR_DEVICE, "cuda:%d: this machine has %d CUDA GPU%s", g->device,
                        n_dev, n_dev == 1 ? "" : "s");

@@ -12,6 +12,10 @@ static rn_status no_cuda(void) {
 }
 
 bool rn_cuda_built(void) { return false; }
+rn_status rn_gpu_count(int *n) {
+    *n = 0;
+    return RN_OK;
+}
 rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_batch, rn_precision p) {
     *out = NULL;
     return no_cuda();
