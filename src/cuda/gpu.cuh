@@ -123,8 +123,8 @@ struct rn_gpu {
  * training, the labels in g->labels_dev), enqueued on g->stream without waiting. */
 rn_status gpu_forward_pass(rn_gpu *g, rn_mode mode);
 rn_status gpu_backward_pass(rn_gpu *g);
-/* Copies a host data set to the GPU. */
-rn_status gpu_set_upload(gpu_set *s, const rn_dataset *d);
+/* Copies a host data set to the GPU, on g->stream, and waits for the copy. */
+rn_status gpu_set_upload(rn_gpu *g, gpu_set *s, const rn_dataset *d);
 void gpu_set_free(gpu_set *s);
 /* Fills g->x with images [first, first + n) of a GPU set, normalized, not augmented; the
  * rest of the batch with zeros; labels into g->labels_dev. */

@@ -263,8 +263,8 @@ static rn_status open_impl(rn_gpu *g) {
     ALLOC(g->velocity, m->n_params * sizeof(float), "momentum");
     ALLOC(g->buffers, RN_MAX(m->n_buffers, (size_t)1) * sizeof(float), "BN buffers");
     ALLOC(g->decay, m->n_params, "weight decay flags");
-    CU_TRY(cudaMemset(g->grads, 0, m->n_params * sizeof(float)));
-    CU_TRY(cudaMemset(g->velocity, 0, m->n_params * sizeof(float)));
+    CU_TRY(cudaMemsetAsync(g->grads, 0, m->n_params * sizeof(float), g->stream));
+    CU_TRY(cudaMemsetAsync(g->velocity, 0, m->n_params * sizeof(float), g->stream));
     if (g->use_bf16) {
         ALLOC(g->params_low, m->n_params * sizeof(bf16), "bf16 weights");
         ALLOC(g->grads_low, m->n_params * sizeof(bf16), "bf16 gradients");
@@ -290,7 +290,7 @@ static rn_status open_impl(rn_gpu *g) {
                 CU_TRY(cudaEventCreateWithFlags(&g->ev_done[i], cudaEventDisableTiming));
             }
     }
-    CU_TRY(cudaDeviceSynchronize());
+    CU_TRY(cudaStreamSynchronize(g->stream));
     return RN_OK;
 }
 
@@ -391,13 +391,22 @@ static void convert_layout(const rn_model *m, float *dst, const float *src, bool
     }
 }
 
+/* Copies between host and GPU memory on the GPU's stream (every transfer and memset goes
+ * there: the work runs on a non-blocking stream, which does not wait for the legacy default
+ * stream that cudaMemcpy and cudaMemset use) and waits for the copy. */
+static cudaError_t copy_sync(rn_gpu *g, void *dst, const void *src, size_t bytes,
+                             cudaMemcpyKind kind) {
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, g->stream);
+    return e == cudaSuccess ? cudaStreamSynchronize(g->stream) : e;
+}
+
 /* Copies a host parameter-shaped block to the GPU in the GPU layout. */
 static rn_status upload_block(rn_gpu *g, float *dev, const float *host) {
     const rn_model *m = g->m;
     float *tmp = (float *)malloc(RN_MAX(m->n_params, (size_t)1) * sizeof(float));
     if (!tmp) return rn_fail(RN_ERR_NOMEM, "out of memory");
     convert_layout(m, tmp, host, true);
-    cudaError_t e = cudaMemcpy(dev, tmp, m->n_params * sizeof(float), cudaMemcpyHostToDevice);
+    cudaError_t e = copy_sync(g, dev, tmp, m->n_params * sizeof(float), cudaMemcpyHostToDevice);
     free(tmp);
     CU_TRY(e);
     return RN_OK;
@@ -406,7 +415,7 @@ static rn_status download_block(rn_gpu *g, float *host, const float *dev) {
     const rn_model *m = g->m;
     float *tmp = (float *)malloc(RN_MAX(m->n_params, (size_t)1) * sizeof(float));
     if (!tmp) return rn_fail(RN_ERR_NOMEM, "out of memory");
-    cudaError_t e = cudaMemcpy(tmp, dev, m->n_params * sizeof(float), cudaMemcpyDeviceToHost);
+    cudaError_t e = copy_sync(g, tmp, dev, m->n_params * sizeof(float), cudaMemcpyDeviceToHost);
     if (e == cudaSuccess) convert_layout(m, host, tmp, false);
     free(tmp);
     CU_TRY(e);
@@ -418,16 +427,16 @@ extern "C" rn_status rn_gpu_upload(rn_gpu *g, const float *velocity) {
     CU_TRY(cudaStreamSynchronize(g->stream));
     RN_TRY(upload_block(g, g->params, m->params));
     if (velocity) RN_TRY(upload_block(g, g->velocity, velocity));
-    else CU_TRY(cudaMemset(g->velocity, 0, m->n_params * sizeof(float)));
+    else CU_TRY(cudaMemsetAsync(g->velocity, 0, m->n_params * sizeof(float), g->stream));
     if (m->n_buffers)
-        CU_TRY(cudaMemcpy(g->buffers, m->buffers, m->n_buffers * sizeof(float),
-                          cudaMemcpyHostToDevice));
+        CU_TRY(copy_sync(g, g->buffers, m->buffers, m->n_buffers * sizeof(float),
+                         cudaMemcpyHostToDevice));
     if (g->use_bf16) {
         k_cast<float, bf16><<<grid_for(m->n_params, THREADS), THREADS, 0, g->stream>>>(
             g->params_low, g->params, m->n_params);
         LAUNCH_TRY();
-        CU_TRY(cudaStreamSynchronize(g->stream));
     }
+    CU_TRY(cudaStreamSynchronize(g->stream));
     g->train_forwards = 0;
     return RN_OK;
 }
@@ -438,8 +447,8 @@ extern "C" rn_status rn_gpu_download(rn_gpu *g, float *velocity) {
     RN_TRY(download_block(g, m->params, g->params));
     if (velocity) RN_TRY(download_block(g, velocity, g->velocity));
     if (m->n_buffers)
-        CU_TRY(cudaMemcpy(m->buffers, g->buffers, m->n_buffers * sizeof(float),
-                          cudaMemcpyDeviceToHost));
+        CU_TRY(copy_sync(g, m->buffers, g->buffers, m->n_buffers * sizeof(float),
+                         cudaMemcpyDeviceToHost));
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].kind == RN_NODE_BN)
             m->counters[m->tensors[m->nodes[i].counter].off] += g->train_forwards;
@@ -833,8 +842,8 @@ extern "C" rn_status rn_gpu_download_grads(rn_gpu *g, float *input_grad) {
     if (m->block_gnorm && m->n_blocks > 0) {
         double *ss = (double *)malloc(m->n_blocks * sizeof(double));
         if (!ss) return rn_fail(RN_ERR_NOMEM, "out of memory");
-        cudaError_t e = cudaMemcpy(ss, g->block_sumsq, m->n_blocks * sizeof(double),
-                                   cudaMemcpyDeviceToHost);
+        cudaError_t e = copy_sync(g, ss, g->block_sumsq, m->n_blocks * sizeof(double),
+                                  cudaMemcpyDeviceToHost);
         for (int b = 0; e == cudaSuccess && b < m->n_blocks; b++) m->block_gnorm[b] = sqrt(ss[b]);
         free(ss);
         CU_TRY(e);
@@ -874,7 +883,7 @@ extern "C" rn_status rn_gpu_evaluate(rn_gpu *g, const rn_dataset *d, const rn_no
         s = &g->sets[g->next_set];
         g->next_set ^= 1;
         gpu_set_free(s);
-        RN_TRY(gpu_set_upload(s, d));
+        RN_TRY(gpu_set_upload(g, s, d));
     }
     double *loss_dev = g->loss_sum + 1;          /* [0] and counts[0] are training's */
     unsigned long long *counts_dev = g->counts + 1;
