@@ -117,6 +117,9 @@ struct rn_gpu {
     rn_grad_hook hook;
     void *hook_user;
     bool train_ready;
+    bool captured;              /* the step runs from the graphs (see rn_gpu_train_captured) */
+    bool capturing;             /* while a capture is enqueued */
+    bool fail_capture;          /* rn_gpu_fail_next_capture */
 };
 
 /* net.cu, for train.cu: one forward / backward pass over the batch already in g->x (and, for
@@ -131,5 +134,9 @@ void gpu_set_free(gpu_set *s);
 rn_status gpu_fill_eval_batch(rn_gpu *g, const gpu_set *s, int first,
                               int n, const rn_norm *norm);
 void gpu_train_free(rn_gpu *g);
+/* After a failed capture: forgets the side stream's pending weight gradients and replaces its
+ * events, which were recorded only as nodes of the discarded graph, so that no later wait
+ * refers to them; turns the side stream off when the capture left it unusable. */
+rn_status gpu_side_reset(rn_gpu *g);
 
 #endif

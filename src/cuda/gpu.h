@@ -75,6 +75,12 @@ rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const rn_norm *n
 /* The data order of the current epoch (train->n indices); call it before an epoch's first
  * step. Step s uses order[(s % steps_per_epoch) * batch ...], steps_per_epoch = n / batch. */
 rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order);
+/* Whether the training step runs from captured CUDA graphs (true), or launch by launch
+ * because capturing failed (the same work and results, slower). */
+bool rn_gpu_train_captured(const rn_gpu *g);
+/* For tests of that fallback: makes the next capture (rn_gpu_train_init) fail in the middle of
+ * the backward pass, after a weight gradient has been started on the side stream. */
+void rn_gpu_fail_next_capture(rn_gpu *g);
 /* Queues `count` training steps (graph launches); returns without waiting. */
 rn_status rn_gpu_train_steps(rn_gpu *g, int count);
 /* Waits for the queued steps and returns the sum of their losses and the number of correctly

@@ -591,6 +591,28 @@ rn_status gpu_forward_pass(rn_gpu *g, rn_mode mode) {
     return g->use_bf16 ? forward_t<bf16>(g, mode) : forward_t<float>(g, mode);
 }
 
+rn_status gpu_side_reset(rn_gpu *g) {
+    const rn_model *m = g->m;
+    if (!g->side) return RN_OK;
+    memset(g->pending, 0, m->n_nodes * sizeof(int));
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    cudaError_t e = cudaStreamIsCapturing(g->stream2, &cs);
+    if (e != cudaSuccess || cs != cudaStreamCaptureStatusNone) {
+        cudaGetLastError();
+        g->side = false; /* one stream from now on: slower, the same results */
+        return RN_OK;
+    }
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].kind == RN_NODE_CONV) {
+            cudaEventDestroy(g->ev_ready[i]);
+            cudaEventDestroy(g->ev_done[i]);
+            g->ev_ready[i] = g->ev_done[i] = NULL;
+            CU_TRY(cudaEventCreateWithFlags(&g->ev_ready[i], cudaEventDisableTiming));
+            CU_TRY(cudaEventCreateWithFlags(&g->ev_done[i], cudaEventDisableTiming));
+        }
+    return RN_OK;
+}
+
 /* Before the main stream writes the gradient slot of value v: waits for the side stream's
  * weight gradients that still read a gradient in that slot (all of them when v < 0). */
 static rn_status wait_side(rn_gpu *g, int v) {
@@ -665,6 +687,11 @@ template <typename T> static rn_status backward_t(rn_gpu *g) {
             if (g->side) {
                 CU_TRY(cudaEventRecord(g->ev_done[i], g->stream2));
                 g->pending[i] = 1;
+            }
+            if (g->capturing && g->fail_capture) {
+                g->fail_capture = false;
+                return rn_fail(RN_ERR_DEVICE, "%s: a capture failure asked for by a test "
+                                              "(rn_gpu_fail_next_capture)", nd->name);
             }
             break;
         }

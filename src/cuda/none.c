@@ -40,6 +40,8 @@ rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const rn_norm *n
 }
 void rn_gpu_train_set_grad_hook(rn_gpu *g, rn_grad_hook hook, void *user) {}
 rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) { return no_cuda(); }
+bool rn_gpu_train_captured(const rn_gpu *g) { return false; }
+void rn_gpu_fail_next_capture(rn_gpu *g) {}
 rn_status rn_gpu_train_steps(rn_gpu *g, int count) { return no_cuda(); }
 rn_status rn_gpu_train_metrics(rn_gpu *g, double *loss_sum, int64_t *correct) {
     return no_cuda();

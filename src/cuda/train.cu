@@ -175,14 +175,18 @@ static rn_status enqueue_step(rn_gpu *g) {
 }
 
 /* Captures what enqueue enqueues on g->stream as an instantiated graph; *exec stays NULL (and
- * the steps run launch by launch, slower, same results) when capture fails. */
-static void capture(rn_gpu *g, rn_status (*enqueue)(rn_gpu *), cudaGraph_t *graph,
-                    cudaGraphExec_t *exec) {
+ * the steps run launch by launch, slower, same results) when capture fails. An error only
+ * when the state left by a failed capture cannot be cleaned up. */
+static rn_status capture(rn_gpu *g, rn_status (*enqueue)(rn_gpu *), cudaGraph_t *graph,
+                         cudaGraphExec_t *exec) {
     *graph = NULL;
     *exec = NULL;
     cudaError_t e = cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal);
+    g->capturing = e == cudaSuccess;
     rn_status s = e == cudaSuccess ? enqueue(g) : RN_OK;
+    g->capturing = false;
     cudaGraph_t captured = NULL;
+    /* Ended also after a failed enqueue, so that the stream leaves capture mode. */
     if (e == cudaSuccess) e = cudaStreamEndCapture(g->stream, &captured);
     if (s == RN_OK && e == cudaSuccess && captured) {
         *graph = captured;
@@ -197,7 +201,10 @@ static void capture(rn_gpu *g, rn_status (*enqueue)(rn_gpu *), cudaGraph_t *grap
         fprintf(stderr, "resnet: the training step could not be captured as a CUDA graph (%s); "
                         "running it launch by launch\n",
                 s != RN_OK ? rn_error_message() : cudaGetErrorString(e));
+        /* The launches from now on must not wait for events recorded in the discarded graph. */
+        return gpu_side_reset(g);
     }
+    return RN_OK;
 }
 
 void gpu_train_free(rn_gpu *g) {
@@ -268,11 +275,13 @@ extern "C" rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const
 
     /* Capture one step, or with a hook the two halves around it. */
     if (g->hook) {
-        capture(g, enqueue_grads, &g->graph, &g->graph_exec);
-        capture(g, enqueue_update, &g->graph_update, &g->graph_update_exec);
+        RN_TRY(capture(g, enqueue_grads, &g->graph, &g->graph_exec));
+        RN_TRY(capture(g, enqueue_update, &g->graph_update, &g->graph_update_exec));
     } else {
-        capture(g, enqueue_step, &g->graph, &g->graph_exec);
+        RN_TRY(capture(g, enqueue_step, &g->graph, &g->graph_exec));
     }
+    g->fail_capture = false;
+    g->captured = g->graph_exec && (!g->hook || g->graph_update_exec);
     g->train_ready = true;
     return RN_OK;
 }
@@ -281,6 +290,9 @@ extern "C" void rn_gpu_train_set_grad_hook(rn_gpu *g, rn_grad_hook hook, void *u
     g->hook = hook;
     g->hook_user = user;
 }
+
+extern "C" bool rn_gpu_train_captured(const rn_gpu *g) { return g->train_ready && g->captured; }
+extern "C" void rn_gpu_fail_next_capture(rn_gpu *g) { g->fail_capture = true; }
 
 extern "C" rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) {
     if (!g->train_ready) return rn_fail(RN_ERR_BAD_ARG, "GPU training was not initialized");
