@@ -39,6 +39,10 @@ void rn_gpu_close(rn_gpu *g);
 /* "NVIDIA H100 80GB HBM3 (cuda:0, sm_90, 80 GB, driver 13.0, cuDNN 91900)". */
 const char *rn_gpu_describe(const rn_gpu *g);
 
+/* How many BNs run fused with their ReLU (*bn_relu) and with the residual add and ReLU after
+ * them (*bn_add_relu), so that tests can show they reach every fusion. */
+void rn_gpu_fusions(const rn_gpu *g, int *bn_relu, int *bn_add_relu);
+
 /* Host model -> GPU: parameters and BN buffers, and the momentum block (velocity, in the
  * host's layout, as many floats as parameters; NULL: zeros). */
 rn_status rn_gpu_upload(rn_gpu *g, const float *velocity);

@@ -484,6 +484,14 @@ static void plan_fusions(rn_gpu *g) {
     }
 }
 
+extern "C" void rn_gpu_fusions(const rn_gpu *g, int *bn_relu, int *bn_add_relu) {
+    *bn_relu = *bn_add_relu = 0;
+    for (int i = 0; i < g->m->n_nodes; i++) {
+        *bn_relu += g->fuse[i] == FUSE_RELU;
+        *bn_add_relu += g->fuse[i] == FUSE_ADD_RELU;
+    }
+}
+
 /* The value a (possibly fused) node finally writes. */
 static int final_out(const rn_gpu *g, int i) {
     const rn_model *m = g->m;

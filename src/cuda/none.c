@@ -22,6 +22,9 @@ rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_batch, rn_p
 }
 void rn_gpu_close(rn_gpu *g) {}
 const char *rn_gpu_describe(const rn_gpu *g) { return "no GPU"; }
+void rn_gpu_fusions(const rn_gpu *g, int *bn_relu, int *bn_add_relu) {
+    *bn_relu = *bn_add_relu = 0;
+}
 rn_status rn_gpu_upload(rn_gpu *g, const float *velocity) { return no_cuda(); }
 rn_status rn_gpu_download(rn_gpu *g, float *velocity) { return no_cuda(); }
 rn_status rn_gpu_forward(rn_gpu *g, const float *x, int n, rn_mode mode, float *logits) {
