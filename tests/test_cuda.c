@@ -1,17 +1,25 @@
 /*
  * test_cuda.c — the CUDA backend against the CPU reference kernels, on a GPU.
  *
- * Per small net of one or two ops (every op and fusion) and per model (residual, plain,
- * BasicBlock with 1x1 shortcuts, the ImageNet stem with max pooling, Bottleneck), in each
- * precision: one training-mode forward and backward pass on the GPU and on the CPU's
- * reference backend from the same weights and inputs; compared are the logits, every
- * parameter's gradient, the input gradient, the block input gradient norms and the BN running
- * statistics, each as ||gpu - cpu|| / ||cpu||. Whole-model gradients in fp32 are held to the
- * float rounding noise of the model itself (two correct CPU implementations differ by up to
- * 1e-2 on deep plain nets at initialization), the small nets to per-op tolerances. Then a few graph-captured training steps (batch building and
- * augmentation on the GPU, SGD) against the same steps on the CPU, evaluation against
- * rn_evaluate, and the state round trip. Without a GPU (or in a build without CUDA) every test
- * is skipped with a message.
+ * Per small net of one or two ops (every op, and every fusion: BN + ReLU, and BN + residual add
+ * + ReLU in a block whose shortcut is the identity) and per model (residual, plain, BasicBlock
+ * with 1x1 shortcuts, the ImageNet stem with max pooling, Bottleneck), in each precision: one
+ * training-mode forward and backward pass on the GPU and on the CPU's reference backend from
+ * the same weights and inputs. Compared, each as ||gpu - cpu|| / ||cpu|| and each asserted:
+ * the logits, the whole gradient vector, every parameter tensor's gradient, the input gradient,
+ * every block input gradient norm, the BN running statistics, and eval-mode logits. Then
+ * graph-captured training steps in fp32, tf32 and bf16 (batches built and augmented on the GPU,
+ * a different learning rate each step, weight decay large enough to change the result, more
+ * steps than one epoch) against the same steps on the CPU, with a check that the step was
+ * captured, and once more with the capture forced to fail (the launch-by-launch fallback);
+ * evaluation against rn_evaluate with a partial last batch; an evaluation whose logits are all
+ * NaN.
+ *
+ * Every compared quantity is printed as one line
+ *     measured <suite> <case> <precision> <quantity> <value> tol <tolerance>
+ * before any assertion, so one GPU run shows them all (dev/cuda/check.sh summarizes them).
+ * Without a GPU (or in a build without CUDA) every GPU test is skipped with a message, unless
+ * RN_REQUIRE_GPU=1 (see probe). RN_TEST_FILTER=pattern runs only the matching tests.
  */
 #include "testutil.h"
 
@@ -28,23 +36,96 @@
 
 static bool have_gpu;
 
+/* Whether a GPU is required (RN_REQUIRE_GPU=1, set by dev/cuda/check.sh and by CI where a GPU
+ * is present): then "no GPU" fails the program instead of skipping every test. Without it,
+ * only the absence of a GPU or of the NVIDIA driver skips; any other failure to count or open
+ * the GPU (a driver too old, missing cuDNN, out of memory, a bug in opening) always fails. */
 static int probe(void **state) {
+    const char *req = getenv("RN_REQUIRE_GPU");
+    const bool required = req && !strcmp(req, "1");
+    int n = 0;
+    if (rn_gpu_count(&n) != RN_OK) {
+        printf("FAIL: cannot count the CUDA GPUs: %s\n", rn_error_message());
+        return -1;
+    }
+    if (n == 0) {
+        const char *why = rn_cuda_built() ? "this machine has no CUDA GPU (or no NVIDIA driver)"
+                                          : "this build has no CUDA (make CUDA=1)";
+        if (required) {
+            printf("FAIL: RN_REQUIRE_GPU=1, but %s\n", why);
+            return -1;
+        }
+        printf("no GPU, every CUDA test is skipped: %s\n", why);
+        return 0;
+    }
     rn_model *m;
     rn_model_opts o = {3, 32, 32, 10};
     if (rn_model_create(&m, "resnet8", &o, 1) != RN_OK) return -1;
     rn_gpu *g;
     rn_status s = rn_gpu_open(&g, 0, m, 2, RN_PRECISION_FP32);
-    have_gpu = s == RN_OK;
-    if (have_gpu) printf("GPU: %s\n", rn_gpu_describe(g));
-    else printf("no GPU, every CUDA test is skipped: %s\n", rn_error_message());
+    if (s == RN_OK) printf("GPU: %s\n", rn_gpu_describe(g));
+    else printf("FAIL: the machine has %d CUDA GPU(s), but opening cuda:0 failed: %s\n", n,
+                rn_error_message());
     rn_gpu_close(g);
     rn_model_free(m);
-    return 0;
+    have_gpu = s == RN_OK;
+    return have_gpu ? 0 : -1;
 }
 
 #define NEED_GPU()                                                                             \
     do {                                                                                       \
         if (!have_gpu) skip();                                                                 \
+    } while (0)
+
+/* ---- tolerances -------------------------------------------------------------------------- */
+
+/* Relative errors ||gpu - cpu|| / ||cpu|| allowed per quantity. Provisional values, from the
+ * H100 measurements in BENCHMARKS.md ("Parity with the CPU reference", cuDNN 9.14): to be set
+ * from the first GPU run (see dev/cuda/check.sh output, whose summary lists the largest
+ * observed value of each quantity beside its tolerance). Quantities that were never measured
+ * (per tensor, input gradient) start at a few times the whole-vector value they were measured
+ * beside. */
+typedef struct {
+    double logits; /* training-mode and eval-mode logits */
+    double grad;   /* the whole gradient vector; < 0: NOISE_FACTOR times the model's fp32 noise */
+    double tensor; /* each parameter tensor's gradient (fp32 models: as grad, per tensor) */
+    double input;  /* the gradient with respect to the input */
+    double norms;  /* each block input gradient norm */
+    double stats;  /* the BN running statistics after one training-mode pass */
+} pass_tols;
+
+/* Small nets, measured: fp32 logits 3.6e-7, gradients 1.0e-6; tf32 3.1e-4, 4.3e-4 (worst
+ * tensor 1.2e-3); bf16 2.8e-3, 7.8e-2 (activations and their gradients are bf16). */
+static const pass_tols OPS_TOL_FP32 = {5e-6, 1e-5, 5e-5, 2e-5, 2e-5, 1e-5};
+static const pass_tols OPS_TOL_TF32 = {3e-3, 4e-3, 1e-2, 4e-3, 4e-3, 3e-3};
+static const pass_tols OPS_TOL_BF16 = {2e-2, 0.15, 0.25, 0.15, 0.15, 2e-2};
+
+/* Whole models in fp32 are held to their own float rounding noise: the difference between two
+ * correct fp32 implementations (the fast CPU backend and the reference), per tensor, for the
+ * input gradient and for the whole vector (measured: the GPU sits at 1x that noise on every
+ * model). To be set from the first GPU run (see dev/cuda/check.sh output). */
+#define NOISE_FACTOR 4.0
+#define NOISE_FLOOR 1e-5
+static const pass_tols MODEL_TOL_FP32 = {1e-4, -1, -1, -1, -1, 1e-4};
+
+/* ---- reporting --------------------------------------------------------------------------- */
+
+static bool any_over; /* some quantity of the current test exceeded its tolerance */
+
+/* Prints one compared quantity (grep-able, see the top of the file) and notes whether it is
+ * within tol; NaN never is. The test asserts !any_over at its end, after every line. */
+static void measured(const char *suite, const char *name, rn_precision p, const char *quantity,
+                     double value, double tol) {
+    const bool ok = value <= tol;
+    printf("measured %s %s %s %s %.3e tol %.1e%s\n", suite, name, rn_precision_name(p), quantity,
+           value, tol, ok ? "" : "  OVER");
+    if (!ok) any_over = true;
+}
+#define EXPECT_WITHIN_TOLERANCES()                                                             \
+    do {                                                                                       \
+        bool over_ = any_over;                                                                 \
+        any_over = false;                                                                      \
+        assert_false(over_);                                                                   \
     } while (0)
 
 /* ||a - b|| / ||b|| (b the reference; absolute when b is zero). */
@@ -58,146 +139,152 @@ static double rel_err(const float *a, const float *b, size_t n) {
 }
 
 static float *dup(const float *x, size_t n) {
-    float *y = malloc(n * sizeof(float));
+    float *y = malloc(RN_MAX(n, (size_t)1) * sizeof(float));
     assert_non_null(y);
     memcpy(y, x, n * sizeof(float));
     return y;
 }
 
+/* ---- one pass, GPU against CPU ----------------------------------------------------------- */
+
+/* One training-mode forward and backward pass on the CPU backend `backend` from the model's
+ * current state (its BN buffers are restored afterwards): copies of the logits (B, K), the
+ * gradient block and the input gradient (B, C, H, W). */
 typedef struct {
-    const char *model;
-    int h, w, batch;
-} parity_case;
+    float *logits, *grads, *din, *buffers;
+} cpu_pass;
 
-/* The relative difference of the gradient vector between two correct fp32 implementations
- * (the fast CPU backend and the reference): how far float rounding alone moves this model's
- * gradients, the floor under any comparison of whole-model gradients. */
-static double fp32_noise(rn_model *m, const float *x, const int *labels, int B) {
-    const int K = m->opts.num_classes;
-    float *probs = malloc(B * K * sizeof(float)), *dl = malloc(B * K * sizeof(float));
-    float *buf0 = dup(m->buffers, m->n_buffers), *g[2];
-    const char *names[2] = {"reference", "cpu"};
-    for (int k = 0; k < 2; k++) {
-        rn_ctx *ctx;
-        assert_int_equal(rn_ctx_create(&ctx, names[k], 0), RN_OK);
-        assert_int_equal(rn_model_reserve(m, ctx, B), RN_OK);
-        memcpy(m->buffers, buf0, m->n_buffers * sizeof(float));
-        const float *logits;
-        assert_int_equal(rn_model_forward(m, ctx, x, B, RN_MODE_TRAIN, &logits), RN_OK);
-        rn_softmax_xent_forward(probs, logits, labels, B, K, 0);
-        rn_softmax_xent_backward(dl, probs, labels, B, K, 0, 1);
-        rn_model_zero_grad(m);
-        assert_int_equal(rn_model_backward(m, ctx, dl), RN_OK);
-        g[k] = dup(m->grads, m->n_params);
-        rn_ctx_free(ctx);
-    }
-    memcpy(m->buffers, buf0, m->n_buffers * sizeof(float));
-    double e = rel_err(g[1], g[0], m->n_params);
-    free(probs), free(dl), free(buf0), free(g[0]), free(g[1]);
-    return e;
-}
-
-/* One forward + backward of model m on both sides, compared. Logits and running statistics
- * must agree within tol_out; the whole gradient vector within tol_grad, or, for fp32 (tol_grad
- * < 0), within 4 times the fp32 noise of this model (fp32_noise) plus 1e-5. */
-static void pass_parity_model(rn_model *m, int B, rn_precision p, double tol_out,
-                              double tol_grad) {
+static cpu_pass run_cpu_pass(rn_model *m, const char *backend, const float *x,
+                             const int *labels, int B, double *block_norms) {
     const int K = m->opts.num_classes;
     const size_t per = (size_t)m->opts.in_channels * m->opts.in_height * m->opts.in_width;
-    float *x = malloc(B * per * sizeof(float)), *probs = malloc(B * K * sizeof(float));
-    float *dl = malloc(B * K * sizeof(float)), *lg = malloc(B * K * sizeof(float));
-    float *din = malloc(B * per * sizeof(float));
-    int *labels = malloc(B * sizeof(int));
-    tu_fill_uniform(x, B * per, 11, -2, 2);
-    for (int i = 0; i < B; i++) labels[i] = (i * 7) % K;
-    double noise = 0;
-    if (tol_grad < 0) {
-        noise = fp32_noise(m, x, labels, B);
-        tol_grad = 4 * noise + 1e-5;
-    }
-
-    rn_gpu *g;
-    assert_int_equal(rn_gpu_open(&g, 0, m, B, p), RN_OK);
-    float *params0 = dup(m->params, m->n_params);
-
+    float *probs = malloc(B * K * sizeof(float)), *dl = malloc(B * K * sizeof(float));
+    float *buf0 = dup(m->buffers, m->n_buffers);
     rn_ctx *ctx;
-    assert_int_equal(rn_ctx_create(&ctx, "reference", 0), RN_OK);
+    assert_int_equal(rn_ctx_create(&ctx, backend, 0), RN_OK);
     assert_int_equal(rn_model_reserve(m, ctx, B), RN_OK);
     const float *logits;
     assert_int_equal(rn_model_forward(m, ctx, x, B, RN_MODE_TRAIN, &logits), RN_OK);
-    float *logits_c = dup(logits, B * K);
+    cpu_pass r = {dup(logits, B * K), NULL, NULL, NULL};
     rn_softmax_xent_forward(probs, logits, labels, B, K, 0);
     rn_softmax_xent_backward(dl, probs, labels, B, K, 0, 1);
     rn_model_zero_grad(m);
     assert_int_equal(rn_model_backward(m, ctx, dl), RN_OK);
-    float *grads_c = dup(m->grads, m->n_params);
-    float *din_c = dup(rn_model_input_grad(m), B * per);
-    float *buf_c = dup(m->buffers, m->n_buffers);
-    int nb = rn_model_num_blocks(m);
-    double *norms_c = malloc((nb + 1) * sizeof(double));
-    for (int b = 0; b < nb; b++) norms_c[b] = rn_model_block_input_grad_norm(m, b);
+    r.grads = dup(m->grads, m->n_params);
+    r.din = dup(rn_model_input_grad(m), B * per);
+    r.buffers = dup(m->buffers, m->n_buffers);
+    if (block_norms)
+        for (int b = 0; b < rn_model_num_blocks(m); b++)
+            block_norms[b] = rn_model_block_input_grad_norm(m, b);
+    memcpy(m->buffers, buf0, m->n_buffers * sizeof(float));
+    rn_ctx_free(ctx);
+    free(probs), free(dl), free(buf0);
+    return r;
+}
+static void cpu_pass_free(cpu_pass *r) {
+    free(r->logits), free(r->grads), free(r->din), free(r->buffers);
+}
 
+/* The softmax cross-entropy gradient of the reference pass's logits, which both sides then
+ * propagate back. */
+static void xent_grad(float *dl, const float *logits, const int *labels, int B, int K) {
+    float *probs = malloc(B * K * sizeof(float));
+    rn_softmax_xent_forward(probs, logits, labels, B, K, 0);
+    rn_softmax_xent_backward(dl, probs, labels, B, K, 0, 1);
+    free(probs);
+}
+
+/* One forward + backward of model m (B images) on the GPU and on the reference backend, every
+ * quantity of pass_tols compared (fp32 models, t->grad < 0: against NOISE_FACTOR times the
+ * difference between the fast CPU backend and the reference, plus NOISE_FLOOR). Then
+ * eval-mode logits from the running statistics both sides share. Returns after printing
+ * every line; the caller asserts. */
+static void pass_parity_model(rn_model *m, int B, rn_precision p, const char *suite,
+                              const pass_tols *t, int *fusions) {
+    const int K = m->opts.num_classes;
+    const char *name = rn_model_name(m);
+    const size_t per = (size_t)m->opts.in_channels * m->opts.in_height * m->opts.in_width;
+    float *x = malloc(B * per * sizeof(float)), *dl = malloc(B * K * sizeof(float));
+    float *lg = malloc(B * K * sizeof(float)), *din = malloc(B * per * sizeof(float));
+    int *labels = malloc(B * sizeof(int));
+    tu_fill_uniform(x, B * per, 11, -2, 2);
+    for (int i = 0; i < B; i++) labels[i] = (i * 7) % K;
+    const int nb = rn_model_num_blocks(m);
+    double *norms_c = calloc(nb + 1, sizeof(double));
+    float *params0 = dup(m->params, m->n_params);
+
+    cpu_pass ref = run_cpu_pass(m, "reference", x, labels, B, norms_c);
+    cpu_pass fast = {NULL, NULL, NULL, NULL};
+    const bool noise = t->grad < 0;
+    if (noise) fast = run_cpu_pass(m, "cpu", x, labels, B, NULL);
+    xent_grad(dl, ref.logits, labels, B, K);
+
+    rn_gpu *g;
+    assert_int_equal(rn_gpu_open(&g, 0, m, B, p), RN_OK);
+    if (fusions) rn_gpu_fusions(g, &fusions[0], &fusions[1]);
     assert_int_equal(rn_gpu_forward(g, x, B, RN_MODE_TRAIN, lg), RN_OK);
     assert_int_equal(rn_gpu_backward(g, dl), RN_OK);
     assert_int_equal(rn_gpu_download_grads(g, din), RN_OK);
-    double e_out = rel_err(lg, logits_c, B * K), e_grad = 0, e_norm = 0;
-    double e_all = rel_err(m->grads, grads_c, m->n_params); /* the whole gradient vector */
-    const char *worst = "";
-    for (int t = 0; t < m->n_tensors; t++) {
-        const rn_tensor_entry *e = &m->tensors[t];
+
+    char q[160];
+    measured(suite, name, p, "logits", rel_err(lg, ref.logits, B * K), t->logits);
+    double n_all = noise ? rel_err(fast.grads, ref.grads, m->n_params) : 0;
+    measured(suite, name, p, "grad", rel_err(m->grads, ref.grads, m->n_params),
+             noise ? NOISE_FACTOR * n_all + NOISE_FLOOR : t->grad);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const rn_tensor_entry *e = &m->tensors[i];
         if (e->info.kind != RN_TENSOR_PARAM) continue;
-        double r = rel_err(m->grads + e->off, grads_c + e->off, e->info.numel);
-        if (r > e_grad) {
-            e_grad = r;
-            worst = e->info.name;
-        }
+        snprintf(q, sizeof q, "tensor:%s", e->info.name);
+        double tol = t->tensor;
+        if (noise)
+            tol = NOISE_FACTOR *
+                      rel_err(fast.grads + e->off, ref.grads + e->off, e->info.numel) +
+                  NOISE_FLOOR;
+        measured(suite, name, p, q,
+                 rel_err(m->grads + e->off, ref.grads + e->off, e->info.numel), tol);
     }
-    double e_din = rel_err(din, din_c, B * per);
+    measured(suite, name, p, "input", rel_err(din, ref.din, B * per),
+             noise ? NOISE_FACTOR * rel_err(fast.din, ref.din, B * per) + NOISE_FLOOR
+                   : t->input);
     for (int b = 0; b < nb; b++) {
-        double r = fabs(rn_model_block_input_grad_norm(m, b) - norms_c[b]) / norms_c[b];
-        if (r > e_norm) e_norm = r;
+        snprintf(q, sizeof q, "norm:block%d", b);
+        measured(suite, name, p, q,
+                 fabs(rn_model_block_input_grad_norm(m, b) - norms_c[b]) / norms_c[b],
+                 noise ? NOISE_FACTOR * n_all + NOISE_FLOOR : t->norms);
     }
     assert_int_equal(rn_gpu_download(g, NULL), RN_OK);
-    double e_buf = rel_err(m->buffers, buf_c, m->n_buffers);
-    double e_par = rel_err(m->params, params0, m->n_params);
-    printf("  %-18s %s: logits %.2e  gradient %.2e (fp32 noise %.2e; worst tensor %.2e, %s)  "
-           "input grad %.2e  block norms %.2e  running stats %.2e  weights round trip %.1e\n",
-           rn_model_name(m), rn_precision_name(p), e_out, e_all, noise, e_grad, worst, e_din,
-           e_norm, e_buf, e_par);
-    assert_true(e_out <= tol_out);
-    assert_true(e_all <= tol_grad);
-    assert_true(e_norm <= tol_grad);
-    assert_true(e_buf <= tol_out);
-    assert_true(e_par == 0);
+    measured(suite, name, p, "stats", rel_err(m->buffers, ref.buffers, m->n_buffers), t->stats);
+    /* The weights come back bit for bit. */
+    measured(suite, name, p, "roundtrip", rel_err(m->params, params0, m->n_params), 0);
 
-    /* Eval mode, from the running statistics both sides now share. */
+    /* Eval mode, from the running statistics both sides now share; B - 1 images. */
+    rn_ctx *ctx;
+    assert_int_equal(rn_ctx_create(&ctx, "reference", 0), RN_OK);
+    assert_int_equal(rn_model_reserve(m, ctx, B), RN_OK);
+    const float *logits;
     assert_int_equal(rn_model_forward(m, ctx, x, B - 1, RN_MODE_EVAL, &logits), RN_OK);
     assert_int_equal(rn_gpu_forward(g, x, B - 1, RN_MODE_EVAL, lg), RN_OK);
-    double e_eval = rel_err(lg, logits, (B - 1) * K);
-    printf("  %-18s %s: eval-mode logits %.2e\n", rn_model_name(m), rn_precision_name(p), e_eval);
-    assert_true(e_eval <= tol_out);
+    measured(suite, name, p, "eval-logits", rel_err(lg, logits, (B - 1) * K), t->logits);
 
     rn_gpu_close(g);
     rn_ctx_free(ctx);
-    free(x), free(probs), free(dl), free(lg), free(din), free(labels), free(params0);
-    free(logits_c), free(grads_c), free(din_c), free(buf_c), free(norms_c);
+    cpu_pass_free(&ref);
+    cpu_pass_free(&fast);
+    free(x), free(dl), free(lg), free(din), free(labels), free(params0), free(norms_c);
 }
 
-static void pass_parity(const parity_case *pc, rn_precision p, double tol_out, double tol_grad) {
-    rn_model_opts o = {3, pc->h, pc->w, 10};
-    rn_model *m;
-    assert_int_equal(rn_model_create(&m, pc->model, &o, 7), RN_OK);
-    pass_parity_model(m, pc->batch, p, tol_out, tol_grad);
-    rn_model_free(m);
-}
+/* ---- small nets --------------------------------------------------------------------------- */
+
+#define N_SMALL 5
 
 /* Small nets of one or two ops each, so that the errors are those of single ops (a chain of
- * many layers amplifies rounding, see fp32_noise): every kind of node, every fusion, strided
- * and 1x1 convolutions, both shortcut kinds. */
+ * many layers amplifies rounding, see MODEL_TOL_FP32): every kind of node, every fusion,
+ * strided and 1x1 convolutions, both shortcut kinds. */
 static rn_model *small_net(int which) {
     rn_model_opts o = {3, 16, 16, 10};
-    rn_model *m = rn_graph_new(which == 2 ? "net-block-a" : "net-ops", &o,
-                               which == 2 ? RN_FAMILY_CIFAR_A : RN_FAMILY_CIFAR_B);
+    rn_model *m = rn_graph_new(which == 2 ? "net-block-a" : which == 4 ? "net-block-identity"
+                                                                       : "net-ops",
+                               &o, which == 2 ? RN_FAMILY_CIFAR_A : RN_FAMILY_CIFAR_B);
     int x = 0;
     switch (which) {
     case 0: /* conv + BN alone, average pool, classifier */
@@ -207,7 +294,7 @@ static rn_model *small_net(int which) {
         x = rn_graph_relu(m, rn_graph_bn(m, "bn1", rn_graph_conv(m, "conv1", x, 16, 3, 1, 1, false)));
         x = rn_graph_relu(m, rn_graph_bn(m, "bn2", rn_graph_conv(m, "conv2", x, 32, 3, 2, 1, false)));
         break;
-    case 2: /* a residual block with the option-A shortcut: BN + add + ReLU fused */
+    case 2: /* a residual block with the option-A shortcut (a node between bn2 and the add) */
         x = rn_graph_relu(m, rn_graph_bn(m, "bn1", rn_graph_conv(m, "conv1", x, 16, 3, 1, 1, false)));
         x = rn_graph_basic_block(m, "layer1.0", x, 32, 2, false);
         break;
@@ -216,6 +303,10 @@ static rn_model *small_net(int which) {
         x = rn_graph_maxpool(m, x, 3, 2, 1);
         x = rn_graph_basic_block(m, "layer1.0", x, 128, 2, false);
         break;
+    case 4: /* a block whose shortcut is the identity: bn2 feeds the add, BN + add + ReLU fused */
+        x = rn_graph_relu(m, rn_graph_bn(m, "bn1", rn_graph_conv(m, "conv1", x, 16, 3, 1, 1, false)));
+        x = rn_graph_basic_block(m, "layer1.0", x, 16, 1, false);
+        break;
     }
     x = rn_graph_avgpool(m, x);
     rn_graph_linear(m, "linear", x, 10);
@@ -223,54 +314,89 @@ static rn_model *small_net(int which) {
     return m;
 }
 
-static void ops_parity(rn_precision p, double tol) {
-    for (int which = 0; which < 4; which++) {
+static void ops_parity(rn_precision p, const pass_tols *t) {
+    int fused[N_SMALL][2], relu = 0, add_relu = 0;
+    for (int which = 0; which < N_SMALL; which++) {
         rn_model *m = small_net(which);
-        pass_parity_model(m, 8, p, tol, tol);
+        pass_parity_model(m, 8, p, "ops", t, fused[which]);
+        printf("  %s (net %d): %d BN + ReLU and %d BN + add + ReLU fused\n",
+               rn_model_name(m), which, fused[which][0], fused[which][1]);
+        relu += fused[which][0];
+        add_relu += fused[which][1];
         rn_model_free(m);
     }
+    /* Every fusion is reached, the residual one by the identity block. */
+    assert_true(relu > 0);
+    assert_true(fused[4][1] == 1);
+    assert_true(add_relu > 0);
+    EXPECT_WITHIN_TOLERANCES();
 }
 static void test_ops_fp32(void **state) {
     NEED_GPU();
-    ops_parity(RN_PRECISION_FP32, 1e-4);
+    ops_parity(RN_PRECISION_FP32, &OPS_TOL_FP32);
 }
 static void test_ops_tf32(void **state) {
     NEED_GPU();
-    ops_parity(RN_PRECISION_TF32, 5e-3);
+    ops_parity(RN_PRECISION_TF32, &OPS_TOL_TF32);
 }
-/* bf16 holds activations and their gradients in bf16 (8 significant bits), so gradients
- * reach a few 1e-2 even over two layers (measured on an H100: logits <= 2.8e-3, gradients
- * <= 7.8e-2). */
 static void test_ops_bf16(void **state) {
     NEED_GPU();
-    ops_parity(RN_PRECISION_BF16, 1e-1);
+    ops_parity(RN_PRECISION_BF16, &OPS_TOL_BF16);
 }
 
-static const parity_case cases[] = {
-    {"resnet20", 32, 32, 32},          {"plain20", 32, 32, 16},
-    {"resnet18", 32, 32, 8},           {"resnet18-imagenet", 64, 64, 4},
-    {"resnet50-imagenet", 64, 64, 4},
-};
+/* ---- whole models ------------------------------------------------------------------------- */
 
-/* Whole models. Measured on an H100 (cuDNN 9.14): fp32 logits <= 6e-5 (resnet50) and
- * gradients at the fp32 noise of each model; tf32 logits <= 6.8e-3 and gradients <= 0.23
- * (resnet50-imagenet: 53 layers of TF32 rounding, amplified like the fp32 noise); bf16
- * resnet20 logits 4e-3, gradient 0.16. Deep plain nets amplify rounding a hundredfold (two
- * fp32 CPU implementations differ by 7e-3 on plain20), so bf16 is held to the residual net. */
+typedef struct {
+    const char *model;
+    int h, w, batch;
+    pass_tols tf32; /* fp32: MODEL_TOL_FP32 */
+} parity_case;
+
+/* Whole models. Measured on an H100 (cuDNN 9.14): fp32 logits <= 6e-5 and gradients at the
+ * fp32 noise of each model; tf32 logits <= 6.8e-3 and gradients 5.3e-4 / 7.3e-3 / 8.1e-2 /
+ * 4.8e-2 / 2.3e-1 in the order below (resnet50-imagenet: 53 layers of TF32 rounding, amplified
+ * like the fp32 noise); bf16 resnet20 logits 4e-3, gradient 0.16. Deep plain nets amplify
+ * rounding a hundredfold (two fp32 CPU implementations differ by 7e-3 on plain20), so bf16 is
+ * held to the residual net. The tf32 and bf16 rows are provisional: twice the measured
+ * gradient error, per tensor and for the input gradient three times that (at most 0.5, so
+ * that a missing or zero gradient, error 1, always fails); to be set from the first GPU run
+ * (see dev/cuda/check.sh output). */
+static const parity_case cases[] = {
+    {"resnet20", 32, 32, 32, {1e-2, 1.5e-3, 4.5e-3, 4.5e-3, 1.5e-3, 1e-2}},
+    {"plain20", 32, 32, 16, {1e-2, 1.5e-2, 4.5e-2, 4.5e-2, 1.5e-2, 1e-2}},
+    {"resnet18", 32, 32, 8, {1e-2, 0.16, 0.48, 0.48, 0.16, 1e-2}},
+    {"resnet18-imagenet", 64, 64, 4, {1e-2, 0.1, 0.3, 0.3, 0.1, 1e-2}},
+    {"resnet50-imagenet", 64, 64, 4, {1e-2, 0.46, 0.5, 0.5, 0.46, 1e-2}},
+};
+static const pass_tols MODEL_TOL_BF16_RESNET20 = {2e-2, 0.32, 0.5, 0.5, 0.32, 2e-2};
+
+static void pass_parity(const parity_case *pc, rn_precision p, const pass_tols *t) {
+    rn_model_opts o = {3, pc->h, pc->w, 10};
+    rn_model *m;
+    assert_int_equal(rn_model_create(&m, pc->model, &o, 7), RN_OK);
+    pass_parity_model(m, pc->batch, p, "model", t, NULL);
+    rn_model_free(m);
+}
+
 static void test_parity_fp32(void **state) {
     NEED_GPU();
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        pass_parity(&cases[i], RN_PRECISION_FP32, 1e-4, -1);
+        pass_parity(&cases[i], RN_PRECISION_FP32, &MODEL_TOL_FP32);
+    EXPECT_WITHIN_TOLERANCES();
 }
 static void test_parity_tf32(void **state) {
     NEED_GPU();
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        pass_parity(&cases[i], RN_PRECISION_TF32, 1e-2, 0.3);
+        pass_parity(&cases[i], RN_PRECISION_TF32, &cases[i].tf32);
+    EXPECT_WITHIN_TOLERANCES();
 }
 static void test_parity_bf16(void **state) {
     NEED_GPU();
-    pass_parity(&cases[0], RN_PRECISION_BF16, 2e-2, 0.3);
+    pass_parity(&cases[0], RN_PRECISION_BF16, &MODEL_TOL_BF16_RESNET20);
+    EXPECT_WITHIN_TOLERANCES();
 }
+
+/* ---- training steps ----------------------------------------------------------------------- */
 
 /* A small labelled set of random images. */
 static void make_set(rn_dataset *d, int n, int h, int w, uint64_t seed) {
@@ -292,101 +418,255 @@ static void make_set(rn_dataset *d, int n, int h, int w, uint64_t seed) {
     for (int i = 0; i < n; i++) d->labels[i] = (i * 3 + 1) % 10;
 }
 
-/* Graph-captured training steps against the trainer's CPU step (rn_batch_fill, reference
- * kernels, rn_sgd_step) with augmentation and momentum: the GPU builds the same batches. */
-static void test_train_steps(void **state) {
-    NEED_GPU();
-    const int B = 16, n = 64, steps = 6, K = 10;
+/* The steps: batch 16 from 72 images (4 steps an epoch, 8 images left over, so evaluation
+ * ends on a partial batch), 6 steps (into the second epoch, with a new order), a different
+ * learning rate each step, Nesterov momentum, weight decay 0.05 (its share of the weight
+ * change is printed and asserted to be far above the fp32 tolerance). */
+enum { TB = 16, TN = 72, TSTEPS = 6, TK = 10 };
+static const float train_lrs[TSTEPS] = {0.05f, 0.04f, 0.032f, 0.025f, 0.02f, 0.016f};
+static const float train_wd = 0.05f, train_momentum = 0.9f;
+#define TRAIN_MODEL "resnet8"
+
+/* The order of epoch e: a permutation of the TN images. */
+static void epoch_order(int *order, int e) {
+    for (int i = 0; i < TN; i++) order[i] = (i * 37 + e * 11) % TN;
+}
+
+/* Relative differences allowed between the GPU's steps and the CPU's. Provisional: step 0's
+ * loss was identical to 7 digits in fp32 and evaluation agreed to 1e-6 (BENCHMARKS.md); the
+ * rest were never measured and start near the single-pass gradient errors of each precision
+ * (fp32 noise of a small model ~1e-4, tf32 ~5e-4 to 1e-2, bf16 ~0.1). To be set from the
+ * first GPU run (see dev/cuda/check.sh output). */
+typedef struct {
+    double loss0;     /* step 0's loss: the same batch from the same weights */
+    double loss1;     /* step 1's loss */
+    double losses;    /* each step's loss */
+    double update;    /* the weight change over all steps */
+    double momentum;  /* the momentum block after the steps */
+    double stats;     /* the BN running statistics */
+    double eval_loss; /* evaluation loss of the trained weights, GPU against rn_evaluate */
+    double eval_top1; /* top-1 difference of that evaluation, in images */
+} train_tols;
+static const train_tols TRAIN_TOL_FP32 = {1e-5, 1e-4, 1e-3, 5e-3, 5e-3, 1e-3, 1e-4, 1};
+static const train_tols TRAIN_TOL_TF32 = {2e-3, 4e-3, 1e-2, 3e-2, 3e-2, 1e-2, 5e-3, 2};
+static const train_tols TRAIN_TOL_BF16 = {1e-2, 2e-2, 5e-2, 0.3, 0.3, 5e-2, 3e-2, 3};
+
+/* The CPU's steps (the trainer's rn_batch_fill, reference kernels, rn_sgd_step), computed
+ * once and shared by the GPU runs. */
+static struct {
+    bool ready;
     rn_dataset d;
-    make_set(&d, n, 32, 32, 5);
-    rn_norm norm = rn_dataset_norm(&d);
-    rn_model_opts o = {3, 32, 32, K};
+    rn_norm norm;
+    float *w0, *w, *vel, *buf;
+    int64_t counter;
+    double loss[TSTEPS];
+    double decay_share; /* lr * wd * ||decayed weights||, summed over steps, / ||update|| */
+} cpu_steps;
+
+static rn_model *train_model(void) {
+    rn_model_opts o = {3, 32, 32, TK};
     rn_model *m;
-    assert_int_equal(rn_model_create(&m, "resnet20", &o, 3), RN_OK);
-    rn_gpu *g;
-    assert_int_equal(rn_gpu_open(&g, 0, m, B, RN_PRECISION_FP32), RN_OK);
-    float *w0 = dup(m->params, m->n_params);
-    int order[64];
-    for (int i = 0; i < n; i++) order[i] = (i * 37) % n;
-    float lrs[6] = {0.02f, 0.02f, 0.02f, 0.01f, 0.01f, 0.005f};
-    rn_gpu_train_opts to = {.batch = B, .momentum = 0.9f, .wd = 5e-4f, .nesterov = true,
-                            .wd_skip_bn = true, .augment = true, .seed = 42};
-    assert_int_equal(rn_gpu_train_init(g, &d, &norm, &to, lrs, steps, 0), RN_OK);
-    assert_int_equal(rn_gpu_train_set_order(g, order), RN_OK);
-    double loss_g = 0, step_loss_g[6], step_loss_c[6];
-    int64_t correct_g;
-    for (int s = 0; s < steps; s++) {
-        assert_int_equal(rn_gpu_train_steps(g, 1), RN_OK);
-        assert_int_equal(rn_gpu_train_metrics(g, &step_loss_g[s], &correct_g), RN_OK);
-        loss_g += step_loss_g[s];
-    }
-    float *vel_g = calloc(m->n_params, sizeof(float));
-    /* The CPU's steps, from the same start. */
+    assert_int_equal(rn_model_create(&m, TRAIN_MODEL, &o, 3), RN_OK);
+    return m;
+}
+
+static void run_cpu_steps(void) {
+    if (cpu_steps.ready) return;
+    make_set(&cpu_steps.d, TN, 32, 32, 5);
+    cpu_steps.norm = rn_dataset_norm(&cpu_steps.d);
+    rn_model *m = train_model();
+    cpu_steps.w0 = dup(m->params, m->n_params);
     rn_ctx *ctx;
     assert_int_equal(rn_ctx_create(&ctx, "reference", 0), RN_OK);
-    assert_int_equal(rn_model_reserve(m, ctx, B), RN_OK);
-    float *vel = calloc(m->n_params, sizeof(float));
-    float *x = malloc((size_t)B * 3 * 32 * 32 * sizeof(float));
-    float *probs = malloc(B * K * sizeof(float)), *dl = malloc(B * K * sizeof(float));
-    int labels[16];
-    double loss_c = 0;
-    for (int s = 0; s < steps; s++) {
-        int b = s % (n / B);
-        rn_batch_fill(x, labels, &d, order + b * B, B, &norm, true, 42, s, 1);
+    assert_int_equal(rn_model_reserve(m, ctx, TB), RN_OK);
+    cpu_steps.vel = calloc(m->n_params, sizeof(float));
+    float *x = malloc((size_t)TB * 3 * 32 * 32 * sizeof(float));
+    float *probs = malloc(TB * TK * sizeof(float)), *dl = malloc(TB * TK * sizeof(float));
+    int labels[TB], order[TN];
+    const int spe = TN / TB;
+    double decayed = 0, lr_sum = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const rn_tensor_entry *e = &m->tensors[i];
+        if (e->info.kind != RN_TENSOR_PARAM || e->info.is_bn_or_bias) continue;
+        for (size_t k = 0; k < e->info.numel; k++)
+            decayed += (double)m->params[e->off + k] * m->params[e->off + k];
+    }
+    for (int s = 0; s < TSTEPS; s++) {
+        epoch_order(order, s / spe);
+        rn_batch_fill(x, labels, &cpu_steps.d, order + (s % spe) * TB, TB, &cpu_steps.norm,
+                      true, 42, s, 1);
         const float *logits;
-        assert_int_equal(rn_model_forward(m, ctx, x, B, RN_MODE_TRAIN, &logits), RN_OK);
-        step_loss_c[s] = rn_softmax_xent_forward(probs, logits, labels, B, K, 0);
-        loss_c += step_loss_c[s];
-        rn_softmax_xent_backward(dl, probs, labels, B, K, 0, 1);
+        assert_int_equal(rn_model_forward(m, ctx, x, TB, RN_MODE_TRAIN, &logits), RN_OK);
+        cpu_steps.loss[s] = rn_softmax_xent_forward(probs, logits, labels, TB, TK, 0);
+        rn_softmax_xent_backward(dl, probs, labels, TB, TK, 0, 1);
         rn_model_zero_grad(m);
         assert_int_equal(rn_model_backward(m, ctx, dl), RN_OK);
-        rn_sgd_step(m, vel, lrs[s], 0.9f, 5e-4f, true, true);
+        rn_sgd_step(m, cpu_steps.vel, train_lrs[s], train_momentum, train_wd, true, true);
+        lr_sum += train_lrs[s];
     }
-    float *w_c = dup(m->params, m->n_params), *buf_c = dup(m->buffers, m->n_buffers);
-    int64_t counter_c = m->counters[0];
-    assert_int_equal(rn_gpu_download(g, vel_g), RN_OK);
-    /* The update each side made, compared. */
+    cpu_steps.w = dup(m->params, m->n_params);
+    cpu_steps.buf = dup(m->buffers, m->n_buffers);
+    cpu_steps.counter = m->counters[0];
+    double upd = 0;
+    for (size_t i = 0; i < m->n_params; i++)
+        upd += ((double)cpu_steps.w[i] - cpu_steps.w0[i]) * (cpu_steps.w[i] - cpu_steps.w0[i]);
+    cpu_steps.decay_share = lr_sum * train_wd * sqrt(decayed) / sqrt(upd);
+    cpu_steps.ready = true;
+    rn_ctx_free(ctx);
+    rn_model_free(m);
+    free(x), free(probs), free(dl);
+}
+
+/* The steps on the GPU in precision p (with the capture forced to fail when fallback is set),
+ * compared with the CPU's; then evaluation of the trained weights against rn_evaluate. */
+static void train_parity(rn_precision p, bool fallback, const train_tols *t) {
+    run_cpu_steps();
+    const char *name = fallback ? TRAIN_MODEL "-launches" : TRAIN_MODEL "-graph";
+    rn_model *m = train_model();
+    rn_gpu *g;
+    assert_int_equal(rn_gpu_open(&g, 0, m, TB, p), RN_OK);
+    rn_gpu_train_opts to = {.batch = TB, .momentum = train_momentum, .wd = train_wd,
+                            .nesterov = true, .wd_skip_bn = true, .augment = true, .seed = 42};
+    if (fallback) rn_gpu_fail_next_capture(g);
+    assert_int_equal(rn_gpu_train_init(g, &cpu_steps.d, &cpu_steps.norm, &to, train_lrs,
+                                       TSTEPS, 0),
+                     RN_OK);
+    printf("  %s %s: the step runs %s\n", name, rn_precision_name(p),
+           rn_gpu_train_captured(g) ? "from a captured graph" : "launch by launch");
+    assert_int_equal(rn_gpu_train_captured(g), !fallback);
+    int order[TN];
+    const int spe = TN / TB;
+    double loss[TSTEPS];
+    for (int s = 0; s < TSTEPS; s++) {
+        if (s % spe == 0) {
+            epoch_order(order, s / spe);
+            assert_int_equal(rn_gpu_train_set_order(g, order), RN_OK);
+        }
+        int64_t correct;
+        assert_int_equal(rn_gpu_train_steps(g, 1), RN_OK);
+        assert_int_equal(rn_gpu_train_metrics(g, &loss[s], &correct), RN_OK);
+    }
+    float *vel = calloc(m->n_params, sizeof(float));
+    assert_int_equal(rn_gpu_download(g, vel), RN_OK);
+
+    char q[64];
+    printf("  per-step loss GPU / CPU:");
+    for (int s = 0; s < TSTEPS; s++) printf(" %.6f/%.6f", loss[s], cpu_steps.loss[s]);
+    printf("\n");
+    measured("train", name, p, "loss:step0",
+             fabs(loss[0] - cpu_steps.loss[0]) / cpu_steps.loss[0], t->loss0);
+    measured("train", name, p, "loss:step1",
+             fabs(loss[1] - cpu_steps.loss[1]) / cpu_steps.loss[1], t->loss1);
+    for (int s = 2; s < TSTEPS; s++) {
+        snprintf(q, sizeof q, "loss:step%d", s);
+        measured("train", name, p, q, fabs(loss[s] - cpu_steps.loss[s]) / cpu_steps.loss[s],
+                 t->losses);
+    }
     double dd = 0, dr = 0;
     for (size_t i = 0; i < m->n_params; i++) {
-        double a = (double)m->params[i] - w0[i], b = (double)w_c[i] - w0[i];
+        double a = (double)m->params[i] - cpu_steps.w0[i];
+        double b = (double)cpu_steps.w[i] - cpu_steps.w0[i];
         dd += (a - b) * (a - b);
         dr += b * b;
     }
-    double e_upd = sqrt(dd / dr), e_vel = rel_err(vel_g, vel, m->n_params);
-    double e_buf = rel_err(m->buffers, buf_c, m->n_buffers);
-    printf("  per-step loss GPU / CPU:");
-    for (int s = 0; s < steps; s++) printf(" %.6f/%.6f", step_loss_g[s], step_loss_c[s]);
-    printf("\n");
-    printf("  %d steps: loss GPU %.6f CPU %.6f; weight updates %.2e, momentum %.2e, running "
-           "stats %.2e; BN counter %lld (CPU %lld)\n",
-           steps, loss_g, loss_c, e_upd, e_vel, e_buf, (long long)m->counters[0],
-           (long long)counter_c);
-    /* The same first batch (augmentation drawn alike), then losses that drift apart only as
-     * float rounding grows over steps at a high learning rate on random labels. */
-    assert_true(fabs(step_loss_g[0] - step_loss_c[0]) <= 1e-5 * step_loss_c[0]);
-    assert_true(fabs(step_loss_g[1] - step_loss_c[1]) <= 1e-4 * step_loss_c[1]);
-    assert_true(fabs(loss_g - loss_c) <= 1e-2 * steps);
-    assert_true(e_upd <= 0.2);
-    assert_true(e_vel <= 0.5);
-    assert_true(e_buf <= 1e-3);
-    assert_int_equal(m->counters[0], counter_c + steps);
+    measured("train", name, p, "update", sqrt(dd / dr), t->update);
+    measured("train", name, p, "momentum", rel_err(vel, cpu_steps.vel, m->n_params),
+             t->momentum);
+    measured("train", name, p, "stats", rel_err(m->buffers, cpu_steps.buf, m->n_buffers),
+             t->stats);
+    /* Weight decay changes the result by far more than the update tolerance of fp32. */
+    printf("  weight decay's share of the weight change: %.3f\n", cpu_steps.decay_share);
+    assert_true(cpu_steps.decay_share >= 10 * TRAIN_TOL_FP32.update);
+    assert_int_equal(m->counters[0], cpu_steps.counter);
 
-    /* Evaluation against rn_evaluate, with a partial last batch. */
+    /* Evaluation of the trained weights (now in m) on both sides; 72 images in batches of
+     * 16 end on a partial batch of 8. */
+    rn_ctx *ctx;
+    assert_int_equal(rn_ctx_create(&ctx, "reference", 0), RN_OK);
     rn_eval_result rg, rc;
-    assert_int_equal(rn_gpu_evaluate(g, &d, &norm, &rg), RN_OK);
-    assert_int_equal(rn_evaluate(m, ctx, &d, &norm, B, &rc), RN_OK);
+    assert_int_equal(rn_gpu_evaluate(g, &cpu_steps.d, &cpu_steps.norm, &rg), RN_OK);
+    assert_int_equal(rn_evaluate(m, ctx, &cpu_steps.d, &cpu_steps.norm, TB, &rc), RN_OK);
     printf("  evaluation: top1 GPU %.4f CPU %.4f, loss GPU %.6f CPU %.6f\n", rg.top1, rc.top1,
            rg.loss, rc.loss);
-    assert_true(fabs(rg.loss - rc.loss) <= 1e-3 * (1 + rc.loss));
-    assert_true(fabs(rg.top1 - rc.top1) <= 2.0 / n);
+    measured("train", name, p, "eval-loss", fabs(rg.loss - rc.loss) / rc.loss, t->eval_loss);
+    measured("train", name, p, "eval-top1-images", fabs(rg.top1 - rc.top1) * TN, t->eval_top1);
+    int64_t total = 0;
+    for (int i = 0; i < TK * TK; i++) total += rg.confusion[i];
+    assert_int_equal(total, TN);
     rn_eval_result_free(&rg);
     rn_eval_result_free(&rc);
 
     rn_gpu_close(g);
     rn_ctx_free(ctx);
     rn_model_free(m);
+    free(vel);
+    EXPECT_WITHIN_TOLERANCES();
+}
+
+static void test_train_fp32(void **state) {
+    NEED_GPU();
+    train_parity(RN_PRECISION_FP32, false, &TRAIN_TOL_FP32);
+}
+static void test_train_tf32(void **state) {
+    NEED_GPU();
+    train_parity(RN_PRECISION_TF32, false, &TRAIN_TOL_TF32);
+}
+static void test_train_bf16(void **state) {
+    NEED_GPU();
+    train_parity(RN_PRECISION_BF16, false, &TRAIN_TOL_BF16);
+}
+/* A capture that fails halfway (after a weight gradient started on the side stream): the
+ * launch-by-launch fallback gives the same steps. */
+static void test_train_fallback(void **state) {
+    NEED_GPU();
+    train_parity(RN_PRECISION_FP32, true, &TRAIN_TOL_FP32);
+}
+
+/* ---- evaluation of non-finite logits ------------------------------------------------------ */
+
+/* A classifier bias of NaN makes every logit NaN: evaluation fails with RN_ERR_NUMERIC on the
+ * host and on the GPU, counting nothing outside the confusion matrix (labels include the last
+ * class, whose row ends the matrix; dev/cuda/check.sh runs this test under compute-sanitizer),
+ * and the next evaluation on the GPU starts from clean counts. The host half runs without a
+ * GPU too. */
+static void test_eval_nan(void **state) {
+    rn_model *m = small_net(0);
+    rn_dataset d;
+    make_set(&d, 20, 16, 16, 9);
+    rn_norm norm = rn_dataset_norm(&d);
+    const rn_tensor_entry *bias = NULL;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].info.name, "linear.bias")) bias = &m->tensors[i];
+    assert_non_null(bias);
+    float *saved = dup(m->params + bias->off, bias->info.numel);
+    for (size_t k = 0; k < bias->info.numel; k++) m->params[bias->off + k] = NAN;
+    rn_ctx *ctx;
+    assert_int_equal(rn_ctx_create(&ctx, "reference", 0), RN_OK);
+    rn_eval_result r;
+    assert_int_equal(rn_evaluate(m, ctx, &d, &norm, 8, &r), RN_ERR_NUMERIC);
+    assert_null(r.confusion);
+    if (have_gpu) {
+        rn_gpu *g;
+        assert_int_equal(rn_gpu_open(&g, 0, m, 8, RN_PRECISION_FP32), RN_OK);
+        assert_int_equal(rn_gpu_evaluate(g, &d, &norm, &r), RN_ERR_NUMERIC);
+        assert_null(r.confusion);
+        memcpy(m->params + bias->off, saved, bias->info.numel * sizeof(float));
+        assert_int_equal(rn_gpu_upload(g, NULL), RN_OK);
+        rn_eval_result rc;
+        assert_int_equal(rn_gpu_evaluate(g, &d, &norm, &r), RN_OK);
+        assert_int_equal(rn_evaluate(m, ctx, &d, &norm, 8, &rc), RN_OK);
+        int64_t total = 0;
+        for (int i = 0; i < 100; i++) total += r.confusion[i];
+        assert_int_equal(total, d.n);
+        assert_memory_equal(r.confusion, rc.confusion, 100 * sizeof(int64_t));
+        rn_eval_result_free(&r);
+        rn_eval_result_free(&rc);
+        rn_gpu_close(g);
+    }
+    rn_ctx_free(ctx);
+    rn_model_free(m);
     rn_dataset_free(&d);
-    free(w0), free(vel_g), free(vel), free(x), free(probs), free(dl), free(w_c), free(buf_c);
+    free(saved);
 }
 
 /* Bad input gives errors, not crashes. */
@@ -411,6 +691,7 @@ static void test_errors(void **state) {
         assert_int_equal(rn_gpu_forward(g, x, 5, RN_MODE_EVAL, lg), RN_ERR_BAD_ARG);
         assert_int_equal(rn_gpu_forward(g, x, 3, RN_MODE_TRAIN, lg), RN_ERR_BAD_ARG);
         assert_int_equal(rn_gpu_train_steps(g, 1), RN_ERR_BAD_ARG);
+        assert_false(rn_gpu_train_captured(g));
         rn_gpu_close(g);
     }
     rn_model_free(m);
@@ -418,14 +699,19 @@ static void test_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_ops_fp32),
-        cmocka_unit_test(test_ops_tf32),
-        cmocka_unit_test(test_ops_bf16),
-        cmocka_unit_test(test_parity_fp32),
-        cmocka_unit_test(test_train_steps),
-        cmocka_unit_test(test_parity_tf32),
-        cmocka_unit_test(test_parity_bf16),
+        cmocka_unit_test(test_errors),        cmocka_unit_test(test_eval_nan),
+        cmocka_unit_test(test_ops_fp32),      cmocka_unit_test(test_ops_tf32),
+        cmocka_unit_test(test_ops_bf16),      cmocka_unit_test(test_train_fp32),
+        cmocka_unit_test(test_train_tf32),    cmocka_unit_test(test_train_bf16),
+        cmocka_unit_test(test_train_fallback), cmocka_unit_test(test_parity_fp32),
+        cmocka_unit_test(test_parity_tf32),   cmocka_unit_test(test_parity_bf16),
     };
-    return cmocka_run_group_tests(tests, probe, NULL);
+    const char *filter = getenv("RN_TEST_FILTER");
+    if (filter && *filter) cmocka_set_test_filter(filter);
+    int failed = cmocka_run_group_tests(tests, probe, NULL);
+    if (cpu_steps.ready) {
+        rn_dataset_free(&cpu_steps.d);
+        free(cpu_steps.w0), free(cpu_steps.w), free(cpu_steps.vel), free(cpu_steps.buf);
+    }
+    return failed;
 }

@@ -117,19 +117,26 @@ struct rn_gpu {
     rn_grad_hook hook;
     void *hook_user;
     bool train_ready;
+    bool captured;              /* the step runs from the graphs (see rn_gpu_train_captured) */
+    bool capturing;             /* while a capture is enqueued */
+    bool fail_capture;          /* rn_gpu_fail_next_capture */
 };
 
 /* net.cu, for train.cu: one forward / backward pass over the batch already in g->x (and, for
  * training, the labels in g->labels_dev), enqueued on g->stream without waiting. */
 rn_status gpu_forward_pass(rn_gpu *g, rn_mode mode);
 rn_status gpu_backward_pass(rn_gpu *g);
-/* Copies a host data set to the GPU. */
-rn_status gpu_set_upload(gpu_set *s, const rn_dataset *d);
+/* Copies a host data set to the GPU, on g->stream, and waits for the copy. */
+rn_status gpu_set_upload(rn_gpu *g, gpu_set *s, const rn_dataset *d);
 void gpu_set_free(gpu_set *s);
 /* Fills g->x with images [first, first + n) of a GPU set, normalized, not augmented; the
  * rest of the batch with zeros; labels into g->labels_dev. */
 rn_status gpu_fill_eval_batch(rn_gpu *g, const gpu_set *s, int first,
                               int n, const rn_norm *norm);
 void gpu_train_free(rn_gpu *g);
+/* After a failed capture: forgets the side stream's pending weight gradients and replaces its
+ * events, which were recorded only as nodes of the discarded graph, so that no later wait
+ * refers to them; turns the side stream off when the capture left it unusable. */
+rn_status gpu_side_reset(rn_gpu *g);
 
 #endif

@@ -25,6 +25,12 @@ extern "C" {
 
 typedef struct rn_gpu rn_gpu;
 
+/* How many CUDA GPUs this machine has. *n = 0 with RN_OK only when there is no GPU or no NVIDIA
+ * driver at all (the one case GPU tests may skip); RN_ERR_DEVICE for anything else that keeps
+ * the GPUs from being counted, such as a driver too old for this build's CUDA runtime (the
+ * message names the driver needed: R580 or newer for CUDA 13). */
+rn_status rn_gpu_count(int *n);
+
 /* Puts model m (its current parameters and buffers) on GPU `device`, reserved for batches of
  * up to max_batch images. m must outlive the rn_gpu. RN_ERR_DEVICE when there is no such GPU,
  * no driver, too little memory or a model the GPU path does not support. */
@@ -32,6 +38,10 @@ rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_batch, rn_p
 void rn_gpu_close(rn_gpu *g);
 /* "NVIDIA H100 80GB HBM3 (cuda:0, sm_90, 80 GB, driver 13.0, cuDNN 91900)". */
 const char *rn_gpu_describe(const rn_gpu *g);
+
+/* How many BNs run fused with their ReLU (*bn_relu) and with the residual add and ReLU after
+ * them (*bn_add_relu), so that tests can show they reach every fusion. */
+void rn_gpu_fusions(const rn_gpu *g, int *bn_relu, int *bn_add_relu);
 
 /* Host model -> GPU: parameters and BN buffers, and the momentum block (velocity, in the
  * host's layout, as many floats as parameters; NULL: zeros). */
@@ -69,6 +79,12 @@ rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const rn_norm *n
 /* The data order of the current epoch (train->n indices); call it before an epoch's first
  * step. Step s uses order[(s % steps_per_epoch) * batch ...], steps_per_epoch = n / batch. */
 rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order);
+/* Whether the training step runs from captured CUDA graphs (true), or launch by launch
+ * because capturing failed (the same work and results, slower). */
+bool rn_gpu_train_captured(const rn_gpu *g);
+/* For tests of that fallback: makes the next capture (rn_gpu_train_init) fail in the middle of
+ * the backward pass, after a weight gradient has been started on the side stream. */
+void rn_gpu_fail_next_capture(rn_gpu *g);
 /* Queues `count` training steps (graph launches); returns without waiting. */
 rn_status rn_gpu_train_steps(rn_gpu *g, int count);
 /* Waits for the queued steps and returns the sum of their losses and the number of correctly

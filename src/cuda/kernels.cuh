@@ -451,7 +451,9 @@ static __global__ void k_bias_grad(float *dbias, const float *dout, int N, int O
  * smoothing eps: per row (1-eps)*nll + eps*mean_k(-log p_k). When dlogits is not NULL it gets
  * (p - target) / N. Adds the row's loss to *loss_sum and 1 to *correct when the first maximum
  * is the label. With rank5/confusion (evaluation) also counts top-5 hits (ties to the lower
- * index, as rn_evaluate) and confusion[label][pred]. Rows >= n are skipped. */
+ * index, as rn_evaluate) and confusion[label][pred]. A row without an ordered maximum (every
+ * logit NaN) counts as wrong and stays out of the confusion matrix, as in rn_evaluate; so does
+ * a NaN label logit for top-5. Rows >= n are skipped. */
 static __global__ void k_softmax_xent(float *dlogits, const float *logits, const int *labels, int n,
                                int N, int K, float eps, double *loss_sum,
                                unsigned long long *correct, unsigned long long *top5,
@@ -504,9 +506,10 @@ static __global__ void k_softmax_xent(float *dlogits, const float *logits, const
     if (lane == 0) {
         double nll = lse - zy, smooth = lse - sz / K;
         atomicAdd(loss_sum, (1.0 - eps) * nll + eps * smooth);
-        if (arg == y) atomicAdd(correct, 1ull);
-        if (top5 && above < 5) atomicAdd(top5, 1ull);
-        if (confusion) atomicAdd(&confusion[(size_t)y * K + arg], 1ull);
+        const bool ranked = arg < K; /* arg stays K when no logit compares greater than -inf */
+        if (ranked && arg == y) atomicAdd(correct, 1ull);
+        if (top5 && ranked && !isnan(zy) && above < 5) atomicAdd(top5, 1ull);
+        if (confusion && ranked) atomicAdd(&confusion[(size_t)y * K + arg], 1ull);
     }
 }
 

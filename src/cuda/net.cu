@@ -121,11 +121,50 @@ static rn_status dev_alloc(void **p, size_t bytes, const char *what) {
 
 static void plan_fusions(rn_gpu *g);
 
+/* The NVIDIA driver branch that first supports CUDA `major` (NVIDIA's compatibility table). */
+static int driver_branch_for(int major) {
+    return major >= 13 ? 580 : major == 12 ? 525 : major == 11 ? 450 : 0;
+}
+
+extern "C" rn_status rn_gpu_count(int *n) {
+    *n = 0;
+    int drv = 0;
+    /* The version is 0, and the call succeeds, when no driver is installed. */
+    if (cudaDriverGetVersion(&drv) != cudaSuccess || drv == 0) {
+        cudaGetLastError();
+        return RN_OK;
+    }
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorNoDevice) {
+        cudaGetLastError();
+        return RN_OK;
+    }
+    if (e == cudaErrorInsufficientDriver) {
+        /* The runtime is linked statically (Makefile): a CUDA 13 build needs a driver for
+         * CUDA 13 whichever way it is linked; a build with an older toolkit runs on older
+         * drivers. */
+        const int need = CUDART_VERSION / 1000;
+        return rn_fail(RN_ERR_DEVICE,
+                       "the NVIDIA driver supports CUDA %d.%d, but this resnet was built with "
+                       "CUDA %d.%d and needs a driver for CUDA %d.0 or newer (R%d or newer): "
+                       "update the driver, or rebuild with an older toolkit (make CUDA=1 "
+                       "CUDA_HOME=...)",
+                       drv / 1000, drv % 1000 / 10, CUDART_VERSION / 1000,
+                       CUDART_VERSION % 1000 / 10, need, driver_branch_for(need));
+    }
+    if (e != cudaSuccess) return device_error("cannot count the CUDA GPUs (cudaGetDeviceCount)", e);
+    *n = count;
+    return RN_OK;
+}
+
 static rn_status open_impl(rn_gpu *g) {
     rn_model *m = g->m;
     int n_dev = 0;
-    cudaError_t e = cudaGetDeviceCount(&n_dev);
-    if (e != cudaSuccess) return device_error("no usable CUDA GPU (cudaGetDeviceCount)", e);
+    RN_TRY(rn_gpu_count(&n_dev));
+    if (n_dev == 0)
+        return rn_fail(RN_ERR_DEVICE, "cuda:%d: this machine has no CUDA GPU (or no NVIDIA "
+                                      "driver)", g->device);
     if (g->device >= n_dev)
         return rn_fail(RN_ERR_DEVICE, "cuda:%d: this machine has %d CUDA GPU%s", g->device,
                        n_dev, n_dev == 1 ? "" : "s");
@@ -224,8 +263,8 @@ static rn_status open_impl(rn_gpu *g) {
     ALLOC(g->velocity, m->n_params * sizeof(float), "momentum");
     ALLOC(g->buffers, RN_MAX(m->n_buffers, (size_t)1) * sizeof(float), "BN buffers");
     ALLOC(g->decay, m->n_params, "weight decay flags");
-    CU_TRY(cudaMemset(g->grads, 0, m->n_params * sizeof(float)));
-    CU_TRY(cudaMemset(g->velocity, 0, m->n_params * sizeof(float)));
+    CU_TRY(cudaMemsetAsync(g->grads, 0, m->n_params * sizeof(float), g->stream));
+    CU_TRY(cudaMemsetAsync(g->velocity, 0, m->n_params * sizeof(float), g->stream));
     if (g->use_bf16) {
         ALLOC(g->params_low, m->n_params * sizeof(bf16), "bf16 weights");
         ALLOC(g->grads_low, m->n_params * sizeof(bf16), "bf16 gradients");
@@ -251,7 +290,7 @@ static rn_status open_impl(rn_gpu *g) {
                 CU_TRY(cudaEventCreateWithFlags(&g->ev_done[i], cudaEventDisableTiming));
             }
     }
-    CU_TRY(cudaDeviceSynchronize());
+    CU_TRY(cudaStreamSynchronize(g->stream));
     return RN_OK;
 }
 
@@ -352,13 +391,22 @@ static void convert_layout(const rn_model *m, float *dst, const float *src, bool
     }
 }
 
+/* Copies between host and GPU memory on the GPU's stream (every transfer and memset goes
+ * there: the work runs on a non-blocking stream, which does not wait for the legacy default
+ * stream that cudaMemcpy and cudaMemset use) and waits for the copy. */
+static cudaError_t copy_sync(rn_gpu *g, void *dst, const void *src, size_t bytes,
+                             cudaMemcpyKind kind) {
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, g->stream);
+    return e == cudaSuccess ? cudaStreamSynchronize(g->stream) : e;
+}
+
 /* Copies a host parameter-shaped block to the GPU in the GPU layout. */
 static rn_status upload_block(rn_gpu *g, float *dev, const float *host) {
     const rn_model *m = g->m;
     float *tmp = (float *)malloc(RN_MAX(m->n_params, (size_t)1) * sizeof(float));
     if (!tmp) return rn_fail(RN_ERR_NOMEM, "out of memory");
     convert_layout(m, tmp, host, true);
-    cudaError_t e = cudaMemcpy(dev, tmp, m->n_params * sizeof(float), cudaMemcpyHostToDevice);
+    cudaError_t e = copy_sync(g, dev, tmp, m->n_params * sizeof(float), cudaMemcpyHostToDevice);
     free(tmp);
     CU_TRY(e);
     return RN_OK;
@@ -367,7 +415,7 @@ static rn_status download_block(rn_gpu *g, float *host, const float *dev) {
     const rn_model *m = g->m;
     float *tmp = (float *)malloc(RN_MAX(m->n_params, (size_t)1) * sizeof(float));
     if (!tmp) return rn_fail(RN_ERR_NOMEM, "out of memory");
-    cudaError_t e = cudaMemcpy(tmp, dev, m->n_params * sizeof(float), cudaMemcpyDeviceToHost);
+    cudaError_t e = copy_sync(g, tmp, dev, m->n_params * sizeof(float), cudaMemcpyDeviceToHost);
     if (e == cudaSuccess) convert_layout(m, host, tmp, false);
     free(tmp);
     CU_TRY(e);
@@ -379,16 +427,16 @@ extern "C" rn_status rn_gpu_upload(rn_gpu *g, const float *velocity) {
     CU_TRY(cudaStreamSynchronize(g->stream));
     RN_TRY(upload_block(g, g->params, m->params));
     if (velocity) RN_TRY(upload_block(g, g->velocity, velocity));
-    else CU_TRY(cudaMemset(g->velocity, 0, m->n_params * sizeof(float)));
+    else CU_TRY(cudaMemsetAsync(g->velocity, 0, m->n_params * sizeof(float), g->stream));
     if (m->n_buffers)
-        CU_TRY(cudaMemcpy(g->buffers, m->buffers, m->n_buffers * sizeof(float),
-                          cudaMemcpyHostToDevice));
+        CU_TRY(copy_sync(g, g->buffers, m->buffers, m->n_buffers * sizeof(float),
+                         cudaMemcpyHostToDevice));
     if (g->use_bf16) {
         k_cast<float, bf16><<<grid_for(m->n_params, THREADS), THREADS, 0, g->stream>>>(
             g->params_low, g->params, m->n_params);
         LAUNCH_TRY();
-        CU_TRY(cudaStreamSynchronize(g->stream));
     }
+    CU_TRY(cudaStreamSynchronize(g->stream));
     g->train_forwards = 0;
     return RN_OK;
 }
@@ -399,8 +447,8 @@ extern "C" rn_status rn_gpu_download(rn_gpu *g, float *velocity) {
     RN_TRY(download_block(g, m->params, g->params));
     if (velocity) RN_TRY(download_block(g, velocity, g->velocity));
     if (m->n_buffers)
-        CU_TRY(cudaMemcpy(m->buffers, g->buffers, m->n_buffers * sizeof(float),
-                          cudaMemcpyDeviceToHost));
+        CU_TRY(copy_sync(g, m->buffers, g->buffers, m->n_buffers * sizeof(float),
+                         cudaMemcpyDeviceToHost));
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].kind == RN_NODE_BN)
             m->counters[m->tensors[m->nodes[i].counter].off] += g->train_forwards;
@@ -433,6 +481,14 @@ static void plan_fusions(rn_gpu *g) {
             g->fuse[i] = FUSE_ADD_RELU;
             g->fuse[i + 1] = g->fuse[i + 2] = FOLDED;
         }
+    }
+}
+
+extern "C" void rn_gpu_fusions(const rn_gpu *g, int *bn_relu, int *bn_add_relu) {
+    *bn_relu = *bn_add_relu = 0;
+    for (int i = 0; i < g->m->n_nodes; i++) {
+        *bn_relu += g->fuse[i] == FUSE_RELU;
+        *bn_add_relu += g->fuse[i] == FUSE_ADD_RELU;
     }
 }
 
@@ -543,6 +599,28 @@ rn_status gpu_forward_pass(rn_gpu *g, rn_mode mode) {
     return g->use_bf16 ? forward_t<bf16>(g, mode) : forward_t<float>(g, mode);
 }
 
+rn_status gpu_side_reset(rn_gpu *g) {
+    const rn_model *m = g->m;
+    if (!g->side) return RN_OK;
+    memset(g->pending, 0, m->n_nodes * sizeof(int));
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    cudaError_t e = cudaStreamIsCapturing(g->stream2, &cs);
+    if (e != cudaSuccess || cs != cudaStreamCaptureStatusNone) {
+        cudaGetLastError();
+        g->side = false; /* one stream from now on: slower, the same results */
+        return RN_OK;
+    }
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].kind == RN_NODE_CONV) {
+            cudaEventDestroy(g->ev_ready[i]);
+            cudaEventDestroy(g->ev_done[i]);
+            g->ev_ready[i] = g->ev_done[i] = NULL;
+            CU_TRY(cudaEventCreateWithFlags(&g->ev_ready[i], cudaEventDisableTiming));
+            CU_TRY(cudaEventCreateWithFlags(&g->ev_done[i], cudaEventDisableTiming));
+        }
+    return RN_OK;
+}
+
 /* Before the main stream writes the gradient slot of value v: waits for the side stream's
  * weight gradients that still read a gradient in that slot (all of them when v < 0). */
 static rn_status wait_side(rn_gpu *g, int v) {
@@ -617,6 +695,11 @@ template <typename T> static rn_status backward_t(rn_gpu *g) {
             if (g->side) {
                 CU_TRY(cudaEventRecord(g->ev_done[i], g->stream2));
                 g->pending[i] = 1;
+            }
+            if (g->capturing && g->fail_capture) {
+                g->fail_capture = false;
+                return rn_fail(RN_ERR_DEVICE, "%s: a capture failure asked for by a test "
+                                              "(rn_gpu_fail_next_capture)", nd->name);
             }
             break;
         }
@@ -794,8 +877,8 @@ extern "C" rn_status rn_gpu_download_grads(rn_gpu *g, float *input_grad) {
     if (m->block_gnorm && m->n_blocks > 0) {
         double *ss = (double *)malloc(m->n_blocks * sizeof(double));
         if (!ss) return rn_fail(RN_ERR_NOMEM, "out of memory");
-        cudaError_t e = cudaMemcpy(ss, g->block_sumsq, m->n_blocks * sizeof(double),
-                                   cudaMemcpyDeviceToHost);
+        cudaError_t e = copy_sync(g, ss, g->block_sumsq, m->n_blocks * sizeof(double),
+                                  cudaMemcpyDeviceToHost);
         for (int b = 0; e == cudaSuccess && b < m->n_blocks; b++) m->block_gnorm[b] = sqrt(ss[b]);
         free(ss);
         CU_TRY(e);
@@ -835,7 +918,7 @@ extern "C" rn_status rn_gpu_evaluate(rn_gpu *g, const rn_dataset *d, const rn_no
         s = &g->sets[g->next_set];
         g->next_set ^= 1;
         gpu_set_free(s);
-        RN_TRY(gpu_set_upload(s, d));
+        RN_TRY(gpu_set_upload(g, s, d));
     }
     double *loss_dev = g->loss_sum + 1;          /* [0] and counts[0] are training's */
     unsigned long long *counts_dev = g->counts + 1;

@@ -12,12 +12,19 @@ static rn_status no_cuda(void) {
 }
 
 bool rn_cuda_built(void) { return false; }
+rn_status rn_gpu_count(int *n) {
+    *n = 0;
+    return RN_OK;
+}
 rn_status rn_gpu_open(rn_gpu **out, int device, rn_model *m, int max_batch, rn_precision p) {
     *out = NULL;
     return no_cuda();
 }
 void rn_gpu_close(rn_gpu *g) {}
 const char *rn_gpu_describe(const rn_gpu *g) { return "no GPU"; }
+void rn_gpu_fusions(const rn_gpu *g, int *bn_relu, int *bn_add_relu) {
+    *bn_relu = *bn_add_relu = 0;
+}
 rn_status rn_gpu_upload(rn_gpu *g, const float *velocity) { return no_cuda(); }
 rn_status rn_gpu_download(rn_gpu *g, float *velocity) { return no_cuda(); }
 rn_status rn_gpu_forward(rn_gpu *g, const float *x, int n, rn_mode mode, float *logits) {
@@ -36,6 +43,8 @@ rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const rn_norm *n
 }
 void rn_gpu_train_set_grad_hook(rn_gpu *g, rn_grad_hook hook, void *user) {}
 rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) { return no_cuda(); }
+bool rn_gpu_train_captured(const rn_gpu *g) { return false; }
+void rn_gpu_fail_next_capture(rn_gpu *g) {}
 rn_status rn_gpu_train_steps(rn_gpu *g, int count) { return no_cuda(); }
 rn_status rn_gpu_train_metrics(rn_gpu *g, double *loss_sum, int64_t *correct) {
     return no_cuda();

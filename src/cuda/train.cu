@@ -11,7 +11,7 @@
 
 #define THREADS 256
 
-rn_status gpu_set_upload(gpu_set *s, const rn_dataset *d) {
+rn_status gpu_set_upload(rn_gpu *g, gpu_set *s, const rn_dataset *d) {
     const size_t bytes = (size_t)d->n * d->c * d->h * d->w;
     cudaError_t e = cudaMalloc((void **)&s->images, RN_MAX(bytes, (size_t)1));
     if (e == cudaSuccess) e = cudaMalloc((void **)&s->labels, RN_MAX((size_t)d->n, (size_t)1) * 4);
@@ -20,8 +20,10 @@ rn_status gpu_set_upload(gpu_set *s, const rn_dataset *d) {
         return rn_fail(RN_ERR_DEVICE, "cannot hold a data set of %d images (%zu MB) on the GPU: %s",
                        d->n, bytes >> 20, cudaGetErrorString(e));
     }
-    CU_TRY(cudaMemcpy(s->images, d->images, bytes, cudaMemcpyHostToDevice));
-    CU_TRY(cudaMemcpy(s->labels, d->labels, (size_t)d->n * 4, cudaMemcpyHostToDevice));
+    CU_TRY(cudaMemcpyAsync(s->images, d->images, bytes, cudaMemcpyHostToDevice, g->stream));
+    CU_TRY(cudaMemcpyAsync(s->labels, d->labels, (size_t)d->n * 4, cudaMemcpyHostToDevice,
+                           g->stream));
+    CU_TRY(cudaStreamSynchronize(g->stream));
     s->host_images = d->images;
     s->n = d->n;
     return RN_OK;
@@ -173,14 +175,18 @@ static rn_status enqueue_step(rn_gpu *g) {
 }
 
 /* Captures what enqueue enqueues on g->stream as an instantiated graph; *exec stays NULL (and
- * the steps run launch by launch, slower, same results) when capture fails. */
-static void capture(rn_gpu *g, rn_status (*enqueue)(rn_gpu *), cudaGraph_t *graph,
-                    cudaGraphExec_t *exec) {
+ * the steps run launch by launch, slower, same results) when capture fails. An error only
+ * when the state left by a failed capture cannot be cleaned up. */
+static rn_status capture(rn_gpu *g, rn_status (*enqueue)(rn_gpu *), cudaGraph_t *graph,
+                         cudaGraphExec_t *exec) {
     *graph = NULL;
     *exec = NULL;
     cudaError_t e = cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal);
+    g->capturing = e == cudaSuccess;
     rn_status s = e == cudaSuccess ? enqueue(g) : RN_OK;
+    g->capturing = false;
     cudaGraph_t captured = NULL;
+    /* Ended also after a failed enqueue, so that the stream leaves capture mode. */
     if (e == cudaSuccess) e = cudaStreamEndCapture(g->stream, &captured);
     if (s == RN_OK && e == cudaSuccess && captured) {
         *graph = captured;
@@ -195,7 +201,10 @@ static void capture(rn_gpu *g, rn_status (*enqueue)(rn_gpu *), cudaGraph_t *grap
         fprintf(stderr, "resnet: the training step could not be captured as a CUDA graph (%s); "
                         "running it launch by launch\n",
                 s != RN_OK ? rn_error_message() : cudaGetErrorString(e));
+        /* The launches from now on must not wait for events recorded in the discarded graph. */
+        return gpu_side_reset(g);
     }
+    return RN_OK;
 }
 
 void gpu_train_free(rn_gpu *g) {
@@ -233,13 +242,16 @@ extern "C" rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const
     gpu_train_free(g);
     g->topts = *o;
     g->train_norm = *norm;
-    RN_TRY(gpu_set_upload(&g->train, train));
+    RN_TRY(gpu_set_upload(g, &g->train, train));
     RN_TRY(ensure_aug(g));
     CU_TRY(cudaMalloc((void **)&g->lrs, RN_MAX(n_steps, (int64_t)1) * sizeof(float)));
     CU_TRY(cudaMalloc((void **)&g->step_dev, sizeof(int64_t)));
     CU_TRY(cudaMalloc((void **)&g->order, (size_t)train->n * sizeof(int)));
-    CU_TRY(cudaMemcpy(g->lrs, lrs, n_steps * sizeof(float), cudaMemcpyHostToDevice));
-    CU_TRY(cudaMemcpy(g->step_dev, &step, sizeof step, cudaMemcpyHostToDevice));
+    /* Every copy and memset on g->stream (see copy_sync in net.cu); the host buffers are
+     * kept until the stream is synchronized below. */
+    CU_TRY(cudaMemcpyAsync(g->lrs, lrs, n_steps * sizeof(float), cudaMemcpyHostToDevice,
+                           g->stream));
+    CU_TRY(cudaMemcpyAsync(g->step_dev, &step, sizeof step, cudaMemcpyHostToDevice, g->stream));
     g->n_steps = n_steps;
     /* Weight decay flags, as rn_sgd_step decides them. */
     uint8_t *decay = (uint8_t *)malloc(RN_MAX(m->n_params, (size_t)1));
@@ -250,22 +262,26 @@ extern "C" rn_status rn_gpu_train_init(rn_gpu *g, const rn_dataset *train, const
         if (e->info.kind == RN_TENSOR_PARAM && o->wd_skip_bn && e->info.is_bn_or_bias)
             memset(decay + e->off, 0, e->info.numel);
     }
-    cudaError_t err = cudaMemcpy(g->decay, decay, m->n_params, cudaMemcpyHostToDevice);
+    cudaError_t err = cudaMemcpyAsync(g->decay, decay, m->n_params, cudaMemcpyHostToDevice,
+                                      g->stream);
+    if (err == cudaSuccess) err = cudaMemsetAsync(g->loss_sum, 0, sizeof(double), g->stream);
+    if (err == cudaSuccess)
+        err = cudaMemsetAsync(g->counts, 0, 2 * sizeof(unsigned long long), g->stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(g->stream);
     free(decay);
     CU_TRY(err);
-    CU_TRY(cudaMemset(g->loss_sum, 0, sizeof(double)));
-    CU_TRY(cudaMemset(g->counts, 0, 2 * sizeof(unsigned long long)));
     g->want_input_grad = false;
     g->block_norms = o->block_norms;
-    CU_TRY(cudaDeviceSynchronize());
 
     /* Capture one step, or with a hook the two halves around it. */
     if (g->hook) {
-        capture(g, enqueue_grads, &g->graph, &g->graph_exec);
-        capture(g, enqueue_update, &g->graph_update, &g->graph_update_exec);
+        RN_TRY(capture(g, enqueue_grads, &g->graph, &g->graph_exec));
+        RN_TRY(capture(g, enqueue_update, &g->graph_update, &g->graph_update_exec));
     } else {
-        capture(g, enqueue_step, &g->graph, &g->graph_exec);
+        RN_TRY(capture(g, enqueue_step, &g->graph, &g->graph_exec));
     }
+    g->fail_capture = false;
+    g->captured = g->graph_exec && (!g->hook || g->graph_update_exec);
     g->train_ready = true;
     return RN_OK;
 }
@@ -274,6 +290,9 @@ extern "C" void rn_gpu_train_set_grad_hook(rn_gpu *g, rn_grad_hook hook, void *u
     g->hook = hook;
     g->hook_user = user;
 }
+
+extern "C" bool rn_gpu_train_captured(const rn_gpu *g) { return g->train_ready && g->captured; }
+extern "C" void rn_gpu_fail_next_capture(rn_gpu *g) { g->fail_capture = true; }
 
 extern "C" rn_status rn_gpu_train_set_order(rn_gpu *g, const int *order) {
     if (!g->train_ready) return rn_fail(RN_ERR_BAD_ARG, "GPU training was not initialized");

@@ -50,15 +50,18 @@ rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_no
         loss_sum += (double)rn_softmax_xent_forward(probs, logits, labels, n, K, 0.0f) * n;
         for (int i = 0; i < n; i++) {
             const float *p = probs + (size_t)i * K;
-            int y = labels[i], pred = 0, rank = 0;
-            for (int k = 1; k < K; k++)
-                if (p[k] > p[pred]) pred = k;
-            /* The true class's rank: classes strictly more likely, ties to the lower index. */
+            int y = labels[i], pred = -1, rank = isnan(p[y]) ? K : 0;
+            /* The first maximum, NaN skipped; a row of NaN (from non-finite logits) has none,
+             * counts as wrong and stays out of the confusion matrix (the loss is then not
+             * finite and the evaluation fails, as on the GPU). */
             for (int k = 0; k < K; k++)
+                if (!isnan(p[k]) && (pred < 0 || p[k] > p[pred])) pred = k;
+            /* The true class's rank: classes strictly more likely, ties to the lower index. */
+            for (int k = 0; k < K && rank < K; k++)
                 if (p[k] > p[y] || (p[k] == p[y] && k < y)) rank++;
             top1 += pred == y;
             top5 += rank < 5;
-            r->confusion[(size_t)y * K + pred]++;
+            if (pred >= 0) r->confusion[(size_t)y * K + pred]++;
         }
     }
     r->top1 = d->n ? (double)top1 / d->n : 0;
