@@ -122,4 +122,20 @@ check_error "--classes empty" "--classes: .*''" "$RESNET" info resnet20 --classe
 check_error "missing option value" "classes" "$RESNET" info resnet20 --classes
 check_error "unknown command" "unknown command 'inf'" "$RESNET" inf resnet20
 
+# The README's first two commands work as root (no sudo there) and as a user (sudo): each sets
+# S to sudo only for a user, updates the package lists, and is valid shell.
+readme_commands_portable() {
+    local line n=0
+    while IFS= read -r line; do
+        n=$((n + 1))
+        case "$line" in
+        'S=$([ "$(id -u)" = 0 ] || echo sudo); $S apt-get update && $S apt-get install -y '*) ;;
+        *) echo "README command $n does not start with the root-or-user prefix: $line" >&2; return 1 ;;
+        esac
+        bash -n -c "$line" || return 1
+    done < <(sed -n '/^```sh$/,/^```$/p' README.md | sed '1d;$d' | head -n 2)
+    [ "$n" -eq 2 ]
+}
+check "README set-up lines: as root and as a user" readme_commands_portable
+
 finish
