@@ -1,0 +1,188 @@
+/*
+ * bf16_kernels_avx512bf16.c — the bf16 GEMM tile and packing routines with AVX512_BF16 (see
+ * bf16.h for what each computes). Compiled with per-function target attributes, so the file
+ * builds on any x86-64 and runs only where rn_cpu_bf16_level() says the CPU has the
+ * instructions.
+ *
+ * Tile: 8 rows x nv vectors of 16 columns = 8*nv zmm accumulators. Per pair of the contraction
+ * it loads nv vectors of B (16 columns x 2 bf16 each), broadcasts the 8 row pairs of A and
+ * issues 8*nv vdpbf16ps (each 32 multiply-adds): 24 of them for 11 loads at nv = 3.
+ */
+#include "bf16.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
+#define INLINE static inline __attribute__((always_inline))
+
+TGT void rn_bf16_convert_avx512bf16(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
+        _mm256_mask_storeu_epi16(dst + i, m, h);
+    }
+}
+
+static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+INLINE TGT void tile(const rn_bf16_tile_args *t, const int NV) {
+    __m512 acc[RN_BF16_MR][RN_BF16_NV];
+    const __mmask16 last = lanes(t->ncols - (NV - 1) * 16);
+    const long ldc = t->ldc;
+#pragma GCC unroll 8
+    for (int m = 0; m < RN_BF16_MR; m++) {
+        __m512 init = _mm512_setzero_ps();
+        if (!t->accumulate && t->bias && m < t->mr) init = _mm512_set1_ps(t->bias[m]);
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            acc[m][v] = init;
+            if (t->accumulate && m < t->mr)
+                acc[m][v] = _mm512_maskz_loadu_ps(v == NV - 1 ? last : 0xffff, t->c + m * ldc + v * 16);
+        }
+    }
+    const uint32_t *a = t->a, *b = t->b;
+    const long bs = t->b_stride;
+    for (int k = 0; k < t->kp; k++) {
+        __m512bh bv[RN_BF16_NV];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) bv[v] = (__m512bh)_mm512_loadu_si512(b + v * 16);
+#pragma GCC unroll 8
+        for (int m = 0; m < RN_BF16_MR; m++) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[m]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) acc[m][v] = _mm512_dpbf16_ps(acc[m][v], av, bv[v]);
+        }
+        a += RN_BF16_MR;
+        b += bs;
+    }
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int m = 0; m < RN_BF16_MR; m++) {
+        if (m >= t->mr) break;
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            __m512 x = t->relu ? _mm512_max_ps(acc[m][v], zero) : acc[m][v];
+            _mm512_mask_storeu_ps(t->c + m * ldc + v * 16, v == NV - 1 ? last : 0xffff, x);
+        }
+    }
+}
+
+static TGT void tile1(const rn_bf16_tile_args *t) { tile(t, 1); }
+static TGT void tile2(const rn_bf16_tile_args *t) { tile(t, 2); }
+static TGT void tile3(const rn_bf16_tile_args *t) { tile(t, 3); }
+
+TGT void rn_bf16_tile_avx512bf16(const rn_bf16_tile_args *t) {
+    (t->nv == 3 ? tile3 : t->nv == 2 ? tile2 : tile1)(t);
+}
+
+/* 16 pairs (lo[i], hi[i]) rounded, as uint32 lanes. */
+INLINE TGT __m512i pairs16(__m512 lo, __m512 hi) {
+    __m512i l = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(lo));
+    __m512i h = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(hi));
+    return _mm512_or_si512(l, _mm512_slli_epi32(h, 16));
+}
+
+static TGT void pair_row(uint32_t *dst, int dstep, const float *lo, const float *hi, int n) {
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes(n - i);
+        __m512i x = pairs16(_mm512_maskz_loadu_ps(m, lo + i),
+                            hi ? _mm512_maskz_loadu_ps(m, hi + i) : _mm512_setzero_ps());
+        if (dstep == 1) {
+            _mm512_mask_storeu_epi32(dst + i, m, x);
+        } else {
+            uint32_t tmp[16];
+            _mm512_storeu_si512(tmp, x);
+            for (int j = 0; j < 16 && i + j < n; j++) dst[(size_t)(i + j) * dstep] = tmp[j];
+        }
+    }
+}
+
+/* One vector of a B panel: lanes [0, n) read img at base + poff[i], as runs of consecutive
+ * offsets (masked loads) when there are few, else one gather. */
+typedef struct {
+    int nseg;          /* 0: gather */
+    __mmask16 mask[4];
+    int off[4];        /* offset of lane 0 of each run's load */
+    __mmask16 all;
+    int idx[16];
+} bvec_plan;
+
+static void plan_bvec(bvec_plan *p, const int *poff, int n) {
+    p->nseg = 0;
+    p->all = lanes(n);
+    for (int i = 0; i < 16; i++) p->idx[i] = i < n ? poff[i] : 0;
+    int s = -1;
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || poff[i] != poff[i - 1] + 1) {
+            if (++s == 4) { p->nseg = 0; return; }
+            p->mask[s] = 0;
+            p->off[s] = poff[i] - i;
+        }
+        p->mask[s] |= (__mmask16)(1u << i);
+    }
+    p->nseg = s + 1;
+}
+
+static TGT void gather(uint32_t *b, long b_stride, const uint32_t *img, const int *koff, int kp,
+                       const int *poff, int ncols, int nv) {
+    bvec_plan pl[RN_BF16_NV];
+    for (int v = 0; v < nv; v++) {
+        int n = ncols - v * 16;
+        plan_bvec(&pl[v], poff + v * 16, n < 0 ? 0 : n > 16 ? 16 : n);
+    }
+    for (int k = 0; k < kp; k++) {
+        const uint32_t *base = img + koff[k];
+        uint32_t *row = b + (size_t)k * b_stride;
+        for (int v = 0; v < nv; v++) {
+            const bvec_plan *p = &pl[v];
+            __m512i x = _mm512_setzero_si512();
+            if (p->nseg > 0) {
+                for (int s = 0; s < p->nseg; s++)
+                    x = _mm512_mask_loadu_epi32(x, p->mask[s], base + p->off[s]);
+            } else if (p->all) {
+                x = _mm512_mask_i32gather_epi32(x, p->all, _mm512_loadu_si512(p->idx), base, 4);
+            }
+            _mm512_storeu_si512(row + v * 16, x);
+        }
+    }
+}
+
+static TGT void gather_pairs(uint32_t *b, long b_stride, const uint16_t *img, const int *koff,
+                             int nv, const int *poff, int npairs) {
+    bool run[RN_BF16_NV];
+    __m512i idx[RN_BF16_NV];
+    for (int v = 0; v < nv; v++) {
+        run[v] = true;
+        for (int i = 1; i < 16; i++) run[v] = run[v] && koff[v * 16 + i] == koff[v * 16] + i;
+        idx[v] = _mm512_loadu_si512(koff + v * 16);
+    }
+    const __m512i low16 = _mm512_set1_epi32(0xffff);
+    for (int q = 0; q < npairs; q++) {
+        const uint16_t *p0 = img + poff[2 * q], *p1 = img + poff[2 * q + 1];
+        uint32_t *row = b + (size_t)q * b_stride;
+        for (int v = 0; v < nv; v++) {
+            __m512i l, h;
+            if (run[v]) {
+                l = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p0 + koff[v * 16])));
+                h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p1 + koff[v * 16])));
+            } else { /* 32-bit gathers at 2-byte scale: the low half is the element */
+                l = _mm512_and_si512(_mm512_i32gather_epi32(idx[v], p0, 2), low16);
+                h = _mm512_and_si512(_mm512_i32gather_epi32(idx[v], p1, 2), low16);
+            }
+            _mm512_storeu_si512(row + v * 16, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
+        }
+    }
+}
+
+const rn_bf16_kernels rn_bf16_kernels_avx512bf16 = {
+    .tile = rn_bf16_tile_avx512bf16,
+    .pair_row = pair_row,
+    .gather = gather,
+    .gather_pairs = gather_pairs,
+};
+
+#endif
