@@ -122,6 +122,12 @@ typedef struct {
      * q < npairs, j < 16*nv. (The B panel of a weight-gradient tile: pixel pairs x taps.) */
     void (*gather_pairs)(uint32_t *b, long b_stride, const uint16_t *img, const int *koff,
                          int nv, const int *poff, int npairs);
+    /* A[q*8 + m] = pair(rows[m*row_stride + 2q], rows[m*row_stride + 2q + 1]) for q < npairs,
+     * m < nrows; zeros for nrows <= m < 8. (Output gradients as the A of a weight gradient.) */
+    void (*pack_a8)(uint32_t *A, const float *rows, long row_stride, int nrows, int npairs);
+    /* dst[x*dstep + c] = bf16(src[c*cstride + x]) for c < cn (<= 16), x < n. (A row of an
+     * image from NCHW into HWC.) */
+    void (*hwc_row)(uint16_t *dst, int dstep, const float *src, long cstride, int cn, int n);
 } rn_bf16_kernels;
 
 extern const rn_bf16_kernels rn_bf16_kernels_portable;

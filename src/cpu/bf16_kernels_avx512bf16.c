@@ -9,6 +9,7 @@
  * issues 8*nv vdpbf16ps (each 32 multiply-adds): 24 of them for 11 loads at nv = 3.
  */
 #include "bf16.h"
+#include "conv_tiles.h" /* rn_rows_to_blocked_avx512 */
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -178,11 +179,64 @@ static TGT void gather_pairs(uint32_t *b, long b_stride, const uint16_t *img, co
     }
 }
 
+/* 8 rows x 16 pixel pairs, rounded, transposed into 16 columns of 8 pairs: two unpack stages
+ * gather each column's rows 0-3 and 4-7 within 128-bit lanes, two lane shuffles pair them. */
+static TGT void pack_a8(uint32_t *A, const float *rows, long row_stride, int nrows, int npairs) {
+    for (int q0 = 0; q0 < npairs; q0 += 16) {
+        const int n = npairs - q0 < 16 ? npairs - q0 : 16;
+        const __mmask16 mlo = lanes(2 * n), mhi = lanes(2 * n - 16);
+        __m512i r[8];
+        for (int m = 0; m < 8; m++) {
+            if (m >= nrows) { r[m] = _mm512_setzero_si512(); continue; }
+            const float *p = rows + m * row_stride + 2 * q0;
+            r[m] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(mhi, p + 16), _mm512_maskz_loadu_ps(mlo, p));
+        }
+        __m512i a[4], b[4], x[4], y[4];
+        for (int p = 0; p < 4; p++) {
+            a[p] = _mm512_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+            b[p] = _mm512_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
+        }
+        /* x[e] lane L = rows 0-3 of column 4L+e; y[e] likewise rows 4-7 */
+        x[0] = _mm512_unpacklo_epi64(a[0], a[1]), x[1] = _mm512_unpackhi_epi64(a[0], a[1]);
+        x[2] = _mm512_unpacklo_epi64(b[0], b[1]), x[3] = _mm512_unpackhi_epi64(b[0], b[1]);
+        y[0] = _mm512_unpacklo_epi64(a[2], a[3]), y[1] = _mm512_unpackhi_epi64(a[2], a[3]);
+        y[2] = _mm512_unpacklo_epi64(b[2], b[3]), y[3] = _mm512_unpackhi_epi64(b[2], b[3]);
+        uint32_t *out = A + (size_t)q0 * RN_BF16_MR;
+        for (int e = 0; e < 4; e++) {
+            /* [x0 y0 x1 y1] = columns e and 4+e; [x2 y2 x3 y3] = columns 8+e and 12+e */
+            __m512i z01 = _mm512_shuffle_i32x4(x[e], y[e], 0x44), z23 = _mm512_shuffle_i32x4(x[e], y[e], 0xEE);
+            z01 = _mm512_shuffle_i32x4(z01, z01, 0xD8);
+            z23 = _mm512_shuffle_i32x4(z23, z23, 0xD8);
+            const int col[4] = {e, 4 + e, 8 + e, 12 + e};
+            const __m256i half[4] = {_mm512_castsi512_si256(z01), _mm512_extracti64x4_epi64(z01, 1),
+                                     _mm512_castsi512_si256(z23), _mm512_extracti64x4_epi64(z23, 1)};
+            for (int h = 0; h < 4; h++)
+                if (col[h] < n) _mm256_storeu_si256((__m256i *)(out + col[h] * RN_BF16_MR), half[h]);
+        }
+    }
+}
+
+/* 16 channels of up to 64 pixels at a time: transposed to pixel-major fp32 (transpose_avx512.c),
+ * then each pixel's channels rounded and stored. */
+static TGT void hwc_row(uint16_t *dst, int dstep, const float *src, long cstride, int cn, int n) {
+    float tmp[64 * 16];
+    const __mmask16 m = lanes(cn);
+    for (int x0 = 0; x0 < n; x0 += 64) {
+        const int nx = n - x0 < 64 ? n - x0 : 64;
+        rn_rows_to_blocked_avx512(tmp, src + x0, cstride, cn, nx);
+        for (int x = 0; x < nx; x++)
+            _mm256_mask_storeu_epi16(dst + (size_t)(x0 + x) * dstep, m,
+                                     (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(tmp + x * 16)));
+    }
+}
+
 const rn_bf16_kernels rn_bf16_kernels_avx512bf16 = {
     .tile = rn_bf16_tile_avx512bf16,
     .pair_row = pair_row,
     .gather = gather,
     .gather_pairs = gather_pairs,
+    .pack_a8 = pack_a8,
+    .hwc_row = hwc_row,
 };
 
 #endif

@@ -57,9 +57,23 @@ static void gather_pairs(uint32_t *b, long b_stride, const uint16_t *img, const 
     }
 }
 
+static void pack_a8(uint32_t *A, const float *rows, long row_stride, int nrows, int npairs) {
+    for (int q = 0; q < npairs; q++)
+        for (int m = 0; m < RN_BF16_MR; m++)
+            A[(size_t)q * RN_BF16_MR + m] =
+                m < nrows ? rn_bf16_pair(rows[m * row_stride + 2 * q], rows[m * row_stride + 2 * q + 1]) : 0;
+}
+
+static void hwc_row(uint16_t *dst, int dstep, const float *src, long cstride, int cn, int n) {
+    for (int c = 0; c < cn; c++)
+        for (int x = 0; x < n; x++) dst[(size_t)x * dstep + c] = rn_bf16_from_float(src[c * cstride + x]);
+}
+
 const rn_bf16_kernels rn_bf16_kernels_portable = {
     .tile = rn_bf16_tile_portable,
     .pair_row = pair_row,
     .gather = gather,
     .gather_pairs = gather_pairs,
+    .pack_a8 = pack_a8,
+    .hwc_row = hwc_row,
 };

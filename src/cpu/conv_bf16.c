@@ -276,17 +276,37 @@ static size_t wgeom_scratch(const wgeom *g, int nthreads) {
 }
 
 /* Image n of in (N,C,H,W) into dst (Hp,Wp,C) bf16, zero-padded. */
-static void build_image_hwc(uint16_t *dst, const float *in, int n, const wgeom *g) {
+static void build_image_hwc(uint16_t *dst, const float *in, int n, const wgeom *g,
+                            const rn_bf16_kernels *kn) {
     memset(dst, 0, sizeof(uint16_t) * g->img);
     const int h1 = g->H < g->Hp - g->pad ? g->H : g->Hp - g->pad;
     const int w1 = g->W < g->Wp - g->pad ? g->W : g->Wp - g->pad;
-    for (int c = 0; c < g->C; c++) {
-        const float *src = in + ((size_t)n * g->C + c) * g->H * g->W;
-        for (int y = 0; y < h1; y++) {
-            uint16_t *row = dst + ((size_t)(y + g->pad) * g->Wp + g->pad) * g->C + c;
-            for (int x = 0; x < w1; x++) row[(size_t)x * g->C] = rn_bf16_from_float(src[(size_t)y * g->W + x]);
-        }
+    if (w1 <= 0) return;
+    for (int c0 = 0; c0 < g->C; c0 += 16) {
+        const float *src = in + ((size_t)n * g->C + c0) * g->H * g->W;
+        const int cn = g->C - c0 < 16 ? g->C - c0 : 16;
+        for (int y = 0; y < h1; y++)
+            kn->hwc_row(dst + ((size_t)(y + g->pad) * g->Wp + g->pad) * g->C + c0, g->C,
+                        src + (size_t)y * g->W, (long)g->H * g->W, cn, w1);
     }
+}
+
+/* A [KB8][np][8] of dout pairs for a chunk of images whose pixel count is odd. */
+static void pack_a_odd(uint32_t *A, const float *dout, int c0, int P, int np, const wgeom *g) {
+    uint16_t *A16 = (uint16_t *)A;
+    for (int kb = 0; kb < g->KB8; kb++)
+        for (int m = 0; m < MR; m++) {
+            const int k = kb * MR + m;
+            uint16_t *dst = A16 + (size_t)kb * np * 2 * MR + 2 * m;
+            for (int q = 0; q < 2 * np; q++) {
+                float v = 0.0f;
+                if (k < g->K && q < P) {
+                    const int im = q / g->npix, p = q % g->npix;
+                    v = dout[((size_t)(c0 + im) * g->K + k) * g->npix + p];
+                }
+                dst[(size_t)(q / 2) * 2 * MR + (q & 1)] = rn_bf16_from_float(v);
+            }
+        }
 }
 
 static void wgrad_run(const wgeom *g, float *dw, const float *dout, const float *in,
@@ -309,26 +329,20 @@ static void wgrad_run(const wgeom *g, float *dw, const float *dout, const float 
         const int n0 = (int)((long)g->N * tid / nt), n1 = (int)((long)g->N * (tid + 1) / nt);
         for (int c0 = n0; c0 < n1; c0 += g->G) {
             const int gn = n1 - c0 < g->G ? n1 - c0 : g->G, P = gn * g->npix, np = cdiv(P, 2);
-            for (int i = 0; i < gn; i++) build_image_hwc(imgs + i * g->img, in, c0 + i, g);
+            for (int i = 0; i < gn; i++) build_image_hwc(imgs + i * g->img, in, c0 + i, g, kn);
             for (int q = 0; q < 2 * np; q++) {
                 const int qq = q < P ? q : P - 1; /* an odd chunk's last pair: its A half is 0 */
                 const int im = qq / g->npix, p = qq % g->npix;
                 poff[q] = (int)(im * g->img) + ((p / g->Wo) * g->st * g->Wp + (p % g->Wo) * g->st) * g->C;
             }
-            uint16_t *A16 = (uint16_t *)A;
-            for (int kb = 0; kb < g->KB8; kb++)
-                for (int m = 0; m < MR; m++) {
-                    const int k = kb * MR + m;
-                    uint16_t *dst = A16 + (size_t)kb * np * 2 * MR + 2 * m;
-                    for (int q = 0; q < 2 * np; q++) {
-                        float v = 0.0f;
-                        if (k < g->K && q < P) {
-                            const int im = q / g->npix, p = q % g->npix;
-                            v = dout[((size_t)(c0 + im) * g->K + k) * g->npix + p];
-                        }
-                        dst[(size_t)(q / 2) * 2 * MR + (q & 1)] = rn_bf16_from_float(v);
-                    }
-                }
+            if (g->npix % 2 == 0) /* whole pairs per image: 8 rows at a time */
+                for (int kb = 0; kb < g->KB8; kb++)
+                    for (int i = 0; i < gn; i++)
+                        kn->pack_a8(A + ((size_t)kb * np + (size_t)i * (g->npix / 2)) * MR,
+                                    dout + ((size_t)(c0 + i) * g->K + kb * MR) * g->npix, g->npix,
+                                    g->K - kb * MR < MR ? g->K - kb * MR : MR, g->npix / 2);
+            else /* pairs that span two images */
+                pack_a_odd(A, dout, c0, P, np, g);
             for (int nb = 0; nb < g->NBK; nb++) {
                 kn->gather_pairs(B, NB, imgs, koff + nb * NB, RN_BF16_NV, poff, np);
                 for (int kb = 0; kb < g->KB8; kb++) {
