@@ -190,6 +190,9 @@ static const int SHAPES[][9] = {
     {2, 4, 6, 6, 4, 1, 1, 1, 1},      /* padding larger than the kernel */
     {2, 32, 16, 16, 32, 3, 3, 1, 1},  /* a ResNet layer */
     {2, 64, 5, 5, 64, 3, 3, 1, 1},    /* contraction of 576 */
+    {2, 6, 11, 10, 7, 3, 3, 3, 1},    /* stride 3: 9 backward-data phases */
+    {1, 4, 9, 9, 3, 2, 2, 2, 0},      /* an even kernel */
+    {2, 18, 14, 14, 16, 1, 1, 2, 0},  /* 1x1 stride 2: phases without taps */
 };
 
 static void test_conv_levels(void **state) {

@@ -39,19 +39,27 @@ static int cdiv(int a, int b) { return (a + b - 1) / b; }
 
 /* ---- the padded convolution (forward, backward-data) -------------------------------------- */
 
+/* One phase: the output pixels (py + i*so, px + j*so), i < Hg, j < Wg, and the taps that reach
+ * them (the forward and a stride-1 backward-data have one phase holding every tap). */
+typedef struct {
+    int Hg, Wg;            /* the phase's output grid */
+    int py, px;            /* its first output pixel */
+    int tap0, ntap;        /* its taps: [tap0, tap0 + ntap) of the tap tables */
+} phase;
+
 typedef struct {
     int N, M;              /* images, output channels (GEMM rows) */
     int Cs, Hs, Ws;        /* source channels and image */
-    int dil, pt, pl;       /* source pixels dil apart, after pt rows / pl columns of zeros */
-    int R, S, st;          /* taps, stride over the padded image */
-    int Ho, Wo, npix;      /* output image */
-    int Hp, Wp, C2, kp;    /* padded image, channel pairs, contraction pairs R*S*C2 */
-    int MB;                /* row blocks of 8 */
-    int G;                 /* images per group */
-    bool flip;             /* A is w transposed and flipped (backward-data) */
+    int R, S, st, pad;     /* the convolution's */
+    bool bwd;              /* backward-data (A = w transposed and flipped; phases) */
+    int Hout, Wout, nout;  /* output image */
+    int sp, so;            /* pixel step in the source per output pixel; between phase pixels */
+    int top, left, Hq, Wq; /* source at (top, left) of a zero-padded Hq x Wq image */
+    int C2, nph, MB, G;    /* channel pairs, phases, row blocks of 8, images per group */
+    int bpg;               /* pixel blocks per group and phase (the largest phase) */
     size_t img;            /* uint32 per padded pair image */
-    size_t a_off, koff_off, shared_end;                   /* scratch, in floats */
-    size_t t_img, t_b, t_stage, t_poff, per_thread;
+    size_t a_off, koff_off, ph_off, tap_off, shared_end; /* scratch, in floats */
+    size_t t_img, t_b, t_stage, t_poff, t_ooff, per_thread;
 } pconv;
 
 /* Images per group: up to 4, at most 256 pixels unless one image has more, fewest columns
@@ -67,143 +75,212 @@ static int pick_group(int npix, int N) {
     return best;
 }
 
-static void pconv_layout(pconv *g, int nthreads) {
-    g->npix = g->Ho * g->Wo;
-    g->Hp = (g->Ho - 1) * g->st + g->R;
-    g->Wp = (g->Wo - 1) * g->st + g->S;
+/* Backward-data taps (r, q) index the flipped filter of a stride-1 correlation over the
+ * output gradient spread st apart after pt = R-1-pad zeros: tap r reaches output row
+ * py + i*st from gradient row i + (r + py - pt)/st when st divides r + py - pt. */
+static bool tap_in_phase(const pconv *g, int r, int q, int py, int px) {
+    if (!g->bwd) return true;
+    return (r + py - (g->R - 1 - g->pad)) % g->st == 0 && (q + px - (g->S - 1 - g->pad)) % g->st == 0;
+}
+/* Source rows / columns of tap r (q) of a phase, relative to the phase pixel's base. */
+static int tap_row(const pconv *g, int r, int py) {
+    return g->bwd ? g->top + (r + py - (g->R - 1 - g->pad)) / g->st : r;
+}
+static int tap_col(const pconv *g, int q, int px) {
+    return g->bwd ? g->left + (q + px - (g->S - 1 - g->pad)) / g->st : q;
+}
+
+/* The phase table and the tap tables (tap weight index r*S+q, source offset row*Wq+col). */
+static void build_phases(const pconv *g, phase *ph, int *tw, int *toff) {
+    const int s = g->bwd ? g->st : 1;
+    int ntaps = 0;
+    for (int p = 0; p < g->nph; p++) {
+        phase *f = &ph[p];
+        f->py = p / s, f->px = p % s;
+        f->Hg = g->Hout > f->py ? cdiv(g->Hout - f->py, s) : 0;
+        f->Wg = g->Wout > f->px ? cdiv(g->Wout - f->px, s) : 0;
+        f->tap0 = ntaps;
+        for (int r = 0; r < g->R; r++)
+            for (int q = 0; q < g->S; q++)
+                if (tap_in_phase(g, r, q, f->py, f->px)) {
+                    if (tw) {
+                        tw[ntaps] = r * g->S + q;
+                        toff[ntaps] = tap_row(g, r, f->py) * g->Wq + tap_col(g, q, f->px);
+                    }
+                    ntaps++;
+                }
+        f->ntap = ntaps - f->tap0;
+    }
+}
+
+static void pconv_layout(pconv *g) {
+    g->nout = g->Hout * g->Wout;
     g->C2 = cdiv(g->Cs, 2);
-    g->kp = g->R * g->S * g->C2;
     g->MB = cdiv(g->M, MR);
-    g->G = pick_group(g->npix, g->N);
-    g->img = (size_t)g->C2 * g->Hp * g->Wp;
+    g->nph = g->bwd ? g->st * g->st : 1;
+    if (!g->bwd) {
+        g->sp = g->st, g->so = 1;
+        g->top = g->left = g->pad;
+        g->Hq = (g->Hout - 1) * g->st + g->R;
+        g->Wq = (g->Wout - 1) * g->st + g->S;
+    } else { /* the padding every phase's taps need around the gradient */
+        g->sp = 1, g->so = g->st;
+        const int pt = g->R - 1 - g->pad, pl = g->S - 1 - g->pad;
+        int top = 0, left = 0, bottom = g->Hs, right = g->Ws;
+        for (int py = 0; py < g->st; py++)
+            for (int r = 0; r < g->R; r++)
+                if ((r + py - pt) % g->st == 0) {
+                    const int e = (r + py - pt) / g->st, hg = g->Hout > py ? cdiv(g->Hout - py, g->st) : 0;
+                    if (-e > top) top = -e;
+                    if (hg - 1 + e + 1 > bottom) bottom = hg + e;
+                }
+        for (int px = 0; px < g->st; px++)
+            for (int q = 0; q < g->S; q++)
+                if ((q + px - pl) % g->st == 0) {
+                    const int e = (q + px - pl) / g->st, wg = g->Wout > px ? cdiv(g->Wout - px, g->st) : 0;
+                    if (-e > left) left = -e;
+                    if (wg + e > right) right = wg + e;
+                }
+        g->top = top, g->left = left;
+        g->Hq = top + bottom;
+        g->Wq = left + right;
+    }
+    const int Hg0 = cdiv(g->Hout, g->so), Wg0 = cdiv(g->Wout, g->so); /* phase 0, the largest */
+    g->G = pick_group(Hg0 * Wg0, g->N);
+    g->bpg = cdiv(g->G * Hg0 * Wg0, NB);
+    g->img = (size_t)g->C2 * g->Hq * g->Wq;
+    const size_t kp_all = (size_t)g->R * g->S * g->C2; /* pairs over every phase */
     size_t o = 0;
-    g->a_off = o; o += up16((size_t)g->MB * MR * g->kp);
-    g->koff_off = o; o += up16((size_t)g->kp);
+    g->a_off = o; o += up16((size_t)g->MB * MR * kp_all);
+    g->koff_off = o; o += up16(kp_all);
+    g->ph_off = o; o += up16((size_t)g->nph * sizeof(phase) / sizeof(float) + 1);
+    g->tap_off = o; o += up16(2 * (size_t)g->R * g->S);
     g->shared_end = o;
     size_t t = 0;
     g->t_img = t; t += up16((size_t)g->G * g->img);
-    g->t_b = t; t += up16((size_t)g->kp * NB);
+    g->t_b = t; t += up16(kp_all * NB);
     g->t_stage = t; t += up16((size_t)MR * NB);
     g->t_poff = t; t += up16(NB);
+    g->t_ooff = t; t += up16(NB);
     g->per_thread = t;
-    (void)nthreads;
 }
 
-static void pconv_forward(pconv *g, const rn_conv_desc *d, int nthreads) {
-    *g = (pconv){.N = d->N, .M = d->K, .Cs = d->C, .Hs = d->H, .Ws = d->W, .dil = 1,
-                 .pt = d->pad, .pl = d->pad, .R = d->R, .S = d->S, .st = d->stride,
-                 .Ho = d->Ho, .Wo = d->Wo, .flip = false};
-    pconv_layout(g, nthreads);
+static void pconv_forward(pconv *g, const rn_conv_desc *d) {
+    *g = (pconv){.N = d->N, .M = d->K, .Cs = d->C, .Hs = d->H, .Ws = d->W, .R = d->R, .S = d->S,
+                 .st = d->stride, .pad = d->pad, .bwd = false, .Hout = d->Ho, .Wout = d->Wo};
+    pconv_layout(g);
 }
 
-static void pconv_backward_data(pconv *g, const rn_conv_desc *d, int nthreads) {
-    *g = (pconv){.N = d->N, .M = d->C, .Cs = d->K, .Hs = d->Ho, .Ws = d->Wo, .dil = d->stride,
-                 .pt = d->R - 1 - d->pad, .pl = d->S - 1 - d->pad, .R = d->R, .S = d->S,
-                 .st = 1, .Ho = d->H, .Wo = d->W, .flip = true};
-    pconv_layout(g, nthreads);
+static void pconv_backward_data(pconv *g, const rn_conv_desc *d) {
+    *g = (pconv){.N = d->N, .M = d->C, .Cs = d->K, .Hs = d->Ho, .Ws = d->Wo, .R = d->R, .S = d->S,
+                 .st = d->stride, .pad = d->pad, .bwd = true, .Hout = d->H, .Wout = d->W};
+    pconv_layout(g);
 }
 
 static size_t pconv_scratch(const pconv *g, int nthreads) {
     return g->shared_end + (size_t)(nthreads > 0 ? nthreads : 1) * g->per_thread;
 }
 
-/* A [MB][kp][8] from w (K,C,R,S); contraction index (r*S + s)*C2 + j/2. Row blocks are split
- * among the calling team. */
-static void pack_a(uint32_t *A, const float *w, const pconv *g) {
-    const int RS = g->R * g->S;
+/* A, per phase [MB][kp][8], from w (K,C,R,S); a phase's contraction index is
+ * (its tap t)*C2 + j/2. Row blocks are split among the calling team. */
+static void pack_a(uint32_t *A, const float *w, const pconv *g, const phase *ph, const int *tw) {
 #pragma omp for schedule(static)
     for (int mb = 0; mb < g->MB; mb++)
-        for (int t = 0; t < RS; t++) {
-            const int r = t / g->S, s = t % g->S;
-            for (int c2 = 0; c2 < g->C2; c2++) {
-                uint32_t *dst = A + ((size_t)mb * g->kp + (size_t)t * g->C2 + c2) * MR;
-                for (int m = 0; m < MR; m++) {
-                    const int row = mb * MR + m;
-                    float v[2] = {0.0f, 0.0f};
-                    for (int e = 0; e < 2; e++) {
-                        const int j = 2 * c2 + e;
-                        if (row >= g->M || j >= g->Cs) continue;
-                        v[e] = g->flip ? w[(((size_t)j * g->M + row) * g->R + (g->R - 1 - r)) * g->S + (g->S - 1 - s)]
-                                       : w[(((size_t)row * g->Cs + j) * g->R + r) * g->S + s];
+        for (int p = 0; p < g->nph; p++) {
+            const int kp = ph[p].ntap * g->C2;
+            uint32_t *Ap = A + (size_t)ph[p].tap0 * g->C2 * g->MB * MR + (size_t)mb * kp * MR;
+            for (int t = 0; t < ph[p].ntap; t++) {
+                const int tap = tw[ph[p].tap0 + t], r = tap / g->S, q = tap % g->S;
+                for (int c2 = 0; c2 < g->C2; c2++)
+                    for (int m = 0; m < MR; m++) {
+                        const int row = mb * MR + m;
+                        float v[2] = {0.0f, 0.0f};
+                        for (int e = 0; e < 2; e++) {
+                            const int j = 2 * c2 + e;
+                            if (row >= g->M || j >= g->Cs) continue;
+                            v[e] = g->bwd ? w[(((size_t)j * g->M + row) * g->R + (g->R - 1 - r)) * g->S + (g->S - 1 - q)]
+                                          : w[(((size_t)row * g->Cs + j) * g->R + r) * g->S + q];
+                        }
+                        Ap[((size_t)t * g->C2 + c2) * MR + m] = rn_bf16_pair(v[0], v[1]);
                     }
-                    dst[m] = rn_bf16_pair(v[0], v[1]);
-                }
             }
         }
 }
 
-/* The padded pair image of source image n of src (N,Cs,Hs,Ws) into dst (C2,Hp,Wp). */
+/* The padded pair image of source image n of src (N,Cs,Hs,Ws) into dst (C2,Hq,Wq). */
 static void build_image(uint32_t *dst, const float *src, int n, const pconv *g,
                         const rn_bf16_kernels *kn) {
     memset(dst, 0, sizeof(uint32_t) * g->img);
-    /* source columns x whose padded column pl + x*dil lies in [0, Wp) */
-    int x0 = 0;
-    while (x0 < g->Ws && g->pl + x0 * g->dil < 0) x0++;
-    int x1 = x0;
-    while (x1 < g->Ws && g->pl + x1 * g->dil < g->Wp) x1++;
-    if (x1 <= x0) return;
+    const int h1 = g->Hs < g->Hq - g->top ? g->Hs : g->Hq - g->top;
+    const int w1 = g->Ws < g->Wq - g->left ? g->Ws : g->Wq - g->left;
+    if (w1 <= 0) return;
     for (int c2 = 0; c2 < g->C2; c2++) {
         const float *lo = src + ((size_t)n * g->Cs + 2 * c2) * g->Hs * g->Ws;
         const float *hi = 2 * c2 + 1 < g->Cs ? lo + (size_t)g->Hs * g->Ws : NULL;
-        for (int y = 0; y < g->Hs; y++) {
-            const int Y = g->pt + y * g->dil;
-            if (Y < 0 || Y >= g->Hp) continue;
-            const size_t so = (size_t)y * g->Ws + x0;
-            kn->pair_row(dst + ((size_t)c2 * g->Hp + Y) * g->Wp + g->pl + x0 * g->dil, g->dil,
-                         lo + so, hi ? hi + so : NULL, x1 - x0);
+        for (int y = 0; y < h1; y++) {
+            const size_t so = (size_t)y * g->Ws;
+            kn->pair_row(dst + ((size_t)c2 * g->Hq + g->top + y) * g->Wq + g->left, 1, lo + so,
+                         hi ? hi + so : NULL, w1);
         }
     }
 }
 
-/* out (N,M,Ho,Wo) (+)= the padded convolution of src (N,Cs,Hs,Ws) by w, + bias. */
+/* out (N,M,Hout,Wout) (+)= the padded convolution of src (N,Cs,Hs,Ws) by w, + bias. */
 static void pconv_run(const pconv *g, float *out, const float *src, const float *w,
                       const float *bias, bool relu, bool accumulate, const rn_bf16_kernels *kn,
                       float *scratch, int nthreads) {
     uint32_t *A = (uint32_t *)(scratch + g->a_off);
-    int *koff = (int *)(scratch + g->koff_off);
-    for (int t = 0; t < g->R * g->S; t++)
-        for (int c2 = 0; c2 < g->C2; c2++)
-            koff[t * g->C2 + c2] = (int)(((size_t)c2 * g->Hp + t / g->S) * g->Wp + t % g->S);
+    int *koff = (int *)(scratch + g->koff_off), *tw = (int *)(scratch + g->tap_off);
+    int *toff = tw + g->R * g->S;
+    phase *ph = (phase *)(scratch + g->ph_off);
+    build_phases(g, ph, tw, toff);
+    for (int t = 0; t < ph[g->nph - 1].tap0 + ph[g->nph - 1].ntap; t++)
+        for (int c2 = 0; c2 < g->C2; c2++) koff[t * g->C2 + c2] = (int)((size_t)c2 * g->Hq * g->Wq) + toff[t];
     const int ngroups = cdiv(g->N, g->G);
-    const int bpg = cdiv(g->G * g->npix, NB); /* pixel blocks per (full) group */
-    const long items = (long)ngroups * bpg;
+    const long items = (long)ngroups * g->nph * g->bpg;
 
 #pragma omp parallel num_threads(nthreads > 0 ? nthreads : 1)
     {
-        pack_a(A, w, g); /* ends with a barrier */
+        pack_a(A, w, g, ph, tw); /* ends with a barrier */
         const int tid = rn_thread_id(), nt = rn_thread_count();
         float *base = scratch + g->shared_end + (size_t)tid * g->per_thread;
         uint32_t *imgs = (uint32_t *)(base + g->t_img), *B = (uint32_t *)(base + g->t_b);
         float *stage = base + g->t_stage;
-        int *poff = (int *)(base + g->t_poff);
+        int *poff = (int *)(base + g->t_poff), *ooff = (int *)(base + g->t_ooff);
         const long lo = items * tid / nt, hi = items * (tid + 1) / nt;
         int cur = -1;
         for (long it = lo; it < hi; it++) {
-            const int grp = (int)(it / bpg), blk = (int)(it % bpg);
+            const int grp = (int)(it / ((long)g->nph * g->bpg));
+            const int p = (int)(it / g->bpg % g->nph), blk = (int)(it % g->bpg);
+            const phase *f = &ph[p];
             const int n0 = grp * g->G, gn = g->N - n0 < g->G ? g->N - n0 : g->G;
-            const int gpix = gn * g->npix, p0 = blk * NB;
-            if (p0 >= gpix) continue;
+            const int npix = f->Hg * f->Wg, gpix = gn * npix, p0 = blk * NB;
+            if (p0 >= gpix || f->ntap == 0) continue;
             if (grp != cur)
                 for (int i = 0; i < gn; i++) build_image(imgs + i * g->img, src, n0 + i, g, kn);
             cur = grp;
             const int ncols = gpix - p0 < NB ? gpix - p0 : NB, nv = cdiv(ncols, 16);
             for (int i = 0; i < ncols; i++) {
-                const int q = p0 + i, im = q / g->npix, p = q % g->npix;
-                poff[i] = (int)(im * g->img) + (p / g->Wo) * g->st * g->Wp + (p % g->Wo) * g->st;
+                const int q = p0 + i, im = q / npix, pi = q % npix, y = pi / f->Wg, x = pi % f->Wg;
+                poff[i] = (int)(im * g->img) + y * g->sp * g->Wq + x * g->sp;
+                ooff[i] = (int)((size_t)im * g->M * g->nout) + (f->py + y * g->so) * g->Wout + f->px + x * g->so;
             }
-            kn->gather(B, 16 * nv, imgs, koff, g->kp, poff, ncols, nv);
-            const int im0 = p0 / g->npix, im1 = (p0 + ncols - 1) / g->npix;
-            const bool direct = im0 == im1;
+            const int kp = f->ntap * g->C2;
+            kn->gather(B, 16 * nv, imgs, koff + f->tap0 * g->C2, kp, poff, ncols, nv);
+            const int im0 = p0 / npix, im1 = (p0 + ncols - 1) / npix;
+            const bool direct = im0 == im1 && g->nph == 1 && g->so == 1;
+            const uint32_t *Ap = A + (size_t)f->tap0 * g->C2 * g->MB * MR;
             for (int mb = 0; mb < g->MB; mb++) {
                 const int mr = g->M - mb * MR < MR ? g->M - mb * MR : MR;
                 rn_bf16_tile_args t = {
-                    .a = A + (size_t)mb * g->kp * MR, .b = B, .b_stride = 16 * nv, .kp = g->kp,
+                    .a = Ap + (size_t)mb * kp * MR, .b = B, .b_stride = 16 * nv, .kp = kp,
                     .nv = nv, .ncols = ncols, .mr = mr, .bias = bias ? bias + mb * MR : NULL,
                     .relu = relu,
                 };
+                float *ob = out + ((size_t)n0 * g->M + mb * MR) * g->nout;
                 if (direct) {
-                    t.c = out + ((size_t)(n0 + im0) * g->M + mb * MR) * g->npix + (p0 - im0 * g->npix);
-                    t.ldc = g->npix;
+                    t.c = ob + ooff[0];
+                    t.ldc = g->nout;
                     t.accumulate = accumulate;
                     kn->tile(&t);
                     continue;
@@ -211,18 +288,13 @@ static void pconv_run(const pconv *g, float *out, const float *src, const float 
                 t.c = stage;
                 t.ldc = NB;
                 kn->tile(&t);
-                for (int q = p0; q < p0 + ncols;) { /* one run per image */
-                    const int im = q / g->npix, p = q % g->npix;
-                    const int run = g->npix - p < p0 + ncols - q ? g->npix - p : p0 + ncols - q;
-                    for (int m = 0; m < mr; m++) {
-                        float *o = out + ((size_t)(n0 + im) * g->M + mb * MR + m) * g->npix + p;
-                        const float *s = stage + m * NB + (q - p0);
-                        if (accumulate)
-                            for (int x = 0; x < run; x++) o[x] += s[x];
-                        else
-                            memcpy(o, s, sizeof(float) * run);
-                    }
-                    q += run;
+                for (int m = 0; m < mr; m++) {
+                    float *o = ob + (size_t)m * g->nout;
+                    const float *s = stage + m * NB;
+                    if (accumulate)
+                        for (int i = 0; i < ncols; i++) o[ooff[i]] += s[i];
+                    else
+                        for (int i = 0; i < ncols; i++) o[ooff[i]] = s[i];
                 }
             }
         }
@@ -376,8 +448,8 @@ static void wgrad_run(const wgeom *g, float *dw, const float *dout, const float 
 size_t rn_cpu_bf16_conv2d_scratch_floats(const rn_conv_desc *d, int nthreads) {
     pconv f, b;
     wgeom w;
-    pconv_forward(&f, d, nthreads);
-    pconv_backward_data(&b, d, nthreads);
+    pconv_forward(&f, d);
+    pconv_backward_data(&b, d);
     wgeom_init(&w, d, nthreads);
     size_t s = pconv_scratch(&f, nthreads), sb = pconv_scratch(&b, nthreads), sw = wgeom_scratch(&w, nthreads);
     if (sb > s) s = sb;
@@ -390,7 +462,7 @@ void rn_cpu_bf16_conv2d_forward(float *out, const float *in, const float *w, con
                                 float *scratch, int nthreads) {
     if (d->N <= 0 || d->K <= 0 || d->Ho <= 0 || d->Wo <= 0) return;
     pconv g;
-    pconv_forward(&g, d, nthreads);
+    pconv_forward(&g, d);
     pconv_run(&g, out, in, w, bias, relu, false, rn_bf16_kernels_for(level), scratch, nthreads);
 }
 
@@ -416,7 +488,7 @@ void rn_cpu_bf16_conv2d_backward(float *din, float *dw, float *dbias, const floa
     if (dbias) bias_grad(dbias, dout, d, nthreads);
     if (din) {
         pconv g;
-        pconv_backward_data(&g, d, nthreads);
+        pconv_backward_data(&g, d);
         pconv_run(&g, din, dout, w, NULL, false, true, kn, scratch, nthreads);
     }
     if (dw) {
