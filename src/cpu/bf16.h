@@ -99,6 +99,9 @@ typedef struct {
     const uint32_t *a;  /* [kp][RN_BF16_MR] pairs */
     const uint32_t *b;  /* [kp][b_stride] pairs; columns [0, 16*nv) used */
     long b_stride;
+    const int *koff;    /* non-NULL: no B panel; vector v of pair k is the 16 pairs at
+                         * b + koff[k] + boff[v] (read whole: lanes past ncols are not stored) */
+    int boff[RN_BF16_NV];
     int kp;             /* pairs in the contraction */
     int nv;             /* vectors of 16 columns, 1..RN_BF16_NV */
     int ncols;          /* columns stored, (nv-1)*16 < ncols <= nv*16 */

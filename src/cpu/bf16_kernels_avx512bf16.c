@@ -30,7 +30,7 @@ TGT void rn_bf16_convert_avx512bf16(uint16_t *dst, const float *src, size_t n) {
 
 static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-INLINE TGT void tile(const rn_bf16_tile_args *t, const int NV) {
+INLINE TGT void tile(const rn_bf16_tile_args *t, const int NV, const bool IMPLICIT) {
     __m512 acc[RN_BF16_MR][RN_BF16_NV];
     const __mmask16 last = lanes(t->ncols - (NV - 1) * 16);
     const long ldc = t->ldc;
@@ -47,10 +47,15 @@ INLINE TGT void tile(const rn_bf16_tile_args *t, const int NV) {
     }
     const uint32_t *a = t->a, *b = t->b;
     const long bs = t->b_stride;
+    const int *koff = t->koff;
+    const uint32_t *bb[RN_BF16_NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; v++) bb[v] = IMPLICIT ? t->b + t->boff[v] : t->b + v * 16;
     for (int k = 0; k < t->kp; k++) {
         __m512bh bv[RN_BF16_NV];
 #pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) bv[v] = (__m512bh)_mm512_loadu_si512(b + v * 16);
+        for (int v = 0; v < NV; v++)
+            bv[v] = (__m512bh)_mm512_loadu_si512(IMPLICIT ? bb[v] + koff[k] : b + v * 16);
 #pragma GCC unroll 8
         for (int m = 0; m < RN_BF16_MR; m++) {
             const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[m]);
@@ -72,12 +77,16 @@ INLINE TGT void tile(const rn_bf16_tile_args *t, const int NV) {
     }
 }
 
-static TGT void tile1(const rn_bf16_tile_args *t) { tile(t, 1); }
-static TGT void tile2(const rn_bf16_tile_args *t) { tile(t, 2); }
-static TGT void tile3(const rn_bf16_tile_args *t) { tile(t, 3); }
+static TGT void tile1(const rn_bf16_tile_args *t) { tile(t, 1, false); }
+static TGT void tile2(const rn_bf16_tile_args *t) { tile(t, 2, false); }
+static TGT void tile3(const rn_bf16_tile_args *t) { tile(t, 3, false); }
+static TGT void tile1i(const rn_bf16_tile_args *t) { tile(t, 1, true); }
+static TGT void tile2i(const rn_bf16_tile_args *t) { tile(t, 2, true); }
+static TGT void tile3i(const rn_bf16_tile_args *t) { tile(t, 3, true); }
 
 TGT void rn_bf16_tile_avx512bf16(const rn_bf16_tile_args *t) {
-    (t->nv == 3 ? tile3 : t->nv == 2 ? tile2 : tile1)(t);
+    if (t->koff) (t->nv == 3 ? tile3i : t->nv == 2 ? tile2i : tile1i)(t);
+    else (t->nv == 3 ? tile3 : t->nv == 2 ? tile2 : tile1)(t);
 }
 
 /* 16 pairs (lo[i], hi[i]) rounded, as uint32 lanes. */

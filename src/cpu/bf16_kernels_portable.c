@@ -21,7 +21,11 @@ void rn_bf16_tile_portable(const rn_bf16_tile_args *t) {
             acc[m][j] = t->accumulate ? (j < t->ncols ? t->c[m * t->ldc + j] : 0.0f)
                                       : (t->bias ? t->bias[m] : 0.0f);
     for (int k = 0; k < t->kp; k++) {
-        const uint32_t *ar = t->a + (size_t)k * RN_BF16_MR, *br = t->b + (size_t)k * t->b_stride;
+        const uint32_t *ar = t->a + (size_t)k * RN_BF16_MR;
+        uint32_t br[RN_BF16_NB];
+        for (int j = 0; j < nc; j++)
+            br[j] = t->koff ? (j < t->ncols ? t->b[t->koff[k] + t->boff[j / 16] + j % 16] : 0)
+                            : t->b[(size_t)k * t->b_stride + j];
         for (int m = 0; m < t->mr; m++) {
             const float a0 = lo_of(ar[m]), a1 = hi_of(ar[m]);
             for (int j = 0; j < nc; j++) acc[m][j] = acc[m][j] + a0 * lo_of(br[j]) + a1 * hi_of(br[j]);

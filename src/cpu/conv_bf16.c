@@ -157,7 +157,7 @@ static void pconv_layout(pconv *g) {
     g->tap_off = o; o += up16(2 * (size_t)g->R * g->S);
     g->shared_end = o;
     size_t t = 0;
-    g->t_img = t; t += up16((size_t)g->G * g->img);
+    g->t_img = t; t += up16((size_t)g->G * g->img + 16); /* + what a whole last vector reads */
     g->t_b = t; t += up16(kp_all * NB);
     g->t_stage = t; t += up16((size_t)MR * NB);
     g->t_poff = t; t += up16(NB);
@@ -260,13 +260,18 @@ static void pconv_run(const pconv *g, float *out, const float *src, const float 
                 for (int i = 0; i < gn; i++) build_image(imgs + i * g->img, src, n0 + i, g, kn);
             cur = grp;
             const int ncols = gpix - p0 < NB ? gpix - p0 : NB, nv = cdiv(ncols, 16);
+            /* source and output offsets of the block's pixels, walking (image, row, column) */
+            int im = p0 / npix, y = p0 % npix / f->Wg, x = p0 % npix % f->Wg;
+            bool runs = true; /* every vector one run of consecutive source pixels */
             for (int i = 0; i < ncols; i++) {
-                const int q = p0 + i, im = q / npix, pi = q % npix, y = pi / f->Wg, x = pi % f->Wg;
                 poff[i] = (int)(im * g->img) + y * g->sp * g->Wq + x * g->sp;
                 ooff[i] = (int)((size_t)im * g->M * g->nout) + (f->py + y * g->so) * g->Wout + f->px + x * g->so;
+                if (i % 16 && poff[i] != poff[i - 1] + 1) runs = false;
+                if (++x == f->Wg && (x = 0, ++y == f->Hg)) y = 0, im++;
             }
             const int kp = f->ntap * g->C2;
-            kn->gather(B, 16 * nv, imgs, koff + f->tap0 * g->C2, kp, poff, ncols, nv);
+            const int *kof = koff + f->tap0 * g->C2;
+            if (!runs) kn->gather(B, 16 * nv, imgs, kof, kp, poff, ncols, nv);
             const int im0 = p0 / npix, im1 = (p0 + ncols - 1) / npix;
             const bool direct = im0 == im1 && g->nph == 1 && g->so == 1;
             const uint32_t *Ap = A + (size_t)f->tap0 * g->C2 * g->MB * MR;
@@ -277,6 +282,10 @@ static void pconv_run(const pconv *g, float *out, const float *src, const float 
                     .nv = nv, .ncols = ncols, .mr = mr, .bias = bias ? bias + mb * MR : NULL,
                     .relu = relu,
                 };
+                if (runs) { /* read the pair image in place */
+                    t.b = imgs, t.koff = kof;
+                    for (int v = 0; v < nv; v++) t.boff[v] = poff[v * 16];
+                }
                 float *ob = out + ((size_t)n0 * g->M + mb * MR) * g->nout;
                 if (direct) {
                     t.c = ob + ooff[0];
