@@ -136,6 +136,9 @@ typedef struct {
 extern const rn_bf16_kernels rn_bf16_kernels_portable;
 #if defined(__x86_64__)
 extern const rn_bf16_kernels rn_bf16_kernels_avx512bf16;
+/* AMX tile, AVX512_BF16 packing. */
+extern const rn_bf16_kernels rn_bf16_kernels_amx;
+void rn_bf16_tile_amx(const rn_bf16_tile_args *t);
 #endif
 /* The kernels of a level (lowered to what is built and what the CPU runs). */
 const rn_bf16_kernels *rn_bf16_kernels_for(rn_bf16_level level);

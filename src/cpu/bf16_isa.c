@@ -116,6 +116,7 @@ const char *rn_cpu_bf16_note(void) {
 const rn_bf16_kernels *rn_bf16_kernels_for(rn_bf16_level level) {
     if (level > rn_cpu_bf16_supported()) level = rn_cpu_bf16_supported();
 #if defined(__x86_64__)
+    if (level >= RN_BF16_AMX) return &rn_bf16_kernels_amx;
     if (level >= RN_BF16_AVX512BF16) return &rn_bf16_kernels_avx512bf16;
 #endif
     return &rn_bf16_kernels_portable;

@@ -248,4 +248,13 @@ const rn_bf16_kernels rn_bf16_kernels_avx512bf16 = {
     .hwc_row = hwc_row,
 };
 
+const rn_bf16_kernels rn_bf16_kernels_amx = {
+    .tile = rn_bf16_tile_amx,
+    .pair_row = pair_row,
+    .gather = gather,
+    .gather_pairs = gather_pairs,
+    .pack_a8 = pack_a8,
+    .hwc_row = hwc_row,
+};
+
 #endif
