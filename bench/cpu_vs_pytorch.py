@@ -5,9 +5,14 @@ cpu_vs_pytorch.py — resnet.c against PyTorch on this CPU, side by side in one 
 For each case it runs `resnet bench` and the same model in Debian's python3-torch
 (channels_last, torch.set_num_threads equal to ours, synthetic data, the same batch), each in
 its own process, and prints images/s for both, the ratio, and each process's peak memory
-(max RSS). Usage, from the repository root after `make`:
+(max RSS). A PyTorch training step is forward, loss, backward and the SGD update.
+
+--precision bf16 runs PyTorch under torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's
+bf16 kernels: AMX or AVX512_BF16 where the CPU has them) and ours with the cpu-bf16 backend
+(unless --backend names another). Usage, from the repository root after `make`:
 
     /usr/bin/python3 bench/cpu_vs_pytorch.py [--threads 2] [--steps 10] [--backend NAME]
+                                             [--precision fp32|bf16]
                                              [--cases resnet20:train:128,resnet20:infer:128]
 """
 import argparse
@@ -27,6 +32,7 @@ import sys, time, statistics, torch
 sys.path.insert(0, sys.argv[1])
 import torch_models
 name, mode, batch, threads, steps, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+bf16 = sys.argv[8] == "bf16"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = torch_models.build(name).to(memory_format=torch.channels_last)
@@ -40,12 +46,14 @@ if mode == "train":
     for i in range(warmup + steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
         loss.backward()
+        opt.step()
         times.append(time.perf_counter() - t0)
 else:
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(warmup + steps):
             t0 = time.perf_counter()
             model(x)
@@ -83,9 +91,9 @@ def run_ours(name, mode, batch, threads, steps, warmup, backend):
     return ips, float(peak), backend_used, rss
 
 
-def run_torch(name, mode, batch, threads, steps, warmup):
+def run_torch(name, mode, batch, threads, steps, warmup, precision):
     cmd = ["/usr/bin/python3", "-c", TORCH_BENCH, os.path.join(ROOT, "tools"), name, mode,
-           str(batch), str(threads), str(steps), str(warmup)]
+           str(batch), str(threads), str(steps), str(warmup), precision]
     out, rss = run_measured(cmd)
     return float(re.search(r"images/s: ([\d.]+)", out).group(1)), rss
 
@@ -96,8 +104,11 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--backend", default="")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--cases", default=DEFAULT_CASES)
     a = ap.parse_args()
+    if a.precision == "bf16" and not a.backend:
+        a.backend = "cpu-bf16"
     import torch  # noqa: F401  (fail early with a clear message if torch is missing)
 
     cpu = "unknown CPU"
@@ -106,8 +117,9 @@ def main():
             cpu = re.search(r"model name\s*:\s*(.*)", f.read()).group(1)
     except (OSError, AttributeError):
         pass
-    print("%s, %s, %d threads, %s, torch %s" % (cpu, platform.machine(), a.threads,
-                                                time.strftime("%Y-%m-%d"), torch.__version__))
+    print("%s, %s, %d threads, %s, torch %s, %s" % (cpu, platform.machine(), a.threads,
+                                                    time.strftime("%Y-%m-%d"), torch.__version__,
+                                                    a.precision))
     print("%-10s %-6s %5s | %12s %12s %7s | %9s %9s" % (
         "model", "mode", "batch", "resnet.c", "PyTorch", "ratio", "RSS ours", "RSS torch"))
     for case in a.cases.split(","):
@@ -115,7 +127,8 @@ def main():
         batch = int(batch)
         ours, peak, backend, rss_ours = run_ours(name, mode, batch, a.threads, a.steps,
                                                  a.warmup, a.backend)
-        theirs, rss_torch = run_torch(name, mode, batch, a.threads, a.steps, a.warmup)
+        theirs, rss_torch = run_torch(name, mode, batch, a.threads, a.steps, a.warmup,
+                                      a.precision)
         print("%-10s %-6s %5d | %8.1f img/s %8.1f img/s %6.2fx | %6.0f MB %6.0f MB   (%s, %.0f%% of peak)" % (
             name, mode, batch, ours, theirs, ours / theirs, rss_ours / 1024, rss_torch / 1024,
             backend, peak))
