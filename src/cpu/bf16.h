@@ -115,8 +115,10 @@ typedef void (*rn_bf16_tile_fn)(const rn_bf16_tile_args *t);
 /* The tile and the packing routines of one level. */
 typedef struct {
     rn_bf16_tile_fn tile;
-    /* dst[i*dstep] = pair(lo[i], hi[i]) for i < n; hi NULL: zeros. */
-    void (*pair_row)(uint32_t *dst, int dstep, const float *lo, const float *hi, int n);
+    /* dst[y*dst_row + x] = pair(lo[y*src_row + x], hi[...]) for y < h, x < w; hi NULL: zeros.
+     * (Two channel planes of an image into the padded pair image.) */
+    void (*pair_plane)(uint32_t *dst, long dst_row, const float *lo, const float *hi,
+                       long src_row, int h, int w);
     /* b[k*b_stride + i] = img[koff[k] + poff[i]] for k < kp, i < ncols; 0 for
      * ncols <= i < 16*nv. (The B panel of a forward tile: kp pairs x a block of pixels.) */
     void (*gather)(uint32_t *b, long b_stride, const uint32_t *img, const int *koff, int kp,

@@ -96,17 +96,30 @@ INLINE TGT __m512i pairs16(__m512 lo, __m512 hi) {
     return _mm512_or_si512(l, _mm512_slli_epi32(h, 16));
 }
 
-static TGT void pair_row(uint32_t *dst, int dstep, const float *lo, const float *hi, int n) {
-    for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = lanes(n - i);
-        __m512i x = pairs16(_mm512_maskz_loadu_ps(m, lo + i),
-                            hi ? _mm512_maskz_loadu_ps(m, hi + i) : _mm512_setzero_ps());
-        if (dstep == 1) {
-            _mm512_mask_storeu_epi32(dst + i, m, x);
-        } else {
-            uint32_t tmp[16];
-            _mm512_storeu_si512(tmp, x);
-            for (int j = 0; j < 16 && i + j < n; j++) dst[(size_t)(i + j) * dstep] = tmp[j];
+/* Rows of at least 16 pixels a vector at a time; narrower ones (small images, whose source
+ * rows are contiguous) 16 pixels spanning several rows a time, stored a row piece each. */
+static TGT void pair_plane(uint32_t *dst, long dst_row, const float *lo, const float *hi,
+                           long src_row, int h, int w) {
+    if (w >= 16 || src_row != w) {
+        for (int y = 0; y < h; y++)
+            for (int i = 0; i < w; i += 16) {
+                const __mmask16 m = lanes(w - i);
+                const float *l = lo + y * src_row + i;
+                __m512i x = pairs16(_mm512_maskz_loadu_ps(m, l),
+                                    hi ? _mm512_maskz_loadu_ps(m, hi + y * src_row + i) : _mm512_setzero_ps());
+                _mm512_mask_storeu_epi32(dst + y * dst_row + i, m, x);
+            }
+        return;
+    }
+    const int n = h * w;
+    for (int e = 0; e < n; e += 16) {
+        const __mmask16 m = lanes(n - e);
+        __m512i x = pairs16(_mm512_maskz_loadu_ps(m, lo + e), hi ? _mm512_maskz_loadu_ps(m, hi + e) : _mm512_setzero_ps());
+        for (int e0 = e; e0 < e + 16 && e0 < n;) { /* one row piece: lanes [e0-e, e1-e) */
+            const int y = e0 / w, e1 = (y + 1) * w < e + 16 ? (y + 1) * w : e + 16;
+            const __mmask16 piece = (__mmask16)(lanes(e1 - e) & ~lanes(e0 - e) & m);
+            _mm512_mask_storeu_epi32(dst + y * dst_row + (e0 - y * w) - (e0 - e), piece, x);
+            e0 = e1;
         }
     }
 }
@@ -241,7 +254,7 @@ static TGT void hwc_row(uint16_t *dst, int dstep, const float *src, long cstride
 
 const rn_bf16_kernels rn_bf16_kernels_avx512bf16 = {
     .tile = rn_bf16_tile_avx512bf16,
-    .pair_row = pair_row,
+    .pair_plane = pair_plane,
     .gather = gather,
     .gather_pairs = gather_pairs,
     .pack_a8 = pack_a8,
@@ -250,7 +263,7 @@ const rn_bf16_kernels rn_bf16_kernels_avx512bf16 = {
 
 const rn_bf16_kernels rn_bf16_kernels_amx = {
     .tile = rn_bf16_tile_amx,
-    .pair_row = pair_row,
+    .pair_plane = pair_plane,
     .gather = gather,
     .gather_pairs = gather_pairs,
     .pack_a8 = pack_a8,

@@ -38,8 +38,11 @@ void rn_bf16_tile_portable(const rn_bf16_tile_args *t) {
         }
 }
 
-static void pair_row(uint32_t *dst, int dstep, const float *lo, const float *hi, int n) {
-    for (int i = 0; i < n; i++) dst[(size_t)i * dstep] = rn_bf16_pair(lo[i], hi ? hi[i] : 0.0f);
+static void pair_plane(uint32_t *dst, long dst_row, const float *lo, const float *hi,
+                       long src_row, int h, int w) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            dst[y * dst_row + x] = rn_bf16_pair(lo[y * src_row + x], hi ? hi[y * src_row + x] : 0.0f);
 }
 
 static void gather(uint32_t *b, long b_stride, const uint32_t *img, const int *koff, int kp,
@@ -75,7 +78,7 @@ static void hwc_row(uint16_t *dst, int dstep, const float *src, long cstride, in
 
 const rn_bf16_kernels rn_bf16_kernels_portable = {
     .tile = rn_bf16_tile_portable,
-    .pair_row = pair_row,
+    .pair_plane = pair_plane,
     .gather = gather,
     .gather_pairs = gather_pairs,
     .pack_a8 = pack_a8,

@@ -207,21 +207,28 @@ static void pack_a(uint32_t *A, const float *w, const pconv *g, const phase *ph,
         }
 }
 
-/* The padded pair image of source image n of src (N,Cs,Hs,Ws) into dst (C2,Hq,Wq). */
+/* The padded pair image of source image n of src (N,Cs,Hs,Ws) into dst (C2,Hq,Wq): the
+ * interior converted plane by plane, the border (only) cleared. */
 static void build_image(uint32_t *dst, const float *src, int n, const pconv *g,
                         const rn_bf16_kernels *kn) {
-    memset(dst, 0, sizeof(uint32_t) * g->img);
     const int h1 = g->Hs < g->Hq - g->top ? g->Hs : g->Hq - g->top;
     const int w1 = g->Ws < g->Wq - g->left ? g->Ws : g->Wq - g->left;
-    if (w1 <= 0) return;
+    const size_t plane = (size_t)g->Hq * g->Wq;
+    if (h1 <= 0 || w1 <= 0) {
+        memset(dst, 0, sizeof(uint32_t) * g->img);
+        return;
+    }
     for (int c2 = 0; c2 < g->C2; c2++) {
+        uint32_t *d = dst + c2 * plane;
+        memset(d, 0, sizeof(uint32_t) * g->top * g->Wq);
+        for (int y = g->top; y < g->top + h1; y++) {
+            memset(d + (size_t)y * g->Wq, 0, sizeof(uint32_t) * g->left);
+            memset(d + (size_t)y * g->Wq + g->left + w1, 0, sizeof(uint32_t) * (g->Wq - g->left - w1));
+        }
+        memset(d + (size_t)(g->top + h1) * g->Wq, 0, sizeof(uint32_t) * (g->Hq - g->top - h1) * g->Wq);
         const float *lo = src + ((size_t)n * g->Cs + 2 * c2) * g->Hs * g->Ws;
         const float *hi = 2 * c2 + 1 < g->Cs ? lo + (size_t)g->Hs * g->Ws : NULL;
-        for (int y = 0; y < h1; y++) {
-            const size_t so = (size_t)y * g->Ws;
-            kn->pair_row(dst + ((size_t)c2 * g->Hq + g->top + y) * g->Wq + g->left, 1, lo + so,
-                         hi ? hi + so : NULL, w1);
-        }
+        kn->pair_plane(d + (size_t)g->top * g->Wq + g->left, g->Wq, lo, hi, g->Ws, h1, w1);
     }
 }
 
@@ -260,19 +267,26 @@ static void pconv_run(const pconv *g, float *out, const float *src, const float 
                 for (int i = 0; i < gn; i++) build_image(imgs + i * g->img, src, n0 + i, g, kn);
             cur = grp;
             const int ncols = gpix - p0 < NB ? gpix - p0 : NB, nv = cdiv(ncols, 16);
-            /* source and output offsets of the block's pixels, walking (image, row, column) */
-            int im = p0 / npix, y = p0 % npix / f->Wg, x = p0 % npix % f->Wg;
+            const int im0 = p0 / npix, im1 = (p0 + ncols - 1) / npix;
             bool runs = true; /* every vector one run of consecutive source pixels */
-            for (int i = 0; i < ncols; i++) {
-                poff[i] = (int)(im * g->img) + y * g->sp * g->Wq + x * g->sp;
-                ooff[i] = (int)((size_t)im * g->M * g->nout) + (f->py + y * g->so) * g->Wout + f->px + x * g->so;
-                if (i % 16 && poff[i] != poff[i - 1] + 1) runs = false;
-                if (++x == f->Wg && (x = 0, ++y == f->Hg)) y = 0, im++;
+            if (im0 == im1 && f->Wg % 16 == 0 && g->sp == 1) { /* vectors are pieces of rows */
+                for (int v = 0; v < nv; v++) {
+                    const int pi = p0 - im0 * npix + v * 16;
+                    poff[v * 16] = (int)(im0 * g->img) + pi / f->Wg * g->Wq + pi % f->Wg;
+                }
+                ooff[0] = (int)((size_t)im0 * g->M * g->nout) + (p0 - im0 * npix);
+            } else { /* source and output offsets of every pixel, walking (image, row, column) */
+                int im = im0, y = p0 % npix / f->Wg, x = p0 % npix % f->Wg;
+                for (int i = 0; i < ncols; i++) {
+                    poff[i] = (int)(im * g->img) + y * g->sp * g->Wq + x * g->sp;
+                    ooff[i] = (int)((size_t)im * g->M * g->nout) + (f->py + y * g->so) * g->Wout + f->px + x * g->so;
+                    if (i % 16 && poff[i] != poff[i - 1] + 1) runs = false;
+                    if (++x == f->Wg && (x = 0, ++y == f->Hg)) y = 0, im++;
+                }
             }
             const int kp = f->ntap * g->C2;
             const int *kof = koff + f->tap0 * g->C2;
             if (!runs) kn->gather(B, 16 * nv, imgs, kof, kp, poff, ncols, nv);
-            const int im0 = p0 / npix, im1 = (p0 + ncols - 1) / npix;
             const bool direct = im0 == im1 && g->nph == 1 && g->so == 1;
             const uint32_t *Ap = A + (size_t)f->tap0 * g->C2 * g->MB * MR;
             for (int mb = 0; mb < g->MB; mb++) {
