@@ -195,6 +195,7 @@ static const int SHAPES[][9] = {
     {2, 18, 14, 14, 16, 1, 1, 2, 0},  /* 1x1 stride 2: phases without taps */
     {1, 5, 1, 22, 6, 1, 3, 1, 0},     /* 1x3 kernel, rows read in place, a partial vector */
     {2, 16, 3, 32, 24, 3, 3, 1, 1},   /* rows of 32 read in place, blocks of 48 */
+    {2, 8, 6, 32, 8, 3, 3, 2, 1},     /* stride 2, backward phases of rows of 16 */
 };
 
 static void test_conv_levels(void **state) {

@@ -269,7 +269,8 @@ static void pconv_run(const pconv *g, float *out, const float *src, const float 
             const int ncols = gpix - p0 < NB ? gpix - p0 : NB, nv = cdiv(ncols, 16);
             const int im0 = p0 / npix, im1 = (p0 + ncols - 1) / npix;
             bool runs = true; /* every vector one run of consecutive source pixels */
-            if (im0 == im1 && f->Wg % 16 == 0 && g->sp == 1) { /* vectors are pieces of rows */
+            const bool direct = im0 == im1 && g->nph == 1 && g->so == 1; /* tile into out */
+            if (direct && f->Wg % 16 == 0 && g->sp == 1) { /* vectors are pieces of rows */
                 for (int v = 0; v < nv; v++) {
                     const int pi = p0 - im0 * npix + v * 16;
                     poff[v * 16] = (int)(im0 * g->img) + pi / f->Wg * g->Wq + pi % f->Wg;
@@ -287,7 +288,6 @@ static void pconv_run(const pconv *g, float *out, const float *src, const float 
             const int kp = f->ntap * g->C2;
             const int *kof = koff + f->tap0 * g->C2;
             if (!runs) kn->gather(B, 16 * nv, imgs, kof, kp, poff, ncols, nv);
-            const bool direct = im0 == im1 && g->nph == 1 && g->so == 1;
             const uint32_t *Ap = A + (size_t)f->tap0 * g->C2 * g->MB * MR;
             for (int mb = 0; mb < g->MB; mb++) {
                 const int mr = g->M - mb * MR < MR ? g->M - mb * MR : MR;
