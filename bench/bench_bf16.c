@@ -95,10 +95,10 @@ static void bench_layers(int nt) {
     for (size_t li = 0; li <= sizeof LAYERS / sizeof LAYERS[0]; li++) {
         const layer *L = li < sizeof LAYERS / sizeof LAYERS[0] ? &LAYERS[li] : NULL;
         if (net && (!L || strcmp(L->net, net) != 0)) { /* the net's total, weighted by count */
-            for (int p = 0; p < 2; p++)
-                printf("%-8s total %-28s | %8.1f %8.1f %8.1f %s", net, p ? "backward" : "forward",
-                       1e3 * tot[p][0], 1e3 * tot[p][1], 1e3 * tot[p][2], "");
-            printf("\n%-8s forward+backward: bf16 %.2fx cpu, %.2fx cpu-winograd\n", net,
+            printf("%-8s total %-28s | %8.1f %8.1f %8.1f | %8.1f %8.1f %8.1f |\n", net, "(count x ms)",
+                   1e3 * tot[0][0], 1e3 * tot[0][1], 1e3 * tot[0][2], 1e3 * tot[1][0],
+                   1e3 * tot[1][1], 1e3 * tot[1][2]);
+            printf("%-8s forward+backward: bf16 %.2fx cpu, %.2fx cpu-winograd\n", net,
                    (tot[0][0] + tot[1][0]) / (tot[0][2] + tot[1][2]),
                    (tot[0][1] + tot[1][1]) / (tot[0][2] + tot[1][2]));
             memset(tot, 0, sizeof tot);

@@ -14,6 +14,9 @@ bf16 kernels: AMX or AVX512_BF16 where the CPU has them) and ours with the cpu-b
     /usr/bin/python3 bench/cpu_vs_pytorch.py [--threads 2] [--steps 10] [--backend NAME]
                                              [--precision fp32|bf16]
                                              [--cases resnet20:train:128,resnet20:infer:128]
+
+A case is MODEL:MODE:BATCH[:SIZE] (SIZE x SIZE images, 32 by default), for instance
+resnet50-imagenet:infer:16:224.
 """
 import argparse
 import os
@@ -32,11 +35,11 @@ import sys, time, statistics, torch
 sys.path.insert(0, sys.argv[1])
 import torch_models
 name, mode, batch, threads, steps, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
-bf16 = sys.argv[8] == "bf16"
+bf16, size = sys.argv[8] == "bf16", int(sys.argv[9])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = torch_models.build(name).to(memory_format=torch.channels_last)
-x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
+x = torch.randn(batch, 3, size, size).to(memory_format=torch.channels_last)
 y = torch.randint(0, 10, (batch,))
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 loss_fn = torch.nn.CrossEntropyLoss()
@@ -79,9 +82,10 @@ def run_measured(cmd):
     return r.stdout, int(re.search(r"child_maxrss_kb: (\d+)", r.stdout).group(1))
 
 
-def run_ours(name, mode, batch, threads, steps, warmup, backend):
+def run_ours(name, mode, batch, threads, steps, warmup, backend, size):
     cmd = [os.path.join(ROOT, "resnet"), "bench", "--model", name, "--mode", mode, "--batch",
-           str(batch), "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup)]
+           str(batch), "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup),
+           "--size", "%dx%d" % (size, size)]
     if backend:
         cmd += ["--backend", backend]
     out, rss = run_measured(cmd)
@@ -91,9 +95,9 @@ def run_ours(name, mode, batch, threads, steps, warmup, backend):
     return ips, float(peak), backend_used, rss
 
 
-def run_torch(name, mode, batch, threads, steps, warmup, precision):
+def run_torch(name, mode, batch, threads, steps, warmup, precision, size):
     cmd = ["/usr/bin/python3", "-c", TORCH_BENCH, os.path.join(ROOT, "tools"), name, mode,
-           str(batch), str(threads), str(steps), str(warmup), precision]
+           str(batch), str(threads), str(steps), str(warmup), precision, str(size)]
     out, rss = run_measured(cmd)
     return float(re.search(r"images/s: ([\d.]+)", out).group(1)), rss
 
@@ -123,12 +127,12 @@ def main():
     print("%-10s %-6s %5s | %12s %12s %7s | %9s %9s" % (
         "model", "mode", "batch", "resnet.c", "PyTorch", "ratio", "RSS ours", "RSS torch"))
     for case in a.cases.split(","):
-        name, mode, batch = case.split(":")
-        batch = int(batch)
+        name, mode, batch, size = (case.split(":") + ["32"])[:4]
+        batch, size = int(batch), int(size)
         ours, peak, backend, rss_ours = run_ours(name, mode, batch, a.threads, a.steps,
-                                                 a.warmup, a.backend)
+                                                 a.warmup, a.backend, size)
         theirs, rss_torch = run_torch(name, mode, batch, a.threads, a.steps, a.warmup,
-                                      a.precision)
+                                      a.precision, size)
         print("%-10s %-6s %5d | %8.1f img/s %8.1f img/s %6.2fx | %6.0f MB %6.0f MB   (%s, %.0f%% of peak)" % (
             name, mode, batch, ours, theirs, ours / theirs, rss_ours / 1024, rss_torch / 1024,
             backend, peak))
