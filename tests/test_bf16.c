@@ -196,6 +196,9 @@ static const int SHAPES[][9] = {
     {1, 5, 1, 22, 6, 1, 3, 1, 0},     /* 1x3 kernel, rows read in place, a partial vector */
     {2, 16, 3, 32, 24, 3, 3, 1, 1},   /* rows of 32 read in place, blocks of 48 */
     {2, 8, 6, 32, 8, 3, 3, 2, 1},     /* stride 2, backward phases of rows of 16 */
+    /* filters past 512 KB packed: blocks run together over chunks of the contraction */
+    {3, 301, 5, 5, 100, 3, 3, 1, 1},
+    {16, 520, 4, 4, 64, 3, 3, 1, 1},  /* and blocks spanning images */
 };
 
 static void test_conv_levels(void **state) {

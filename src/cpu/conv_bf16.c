@@ -57,20 +57,22 @@ typedef struct {
     int top, left, Hq, Wq; /* source at (top, left) of a zero-padded Hq x Wq image */
     int C2, nph, MB, G;    /* channel pairs, phases, row blocks of 8, images per group */
     int bpg;               /* pixel blocks per group and phase (the largest phase) */
+    int SB, kc;            /* blocks run together, contraction pairs per chunk (see below) */
     size_t img;            /* uint32 per padded pair image */
     size_t a_off, koff_off, ph_off, tap_off, shared_end; /* scratch, in floats */
     size_t t_img, t_b, t_stage, t_poff, t_ooff, per_thread;
 } pconv;
 
-/* Images per group: up to 4, at most 256 pixels unless one image has more, fewest columns
- * wasted in the last vector of 16. */
-static int pick_group(int npix, int N) {
+/* Images per group: up to gmax, at most `most` pixels unless one image has more, fewest
+ * columns wasted in the last vector of 16 (on a tie the fewest images, or with `wide` the
+ * most: wider blocks). */
+static int pick_group(int npix, int N, int gmax, int most, bool wide) {
     int best = 1;
     double best_waste = 1e9;
-    for (int g = 1; g <= 4 && g <= N; g++) {
-        if (g > 1 && g * npix > 256) break;
+    for (int g = 1; g <= gmax && g <= N; g++) {
+        if (g > 1 && g * npix > most) break;
         const double cols = (double)g * npix, waste = (16.0 * cdiv(g * npix, 16) - cols) / cols;
-        if (waste < best_waste - 1e-9) best = g, best_waste = waste;
+        if (waste < best_waste - 1e-9 || (wide && waste < best_waste + 1e-9)) best = g, best_waste = waste;
     }
     return best;
 }
@@ -113,7 +115,7 @@ static void build_phases(const pconv *g, phase *ph, int *tw, int *toff) {
     }
 }
 
-static void pconv_layout(pconv *g) {
+static void pconv_layout(pconv *g, int nthreads) {
     g->nout = g->Hout * g->Wout;
     g->C2 = cdiv(g->Cs, 2);
     g->MB = cdiv(g->M, MR);
@@ -146,10 +148,27 @@ static void pconv_layout(pconv *g) {
         g->Wq = left + right;
     }
     const int Hg0 = cdiv(g->Hout, g->so), Wg0 = cdiv(g->Wout, g->so); /* phase 0, the largest */
-    g->G = pick_group(Hg0 * Wg0, g->N);
-    g->bpg = cdiv(g->G * Hg0 * Wg0, NB);
-    g->img = (size_t)g->C2 * g->Hq * g->Wq;
     const size_t kp_all = (size_t)g->R * g->S * g->C2; /* pairs over every phase */
+    /* Where the packed filter outgrows the L2 cache (deep layers: megabytes), each block would
+     * stream all of it from memory. Then up to 8 blocks run together, the contraction cut in
+     * chunks of kc pairs whose filter (every row block, <= 256 KB) they share from cache. */
+    const size_t a_bytes = (size_t)g->MB * MR * kp_all * 4;
+    const int nt = nthreads > 0 ? nthreads : 1;
+    if (a_bytes > ((size_t)512 << 10)) {
+        g->SB = 8;
+        g->kc = (int)(((size_t)256 << 10) / ((size_t)g->MB * MR * 4));
+        if (g->kc < 16) g->kc = 16;
+        int most = g->SB * NB, share = g->N / (2 * nt); /* keep 2 groups per thread */
+        g->G = pick_group(Hg0 * Wg0, g->N, share > 1 ? share : 1, most, true);
+    } else {
+        g->SB = 1;
+        g->kc = (int)kp_all;
+        g->G = pick_group(Hg0 * Wg0, g->N, 4, 256, false);
+    }
+    g->bpg = cdiv(g->G * Hg0 * Wg0, NB);
+    if (g->SB > g->bpg) g->SB = g->bpg;
+    if (g->kc > (int)kp_all) g->kc = (int)kp_all;
+    g->img = (size_t)g->C2 * g->Hq * g->Wq;
     size_t o = 0;
     g->a_off = o; o += up16((size_t)g->MB * MR * kp_all);
     g->koff_off = o; o += up16(kp_all);
@@ -158,23 +177,23 @@ static void pconv_layout(pconv *g) {
     g->shared_end = o;
     size_t t = 0;
     g->t_img = t; t += up16((size_t)g->G * g->img + 16); /* + what a whole last vector reads */
-    g->t_b = t; t += up16(kp_all * NB);
-    g->t_stage = t; t += up16((size_t)MR * NB);
-    g->t_poff = t; t += up16(NB);
-    g->t_ooff = t; t += up16(NB);
+    g->t_b = t; t += up16((size_t)g->SB * g->kc * NB);
+    g->t_stage = t; t += up16((size_t)g->MB * MR * g->SB * NB);
+    g->t_poff = t; t += up16((size_t)g->SB * NB);
+    g->t_ooff = t; t += up16((size_t)g->SB * NB);
     g->per_thread = t;
 }
 
-static void pconv_forward(pconv *g, const rn_conv_desc *d) {
+static void pconv_forward(pconv *g, const rn_conv_desc *d, int nthreads) {
     *g = (pconv){.N = d->N, .M = d->K, .Cs = d->C, .Hs = d->H, .Ws = d->W, .R = d->R, .S = d->S,
                  .st = d->stride, .pad = d->pad, .bwd = false, .Hout = d->Ho, .Wout = d->Wo};
-    pconv_layout(g);
+    pconv_layout(g, nthreads);
 }
 
-static void pconv_backward_data(pconv *g, const rn_conv_desc *d) {
+static void pconv_backward_data(pconv *g, const rn_conv_desc *d, int nthreads) {
     *g = (pconv){.N = d->N, .M = d->C, .Cs = d->K, .Hs = d->Ho, .Ws = d->Wo, .R = d->R, .S = d->S,
                  .st = d->stride, .pad = d->pad, .bwd = true, .Hout = d->H, .Wout = d->W};
-    pconv_layout(g);
+    pconv_layout(g, nthreads);
 }
 
 static size_t pconv_scratch(const pconv *g, int nthreads) {
@@ -243,81 +262,105 @@ static void pconv_run(const pconv *g, float *out, const float *src, const float 
     build_phases(g, ph, tw, toff);
     for (int t = 0; t < ph[g->nph - 1].tap0 + ph[g->nph - 1].ntap; t++)
         for (int c2 = 0; c2 < g->C2; c2++) koff[t * g->C2 + c2] = (int)((size_t)c2 * g->Hq * g->Wq) + toff[t];
-    const int ngroups = cdiv(g->N, g->G);
-    const long items = (long)ngroups * g->nph * g->bpg;
+    const int ngroups = cdiv(g->N, g->G), nsb = cdiv(g->bpg, g->SB);
+    const long items = (long)ngroups * g->nph * nsb; /* (group, phase, run of SB blocks) */
 
 #pragma omp parallel num_threads(nthreads > 0 ? nthreads : 1)
     {
         pack_a(A, w, g, ph, tw); /* ends with a barrier */
         const int tid = rn_thread_id(), nt = rn_thread_count();
         float *base = scratch + g->shared_end + (size_t)tid * g->per_thread;
-        uint32_t *imgs = (uint32_t *)(base + g->t_img), *B = (uint32_t *)(base + g->t_b);
+        uint32_t *imgs = (uint32_t *)(base + g->t_img), *Bs = (uint32_t *)(base + g->t_b);
         float *stage = base + g->t_stage;
-        int *poff = (int *)(base + g->t_poff), *ooff = (int *)(base + g->t_ooff);
+        int *poffs = (int *)(base + g->t_poff), *ooffs = (int *)(base + g->t_ooff);
+        const long ldst = (long)g->SB * NB; /* stage: [M rows][SB blocks x NB columns] */
         const long lo = items * tid / nt, hi = items * (tid + 1) / nt;
         int cur = -1;
         for (long it = lo; it < hi; it++) {
-            const int grp = (int)(it / ((long)g->nph * g->bpg));
-            const int p = (int)(it / g->bpg % g->nph), blk = (int)(it % g->bpg);
+            const int grp = (int)(it / ((long)g->nph * nsb));
+            const int p = (int)(it / nsb % g->nph), sb = (int)(it % nsb);
             const phase *f = &ph[p];
             const int n0 = grp * g->G, gn = g->N - n0 < g->G ? g->N - n0 : g->G;
-            const int npix = f->Hg * f->Wg, gpix = gn * npix, p0 = blk * NB;
-            if (p0 >= gpix || f->ntap == 0) continue;
+            const int npix = f->Hg * f->Wg, gpix = gn * npix;
+            int nblk = 0; /* blocks of this run that hold pixels */
+            while (nblk < g->SB && (sb * g->SB + nblk) * NB < gpix) nblk++;
+            if (nblk == 0 || f->ntap == 0) continue;
             if (grp != cur)
                 for (int i = 0; i < gn; i++) build_image(imgs + i * g->img, src, n0 + i, g, kn);
             cur = grp;
-            const int ncols = gpix - p0 < NB ? gpix - p0 : NB, nv = cdiv(ncols, 16);
-            const int im0 = p0 / npix, im1 = (p0 + ncols - 1) / npix;
-            bool runs = true; /* every vector one run of consecutive source pixels */
-            const bool direct = im0 == im1 && g->nph == 1 && g->so == 1; /* tile into out */
-            if (direct && f->Wg % 16 == 0 && g->sp == 1) { /* vectors are pieces of rows */
-                for (int v = 0; v < nv; v++) {
-                    const int pi = p0 - im0 * npix + v * 16;
-                    poff[v * 16] = (int)(im0 * g->img) + pi / f->Wg * g->Wq + pi % f->Wg;
+            int ncols[8], nv[8];
+            bool runs[8], direct[8];
+            for (int b = 0; b < nblk; b++) {
+                const int p0 = (sb * g->SB + b) * NB;
+                int *poff = poffs + b * NB, *ooff = ooffs + b * NB;
+                ncols[b] = gpix - p0 < NB ? gpix - p0 : NB;
+                nv[b] = cdiv(ncols[b], 16);
+                const int im0 = p0 / npix, im1 = (p0 + ncols[b] - 1) / npix;
+                runs[b] = true; /* every vector one run of consecutive source pixels */
+                direct[b] = im0 == im1 && g->nph == 1 && g->so == 1; /* tiles into out */
+                if (direct[b] && f->Wg % 16 == 0 && g->sp == 1) { /* vectors are pieces of rows */
+                    for (int v = 0; v < nv[b]; v++) {
+                        const int pi = p0 - im0 * npix + v * 16;
+                        poff[v * 16] = (int)(im0 * g->img) + pi / f->Wg * g->Wq + pi % f->Wg;
+                    }
+                    ooff[0] = (int)((size_t)im0 * g->M * g->nout) + (p0 - im0 * npix);
+                    continue;
                 }
-                ooff[0] = (int)((size_t)im0 * g->M * g->nout) + (p0 - im0 * npix);
-            } else { /* source and output offsets of every pixel, walking (image, row, column) */
+                /* source and output offsets of every pixel, walking (image, row, column) */
                 int im = im0, y = p0 % npix / f->Wg, x = p0 % npix % f->Wg;
-                for (int i = 0; i < ncols; i++) {
+                for (int i = 0; i < ncols[b]; i++) {
                     poff[i] = (int)(im * g->img) + y * g->sp * g->Wq + x * g->sp;
                     ooff[i] = (int)((size_t)im * g->M * g->nout) + (f->py + y * g->so) * g->Wout + f->px + x * g->so;
-                    if (i % 16 && poff[i] != poff[i - 1] + 1) runs = false;
+                    if (i % 16 && poff[i] != poff[i - 1] + 1) runs[b] = false;
                     if (++x == f->Wg && (x = 0, ++y == f->Hg)) y = 0, im++;
                 }
             }
             const int kp = f->ntap * g->C2;
             const int *kof = koff + f->tap0 * g->C2;
-            if (!runs) kn->gather(B, 16 * nv, imgs, kof, kp, poff, ncols, nv);
             const uint32_t *Ap = A + (size_t)f->tap0 * g->C2 * g->MB * MR;
-            for (int mb = 0; mb < g->MB; mb++) {
-                const int mr = g->M - mb * MR < MR ? g->M - mb * MR : MR;
-                rn_bf16_tile_args t = {
-                    .a = Ap + (size_t)mb * kp * MR, .b = B, .b_stride = 16 * nv, .kp = kp,
-                    .nv = nv, .ncols = ncols, .mr = mr, .bias = bias ? bias + mb * MR : NULL,
-                    .relu = relu,
-                };
-                if (runs) { /* read the pair image in place */
-                    t.b = imgs, t.koff = kof;
-                    for (int v = 0; v < nv; v++) t.boff[v] = poff[v * 16];
+            float *ob = out + (size_t)n0 * g->M * g->nout;
+            for (int k0 = 0; k0 < kp; k0 += g->kc) { /* chunks of the contraction */
+                const int kn_ = kp - k0 < g->kc ? kp - k0 : g->kc;
+                const bool first = k0 == 0, last = k0 + kn_ == kp;
+                for (int b = 0; b < nblk; b++)
+                    if (!runs[b])
+                        kn->gather(Bs + (size_t)b * g->kc * NB, 16 * nv[b], imgs, kof + k0, kn_,
+                                   poffs + b * NB, ncols[b], nv[b]);
+                for (int mb = 0; mb < g->MB; mb++) {
+                    const int mr = g->M - mb * MR < MR ? g->M - mb * MR : MR;
+                    for (int b = 0; b < nblk; b++) {
+                        rn_bf16_tile_args t = {
+                            .a = Ap + ((size_t)mb * kp + k0) * MR, .b = Bs + (size_t)b * g->kc * NB,
+                            .b_stride = 16 * nv[b], .kp = kn_, .nv = nv[b], .ncols = ncols[b],
+                            .mr = mr, .bias = bias ? bias + mb * MR : NULL, .relu = relu && last,
+                        };
+                        if (runs[b]) { /* read the pair image in place */
+                            t.b = imgs, t.koff = kof + k0;
+                            for (int v = 0; v < nv[b]; v++) t.boff[v] = poffs[b * NB + v * 16];
+                        }
+                        if (direct[b]) {
+                            t.c = ob + (size_t)mb * MR * g->nout + ooffs[b * NB];
+                            t.ldc = g->nout;
+                            t.accumulate = accumulate || !first;
+                        } else {
+                            t.c = stage + (size_t)mb * MR * ldst + b * NB;
+                            t.ldc = ldst;
+                            t.accumulate = !first;
+                        }
+                        kn->tile(&t);
+                    }
                 }
-                float *ob = out + ((size_t)n0 * g->M + mb * MR) * g->nout;
-                if (direct) {
-                    t.c = ob + ooff[0];
-                    t.ldc = g->nout;
-                    t.accumulate = accumulate;
-                    kn->tile(&t);
-                    continue;
-                }
-                t.c = stage;
-                t.ldc = NB;
-                kn->tile(&t);
-                for (int m = 0; m < mr; m++) {
+            }
+            for (int b = 0; b < nblk; b++) { /* staged blocks to out */
+                if (direct[b]) continue;
+                const int *ooff = ooffs + b * NB;
+                for (int m = 0; m < g->M; m++) {
                     float *o = ob + (size_t)m * g->nout;
-                    const float *s = stage + m * NB;
+                    const float *s = stage + (size_t)m * ldst + b * NB;
                     if (accumulate)
-                        for (int i = 0; i < ncols; i++) o[ooff[i]] += s[i];
+                        for (int i = 0; i < ncols[b]; i++) o[ooff[i]] += s[i];
                     else
-                        for (int i = 0; i < ncols; i++) o[ooff[i]] = s[i];
+                        for (int i = 0; i < ncols[b]; i++) o[ooff[i]] = s[i];
                 }
             }
         }
@@ -471,8 +514,8 @@ static void wgrad_run(const wgeom *g, float *dw, const float *dout, const float 
 size_t rn_cpu_bf16_conv2d_scratch_floats(const rn_conv_desc *d, int nthreads) {
     pconv f, b;
     wgeom w;
-    pconv_forward(&f, d);
-    pconv_backward_data(&b, d);
+    pconv_forward(&f, d, nthreads);
+    pconv_backward_data(&b, d, nthreads);
     wgeom_init(&w, d, nthreads);
     size_t s = pconv_scratch(&f, nthreads), sb = pconv_scratch(&b, nthreads), sw = wgeom_scratch(&w, nthreads);
     if (sb > s) s = sb;
@@ -485,7 +528,7 @@ void rn_cpu_bf16_conv2d_forward(float *out, const float *in, const float *w, con
                                 float *scratch, int nthreads) {
     if (d->N <= 0 || d->K <= 0 || d->Ho <= 0 || d->Wo <= 0) return;
     pconv g;
-    pconv_forward(&g, d);
+    pconv_forward(&g, d, nthreads);
     pconv_run(&g, out, in, w, bias, relu, false, rn_bf16_kernels_for(level), scratch, nthreads);
 }
 
@@ -511,7 +554,7 @@ void rn_cpu_bf16_conv2d_backward(float *din, float *dw, float *dbias, const floa
     if (dbias) bias_grad(dbias, dout, d, nthreads);
     if (din) {
         pconv g;
-        pconv_backward_data(&g, d);
+        pconv_backward_data(&g, d, nthreads);
         pconv_run(&g, din, dout, w, NULL, false, true, kn, scratch, nthreads);
     }
     if (dw) {
