@@ -12,6 +12,7 @@
  *   make && cc -O2 -fopenmp -Iinclude -Isrc bench/bench_bf16.c build/libresnet.a \
  *       -lcjson -lstb -lz -lm -o build/bench_bf16
  *   build/bench_bf16 [layers|steps] [--threads 2] [--model resnet20] [--batch 128]
+ *                    [--steps 10] [--mode train|infer]
  *
  * PyTorch's bf16 autocast on the same models: bench/cpu_vs_pytorch.py --precision bf16.
  * (Until "cpu-bf16" is in rn_backend_find's list, the steps mode installs the table in the
@@ -183,9 +184,10 @@ static double step_rate(const char *model, const rn_backend *b, int batch, bool 
     return batch / t[steps / 2];
 }
 
-static void bench_steps(const char *model, int batch, int nt, int steps) {
+static void bench_steps(const char *model, int batch, int nt, int steps, const char *mode) {
     const rn_backend *bs[] = {&rn_backend_cpu, &rn_backend_cpu_winograd, &rn_backend_cpu_bf16};
     for (int train = 1; train >= 0; train--) {
+        if (mode && strcmp(mode, train ? "train" : "infer") != 0) continue;
         double r[3];
         for (int i = 0; i < 3; i++) r[i] = step_rate(model, bs[i], batch, train, nt, steps);
         printf("%-10s %-5s batch %3d: cpu %7.1f  cpu-winograd %7.1f  cpu-bf16 %7.1f img/s  "
@@ -196,23 +198,25 @@ static void bench_steps(const char *model, int batch, int nt, int steps) {
 }
 
 int main(int argc, char **argv) {
-    const char *mode = "layers", *model = "resnet20";
+    const char *mode = "layers", *model = "resnet20", *only = NULL;
     int nt = 2, batch = 128, steps = 10;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) only = argv[++i];
         else if (argv[i][0] != '-') mode = argv[i];
         else {
-            fprintf(stderr, "usage: bench_bf16 [layers|steps] [--threads N] [--model M] [--batch B] [--steps S]\n");
+            fprintf(stderr, "usage: bench_bf16 [layers|steps] [--threads N] [--model M] [--batch B] "
+                            "[--steps S] [--mode train|infer]\n");
             return 2;
         }
     }
     if (steps < 1 || steps > 64) steps = 10;
     printf("bf16 level %s (this CPU: %s), %d threads\n", rn_cpu_bf16_level_name(rn_cpu_bf16_level()),
            rn_cpu_bf16_level_name(rn_cpu_bf16_supported()), nt);
-    if (!strcmp(mode, "steps")) bench_steps(model, batch, nt, steps);
+    if (!strcmp(mode, "steps")) bench_steps(model, batch, nt, steps, only);
     else bench_layers(nt);
     return 0;
 }

@@ -16,7 +16,8 @@ bf16 kernels: AMX or AVX512_BF16 where the CPU has them) and ours with the cpu-b
                                              [--cases resnet20:train:128,resnet20:infer:128]
 
 A case is MODEL:MODE:BATCH[:SIZE] (SIZE x SIZE images, 32 by default), for instance
-resnet50-imagenet:infer:16:224.
+resnet50-imagenet:infer:16:224 (with --clock cpu, ours runs the model's default size).
+--clock cpu times one thread on both sides in CPU time per step, for a shared machine.
 """
 import argparse
 import os
@@ -35,7 +36,8 @@ import sys, time, statistics, torch
 sys.path.insert(0, sys.argv[1])
 import torch_models
 name, mode, batch, threads, steps, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
-bf16, size = sys.argv[8] == "bf16", int(sys.argv[9])
+bf16, size, clock = sys.argv[8] == "bf16", int(sys.argv[9]), sys.argv[10]
+now = time.process_time if clock == "cpu" else time.perf_counter
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = torch_models.build(name).to(memory_format=torch.channels_last)
@@ -47,20 +49,20 @@ times = []
 if mode == "train":
     model.train()
     for i in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0 = now()
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - t0)
+        times.append(now() - t0)
 else:
     model.eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(warmup + steps):
-            t0 = time.perf_counter()
+            t0 = now()
             model(x)
-            times.append(time.perf_counter() - t0)
+            times.append(now() - t0)
 med = statistics.median(times[warmup:])
 print("images/s: %.1f" % (batch / med))
 """
@@ -95,9 +97,21 @@ def run_ours(name, mode, batch, threads, steps, warmup, backend, size):
     return ips, float(peak), backend_used, rss
 
 
-def run_torch(name, mode, batch, threads, steps, warmup, precision, size):
+def run_ours_cpu_clock(name, mode, batch, steps, backend):
+    """Ours on one thread in CPU time per step, through build/bench_bf16 (which runs the
+    model's steps with each CPU backend; `resnet bench` times wall-clock)."""
+    prog = os.path.join(ROOT, "build", "bench_bf16")
+    if not os.path.exists(prog):
+        sys.exit("--clock cpu needs %s (see the build line in bench/bench_bf16.c)" % prog)
+    out, rss = run_measured([prog, "steps", "--threads", "1", "--model", name, "--batch",
+                             str(batch), "--steps", str(steps), "--mode", mode])
+    ips = float(re.search(r" %s +([\d.]+)" % re.escape(backend or "cpu"), out).group(1))
+    return ips, 0.0, (backend or "cpu") + ", CPU time", rss
+
+
+def run_torch(name, mode, batch, threads, steps, warmup, precision, size, clock):
     cmd = ["/usr/bin/python3", "-c", TORCH_BENCH, os.path.join(ROOT, "tools"), name, mode,
-           str(batch), str(threads), str(steps), str(warmup), precision, str(size)]
+           str(batch), str(threads), str(steps), str(warmup), precision, str(size), clock]
     out, rss = run_measured(cmd)
     return float(re.search(r"images/s: ([\d.]+)", out).group(1)), rss
 
@@ -110,7 +124,12 @@ def main():
     ap.add_argument("--backend", default="")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--cases", default=DEFAULT_CASES)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: one thread, both sides timed in CPU time per step (a shared, "
+                         "loaded machine disturbs that least)")
     a = ap.parse_args()
+    if a.clock == "cpu":
+        a.threads = 1
     if a.precision == "bf16" and not a.backend:
         a.backend = "cpu-bf16"
     import torch  # noqa: F401  (fail early with a clear message if torch is missing)
@@ -129,10 +148,14 @@ def main():
     for case in a.cases.split(","):
         name, mode, batch, size = (case.split(":") + ["32"])[:4]
         batch, size = int(batch), int(size)
-        ours, peak, backend, rss_ours = run_ours(name, mode, batch, a.threads, a.steps,
-                                                 a.warmup, a.backend, size)
+        if a.clock == "cpu":
+            ours, peak, backend, rss_ours = run_ours_cpu_clock(name, mode, batch, a.steps,
+                                                               a.backend)
+        else:
+            ours, peak, backend, rss_ours = run_ours(name, mode, batch, a.threads, a.steps,
+                                                     a.warmup, a.backend, size)
         theirs, rss_torch = run_torch(name, mode, batch, a.threads, a.steps, a.warmup,
-                                      a.precision, size)
+                                      a.precision, size, a.clock)
         print("%-10s %-6s %5d | %8.1f img/s %8.1f img/s %6.2fx | %6.0f MB %6.0f MB   (%s, %.0f%% of peak)" % (
             name, mode, batch, ours, theirs, ours / theirs, rss_ours / 1024, rss_torch / 1024,
             backend, peak))
