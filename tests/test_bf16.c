@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cpu/bf16.h"
 
@@ -44,7 +46,7 @@ static float *rounddup(const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = rn_bf16_round(x[i]);
     return y;
 }
-static float *dup(const float *x, size_t n) {
+static float *fdup(const float *x, size_t n) {
     float *y = fa(n);
     memcpy(y, x, n * sizeof(float));
     return y;
@@ -143,10 +145,10 @@ static void check_conv(const rn_conv_desc *dd, rn_bf16_level level, int nthreads
     tu_fill_uniform(din0, nin, 5, -1.0f, 1.0f);
     tu_fill_uniform(dw0, nw, 6, -1.0f, 1.0f);
     tu_fill_uniform(db0, d.K, 7, -1.0f, 1.0f);
-    float *din = dup(din0, nin), *dw = dup(dw0, nw), *db = dup(db0, d.K);
+    float *din = fdup(din0, nin), *dw = fdup(dw0, nw), *db = fdup(db0, d.K);
     rn_cpu_bf16_conv2d_backward(din, dw, db, dout, in, w, &d, level, dirty_refill(scratch, ns), nthreads);
-    float *rdin = dup(din0, nin), *rdw = dup(dw0, nw), *rdb = dup(db0, d.K);
-    float *qdin = dup(din0, nin), *qdw = dup(dw0, nw), *qdb = dup(db0, d.K);
+    float *rdin = fdup(din0, nin), *rdw = fdup(dw0, nw), *rdb = fdup(db0, d.K);
+    float *qdin = fdup(din0, nin), *qdw = fdup(dw0, nw), *qdb = fdup(db0, d.K);
     float *sdin = absdup(din0, nin), *sdw = absdup(dw0, nw), *sdb = absdup(db0, d.K);
     ref_backward(rdin, rdw, rdb, dout, in, w, &d);
     ref_backward(qdin, qdw, qdb, rdout, rin, rw, &d);
@@ -160,10 +162,10 @@ static void check_conv(const rn_conv_desc *dd, rn_bf16_level level, int nthreads
     check_bound("bias gradient vs fp32", db, rdb, sdb, d.K, 2 * Lw * EPS32);
 
     /* each gradient alone (NULL others) gives the same numbers */
-    float *din2 = dup(din0, nin);
+    float *din2 = fdup(din0, nin);
     rn_cpu_bf16_conv2d_backward(din2, NULL, NULL, dout, in, w, &d, level, dirty_refill(scratch, ns), nthreads);
     assert_memory_equal(din2, din, nin * sizeof(float));
-    float *dw2 = dup(dw0, nw);
+    float *dw2 = fdup(dw0, nw);
     rn_cpu_bf16_conv2d_backward(NULL, dw2, NULL, dout, in, w, &d, level, dirty_refill(scratch, ns), nthreads);
     assert_memory_equal(dw2, dw, nw * sizeof(float));
 
@@ -374,6 +376,27 @@ static void test_rounding_matches_avx512bf16(void **state) {
 
 /* ---- levels and the backend ---------------------------------------------------------------- */
 
+/* RN_ISA lowers the level (never raises it); each value is tried in a fresh child process,
+ * as the level is read once per process. Runs before anything here asks for the level. */
+static void test_isa_env(void **state) {
+    (void)state;
+    const char *names[] = {"portable", "avx2", "avx512", "avx512bf16", "amx"};
+    const rn_bf16_level top = rn_cpu_bf16_supported();
+    for (int i = 0; i < 5; i++) {
+        const rn_bf16_level want = (rn_bf16_level)i < top ? (rn_bf16_level)i : top;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            setenv("RN_ISA", names[i], 1);
+            _exit(rn_cpu_bf16_level() == want ? 0 : 1);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("RN_ISA=%s: expected level %s", names[i], rn_cpu_bf16_level_name(want));
+    }
+}
+
 static void test_levels(void **state) {
     (void)state;
     rn_bf16_level l;
@@ -415,6 +438,7 @@ static void test_backend_table(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isa_env),
         cmocka_unit_test(test_rounding_known_values),
         cmocka_unit_test(test_rounding_matches_avx512bf16),
         cmocka_unit_test(test_levels),
