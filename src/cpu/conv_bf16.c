@@ -201,27 +201,31 @@ static size_t pconv_scratch(const pconv *g, int nthreads) {
 }
 
 /* A, per phase [MB][kp][8], from w (K,C,R,S); a phase's contraction index is
- * (its tap t)*C2 + j/2. Row blocks are split among the calling team. */
+ * (its tap t)*C2 + j/2. Rows past M and channels past Cs are zeros. Row blocks are split among
+ * the calling team. */
 static void pack_a(uint32_t *A, const float *w, const pconv *g, const phase *ph, const int *tw) {
+    const int RS = g->R * g->S;
+    /* element (row, source channel j) of tap `tap` (flipped for backward-data) */
+    const long srow = g->bwd ? RS : (long)g->Cs * RS, sj = g->bwd ? (long)g->M * RS : RS;
 #pragma omp for schedule(static)
     for (int mb = 0; mb < g->MB; mb++)
         for (int p = 0; p < g->nph; p++) {
             const int kp = ph[p].ntap * g->C2;
             uint32_t *Ap = A + (size_t)ph[p].tap0 * g->C2 * g->MB * MR + (size_t)mb * kp * MR;
             for (int t = 0; t < ph[p].ntap; t++) {
-                const int tap = tw[ph[p].tap0 + t], r = tap / g->S, q = tap % g->S;
-                for (int c2 = 0; c2 < g->C2; c2++)
-                    for (int m = 0; m < MR; m++) {
-                        const int row = mb * MR + m;
-                        float v[2] = {0.0f, 0.0f};
-                        for (int e = 0; e < 2; e++) {
-                            const int j = 2 * c2 + e;
-                            if (row >= g->M || j >= g->Cs) continue;
-                            v[e] = g->bwd ? w[(((size_t)j * g->M + row) * g->R + (g->R - 1 - r)) * g->S + (g->S - 1 - q)]
-                                          : w[(((size_t)row * g->Cs + j) * g->R + r) * g->S + q];
-                        }
-                        Ap[((size_t)t * g->C2 + c2) * MR + m] = rn_bf16_pair(v[0], v[1]);
+                const int tap = g->bwd ? RS - 1 - tw[ph[p].tap0 + t] : tw[ph[p].tap0 + t];
+                for (int m = 0; m < MR; m++) {
+                    const int row = mb * MR + m;
+                    uint32_t *dst = Ap + (size_t)t * g->C2 * MR + m;
+                    if (row >= g->M) {
+                        for (int c2 = 0; c2 < g->C2; c2++) dst[(size_t)c2 * MR] = 0;
+                        continue;
                     }
+                    const float *src = w + row * srow + tap;
+                    for (int c2 = 0; c2 < g->Cs / 2; c2++)
+                        dst[(size_t)c2 * MR] = rn_bf16_pair(src[2 * c2 * sj], src[(2 * c2 + 1) * sj]);
+                    if (g->Cs % 2) dst[(size_t)(g->C2 - 1) * MR] = rn_bf16_pair(src[(g->Cs - 1) * sj], 0.0f);
+                }
             }
         }
 }
