@@ -20,8 +20,9 @@
  *     B  [P][16*nv] pairs of nv vectors of 16 columns
  * Convolutions become such GEMMs (conv_bf16.c): forward M = output channels, N = output
  * pixels, the contraction over (tap, input channel); backward-data is the forward of the
- * flipped, transposed filter over the (dilated) output gradient; backward-weights has
- * M = output channels, N = (tap, input channel), the contraction over pixels.
+ * flipped, transposed filter over the output gradient (one phase per stride offset);
+ * backward-weights has M = output channels, N = (tap, input channel), the contraction over
+ * pixels.
  */
 #ifndef RN_BF16_H
 #define RN_BF16_H

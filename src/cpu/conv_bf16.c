@@ -4,16 +4,21 @@
  * Inputs are rounded to bf16 where they are packed; every sum is fp32.
  *
  * Forward and backward-data share one driver, a "padded convolution":
- *     out[m][y][x] (+)= sum_{r, s, j} A[m][r][s][j] * img[j][y*st + r][x*st + s]
- * where img is the source (pad rows and columns of zeros before it, its pixels `dil` apart)
- * held as bf16 channel pairs, img[j/2][Y][X] one uint32. The forward is that with A = w,
- * source = in, dil = 1; backward-data is that with A = w transposed (input and output channels
- * swapped) and flipped (r -> R-1-r), source = dout spread `stride` apart, padding R-1-pad, and
- * stride 1; its results are added to din. The contraction runs over (r, s, channel pair) and
- * the columns over output pixels: per block of 48 pixels the pairs of every tap are gathered
- * into a B panel (in cache) and every block of 8 output channels multiplies it. Small images
- * go in groups of up to 4 so that blocks are full; a block within one image is stored in place,
- * one that spans two images through a small staging tile.
+ *     out[m][py + y*so][px + x*so] (+)= sum_{taps t, j} A[m][t][j] * img[j][y*sp + r_t][x*sp + s_t]
+ * where img is the source with rows and columns of zeros around it, held as bf16 channel
+ * pairs (img[j/2][Y][X] one uint32). The forward is that with A = w, source = in, sp = stride,
+ * so = 1 and one phase (py = px = 0) holding every tap. Backward-data is the transposed
+ * convolution: A = w with input and output channels swapped and the taps flipped, source =
+ * dout, sp = 1; for stride s the input pixels fall into s*s phases (py, px) = (y%s, x%s),
+ * each a stride-1 correlation of dout with only the taps that reach it (so = s), so nothing is
+ * multiplied by the zeros a dilated dout would hold. Its results are added to din.
+ * The contraction runs over (tap, channel pair), the columns over output pixels: per block of
+ * 48 pixels every block of 8 output channels is one tile, reading the pair image in place
+ * where each vector of 16 pixels is one run of a row, else a B panel gathered in cache. Small
+ * images go in groups so that blocks are full; a block within one image of a single-phase
+ * pass is stored in place, others through a staging tile. Where the packed filter outgrows L2
+ * (deep layers), up to 8 blocks run together over chunks of the contraction, sharing each
+ * chunk of the filter from cache.
  *
  * Backward-weights: dw[k][(r, s, c)] += sum over pixels of dout[k][p] * in[c][p + (r, s)],
  * the contraction over pairs of pixels: per chunk of ~512 pixels the input is copied into a
@@ -22,8 +27,8 @@
  * its images into its own partial dw; the partials are added in thread order at the end, so
  * results are bit-identical for a fixed thread count.
  *
- * Threads: forward and backward-data split (group of images, pixel block) items statically;
- * backward-weights splits images. No allocation: scratch comes from the caller.
+ * Threads: forward and backward-data split (group of images, phase, run of blocks) items
+ * statically; backward-weights splits images. No allocation: scratch comes from the caller.
  */
 #include "bf16.h"
 
