@@ -28,7 +28,10 @@ TGT void rn_bf16_convert_avx512bf16(uint16_t *dst, const float *src, size_t n) {
     }
 }
 
-static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+/* The first n lanes (none for n <= 0, all for n >= 16). */
+static inline __mmask16 lanes(int n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
 
 INLINE TGT void tile(const rn_bf16_tile_args *t, const int NV, const bool IMPLICIT) {
     __m512 acc[RN_BF16_MR][RN_BF16_NV];
