@@ -18,7 +18,8 @@
  * (Until "cpu-bf16" is in rn_backend_find's list, the steps mode installs the table in the
  * context itself.)
  */
-#include "core/backend.h"
+#include "cpu/cpu.h"
+#include "ops/backend.h"
 #include "cpu/bf16.h"
 #include "resnet.h"
 

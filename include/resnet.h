@@ -586,8 +586,9 @@ typedef struct {
                             * default, see rn_ctx_create); a GPU has its own and ignores it */
     int threads;           /* host threads (0: every core) */
     const char *precision; /* "fp32", "tf32", "bf16"; NULL or "": fp32 on the CPU, tf32 on a
-                            * GPU. The CPU computes in fp32 only: tf32 and bf16 are refused
-                            * there */
+                            * GPU. On the CPU bf16 runs the cpu-bf16 kernels (bf16 convolutions
+                            * and classifier, fp32 accumulation, weights, BN and loss) and tf32
+                            * is refused */
 } rn_exec_opts;
 
 /* Opens an executor for model m (which must outlive it), reserved for batches of up to

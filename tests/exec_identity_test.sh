@@ -5,8 +5,9 @@
 # last.safetensors against tests/data/exec_identity.sha256. The hashes were recorded before the
 # training step moved behind the executor seam (src/exec), so any change in what a step
 # computes, in the data order or in the augmentation draws shows up here.
-# The kernels' rounding depends on the vector unit (AVX-512, AVX2, portable), so the hashes
-# are kept per level; on a machine whose level has none recorded the test says so and skips.
+# The kernels' rounding depends on the vector unit (AVX-512, AVX2, portable) and on how the
+# compiler was asked to build them (the sanitizer build vectorizes differently), so the hashes
+# are kept per level and build; where none are recorded the test says so and skips.
 # RECORD=1 writes this level's hashes (only when a change of results is intended and explained).
 source "$(dirname "$0")/testlib.sh"
 unset RN_ISA
@@ -15,6 +16,7 @@ unset RN_ISA
 if grep -qw avx512f /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo; then isa=avx512
 elif grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then isa=avx2
 else isa=portable; fi
+[ "${BUILD:-build}" = build-san ] && isa="$isa-sanitize"
 
 FMNIST=/usr/share/datasets/fashion-mnist
 HASHES=tests/data/exec_identity.sha256

@@ -28,7 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/backend.h"
+#include "cpu/cpu.h"
+#include "ops/backend.h"
 #include "cpu/bf16.h"
 
 static const double U = 1.0 / 256;          /* bf16 unit roundoff, 2^-8 */

@@ -185,7 +185,7 @@ static void test_backend_names(void **state) {
     rn_ctx_free(ctx);
     assert_int_equal(rn_ctx_create(&ctx, "gpu9", 1), RN_ERR_BAD_ARG);
     printf("# unknown backend: %s\n", rn_error_message());
-    assert_non_null(strstr(rn_error_message(), "cpu, cpu-winograd, reference"));
+    assert_non_null(strstr(rn_error_message(), "cpu, cpu-winograd, cpu-bf16, reference"));
 }
 
 int main(void) {

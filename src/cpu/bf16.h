@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "ops/backend.h"
 #include "ops/ops.h"
 
 /* ---- rounding ----------------------------------------------------------------------------- */

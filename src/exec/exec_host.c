@@ -188,19 +188,28 @@ static const rn_exec_ops host_ops = {
 
 rn_status rn_exec_open_host(rn_exec **out, rn_model *m, const rn_exec_opts *o, int max_batch) {
     *out = NULL;
+    /* The precision picks the kernels: fp32 any fp32 table (--backend), bf16 the cpu-bf16
+     * table (bf16 convolutions and classifier, fp32 everything else). */
+    const char *backend = o->backend && *o->backend ? o->backend : NULL;
     if (o->precision && *o->precision && strcmp(o->precision, "fp32") != 0) {
         rn_precision p;
         rn_status s = rn_precision_parse(o->precision, &p);
         if (s != RN_OK) return s;
-        return rn_fail(RN_ERR_BAD_ARG,
-                       "precision %s: the CPU computes in fp32 only (tf32 and bf16 are for GPUs)",
-                       o->precision);
+        if (p != RN_PRECISION_BF16)
+            return rn_fail(RN_ERR_BAD_ARG,
+                           "precision %s: the CPU computes in fp32 or bf16 (tf32 is for GPUs)",
+                           o->precision);
+        if (backend && strcmp(backend, "cpu-bf16") != 0)
+            return rn_fail(RN_ERR_BAD_ARG,
+                           "precision bf16 runs the cpu-bf16 kernels, not backend %.40s",
+                           backend);
+        backend = "cpu-bf16";
     }
     rn_exec *e;
     rn_status s = rn_exec_alloc(&e, sizeof(host_exec), &host_ops, m, max_batch);
     if (s != RN_OK) return s;
     host_exec *h = H(e);
-    s = rn_ctx_create(&h->ctx, o->backend && *o->backend ? o->backend : NULL, o->threads);
+    s = rn_ctx_create(&h->ctx, backend, o->threads);
     if (s == RN_OK) s = rn_model_reserve(m, h->ctx, max_batch);
     if (s != RN_OK) {
         rn_exec_close(e);

@@ -4,6 +4,7 @@
  * tables without knowing of the other.
  */
 #include "core/internal.h"
+#include "cpu/bf16.h"
 #include "cpu/cpu.h"
 #include "ops/backend.h"
 
@@ -12,7 +13,7 @@
 
 /* Every built backend, the default first. */
 static const rn_backend *const rn_backends[] = {&rn_backend_cpu, &rn_backend_cpu_winograd,
-                                                &rn_backend_reference};
+                                                &rn_backend_cpu_bf16, &rn_backend_reference};
 
 const rn_backend *rn_backend_find(const char *name) {
     for (size_t i = 0; i < sizeof rn_backends / sizeof rn_backends[0]; i++)
@@ -23,7 +24,8 @@ const rn_backend *rn_backend_find(const char *name) {
 rn_status rn_ctx_create(rn_ctx **out, const char *backend, int nthreads) {
     *out = NULL;
     const rn_backend *b = backend ? rn_backend_find(backend) : rn_backends[0];
-    if (!b) return rn_fail(RN_ERR_BAD_ARG, "unknown backend '%s' (expected: cpu, cpu-winograd, reference)", backend);
+    if (!b) return rn_fail(RN_ERR_BAD_ARG, "unknown backend '%s' (expected: cpu, cpu-winograd, cpu-bf16, reference)",
+                             backend);
     if (nthreads < 0) return rn_fail(RN_ERR_BAD_ARG, "thread count %d must be >= 0", nthreads);
     if (nthreads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
