@@ -43,7 +43,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
 # Programs the shell tests call (tests/run.sh runs only the test_* binaries).
-TEST_PROG := $(BUILD)/tests/save_weights
+TEST_PROG := $(BUILD)/tests/save_weights $(BUILD)/tests/model_logits
 
 ifeq ($(SANITIZE),1)
 PROGRAM := $(BUILD)/resnet
