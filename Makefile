@@ -153,4 +153,5 @@ clean:
 	rm -rf build build-san build-cuda resnet $(FLAVOR)
 
 .PHONY: all tests test clean shared install uninstall FORCE
--include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_PROG:=.d) $(TEST_UTIL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_PROG:=.d) \
+    $(TEST_UTIL_OBJ:.o=.d)

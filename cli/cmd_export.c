@@ -20,7 +20,8 @@ static void usage(FILE *f) {
             "  --opset N        ONNX operator set, 11 to 21 (default 13)\n"
             "  --batch N        fix the batch dimension to N (default: dynamic, named \"N\")\n"
             "  --fold-bn        fold each BatchNorm into the convolution before it\n"
-            "The model name and geometry come from the weights' metadata unless --model is given.\n");
+            "The model name and geometry come from the weights' metadata unless --model is\n"
+            "given.\n");
 }
 
 typedef struct {

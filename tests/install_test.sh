@@ -35,8 +35,10 @@ do_install() {
         "lib/libresnet.so.$MAJOR" lib/libresnet.so lib/pkgconfig/resnet.pc; do
         [ -e "$PREFIX/$f" ] || { echo "missing: $f" >&2; missing=1; }
     done
-    [ "$(readlink "$PREFIX/lib/libresnet.so.$MAJOR")" = "libresnet.so.$VERSION" ] ||
-        { echo "libresnet.so.$MAJOR does not point to libresnet.so.$VERSION" >&2; missing=1; }
+    if [ "$(readlink "$PREFIX/lib/libresnet.so.$MAJOR")" != "libresnet.so.$VERSION" ]; then
+        echo "libresnet.so.$MAJOR does not point to libresnet.so.$VERSION" >&2
+        missing=1
+    fi
     [ "$missing" = 0 ] && echo "7 files under $PREFIX"
 }
 check "make install PREFIX=..." do_install
@@ -44,7 +46,8 @@ check "make install PREFIX=..." do_install
 soname() {
     local s
     s=$(readelf -d "$PREFIX/lib/libresnet.so.$VERSION" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-    [ "$s" = "libresnet.so.$MAJOR" ] || { echo "soname '$s', expected libresnet.so.$MAJOR" >&2; return 1; }
+    [ "$s" = "libresnet.so.$MAJOR" ] ||
+        { echo "soname '$s', expected libresnet.so.$MAJOR" >&2; return 1; }
     echo "soname $s"
 }
 check "soname libresnet.so.MAJOR" soname
@@ -57,7 +60,10 @@ exports() {
         sort -u >"$TMP/declared.txt"
     nm -D --defined-only "$PREFIX/lib/libresnet.so.$VERSION" | awk '{ print $NF }' |
         sed 's/@.*//' | sort -u >"$TMP/exported.txt"
-    if grep -v '^rn_' "$TMP/exported.txt" >&2; then echo "exported symbols without rn_ (above)" >&2; return 1; fi
+    if grep -v '^rn_' "$TMP/exported.txt" >&2; then
+        echo "exported symbols without rn_ (above)" >&2
+        return 1
+    fi
     if ! diff "$TMP/declared.txt" "$TMP/exported.txt" >&2; then
         echo "declared (<) and exported (>) differ" >&2
         return 1
@@ -81,11 +87,18 @@ example() {
     flags=$(PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" pkg-config --cflags --libs resnet) || return 1
     # shellcheck disable=SC2086
     "$CC" -std=c11 -Wall -Wextra -Werror examples/classify.c $flags -o "$TMP/classify" || return 1
-    LD_LIBRARY_PATH="$PREFIX/lib" ldd "$TMP/classify" | grep -q "libresnet.so.$MAJOR => $PREFIX/lib/" ||
-        { echo "classify is not linked to the installed libresnet.so.$MAJOR" >&2; return 1; }
-    LD_LIBRARY_PATH="$PREFIX/lib" "$TMP/classify" "$WEIGHTS" "${IMAGES[@]}" >"$TMP/classify.tsv" || return 1
-    "$RESNET" predict --weights "$WEIGHTS" --top 1 "${IMAGES[@]}" | cut -f 1,3,4 >"$TMP/predict.tsv" || return 1
-    diff "$TMP/predict.tsv" "$TMP/classify.tsv" >&2 || { echo "classify (>) differs from predict (<)" >&2; return 1; }
+    local lib="$PREFIX/lib"
+    if ! LD_LIBRARY_PATH=$lib ldd "$TMP/classify" | grep -q "libresnet.so.$MAJOR => $lib/"; then
+        echo "classify is not linked to the installed libresnet.so.$MAJOR" >&2
+        return 1
+    fi
+    LD_LIBRARY_PATH=$lib "$TMP/classify" "$WEIGHTS" "${IMAGES[@]}" >"$TMP/classify.tsv" || return 1
+    "$RESNET" predict --weights "$WEIGHTS" --top 1 "${IMAGES[@]}" | cut -f 1,3,4 \
+        >"$TMP/predict.tsv" || return 1
+    if ! diff "$TMP/predict.tsv" "$TMP/classify.tsv" >&2; then
+        echo "classify (>) differs from predict (<)" >&2
+        return 1
+    fi
     echo "$(wc -l <"$TMP/classify.tsv") images classified as resnet predict does"
 }
 check "examples/classify.c against the installed copy" example

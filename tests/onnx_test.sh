@@ -58,12 +58,14 @@ PY
 # ---- bad input
 restamp "$WEIGHTS" "$TMP/nometa.safetensors"
 restamp "$WEIGHTS" "$TMP/transposed.safetensors" linear.weight "[64, 10]"
-check_error "weights that lack the model's tensors" "nometa.safetensors: missing tensor .layer1.3.conv1.weight" \
+check_error "weights that lack the model's tensors" \
+    "nometa.safetensors: missing tensor .layer1.3.conv1.weight" \
     export_fails --model resnet32 --weights "$TMP/nometa.safetensors" -o "$TMP/bad.onnx"
 check "  ... no file left" left_behind
 check_error "a tensor of the wrong shape" "transposed.safetensors.*linear.weight" \
     export_fails --model resnet20 --weights "$TMP/transposed.safetensors" -o "$TMP/bad.onnx"
-check_error "weights of another model (metadata)" "holds weights of model 'resnet20', not 'resnet18'" \
+check_error "weights of another model (metadata)" \
+    "holds weights of model 'resnet20', not 'resnet18'" \
     export_fails --model resnet18 --weights "$WEIGHTS" -o "$TMP/bad.onnx"
 check_error "unknown opset" "opset 99 is not supported \(expected 11 to 21\)" \
     export_fails --weights "$WEIGHTS" --opset 99 -o "$TMP/bad.onnx"
@@ -117,7 +119,8 @@ safetensors_io.save('$dir/inputs.safetensors', {'input': x})" || return 1
         inputs="$dir/inputs.safetensors"
     fi
     "$LOGITS" "$model" "$dir/$model.safetensors" "$dir/lib.safetensors" "$inputs" || return 1
-    refs+=(--ref "library=$dir/lib.safetensors" --ref "predict-pass=$dir/lib.safetensors:logits_infer")
+    refs+=(--ref "library=$dir/lib.safetensors"
+        --ref "predict-pass=$dir/lib.safetensors:logits_infer")
     local w="$dir/$model.safetensors"
     "$RESNET" export --model "$model" --weights "$w" -o "$dir/dyn.onnx" || return 1
     "$RESNET" export --model "$model" --weights "$w" -o "$dir/b1.onnx" --batch 1 || return 1

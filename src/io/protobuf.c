@@ -77,7 +77,9 @@ void rn_pb_bytes(rn_pb_writer *w, int field, const void *data, size_t n) {
     raw_bytes(w, data, n);
 }
 
-void rn_pb_string(rn_pb_writer *w, int field, const char *s) { rn_pb_bytes(w, field, s, strlen(s)); }
+void rn_pb_string(rn_pb_writer *w, int field, const char *s) {
+    rn_pb_bytes(w, field, s, strlen(s));
+}
 
 void rn_pb_floats_le(rn_pb_writer *w, int field, const float *v, size_t n) {
     key(w, field, WIRE_LEN);

@@ -25,7 +25,8 @@ typedef struct {
 } rn_pb_writer;
 
 /* Field writers: `field` is the field number from the .proto file. */
-void rn_pb_varint(rn_pb_writer *w, int field, uint64_t v);  /* int32/int64/enum/bool (wire type 0) */
+/* int32/int64/enum/bool (wire type 0) */
+void rn_pb_varint(rn_pb_writer *w, int field, uint64_t v);
 void rn_pb_int64(rn_pb_writer *w, int field, int64_t v);    /* negative values as 10-byte varints */
 void rn_pb_fixed32(rn_pb_writer *w, int field, uint32_t v); /* wire type 5 */
 void rn_pb_float(rn_pb_writer *w, int field, float v);      /* as fixed32, IEEE 754 little-endian */
