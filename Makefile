@@ -92,7 +92,7 @@ $(BUILD)/%.o: %.cu $(wildcard src/cuda/*.cuh)
 
 # The shared library: position-independent copies of the library's objects, linked with a
 # version script that keeps every symbol local except the functions include/resnet.h declares
-# (tools/public_api.sh lists them), so internal rn_ helpers stay private.
+# (tools/public_api.sh lists them), so internal rn_ functions stay private.
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
