@@ -6,6 +6,10 @@
 #                      CUDA_HOME=/usr/local/cuda). It builds for every major GPU architecture
 #                      the installed nvcc knows (-arch=all-major, plus PTX for newer GPUs), so
 #                      no list of architectures goes stale; CUDA_ARCH=-arch=sm_90 builds one.
+#   make shared        the shared library build/libresnet.so.VERSION (soname libresnet.so.MAJOR,
+#                      exporting only the functions of include/resnet.h; objects in build/pic/)
+#   make install PREFIX=/usr/local [DESTDIR=]   the program, libresnet.a, libresnet.so.*, the
+#                      header and resnet.pc (pkg-config); make uninstall PREFIX=... removes them
 #   make clean
 # Sources are found by wildcard: a new src/**/*.c joins the library, a new cli/*.c the program,
 # a new tests/test_*.c becomes a test binary.
@@ -43,13 +47,26 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/testutil.o
 # Programs the shell tests call (tests/run.sh runs only the test_* binaries).
-TEST_PROG := $(BUILD)/tests/save_weights $(BUILD)/tests/stream_dump
+TEST_PROG := $(BUILD)/tests/save_weights $(BUILD)/tests/stream_dump $(BUILD)/tests/model_logits
 
 ifeq ($(SANITIZE),1)
 PROGRAM := $(BUILD)/resnet
 else
 PROGRAM := resnet
 endif
+
+# The version is the header's (RN_VERSION_STRING); MAJOR names the shared library's soname.
+VERSION := $(shell sed -n 's/^\#define RN_VERSION_STRING "\(.*\)"/\1/p' include/resnet.h)
+MAJOR   := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libresnet.so.$(MAJOR)
+SHLIB   := $(BUILD)/libresnet.so.$(VERSION)
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(CUDA_SRC:%.cu=$(BUILD)/pic/%.o)
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PCDIR      ?= $(LIBDIR)/pkgconfig
 
 all: $(PROGRAM)
 
@@ -73,6 +90,47 @@ $(BUILD)/%.o: %.cu $(wildcard src/cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
+# The shared library: position-independent copies of the library's objects, linked with a
+# version script that keeps every symbol local except the functions include/resnet.h declares
+# (tools/public_api.sh lists them), so internal rn_ functions stay private.
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.cu $(wildcard src/cuda/*.cuh)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -Xcompiler -fPIC -c -o $@ $<
+
+$(BUILD)/libresnet.map: include/resnet.h tools/public_api.sh
+	@mkdir -p $(dir $@)
+	{ echo '{'; echo '  global:'; tools/public_api.sh $< | sed 's/.*/    &;/'; \
+	  echo '  local: *;'; echo '};'; } >$@
+
+$(SHLIB): $(PIC_OBJ) $(BUILD)/libresnet.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--version-script,$(BUILD)/libresnet.map \
+	    -Wl,--no-undefined -o $@ $(PIC_OBJ) $(LDLIBS)
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libresnet.so
+
+shared: $(SHLIB)
+
+install: $(PROGRAM) $(BUILD)/libresnet.a $(SHLIB)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
+	install -m 755 $(PROGRAM) $(DESTDIR)$(BINDIR)/resnet
+	install -m 644 $(BUILD)/libresnet.a $(DESTDIR)$(LIBDIR)/libresnet.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libresnet.so.$(VERSION)
+	ln -sf libresnet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libresnet.so
+	install -m 644 include/resnet.h $(DESTDIR)$(INCLUDEDIR)/resnet.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' resnet.pc.in >$(DESTDIR)$(PCDIR)/resnet.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/resnet $(DESTDIR)$(LIBDIR)/libresnet.a \
+	    $(DESTDIR)$(LIBDIR)/libresnet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libresnet.so $(DESTDIR)$(INCLUDEDIR)/resnet.h \
+	    $(DESTDIR)$(PCDIR)/resnet.pc
+
 $(BUILD)/tests/testutil.o: tests/testutil.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -MMD -MP -c -o $@ $<
@@ -80,6 +138,11 @@ $(BUILD)/tests/testutil.o: tests/testutil.c
 $(BUILD)/tests/%: tests/%.c $(TEST_UTIL_OBJ) $(BUILD)/libresnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libresnet.a $(LDLIBS) -lcmocka
+
+# The install test (tests/install_test.sh) needs the shared library; sanitizer builds skip it.
+ifneq ($(SANITIZE),1)
+TEST_PROG += $(SHLIB)
+endif
 
 tests: $(TEST_BIN) $(TEST_PROG) $(PROGRAM)
 
@@ -89,5 +152,6 @@ test: tests
 clean:
 	rm -rf build build-san build-cuda resnet $(FLAVOR)
 
-.PHONY: all tests test clean FORCE
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_PROG:=.d) $(TEST_UTIL_OBJ:.o=.d)
+.PHONY: all tests test clean shared install uninstall FORCE
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_PROG:=.d) \
+    $(TEST_UTIL_OBJ:.o=.d)

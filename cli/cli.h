@@ -18,6 +18,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Prints "resnet: <message>" on stderr and returns 1 (for `return cli_error(...)`). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

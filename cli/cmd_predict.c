@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 #include "data/stream.h"
+#include "load.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -178,60 +179,6 @@ static bool default_labels(const char *weights, int num_classes, char ***labels,
     }
     return true;
 }
-
-/* An integer metadata field of the weights file into *v (left 0, the default, when absent);
- * false after printing an error if it is not a positive integer. */
-static bool meta_int(const rn_safetensors *st, const char *path, const char *key, int *v) {
-    const char *s = rn_safetensors_meta(st, key);
-    if (!s) return true;
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || errno || x < 1 || x > 1000000) {
-        cli_error("%s: metadata %s is '%s' (expected a positive integer)", path, key, s);
-        return false;
-    }
-    *v = (int)x;
-    return true;
-}
-
-/* Loads the model: by --model name (geometry from the file's metadata, then checked by the
- * loader) or from the weights' metadata. Prints the error and returns false on failure. */
-static bool load_model(const predict_opts *o, rn_model **m, rn_norm *norm) {
-    rn_status s;
-    if (!o->model) {
-        if ((s = rn_model_create_from_file(m, o->weights, norm)) != RN_OK) {
-            cli_lib_error(s);
-            return false;
-        }
-        return true;
-    }
-    rn_safetensors st;
-    if ((s = rn_safetensors_read(&st, o->weights)) != RN_OK) {
-        cli_lib_error(s);
-        return false;
-    }
-    rn_model_opts mo = {0};
-    bool ok = meta_int(&st, o->weights, "in_channels", &mo.in_channels) &&
-              meta_int(&st, o->weights, "in_height", &mo.in_height) &&
-              meta_int(&st, o->weights, "in_width", &mo.in_width) &&
-              meta_int(&st, o->weights, "num_classes", &mo.num_classes);
-    rn_safetensors_free(&st);
-    if (!ok) return false;
-    if ((s = rn_model_create(m, o->model, &mo, 0)) != RN_OK) {
-        if (s == RN_ERR_UNKNOWN_MODEL) cli_lib_error(s); /* the --model name */
-        else cli_error("%s: metadata: %s", o->weights, rn_error_message()); /* its geometry */
-        return false;
-    }
-    if ((s = rn_model_load(*m, o->weights, norm)) != RN_OK) {
-        cli_lib_error(s);
-        rn_model_free(*m);
-        *m = NULL;
-        return false;
-    }
-    return true;
-}
-
 int cmd_predict(int argc, char **argv) {
     predict_opts o = {.top = 5};
     int first;
@@ -244,7 +191,7 @@ int cmd_predict(int argc, char **argv) {
     int n_labels = 0, rc = 1;
     float *x = NULL, *probs = NULL;
     rn_status s;
-    if (!load_model(&o, &m, &norm)) return 1;
+    if (!cli_load_model(o.weights, o.model, &m, &norm)) return 1;
     rn_model_opts mo = rn_model_get_opts(m);
     if ((o.n_mean && o.n_mean != mo.in_channels) || (o.n_std && o.n_std != mo.in_channels)) {
         cli_error("--mean/--std: expected %d values (one per input channel)", mo.in_channels);

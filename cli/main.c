@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -21,10 +22,11 @@ static const command commands[] = {
     {"eval", cmd_eval, "accuracy, loss and confusion matrix of trained weights on a data set"},
     {"experiment", cmd_experiment, "the degradation experiment: plain vs residual nets by depth"},
     {"report", cmd_report, "one HTML page of training runs: curves, gradient flow, summary"},
+    {"export", cmd_export, "write trained weights as an ONNX model"},
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: resnet COMMAND [OPTIONS]\n\ncommands:\n");
+    fprintf(f, "usage: resnet COMMAND [OPTIONS]\n       resnet --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n`resnet COMMAND --help` describes a command's options.\n");
@@ -37,6 +39,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("resnet %s%s\n", rn_version(), rn_cuda_built() ? " (with CUDA)" : "");
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

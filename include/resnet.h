@@ -25,6 +25,17 @@
 extern "C" {
 #endif
 
+/* The library's version: MAJOR changes when the API or ABI breaks (it is the shared library's
+ * soname, libresnet.so.MAJOR), MINOR when functions are added, PATCH for fixes. */
+#define RN_VERSION_MAJOR 0
+#define RN_VERSION_MINOR 1
+#define RN_VERSION_PATCH 0
+#define RN_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, "MAJOR.MINOR.PATCH" (compare with
+ * RN_VERSION_STRING, the header's). */
+const char *rn_version(void);
+
 /* ------------------------------------------------------------------------------------------
  * Status and errors
  * ---------------------------------------------------------------------------------------- */
@@ -297,6 +308,28 @@ rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm);
 
 /* Builds the model a weights file describes (its metadata names model and shapes) and loads it. */
 rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *norm);
+
+/* ------------------------------------------------------------------------------------------
+ * ONNX export
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int opset;    /* ONNX operator set, 11 to 21; 0: 13 */
+    int batch;    /* > 0: the input's batch dimension is fixed to this; 0: dynamic ("N") */
+    bool fold_bn; /* fold each BN that follows a convolution into that convolution's weights and
+                   * bias (w * alpha, b * alpha + shift); else BatchNormalization nodes */
+} rn_onnx_opts;
+
+/* Writes the model in evaluation mode as an ONNX file (atomically: nothing is left at path on
+ * failure). The graph has one input "input" (N, C, H, W), normalized as norm says, and one
+ * output "logits" (N, classes); ops: Conv, BatchNormalization, Relu, Add, Slice + Pad (the
+ * option-A shortcut), MaxPool, GlobalAveragePool, Flatten, Gemm. The normalization, model name
+ * and geometry are recorded in the model's metadata_props ("mean", "std", "normalization",
+ * "model", ...), not as nodes. opts may be NULL for the defaults. RN_ERR_BAD_ARG for an
+ * unsupported opset or batch, RN_ERR_NUMERIC for a non-finite weight, RN_ERR_IO when the file
+ * cannot be written. */
+rn_status rn_model_export_onnx(const rn_model *m, const char *path, const rn_norm *norm,
+                               const rn_onnx_opts *opts);
 
 /* ------------------------------------------------------------------------------------------
  * Training

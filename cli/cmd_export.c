@@ -1,0 +1,93 @@
+/*
+ * cmd_export.c — `resnet export`: trained weights as an ONNX file for ONNX Runtime, TensorRT,
+ * OpenVINO and other runtimes (the graph in evaluation mode; see rn_model_export_onnx).
+ */
+#include "cli.h"
+#include "load.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: resnet export --weights FILE [--model NAME] [--format onnx] -o OUT.onnx\n"
+            "                     [--opset N] [--batch N|dynamic] [--fold-bn]\n"
+            "Writes the model in evaluation mode as ONNX: input \"input\" (N, C, H, W), already\n"
+            "normalized as (pixel/255 - mean)/std (mean and std are in the file's metadata),\n"
+            "output \"logits\" (N, classes).\n"
+            "  --opset N        ONNX operator set, 11 to 21 (default 13)\n"
+            "  --batch N        fix the batch dimension to N (default: dynamic, named \"N\")\n"
+            "  --fold-bn        fold each BatchNorm into the convolution before it\n"
+            "The model name and geometry come from the weights' metadata unless --model is\n"
+            "given.\n");
+}
+
+typedef struct {
+    const char *weights, *model, *out;
+    rn_onnx_opts onnx;
+} export_opts;
+
+static bool parse(int argc, char **argv, export_opts *o) {
+    static const struct option opts[] = {
+        {"weights", required_argument, 0, 'w'}, {"model", required_argument, 0, 'm'},
+        {"format", required_argument, 0, 'f'},  {"output", required_argument, 0, 'o'},
+        {"opset", required_argument, 0, 'O'},   {"batch", required_argument, 0, 'b'},
+        {"fold-bn", no_argument, 0, 'F'},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int c;
+    long v;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w': o->weights = optarg; break;
+        case 'm': o->model = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'F': o->onnx.fold_bn = true; break;
+        case 'f':
+            if (strcmp(optarg, "onnx") != 0) {
+                cli_error("--format: unknown format '%s' (expected onnx)", optarg);
+                return false;
+            }
+            break;
+        case 'O':
+            if (!cli_parse_int("--opset", optarg, 1, 1000, &v)) return false;
+            o->onnx.opset = (int)v;
+            break;
+        case 'b':
+            if (!strcmp(optarg, "dynamic")) o->onnx.batch = 0;
+            else if (!cli_parse_int("--batch", optarg, 1, 1000000, &v)) return false;
+            else o->onnx.batch = (int)v;
+            break;
+        case 'h': usage(stdout); exit(0);
+        default: cli_option_error("export", c, argv); return false;
+        }
+    }
+    if (optind < argc) {
+        cli_error("export: unexpected argument '%s'", argv[optind]);
+        return false;
+    }
+    if (!o->weights) {
+        cli_error("export: --weights FILE is required");
+        return false;
+    }
+    if (!o->out) {
+        cli_error("export: -o OUT.onnx is required");
+        return false;
+    }
+    return true;
+}
+
+int cmd_export(int argc, char **argv) {
+    export_opts o = {0};
+    if (!parse(argc, argv, &o)) return 2;
+    rn_model *m;
+    rn_norm norm;
+    if (!cli_load_model(o.weights, o.model, &m, &norm)) return 1;
+    rn_status s = rn_model_export_onnx(m, o.out, &norm, &o.onnx);
+    rn_model_free(m);
+    if (s != RN_OK) return cli_lib_error(s);
+    return 0;
+}
