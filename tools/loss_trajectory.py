@@ -4,7 +4,8 @@ loss_trajectory.py — trains resnet20 for the same steps in PyTorch and with `r
 the same initial weights on the same data in the same order, and compares the loss of every
 step: the training loop as a whole (forward, loss, backward, SGD with momentum and weight decay,
 the multistep schedule, BN in train mode, normalization, batching with the last partial batch
-dropped) must follow PyTorch's to within 1e-3 relative.
+dropped) must follow PyTorch's to within --tol relative (1e-3 for the full run, 3e-5 for the
+fixture; see main()).
 
   /usr/bin/python3 tools/loss_trajectory.py [--resnet ./resnet] [--steps 100] [--batch 64]
         [--lr 0.1] [--init torch|seeded] [--no-float64]
@@ -24,7 +25,7 @@ dropped) must follow PyTorch's to within 1e-3 relative.
         writes the short committed version read by tests/trajectory_test.sh: 88 training images
         of 3x16x16 (CIFAR-10 downscaled with PIL, so batch 16 drops 8 images each epoch),
         8 test images, the `resnet train` arguments (args.txt) and torch's loss for each of 10
-        steps (losses.txt), at an lr (0.005) where float32 PyTorch stays within 1e-4 of float64
+        steps (losses.txt), at an lr (0.005) where float32 PyTorch stays within tol/10 of float64
         PyTorch, so that the test does not hinge on rounding. The initial weights are not
         stored (1 MB): tools/seeded_weights.py makes them with the standard library, here and
         in the test. Then checks ./resnet on it.
@@ -365,11 +366,19 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train", type=int, default=6400)
     ap.add_argument("--test", type=int, default=200)
-    ap.add_argument("--tol", type=float, default=1e-3)
+    # The full run at lr 0.1 is chaotic (float32 PyTorch leaves float64 PyTorch by more than
+    # 1e-3 within a few steps), so 1e-3 there is judged against the float64 run (compare()).
+    # The fixture's 10 steps at lr 0.005 are not: float32 PyTorch is 9.6e-8 from float64 and
+    # resnet.c 2.4e-6 from PyTorch (2026-12-06), so it takes tests/trajectory_test.sh's TOL,
+    # about 10x that.
+    ap.add_argument("--tol", type=float, default=None,
+                    help="relative tolerance (default 1e-3, or 3e-5 with --fixture)")
     ap.add_argument("--no-float64", action="store_true",
                     help="skip the float64 PyTorch run that measures how chaotic the run is")
     ap.add_argument("--fixture", metavar="DIR", help="write the short committed version")
     a = ap.parse_args()
+    if a.tol is None:
+        a.tol = 3e-5 if a.fixture else 1e-3
     sys.exit(fixture(a) if a.fixture else full(a))
 
 
