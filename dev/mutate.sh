@@ -3,7 +3,7 @@
 # product code) to a scratch copy of this working tree, builds it and runs the test suite, and
 # prints which mutants the tests catch ("killed"), the kill rate and the survivors.
 #
-#   dev/mutate.sh [--list FILE] [--only N[,N...]] [--keep] [--no-baseline]
+#   dev/mutate.sh [--list FILE] [--only N[,N...]] [--keep] [--no-baseline] [--timeout S]
 #
 # The scratch copy is the working tree as it is (tracked and untracked, not ignored files) plus
 # build/, so only the mutated file recompiles. Each mutant runs the same tests as `make test`
@@ -12,6 +12,10 @@
 # and a killed one costs only the tests up to its first failure. A survivor runs everything.
 # Before the mutants, the unmutated copy runs the whole suite once (the baseline); it must
 # pass, or no kill would mean anything (--no-baseline skips it when you know it passes).
+# Each test binary is (re)built just before it runs, and the program and the test programs
+# before the first shell test, so a mutant caught early links little. A test running past
+# --timeout seconds (default 1800) counts as failing (a mutant that hangs); on a loaded
+# machine raise it, or the baseline fails on time alone.
 # Exit status: 0 when every mutant is killed, 1 with survivors, 2 on a broken list or baseline.
 set -u
 cd "$(dirname "$0")/.."
@@ -20,13 +24,15 @@ LIST=dev/mutants.txt
 ONLY=
 KEEP=0
 BASELINE=1
+TIMEOUT=1800
 while [ $# -gt 0 ]; do
     case "$1" in
     --list) LIST=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --no-baseline) BASELINE=0; shift ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --timeout) TIMEOUT=$2; shift 2 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mutate.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -52,7 +58,8 @@ done | tar --null -T - -cf - | tar -xf - -C "$SCRATCH"
 [ -e .resnet-build ] && cp -a .resnet-build "$SCRATCH/"
 cd "$SCRATCH"
 
-build() { make -j2 tests >"$SCRATCH/build.log" 2>&1; }
+# build [TARGET...]: make, quietly, into build.log (the library when no target is given).
+build() { make -j2 "${@:-build/libresnet.a}" >"$SCRATCH/build.log" 2>&1; }
 
 # The tests in ORDER's order, then the rest (names only: test binaries and shell scripts).
 all_tests() {
@@ -65,14 +72,18 @@ all_tests() {
     for t in $have; do case " $ORDER " in *[[:space:]]"$t"[[:space:]]*) ;; *) echo "$t" ;; esac; done
 }
 
-# run_tests: runs the suite, stops at the first failing test and prints its name (nothing if
-# all pass). A test past 10 minutes counts as failing (a mutant that hangs).
+# run_tests: builds and runs the suite, stops at the first failing test and prints its name
+# (nothing if all pass; "(build)" when a build step fails, which build.log explains).
 run_tests() {
     local t rc
     for t in $(all_tests); do
         case "$t" in
-        *.sh) RESNET=$SCRATCH/resnet BUILD=build timeout 600 bash "tests/$t" >"$SCRATCH/test.log" 2>&1 ;;
-        *) timeout 600 "build/tests/$t" >"$SCRATCH/test.log" 2>&1 ;;
+        *.sh)
+            build tests || { echo "(build)"; return; }
+            RESNET=$SCRATCH/resnet BUILD=build timeout "$TIMEOUT" bash "tests/$t" >"$SCRATCH/test.log" 2>&1 ;;
+        *)
+            build "build/tests/$t" || { echo "(build)"; return; }
+            timeout "$TIMEOUT" "build/tests/$t" >"$SCRATCH/test.log" 2>&1 ;;
         esac
         rc=$?
         if [ "$rc" -ne 0 ]; then
@@ -84,7 +95,7 @@ run_tests() {
 
 if [ "$BASELINE" = 1 ]; then
     echo "baseline: building and running the whole suite on the unmutated copy"
-    build || { echo "baseline: the build fails:"; tail -n 20 build.log; exit 2; }
+    build tests || { echo "baseline: the build fails:"; tail -n 20 build.log; exit 2; }
     first=$(run_tests)
     if [ -n "$first" ]; then
         echo "baseline: $first fails without any mutant:"
@@ -135,12 +146,14 @@ open(p, "w").write(s.replace(f, r))' "$file" 2>"$SCRATCH/apply.log"; then
     fi
     total=$((total + 1))
     t0=$(date +%s)
-    if ! build; then
+    first=
+    build || first="(build)"
+    [ -z "$first" ] && first=$(run_tests)
+    if [ "$first" = "(build)" ]; then
         echo "ERROR    $label: does not compile ($(grep -m1 error: build.log))"
         errors=$((errors + 1))
         total=$((total - 1))
     else
-        first=$(run_tests)
         if [ -n "$first" ]; then
             killed=$((killed + 1))
             printf 'killed   %-40s by %s (%ss)\n' "$label" "$first" $(($(date +%s) - t0))
