@@ -39,12 +39,14 @@ done
 [ -f "$LIST" ] || { echo "mutate.sh: no mutant list at $LIST" >&2; exit 2; }
 LIST=$(realpath "$LIST")
 
-# Tests from fastest to slowest (seconds on the 2-core development machine); tests not named
-# here run after these, in tests/run.sh's order.
-ORDER="test_draws test_isa test_parity_ops test_gemm test_data data_cli_test.sh
-test_ops_forward test_cpu_kernels device_cli_test.sh test_safetensors trajectory_test.sh
-train_order_isa_test.sh test_parity_models bench_test.sh cli_test.sh
-bad_input_test.sh test_ops_grad test_cpu_backend test_models test_train predict_test.sh
+# Tests roughly from the most mutants caught per second to the least (on the 2-core
+# development machine: the unit tests of draws, ISA and ops in under 2 s each, the short
+# training tests next, the minute-long program tests last); tests not named here run after
+# these, in tests/run.sh's order.
+ORDER="test_draws test_isa test_parity_ops test_gemm test_data test_ops_forward
+test_cpu_kernels trajectory_test.sh train_order_isa_test.sh test_train test_parity_models
+data_cli_test.sh device_cli_test.sh test_safetensors bench_test.sh cli_test.sh
+bad_input_test.sh test_ops_grad test_cpu_backend test_models predict_test.sh
 report_test.sh train_cli_test.sh exec_identity_test.sh"
 
 SCRATCH=$(mktemp -d /tmp/resnet-mutate.XXXXXX)
