@@ -14,10 +14,10 @@ RESNET=${RESNET:-$PWD/resnet}
 FIX=$PWD/tests/data/trajectory
 # The run is on one thread (args.txt). Measured max relative difference over the 10 steps
 # (2-core AMD EPYC Zen 5, 2026-12-06), one thread: 2.0e-7 (cpu backend, AVX-512 or AVX2),
-# 2.3e-6 (RN_ISA=portable), 2.7e-6 (reference backend), 1.1e-7 to 1.7e-7 (sanitizer build); float32
-# PyTorch is 9.6e-8 from float64. TOL is about 10x the largest. On 2 threads the same run
-# measured 2.4e-6 (cpu, AVX-512) but 8.5e-5 in the sanitizer build and 2.5e-4 with
-# RN_ISA=portable: from step 4 this fixture amplifies a 2e-6 difference about 40x, so a
+# 2.3e-6 (RN_ISA=portable), 2.7e-6 (reference backend), 1.1e-7 to 1.7e-7 (sanitizer
+# build); float32 PyTorch is 9.6e-8 from float64. TOL is about 10x the largest. On 2 threads
+# the same run measured 2.4e-6 (cpu, AVX-512) but 8.5e-5 in the sanitizer build and 2.5e-4
+# with RN_ISA=portable: from step 4 this fixture amplifies a 2e-6 difference about 40x, so a
 # tolerance that held on every thread count could not be tight. A BN epsilon of 1e-4 instead
 # of 1e-5 gives 9.7e-4 (the old tolerance was 1e-3).
 TOL=3e-5
