@@ -317,6 +317,13 @@ fi
 # Python, so that the final evaluation stays short), shrunk to 16x16, 120 steps of 32: about ten
 # seconds on 2 cores. The sanitizer build would take minutes for the same code paths, so it
 # skips this check.
+# Bounds from measurements (2-core AMD EPYC Zen 5, AVX-512, 2026-12-06): test accuracy 67.85%
+# with the default seed (1), 69.40%, 59.90% and 63.50% with --seed 2, 3, 4 (mean 65.2, standard
+# deviation 4.2 points); the mean loss of the last 30 steps is 0.429, 0.464, 0.456 and 0.440 of
+# the first 30's (deviation 0.016). The run is deterministic for a given instruction-set level,
+# but another level's rounding moves it about as much as another seed, so each bound sits well
+# past the worst seed: accuracy above 50% (two deviations below 59.90%; chance is 10%), loss
+# ratio below 0.55 (five deviations above 0.464).
 if [ ! -f "$FASHION/train-images-idx3-ubyte.gz" ] && [ ! -f "$FASHION/train-images-idx3-ubyte" ]; then
     echo "skipped: Fashion-MNIST is not installed at $FASHION (apt-get install dataset-fashion-mnist)"
 elif [ "$san" = 1 ]; then
@@ -363,7 +370,7 @@ acc = float(sys.argv[1])
 l = [float(v) for v in sys.argv[2:]]
 first, last = sum(l[:3]) / 3, sum(l[-3:]) / 3
 print(f"  train loss {first:.3f} (first 30 steps) -> {last:.3f} (last 30), test accuracy {acc}%")
-sys.exit(not (last < 0.6 * first and acc > 50))
+sys.exit(not (last < 0.55 * first and acc > 50))
 EOF
         then
             ok "Fashion-MNIST (${F[*]}): the loss falls and test accuracy $acc% is far above chance (10%)"

@@ -2,7 +2,7 @@
 # trajectory_test.sh — resnet20 trained by `resnet train` follows PyTorch loss by loss: 10 SGD
 # steps (momentum, weight decay, a multistep schedule, BN in train mode, two epochs of the data
 # set's order with the last partial batch dropped) from the same initial weights on the same
-# data must give PyTorch's losses to within 1e-3 relative.
+# data must give PyTorch's losses to within 3e-5 relative (TOL below), on one thread.
 # Fixture: tests/data/trajectory (tools/loss_trajectory.py --fixture): 88 training images of
 # 3x16x16 (a packed data set), args.txt (the `resnet train` and tools/seeded_weights.py
 # arguments) and losses.txt (torch's loss of each step). The initial weights are made here by
@@ -12,7 +12,15 @@ set -u
 cd "$(dirname "$0")/.."
 RESNET=${RESNET:-$PWD/resnet}
 FIX=$PWD/tests/data/trajectory
-TOL=1e-3
+# The run is on one thread (args.txt). Measured max relative difference over the 10 steps
+# (2-core AMD EPYC Zen 5, 2026-12-06), one thread: 2.0e-7 (cpu backend, AVX-512 or AVX2),
+# 2.3e-6 (RN_ISA=portable), 2.7e-6 (reference backend), 1.1e-7 to 1.7e-7 (sanitizer
+# build); float32 PyTorch is 9.6e-8 from float64. TOL is about 10x the largest. On 2 threads
+# the same run measured 2.4e-6 (cpu, AVX-512) but 8.5e-5 in the sanitizer build and 2.5e-4
+# with RN_ISA=portable: from step 4 this fixture amplifies a 2e-6 difference about 40x, so a
+# tolerance that held on every thread count could not be tight. A BN epsilon of 1e-4 instead
+# of 1e-5 gives 9.7e-4 (the old tolerance was 1e-3).
+TOL=3e-5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -4,7 +4,8 @@ loss_trajectory.py — trains resnet20 for the same steps in PyTorch and with `r
 the same initial weights on the same data in the same order, and compares the loss of every
 step: the training loop as a whole (forward, loss, backward, SGD with momentum and weight decay,
 the multistep schedule, BN in train mode, normalization, batching with the last partial batch
-dropped) must follow PyTorch's to within 1e-3 relative.
+dropped) must follow PyTorch's to within --tol relative (1e-3 for the full run, 3e-5 for the
+fixture; see main()).
 
   /usr/bin/python3 tools/loss_trajectory.py [--resnet ./resnet] [--steps 100] [--batch 64]
         [--lr 0.1] [--init torch|seeded] [--no-float64]
@@ -24,7 +25,7 @@ dropped) must follow PyTorch's to within 1e-3 relative.
         writes the short committed version read by tests/trajectory_test.sh: 88 training images
         of 3x16x16 (CIFAR-10 downscaled with PIL, so batch 16 drops 8 images each epoch),
         8 test images, the `resnet train` arguments (args.txt) and torch's loss for each of 10
-        steps (losses.txt), at an lr (0.005) where float32 PyTorch stays within 1e-4 of float64
+        steps (losses.txt), at an lr (0.005) where float32 PyTorch stays within tol/10 of float64
         PyTorch, so that the test does not hinge on rounding. The initial weights are not
         stored (1 MB): tools/seeded_weights.py makes them with the standard library, here and
         in the test. Then checks ./resnet on it.
@@ -198,13 +199,14 @@ def torch_losses(state, x, y, steps, batch, lr, momentum, wd, milestones, gamma,
     return out
 
 
-def resnet_args(data_dir, steps, batch, lr, momentum, wd, milestones, gamma):
+def resnet_args(data_dir, steps, batch, lr, momentum, wd, milestones, gamma, threads=None):
     """`resnet train` arguments for the same run (without --out and --init)."""
     ms = ",".join(f"{m}it" for m in milestones)
     return ["--model", "resnet20", "--data", "packed:" + data_dir, "--batch", str(batch),
             "--iters", str(steps), "--lr", repr(lr), "--momentum", repr(momentum),
             "--wd", repr(wd), "--schedule", "multistep:" + ms, "--gamma", repr(gamma),
-            "--shuffle", "none", "--augment", "none", "--log-every", "1", "--quiet"]
+            "--shuffle", "none", "--augment", "none", "--log-every", "1", "--quiet"] + \
+        (["--threads", str(threads)] if threads else [])
 
 
 def resnet_losses(resnet, args, init, out):
@@ -306,7 +308,10 @@ def full(a):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-FIXTURE = dict(train=88, test=8, size=16, seed=1,
+# threads=1: the fixture's run amplifies rounding differences about 40x from step 4 to step 10
+# (2e-6 to 8.5e-5 on 2 threads in the sanitizer build or with RN_ISA=portable), while every
+# build, backend and level measured on one thread stays within 2.7e-6 of PyTorch.
+FIXTURE = dict(train=88, test=8, size=16, seed=1, threads=1,
                hp=dict(steps=10, batch=16, lr=0.005, momentum=0.9, wd=5e-4, milestones=[5, 8],
                        gamma=0.1))
 
@@ -331,7 +336,7 @@ def fixture(a):
     # args.txt: `resnet train` arguments with the data folder as DATA (the test substitutes it),
     # then the arguments of tools/seeded_weights.py for the initial weights.
     with open(os.path.join(d, "args.txt"), "w") as f:
-        f.write("train " + " ".join(resnet_args("DATA", **hp)) + "\n")
+        f.write("train " + " ".join(resnet_args("DATA", **hp, threads=fx["threads"])) + "\n")
         f.write(f"init --depth 20 --classes 10 --in-channels 3 --seed {fx['seed']}\n")
     with open(os.path.join(d, "losses.txt"), "w") as f:
         f.write(f"# torch {torch.__version__} float32, tools/loss_trajectory.py --fixture; "
@@ -347,7 +352,7 @@ def fixture(a):
         init = os.path.join(tmp, "init.safetensors")
         seeded_weights.save(init, seeded_weights.weights(20, 10, 3, fx["seed"]),
                             {"model": "resnet20"})
-        got = resnet_losses(a.resnet, resnet_args(os.path.abspath(d), **hp), init,
+        got = resnet_losses(a.resnet, resnet_args(os.path.abspath(d), **hp, threads=fx["threads"]), init,
                             os.path.join(tmp, "run"))
         return 0 if compare(ref, got, exact, a.tol) else 1
     finally:
@@ -365,11 +370,19 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train", type=int, default=6400)
     ap.add_argument("--test", type=int, default=200)
-    ap.add_argument("--tol", type=float, default=1e-3)
+    # The full run at lr 0.1 is chaotic (float32 PyTorch leaves float64 PyTorch by more than
+    # 1e-3 within a few steps), so 1e-3 there is judged against the float64 run (compare()).
+    # The fixture's 10 steps at lr 0.005 on one thread are not: float32 PyTorch is 9.6e-8 from
+    # float64 and resnet.c at most 2.7e-6 from PyTorch (2026-12-06), so it takes
+    # tests/trajectory_test.sh's TOL, about 10x that.
+    ap.add_argument("--tol", type=float, default=None,
+                    help="relative tolerance (default 1e-3, or 3e-5 with --fixture)")
     ap.add_argument("--no-float64", action="store_true",
                     help="skip the float64 PyTorch run that measures how chaotic the run is")
     ap.add_argument("--fixture", metavar="DIR", help="write the short committed version")
     a = ap.parse_args()
+    if a.tol is None:
+        a.tol = 3e-5 if a.fixture else 1e-3
     sys.exit(fixture(a) if a.fixture else full(a))
 
 
