@@ -58,7 +58,7 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
     DIR *d = opendir(dir);
     if (!d)
         return rn_fail(RN_ERR_IO, "%s: cannot open the folder: %s (expected " FOLDER_HINT ")",
-                       dir, strerror(errno));
+                       RN_SHOW(dir), strerror(errno));
     struct dirent *e;
     char path[4096];
     while ((e = readdir(d))) {
@@ -77,7 +77,7 @@ static rn_status list_dir(str_list *out, const char *dir, bool want_dirs) {
         if (!list_push(out, e->d_name)) {
             closedir(d);
             list_free(out);
-            return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
+            return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", RN_SHOW(dir));
         }
     }
     closedir(d);
@@ -95,7 +95,7 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
     if (sub.n == 0) {
         list_free(&sub);
         return rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")",
-                       split_dir);
+                       RN_SHOW(split_dir));
     }
     char dir[4096], path[4096];
     for (int k = 0; k < sub.n && !s; k++) {
@@ -103,29 +103,31 @@ static rn_status list_split(str_list *paths, int32_t **labels, const char *split
                                    cmp_str);
         if (!hit) {
             s = rn_fail(RN_ERR_BAD_FILE, "%s/%s: class '%s' has no folder in %s/train (the test "
-                        "classes must be among the train classes)", split_dir, sub.v[k],
-                        sub.v[k], root);
+                        "classes must be among the train classes)", RN_SHOW(split_dir),
+                        RN_SHOW(sub.v[k]), RN_SHOW(sub.v[k]), RN_SHOW(root));
             break;
         }
         int label = (int)(hit - classes->v);
         str_list files;
         if (!rn_data_path(dir, sizeof dir, split_dir, sub.v[k])) {
-            s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", split_dir);
+            s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(split_dir));
             break;
         }
         if ((s = list_dir(&files, dir, false))) break;
         if (files.n == 0)
-            s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected .png, .jpg or .jpeg files)", dir);
+            s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected .png, .jpg or .jpeg files)",
+                        RN_SHOW(dir));
         int32_t *grown = s ? NULL : realloc(*labels, (size_t)(paths->n + files.n) * sizeof **labels);
-        if (!s && !grown) s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
+        if (!s && !grown) s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list",
+                                      RN_SHOW(dir));
         if (grown) *labels = grown;
         for (int i = 0; i < files.n && !s; i++) {
             if (!rn_data_path(path, sizeof path, dir, files.v[i]))
-                s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+                s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
             else if (paths->n >= INT32_MAX / 4)
-                s = rn_fail(RN_ERR_BAD_ARG, "%s: too many images", root);
+                s = rn_fail(RN_ERR_BAD_ARG, "%s: too many images", RN_SHOW(root));
             else if (!list_push(paths, path))
-                s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
+                s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", RN_SHOW(dir));
             else
                 (*labels)[paths->n - 1] = label;
         }
@@ -163,15 +165,15 @@ static rn_status decode_one(uint8_t *out, const char *path, const file_info *fi,
     if (s) return s;
     if (img.width != fi->w || img.height != fi->h) {
         rn_image_free(&img);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: decodes to %dx%d but its header says %dx%d", path,
-                       img.height, img.width, fi->h, fi->w);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: decodes to %dx%d but its header says %dx%d",
+                       RN_SHOW(path), img.height, img.width, fi->h, fi->w);
     }
     bool same = img.width == w && img.height == h;
     size_t plane = (size_t)img.width * img.height;
     uint8_t *planar = same ? out : malloc(plane * c);
     if (!planar) {
         rn_image_free(&img);
-        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, plane * c);
+        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes", RN_SHOW(path), plane * c);
     }
     for (int ch = 0; ch < c; ch++)  // (h, w, c) -> (c, h, w)
         for (size_t p = 0; p < plane; p++) planar[ch * plane + p] = img.pixels[p * c + ch];
@@ -193,10 +195,11 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
     rn_status s;
 
     if (!rn_data_path(dir, sizeof dir, root, "train"))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", root);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(root));
     if ((s = list_dir(&classes, dir, true))) return s;
     if (classes.n == 0) {
-        s = rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")", dir);
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")",
+                    RN_SHOW(dir));
         goto done;
     }
     if ((s = list_split(&paths, &labels, dir, &classes, root))) goto done;
@@ -210,21 +213,28 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
     /* Pass 1: headers only. */
     info = calloc((size_t)n, sizeof *info);
     if (!info) {
-        s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file table", root);
+        s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file table", RN_SHOW(root));
         goto done;
     }
     #pragma omp parallel for schedule(dynamic, 64)
     for (int i = 0; i < n; i++) {
         int w, h, c;
-        if (!stbi_info(paths.v[i], &w, &h, &c)) {
+        FILE *f;
+        rn_status si = rn_fopen_regular(paths.v[i], "a PNG or JPEG image", &f);
+        if (si) {
+            record_error(&info[i], si);
+            continue;
+        }
+        if (!stbi_info_from_file(f, &w, &h, &c)) {
             record_error(&info[i], rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; "
-                                           "expected PNG or JPEG)", paths.v[i],
+                                           "expected PNG or JPEG)", RN_SHOW(paths.v[i]),
                                            stbi_failure_reason()));
         } else {
             info[i].w = w;
             info[i].h = h;
             info[i].c = c <= 2 ? 1 : 3;
         }
+        fclose(f);
     }
     if ((s = first_error(info, n))) goto done;
 
@@ -239,7 +249,7 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
             if (info[i].h != h || info[i].w != w) {
                 s = rn_fail(RN_ERR_SHAPE, "%s: image is %dx%d (height x width) but %s is %dx%d; "
                             "all images must have one size, or give a resize (--resize HxW)",
-                            paths.v[i], info[i].h, info[i].w, paths.v[0], h, w);
+                            RN_SHOW(paths.v[i]), info[i].h, info[i].w, RN_SHOW(paths.v[0]), h, w);
                 goto done;
             }
     }

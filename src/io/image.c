@@ -1,41 +1,46 @@
 /*
- * image.c — image decoding (stb_image: PNG, JPEG, BMP, GIF, ...) and conversion of an image into
- * a normalized model input.
+ * image.c — image decoding (stb_image: PNG, JPEG, BMP, GIF, ...; PNG chunk CRCs checked first,
+ * png.c) and conversion of an image into a normalized model input.
  */
 #include "core/internal.h"
+#include "io/png.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stb/stb_image.h>
 #include <string.h>
-#include <sys/stat.h>
 
 rn_status rn_image_load(rn_image *img, const char *path, int channels) {
     img->pixels = NULL;
     img->width = img->height = img->channels = 0;
     if (channels != 0 && channels != 1 && channels != 3)
         return rn_fail(RN_ERR_BAD_ARG, "%s: cannot convert to %d channels (expected 1 or 3)",
-                       path, channels);
-    FILE *f = fopen(path, "rb");
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) == 0 && (S_ISDIR(sb.st_mode) || sb.st_size == 0)) {
-        fclose(f);
-        return rn_fail(S_ISDIR(sb.st_mode) ? RN_ERR_IO : RN_ERR_BAD_FILE,
-                       "%s: %s, expected a PNG or JPEG image", path,
-                       S_ISDIR(sb.st_mode) ? "is a directory" : "empty file");
+                       RN_SHOW(path), channels);
+    void *file;
+    size_t size;
+    rn_status s = rn_read_file_of(path, "a PNG or JPEG image", &file, &size);
+    if (s) return s;
+    const uint8_t *buf = file;
+    if (size == 0 || size > INT_MAX) {
+        rn_free(file);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: %s, expected a PNG or JPEG image", RN_SHOW(path),
+                       size == 0 ? "empty file" : "larger than 2 GiB");
+    }
+    if (rn_png_is_png(buf, size) && (s = rn_png_check(buf, size, path))) {
+        rn_free(file);
+        return s;
     }
     int w, h, c;
-    if (!stbi_info_from_file(f, &w, &h, &c)) {
-        fclose(f);
+    if (!stbi_info_from_memory(buf, (int)size, &w, &h, &c)) {
+        rn_free(file);
         return rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; expected PNG or JPEG)",
-                       path, stbi_failure_reason());
+                       RN_SHOW(path), stbi_failure_reason());
     }
     int want = channels ? channels : (c <= 2 ? 1 : 3);
-    unsigned char *px = stbi_load_from_file(f, &w, &h, &c, want);
-    fclose(f);
+    unsigned char *px = stbi_load_from_memory(buf, (int)size, &w, &h, &c, want);
+    rn_free(file);
     const char *why = stbi_failure_reason();
     if (!px)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot decode image (%s)", path,
+        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot decode image (%s)", RN_SHOW(path),
                        why && why[0] ? why : "truncated or corrupt");
     img->pixels = px;
     img->width = w;
