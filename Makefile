@@ -13,7 +13,7 @@
 CC      ?= cc
 CFLAGS  ?= -O3 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc
-LDLIBS  += -lcjson -lstb -lz -lm -fopenmp
+LDLIBS  += -lcjson -ljansson -lstb -lz -lm -fopenmp
 
 BUILD := build
 ifeq ($(SANITIZE),1)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -27,6 +28,11 @@ static void usage(FILE *f) {
 /* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error
  * printed, nothing to free). */
 static int read_labels(const char *path, char ***out) {
+    struct stat sb; /* a FIFO or a device would block or never end */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        cli_error("%s: not a regular file, expected the labels file", path);
+        return -1;
+    }
     FILE *f = fopen(path, "r");
     if (!f) {
         cli_error("%s: cannot open the labels file: %s", path, strerror(errno));
@@ -123,13 +129,10 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
 /* An integer metadata field of the weights file into *v (left 0, the default, when absent);
  * false after printing an error if it is not a positive integer. */
 static bool meta_int(const rn_safetensors *st, const char *path, const char *key, int *v) {
-    const char *s = rn_safetensors_meta(st, key);
-    if (!s) return true;
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || errno || x < 1 || x > 1000000) {
-        cli_error("%s: metadata %s is '%s' (expected a positive integer)", path, key, s);
+    long x = *v;
+    rn_status s = rn_safetensors_meta_int(st, path, key, 1, 1000000, &x);
+    if (s != RN_OK) {
+        cli_lib_error(s);
         return false;
     }
     *v = (int)x;

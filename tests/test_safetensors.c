@@ -318,42 +318,44 @@ static void test_torch_fixture(void **state) {
     rn_safetensors_free(&st);
 }
 
-/* A valid file other writers could produce: unpadded odd-length header, unaligned data,
- * gaps between tensors, trailing bytes, escapes in names, exponent notation, whitespace,
- * an empty tensor inside another's bytes, and null metadata. */
+/* A valid file other writers could produce: unpadded odd-length header, leading and trailing
+ * whitespace, unaligned data, escapes in names, any key order, an unknown key (ignored, as
+ * the reference reader ignores it), an empty tensor between two others, and null metadata. */
 static void test_read_lenient_valid_file(void **state) {
     (void)state;
     const char *json =
         " {\n \"b\\u00e9\\\"\" : {\"shape\": [2], \"dtype\": \"F32\", \"data_offsets\": [1, 9]},"
-        " \"a\": {\"dtype\": \"I64\", \"shape\": [], \"data_offsets\": [12, 2e1], \"x\": 1},"
+        " \"a\": {\"dtype\": \"I64\", \"shape\": [], \"data_offsets\": [9, 17], \"x\": 1},"
         " \"z\": {\"dtype\": \"U8\", \"shape\": [9007199254740992, 9007199254740992, 0],"
-        " \"data_offsets\": [4, 4]},"
+        " \"data_offsets\": [9, 9]},"
+        " \"u\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]},"
         " \"__metadata__\": null}\n\t ";
-    unsigned char data[24] = {0};
+    unsigned char data[17] = {0};
     float f[2] = {1.25f, -7.5f};
     int64_t v = -5;
     memcpy(data + 1, f, 8);
-    memcpy(data + 12, &v, 8);
+    memcpy(data + 9, &v, 8);
     const char *path = tmp_path("lenient.safetensors");
     write_st(path, json, data, sizeof data);
     rn_safetensors st;
     TU_OK(rn_safetensors_read(&st, path));
     print_message("    header %zu bytes, unpadded; tensor 'bé\"' at data offset 1\n",
                   strlen(json));
-    assert_int_equal(st.n_tensors, 3);
+    assert_int_equal(st.n_tensors, 4);
     assert_int_equal(st.n_meta, 0);
-    assert_string_equal(st.tensors[0].name, "b\xc3\xa9\"");
-    assert_string_equal(st.tensors[1].name, "z");
-    assert_string_equal(st.tensors[2].name, "a");
+    assert_string_equal(st.tensors[0].name, "u");
+    assert_string_equal(st.tensors[1].name, "b\xc3\xa9\"");
+    assert_string_equal(st.tensors[2].name, "z");
+    assert_string_equal(st.tensors[3].name, "a");
     float g[2];
-    memcpy(g, st.tensors[0].data, 8);
+    memcpy(g, st.tensors[1].data, 8);
     assert_true(g[0] == 1.25f && g[1] == -7.5f);
-    assert_int_equal(st.tensors[1].ndim, 3);
-    assert_int_equal(st.tensors[1].nbytes, 0);
+    assert_int_equal(st.tensors[2].ndim, 3);
+    assert_int_equal(st.tensors[2].nbytes, 0);
     int64_t w;
-    memcpy(&w, st.tensors[2].data, 8);
+    memcpy(&w, st.tensors[3].data, 8);
     assert_int_equal(w, -5);
-    assert_int_equal(st.tensors[2].ndim, 0);
+    assert_int_equal(st.tensors[3].ndim, 0);
     rn_safetensors_free(&st);
 }
 
@@ -522,10 +524,10 @@ static void test_bad_header_not_utf8(void **state) {
 
 static void test_bad_json_syntax(void **state) {
     (void)state;
-    expect_bad("{\"a\": {\"dtype\": \"F32\",", NULL, 0, "header is not valid JSON");
+    expect_bad("{\"a\": {\"dtype\": \"F32\",", NULL, 0, "header is not valid JSON: ");
     expect_bad("", NULL, 0, "header is not valid JSON");
-    expect_bad("{'a': 1}", NULL, 0, "header is not valid JSON (error near header byte");
-    expect_bad("{} {}", NULL, 0, "other bytes after its JSON object (at header byte 3");
+    expect_bad("{'a': 1}", NULL, 0, "header is not valid JSON: string or '}' expected near ''' (at header byte 2)");
+    expect_bad("{} {}", NULL, 0, "not valid JSON: end of file expected near '{' (at header byte 4)");
     char deep[4002]; /* nesting deeper than cJSON's limit: an error, not a stack overflow */
     memset(deep, '[', 4000);
     deep[4000] = 0;
@@ -534,7 +536,7 @@ static void test_bad_json_syntax(void **state) {
     const char *path = tmp_path("bad.safetensors");
     const unsigned char nul_pad[16] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
     write_bytes(path, nul_pad, 16);
-    expect_fail_path(path, RN_ERR_BAD_FILE, "expected only space padding");
+    expect_fail_path(path, RN_ERR_BAD_FILE, "not valid JSON: end of file expected");
 }
 
 static void test_bad_header_not_object(void **state) {
@@ -581,7 +583,7 @@ static void test_bad_field_types(void **state) {
     expect_bad("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 4]}}",
                zeros, 4, "data_offsets[0] = -4 is negative");
     expect_bad("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4.5]}}",
-               zeros, 4, "data_offsets[1] = 4.5 is not an integer");
+               zeros, 4, "data_offsets[1] = 4.5 is a real number, not an integer");
 }
 
 static void test_bad_unknown_dtype(void **state) {
@@ -603,9 +605,9 @@ static void test_bad_negative_shape(void **state) {
 static void test_bad_fractional_shape(void **state) {
     (void)state;
     expect_bad("{\"w\": {\"dtype\": \"F32\", \"shape\": [2.5], \"data_offsets\": [0, 10]}}",
-               zeros, 10, "tensor 'w': shape[0] = 2.5 is not an integer");
+               zeros, 10, "tensor 'w': shape[0] = 2.5 is a real number, not an integer");
     expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [1e300], \"data_offsets\": [0, 1]}}",
-               zeros, 1, "shape[0] = 1e+300 is too large, above 2^53");
+               zeros, 1, "shape[0] = 1e+300 is a real number, not an integer");
 }
 
 static void test_bad_too_many_dims(void **state) {
@@ -673,16 +675,16 @@ static void test_bad_metadata(void **state) {
     expect_bad("{\"__metadata__\": [\"pt\"]}", NULL, 0,
                "\"__metadata__\" is a JSON array, expected an object of string values");
     expect_bad("{\"__metadata__\": {\"a\": \"1\", \"a\": \"2\"}}", NULL, 0,
-               "__metadata__ key 'a' appears twice");
+               "duplicate object key near '\"a\"'");
     expect_bad("{\"__metadata__\": {}, \"__metadata__\": {}}", NULL, 0,
-               "\"__metadata__\" appears twice");
+               "duplicate object key near '\"__metadata__\"'");
 }
 
 static void test_bad_duplicate_tensor(void **state) {
     (void)state;
     expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]},"
                " \"w\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}",
-               zeros, 2, "tensor 'w' appears twice in the header");
+               zeros, 2, "duplicate object key near '\"w\"'");
 }
 
 static void test_bad_name_in_message_is_one_line(void **state) {
