@@ -777,7 +777,15 @@ static void test_bad_cifar(void **state) {
         snprintf(name, sizeof name, "data_batch_%d.bin", b);
         write_bytes(dir, name, "", 0);
     }
-    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "no records", NULL, NULL);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "data_batch_1.bin", "empty file", NULL);
+    /* One empty batch among full ones (it used to load as zero records). */
+    make_cifar10(dir, false);
+    write_bytes(dir, "data_batch_3.bin", "", 0);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "data_batch_3.bin: empty file",
+                     "expected CIFAR-10", NULL);
+    make_cifar10(dir, false);
+    write_bytes(dir, "test_batch.bin", "", 0);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "test_batch.bin: empty file", NULL, NULL);
     /* CIFAR-100 truncated and missing. */
     const char *d100 = fresh_dir("bad_cifar100");
     snprintf(spec, sizeof spec, "cifar100:%s", d100);

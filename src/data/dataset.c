@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- helpers shared by the loaders ---------------------------------------------------- */
 
@@ -69,13 +70,11 @@ rn_status rn_data_default_names(rn_dataset *d) {
 }
 
 rn_status rn_data_read_names(rn_dataset *d, const char *path, bool optional) {
-    FILE *f = fopen(path, "rb");
-    if (!f && optional && errno == ENOENT) return rn_data_default_names(d);
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fclose(f);
+    struct stat st;
+    if (optional && stat(path, &st) != 0 && errno == ENOENT) return rn_data_default_names(d);
     void *buf;
     size_t size;
-    rn_status s = rn_read_file(path, &buf, &size);
+    rn_status s = rn_read_file_of(path, "a text file of class names", &buf, &size);
     if (s) return s;
     char **names = calloc((size_t)(d->num_classes > 0 ? d->num_classes : 1), sizeof *names);
     if (!names) {
@@ -104,7 +103,7 @@ rn_status rn_data_read_names(rn_dataset *d, const char *path, bool optional) {
     if (count != d->num_classes) {
         free_names(names, d->num_classes);
         return rn_fail(RN_ERR_BAD_FILE, "%s: has %d class names, expected %d (one per line)",
-                       path, count, d->num_classes);
+                       RN_SHOW(path), count, d->num_classes);
     }
     free_names(d->class_names, d->num_classes);
     d->class_names = names;
@@ -144,9 +143,9 @@ rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
     if (!colon || !(IS("cifar10") || IS("cifar100") || IS("cifar100-coarse") || IS("mnist") ||
                     IS("folder") || IS("packed")))
         return rn_fail(RN_ERR_BAD_ARG, "unknown data set '%s' (expected one of " KNOWN_SPECS ")",
-                       spec);
+                       RN_SHOW(spec));
     if (!*dir)
-        return rn_fail(RN_ERR_BAD_ARG, "data set '%s': no folder after the ':'", spec);
+        return rn_fail(RN_ERR_BAD_ARG, "data set '%s': no folder after the ':'", RN_SHOW(spec));
     rn_status s;
     if (IS("cifar10")) s = rn_data_load_cifar10(train, test, dir);
     else if (IS("cifar100")) s = rn_data_load_cifar100(train, test, dir, false);
@@ -165,6 +164,13 @@ rn_status rn_dataset_load(rn_dataset *train, rn_dataset *test, const char *spec,
     }
     return s;
 }
+
+/* The smallest std rn_dataset_norm returns: one grey level of 8-bit pixels. A channel whose
+ * pixels are all equal has std 0, and dividing by it makes every input NaN (torchvision's
+ * Normalize refuses it with an error). rn_dataset_norm has no status to return, and such a
+ * channel carries no information, so its std is raised to this floor instead: the channel
+ * then normalizes to 0 for the training pixels and stays within +-255 for any other pixel. */
+#define RN_NORM_MIN_STD (1.0 / 255.0)
 
 rn_norm rn_dataset_norm(const rn_dataset *d) {
     rn_norm nm;
@@ -192,7 +198,7 @@ rn_norm rn_dataset_norm(const rn_dataset *d) {
         double mean = (double)sum / count;
         double var = (double)sum2 / count - mean * mean;
         nm.mean[ch] = (float)(mean / 255.0);
-        nm.std[ch] = (float)(sqrt(var > 0 ? var : 0) / 255.0);
+        nm.std[ch] = (float)RN_MAX(sqrt(var > 0 ? var : 0) / 255.0, RN_NORM_MIN_STD);
     }
     return nm;
 }
