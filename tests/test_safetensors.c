@@ -2,7 +2,8 @@
  * test_safetensors.c — safetensors reading and writing: a round trip of every dtype, a file
  * written the way PyTorch's safetensors library writes it (tests/data/st_torch_fixture
  * .safetensors from tools/make_st_fixture.py), atomic replacement, writer argument checks, and
- * one test per kind of corrupt file, each checking the status and the message.
+ * one test per kind of corrupt file (including what the format's reference reader refuses),
+ * each checking the status and the message.
  */
 #include "testutil.h"
 
@@ -692,6 +693,130 @@ static void test_bad_name_in_message_is_one_line(void **state) {
     expect_bad("{\"bad\\nname\": 1}", NULL, 0, "tensor 'bad?name': entry is a JSON number");
 }
 
+/* What the format's reference reader refuses and a lax JSON parser accepted: a byte-order mark,
+ * raw NUL or control bytes, "\u0000" in a name (it loaded as the truncated name), a key given
+ * twice inside an entry, numbers outside JSON's grammar, reals as shapes or offsets, and
+ * tensors that do not fill the data section exactly. */
+static void test_bad_not_like_the_reference(void **state) {
+    (void)state;
+    const char *ok = "{\"w\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}}";
+    const char *path = tmp_path("strict.safetensors");
+    write_st(path, ok, zeros, 2);
+    rn_safetensors st;
+    TU_OK(rn_safetensors_read(&st, path)); /* the valid file these are variations of */
+    rn_safetensors_free(&st);
+    char bom[200];
+    snprintf(bom, sizeof bom, "\xef\xbb\xbf%s", ok);
+    expect_bad(bom, zeros, 2, "header is not valid JSON: invalid token near '\xef\xbb\xbf'");
+    /* Raw bytes below 0x20 inside a name and between tokens (a NUL needs write_st_len). */
+    expect_bad("{\"w\x01\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}}", zeros,
+               2, "control character 0x1");
+    char nul[200];
+    size_t n = (size_t)snprintf(nul, sizeof nul, "%s", ok);
+    nul[1] = 0; /* {\0w": ... */
+    unsigned char file[300];
+    for (int i = 0; i < 8; i++) file[i] = (unsigned char)((uint64_t)n >> (8 * i));
+    memcpy(file + 8, nul, n);
+    memcpy(file + 8 + n, zeros, 2);
+    write_bytes(path, file, 8 + n + 2);
+    expect_fail_path(path, RN_ERR_BAD_FILE, "header is not valid JSON");
+    expect_bad("{\"w\\u0000x\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}}",
+               zeros, 2, "NUL byte in object key not supported");
+    expect_bad("{\"__metadata__\": {\"a\": \"x\\u0000y\"}}", NULL, 0,
+               "header is not valid JSON: \\u0000 is not allowed");
+    expect_bad("{\"w\": {\"dtype\": \"U8\", \"dtype\": \"F32\", \"shape\": [2], "
+               "\"data_offsets\": [0, 2]}}", zeros, 2, "duplicate object key near '\"dtype\"'");
+    expect_bad("{\"w\\ud800\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}}",
+               zeros, 2, "invalid Unicode '\\uD800'");
+    expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [02], \"data_offsets\": [0, 2]}}", zeros,
+               2, "header is not valid JSON: invalid token");
+    expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [+2], \"data_offsets\": [0, 2]}}", zeros,
+               2, "header is not valid JSON: invalid token");
+    expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [2.0], \"data_offsets\": [0, 2]}}", zeros,
+               2, "shape[0] = 2 is a real number, not an integer");
+    expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2e0]}}", zeros,
+               2, "data_offsets[1] = 2 is a real number, not an integer");
+    expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}}\x0b", zeros,
+               2, "header is not valid JSON: end of file expected");
+    /* Layout: a gap before, between and after the tensors. */
+    expect_bad("{\"w\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [1, 3]}}", zeros, 3,
+               "tensor 'w' begins at data offset 1, but the tensors before it end at 0");
+    expect_bad("{\"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]},"
+               " \"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [4, 6]}}", zeros, 6,
+               "tensor 'b' begins at data offset 4, but the tensors before it end at 2");
+    expect_bad(ok, zeros, 3, "the tensors end at data offset 2, but the data section has 3 bytes");
+    expect_bad("{}", zeros, 1, "the tensors end at data offset 0, but the data section has 1 bytes");
+}
+
+/* Metadata integers: decimal digits only, in range. */
+static void test_meta_int_strict(void **state) {
+    (void)state;
+    const char *path = tmp_path("meta_int.safetensors");
+    write_st(path, "{\"__metadata__\": {\"a\": \"32\", \"b\": \" 3\", \"c\": \"0x10\", \"d\": \"+1\","
+             " \"e\": \"01\", \"f\": \"1e3\", \"g\": \"\", \"h\": \"3 \", \"i\": \"-1\","
+             " \"j\": \"99999999999999999999\", \"k\": \"0\"}}", NULL, 0);
+    rn_safetensors st;
+    TU_OK(rn_safetensors_read(&st, path));
+    long v = 7;
+    TU_OK(rn_safetensors_meta_int(&st, path, "absent", 1, 100, &v));
+    assert_int_equal(v, 7);
+    TU_OK(rn_safetensors_meta_int(&st, path, "a", 1, 100, &v));
+    assert_int_equal(v, 32);
+    assert_int_equal(rn_safetensors_meta_int(&st, path, "a", 1, 31, &v), RN_ERR_BAD_FILE);
+    const char *bad[] = {"b", "c", "d", "e", "f", "g", "h", "i", "j", "k"};
+    for (int i = 0; i < 10; i++) {
+        v = 7;
+        assert_int_equal(rn_safetensors_meta_int(&st, path, bad[i], 1, 1000000, &v),
+                         RN_ERR_BAD_FILE);
+        assert_int_equal(v, 7);
+        assert_non_null(strstr(rn_error_message(), "decimal digits only"));
+        assert_int_equal(strncmp(rn_error_message(), path, strlen(path)), 0);
+    }
+    rn_safetensors_free(&st);
+}
+
+/* A FIFO or a device is refused before it is opened (opening a FIFO blocks until a writer
+ * comes: the alarm turns such a hang into a failure). */
+static void test_bad_not_a_regular_file(void **state) {
+    (void)state;
+    const char *fifo = tmp_path("fifo.safetensors");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(30);
+    expect_fail_path(fifo, RN_ERR_IO, "is a FIFO (named pipe), expected a file");
+    rn_safetensors st;
+    assert_int_equal(rn_safetensors_read(&st, "/dev/null"), RN_ERR_IO);
+    assert_non_null(strstr(rn_error_message(), "/dev/null: is a character device"));
+    alarm(0);
+    unlink(fifo);
+}
+
+/* A very long tensor name or path is echoed cut: first and last 30 bytes around "...". */
+static void test_bad_long_names_are_cut(void **state) {
+    (void)state;
+    size_t n = 100000;
+    char *json = malloc(n + 100);
+    assert_non_null(json);
+    strcpy(json, "{\"");
+    memset(json + 2, 'n', n);
+    strcpy(json + 2 + n, "\": 1}");
+    expect_bad(json, NULL, 0, "tensor 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...nnnnnnnnnnnnnnnnnnnnnnnnnnnnnn': "
+               "entry is a JSON number");
+    assert_true(strlen(rn_error_message()) < 300);
+    char *path = malloc(n + 1);
+    assert_non_null(path);
+    memset(path, 'p', n);
+    path[n] = 0;
+    rn_safetensors st;
+    assert_int_equal(rn_safetensors_read(&st, path), RN_ERR_IO);
+    print_message("    %s\n", rn_error_message());
+    assert_true(strlen(rn_error_message()) < 200);
+    assert_non_null(strstr(rn_error_message(), "ppp...ppp"));
+    assert_non_null(strstr(rn_error_message(), "ppp: cannot open"));
+    free(path);
+    free(json);
+}
+
 /* Every truncation of the fixture and many single-byte changes of its header: never a crash
  * or an out-of-bounds read (run under SANITIZE=1), always OK or a bad-file error. */
 static void test_bad_truncations_and_byte_flips(void **state) {
@@ -777,6 +902,10 @@ int main(void) {
         cmocka_unit_test(test_bad_duplicate_tensor),
         cmocka_unit_test(test_bad_name_in_message_is_one_line),
         cmocka_unit_test(test_bad_truncations_and_byte_flips),
+        cmocka_unit_test(test_bad_not_like_the_reference),
+        cmocka_unit_test(test_meta_int_strict),
+        cmocka_unit_test(test_bad_not_a_regular_file),
+        cmocka_unit_test(test_bad_long_names_are_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,10 @@ rn_status rn_read_file_of(const char *path, const char *what, void **buf, size_t
 rn_status rn_write_file_atomic(const char *path, const void *const *parts, const size_t *sizes,
                                int n_parts);
 
+/* The most pixels an image may have: Pillow's limit (twice its MAX_IMAGE_PIXELS, where it
+ * raises DecompressionBombError), so that a small file cannot claim gigabytes of pixels. */
+#define RN_IMAGE_MAX_PIXELS 178956970ull
+
 #define RN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

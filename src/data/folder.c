@@ -229,6 +229,10 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
             record_error(&info[i], rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; "
                                            "expected PNG or JPEG)", RN_SHOW(paths.v[i]),
                                            stbi_failure_reason()));
+        } else if ((unsigned long long)w * (unsigned long long)h > RN_IMAGE_MAX_PIXELS) {
+            record_error(&info[i], rn_fail(RN_ERR_BAD_FILE, "%s: image is %dx%d, more than the "
+                                           "%llu pixels this program decodes",
+                                           RN_SHOW(paths.v[i]), h, w, RN_IMAGE_MAX_PIXELS));
         } else {
             info[i].w = w;
             info[i].h = h;

@@ -93,6 +93,33 @@ static rn_status idx_expect_end(gzFile f, const char *path, long n, const char *
     return RN_OK;
 }
 
+/* Checks the body the header announces (body bytes after a head-byte header) against the file's
+ * size before anything is allocated: a plain file must hold it exactly, and a gzip file can
+ * hold at most about 1032 times its size (deflate's largest ratio), so a 16-byte file cannot
+ * make the loader allocate a terabyte. */
+static rn_status idx_check_size(gzFile f, const char *path, uint64_t head, uint64_t body,
+                                long n, const char *unit) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return rn_fail(RN_ERR_IO, "%s: cannot stat: %s", RN_SHOW(path), strerror(errno));
+    uint64_t size = (uint64_t)st.st_size;
+    if (gzdirect(f)) {
+        if (size < head + body)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: file ends inside the %s (truncated): %llu bytes, "
+                           "its header announces %ld %s of %llu bytes in all", RN_SHOW(path), unit,
+                           (unsigned long long)size, n, unit,
+                           (unsigned long long)(head + body));
+        if (size > head + body)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: has data after the %ld %s its header announces",
+                           RN_SHOW(path), n, unit);
+    } else if (body / 1032 > size) {
+        return rn_fail(RN_ERR_BAD_FILE, "%s: its header announces %ld %s of %llu bytes, more than "
+                       "a gzip file of %llu bytes can hold (truncated or corrupt)", RN_SHOW(path),
+                       n, unit, (unsigned long long)body, (unsigned long long)size);
+    }
+    return RN_OK;
+}
+
 /* Loads one split: images file + labels file into d. */
 static rn_status load_split(rn_dataset *d, const char *dir, const char *images_name,
                             const char *labels_name) {
@@ -117,6 +144,8 @@ static rn_status load_split(rn_dataset *d, const char *dir, const char *images_n
                     RN_SHOW(ipath), n, rows, cols);
         goto done;
     }
+    if ((s = idx_check_size(fi, ipath, 16, (uint64_t)n * rows * cols, (long)n, "images")))
+        goto done;
     if ((s = idx_open(&fl, lpath, sizeof lpath, dir, labels_name))) goto done;
     if (!idx_read(fl, head, 8)) {
         s = idx_short(fl, lpath, "8-byte IDX header");
@@ -128,6 +157,7 @@ static rn_status load_split(rn_dataset *d, const char *dir, const char *images_n
                     "dimension: labels)", RN_SHOW(lpath), lmagic, IDX_LABELS_MAGIC);
         goto done;
     }
+    if ((s = idx_check_size(fl, lpath, 8, ln, (long)ln, "labels"))) goto done;
     if (ln != n) {
         s = rn_fail(RN_ERR_BAD_FILE, "%s: %u labels, but %s has %u images", RN_SHOW(lpath), ln,
                     RN_SHOW(ipath), n);

@@ -35,6 +35,12 @@ rn_status rn_image_load(rn_image *img, const char *path, int channels) {
         return rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; expected PNG or JPEG)",
                        RN_SHOW(path), stbi_failure_reason());
     }
+    if ((unsigned long long)w * (unsigned long long)h > RN_IMAGE_MAX_PIXELS) {
+        rn_free(file);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: image is %dx%d, more than the %llu pixels this "
+                       "program decodes (as Pillow refuses a decompression bomb)",
+                       RN_SHOW(path), h, w, RN_IMAGE_MAX_PIXELS);
+    }
     int want = channels ? channels : (c <= 2 ? 1 : 3);
     unsigned char *px = stbi_load_from_memory(buf, (int)size, &w, &h, &c, want);
     rn_free(file);
