@@ -808,6 +808,13 @@ static void test_bad_cifar(void **state) {
     expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "channels", NULL);
     write_text(pdir, "meta.json", "[1, 2");
     expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "JSON", NULL);
+    /* Numbers beyond a long (casting them was undefined; found by tests/fuzz/fuzz_cifar). */
+    write_text(pdir, "meta.json", "{\"format\": \"resnet.c packed data set\", \"version\": "
+               "1e55, \"channels\": 3}");
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "version 0", NULL);
+    write_text(pdir, "meta.json", "{\"format\": \"resnet.c packed data set\", \"version\": 1, "
+               "\"channels\": -1e300, \"height\": 32}");
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "channels", NULL);
 }
 
 static void test_bad_mnist(void **state) {

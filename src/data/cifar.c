@@ -7,6 +7,7 @@
 #include "data/data.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,8 +111,9 @@ typedef struct {
 
 static bool json_int(const cJSON *obj, const char *key, long lo, long hi, long *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
-        v->valuedouble < lo || v->valuedouble > hi)
+    /* The range first: casting a double outside long's range is undefined. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != floor(v->valuedouble))
         return false;
     *out = (long)v->valuedouble;
     return true;
