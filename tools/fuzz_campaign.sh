@@ -13,10 +13,12 @@ for f in build-fuzz/fuzz_*; do
     [ -x "$f" ] || continue
     n=$(basename "$f")
     mkdir -p "$out/$n"
+    start=$SECONDS
     nice -n 19 "$f" -max_total_time="$secs" -rss_limit_mb=4096 -max_len=65536 -timeout=20 \
         -print_final_stats=1 -artifact_prefix="$out/$n-" "$out/$n" "tests/fuzz/corpus/$n" \
         >"$out/$n.log" 2>&1
     rc=$?
+    took=$((SECONDS - start))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$n.log")
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out/$n.log")
     last=$(grep -E "^#[0-9]+" "$out/$n.log" | tail -1)
@@ -25,6 +27,6 @@ for f in build-fuzz/fuzz_*; do
     corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
     crashes=$(find "$out" -name "$n-crash-*" -o -name "$n-leak-*" -o -name "$n-timeout-*" \
               -o -name "$n-oom-*" | wc -l)
-    echo "$n: ${secs} s, ${execs:-?} executions (${speed:-?}/s), cov ${cov:-?} edges, ft ${ft:-?}," \
+    echo "$n: ${took} s, ${execs:-?} executions (${speed:-?}/s), cov ${cov:-?} edges, ft ${ft:-?}," \
          "corpus ${corp:-?}, exit $rc, crashes/leaks/timeouts/ooms: $crashes"
 done

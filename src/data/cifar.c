@@ -72,7 +72,7 @@ static rn_status load_records(rn_dataset *d, const char *dir, const char *const 
     if (total == 0)
         return rn_fail(RN_ERR_BAD_FILE, "%s/%s%s: no records (expected %s)", RN_SHOW(dir), files[0],
                        n_files > 1 ? " ..." : "", fmt->hint);
-    rn_status s = rn_data_alloc(d, (int)total, fmt->c, fmt->h, fmt->w, fmt->num_classes);
+    rn_status s = rn_data_alloc(d, dir, (int)total, fmt->c, fmt->h, fmt->w, fmt->num_classes);
     if (s) return s;
     /* Pass 2: read and unpack each file. */
     long at = 0;

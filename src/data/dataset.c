@@ -13,7 +13,8 @@
 
 /* ---- helpers shared by the loaders ---------------------------------------------------- */
 
-rn_status rn_data_alloc(rn_dataset *d, int n, int c, int h, int w, int num_classes) {
+rn_status rn_data_alloc(rn_dataset *d, const char *source, int n, int c, int h, int w,
+                        int num_classes) {
     memset(d, 0, sizeof *d);
     size_t bytes = (size_t)n * c * h * w;
     d->images = rn_alloc(bytes);
@@ -22,8 +23,8 @@ rn_status rn_data_alloc(rn_dataset *d, int n, int c, int h, int w, int num_class
         rn_free(d->images);
         rn_free(d->labels);
         memset(d, 0, sizeof *d);
-        return rn_fail(RN_ERR_NOMEM, "cannot allocate %zu bytes for %d images of %dx%dx%d", bytes,
-                       n, c, h, w);
+        return rn_fail(RN_ERR_NOMEM, "%s%scannot allocate %zu bytes for %d images of %dx%dx%d",
+                       source ? RN_SHOW(source) : "", source ? ": " : "", bytes, n, c, h, w);
     }
     d->n = n;
     d->c = c;
@@ -217,7 +218,7 @@ rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64
         s = rn_fail(RN_ERR_NOMEM, "cannot allocate the split of %d images", n);
         goto done;
     }
-    s = rn_data_alloc(&v, n_val, train->c, train->h, train->w, train->num_classes);
+    s = rn_data_alloc(&v, "the validation split", n_val, train->c, train->h, train->w, train->num_classes);
     if (s) goto done;
     v.class_names = rn_data_copy_names(train->class_names, train->num_classes);
     if (!v.class_names) {

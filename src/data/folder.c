@@ -259,8 +259,8 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
     }
 
     /* Pass 2: pixels, straight into the sets. */
-    if ((s = rn_data_alloc(train, n_train, c, h, w, classes.n))) goto done;
-    if (test && (s = rn_data_alloc(test, n - n_train, c, h, w, classes.n))) goto done;
+    if ((s = rn_data_alloc(train, root, n_train, c, h, w, classes.n))) goto done;
+    if (test && (s = rn_data_alloc(test, root, n - n_train, c, h, w, classes.n))) goto done;
     size_t img_size = (size_t)c * h * w;
     #pragma omp parallel for schedule(dynamic, 64)
     for (int i = 0; i < n; i++) {

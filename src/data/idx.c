@@ -163,7 +163,7 @@ static rn_status load_split(rn_dataset *d, const char *dir, const char *images_n
                     RN_SHOW(ipath), n);
         goto done;
     }
-    if ((s = rn_data_alloc(d, (int)n, 1, (int)rows, (int)cols, IDX_CLASSES))) goto done;
+    if ((s = rn_data_alloc(d, ipath, (int)n, 1, (int)rows, (int)cols, IDX_CLASSES))) goto done;
     if (!idx_read(fi, d->images, (size_t)n * rows * cols)) {
         s = idx_short(fi, ipath, "pixels");
         goto done;
