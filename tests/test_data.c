@@ -143,7 +143,7 @@ static void assert_sets_equal(const rn_dataset *a, const rn_dataset *b) {
 
 /* A set built in memory: n images (c, h, w), label i % k, pixels pix(i, byte, seed). */
 static void make_set(rn_dataset *d, int n, int c, int h, int w, int k, int seed) {
-    TU_OK(rn_data_alloc(d, n, c, h, w, k));
+    TU_OK(rn_data_alloc(d, NULL, n, c, h, w, k));
     size_t img = (size_t)c * h * w;
     for (int i = 0; i < n; i++) {
         d->labels[i] = i % k;
