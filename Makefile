@@ -10,6 +10,10 @@
 #                      exporting only the functions of include/resnet.h; objects in build/pic/)
 #   make install PREFIX=/usr/local [DESTDIR=]   the program, libresnet.a, libresnet.so.*, the
 #                      header and resnet.pc (pkg-config); make uninstall PREFIX=... removes them
+#   make fuzz          libFuzzer harnesses (tests/fuzz/fuzz_*.c) built with clang and
+#                      -fsanitize=fuzzer,address,undefined into build-fuzz/; make fuzz-run runs
+#                      each for FUZZ_SECONDS (default 30) from its seeds (tests/fuzz/corpus/NAME)
+#                      and fails on a crash, a leak or a sanitizer report
 #   make clean
 # Sources are found by wildcard: a new src/**/*.c joins the library, a new cli/*.c the program,
 # a new tests/test_*.c becomes a test binary.
@@ -17,7 +21,7 @@
 CC      ?= cc
 CFLAGS  ?= -O3 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc
-LDLIBS  += -lcjson -lstb -lturbojpeg -larchive -lz -lm -fopenmp -pthread
+LDLIBS  += -lcjson -ljansson -lstb -lturbojpeg -larchive -lz -lm -fopenmp -pthread
 
 BUILD := build
 ifeq ($(SANITIZE),1)
@@ -149,9 +153,51 @@ tests: $(TEST_BIN) $(TEST_PROG) $(PROGRAM)
 test: tests
 	@RESNET=$(abspath $(PROGRAM)) BUILD=$(BUILD) tests/run.sh
 
-clean:
-	rm -rf build build-san build-cuda resnet $(FLAVOR)
+# ---- fuzzing (clang's libFuzzer) -------------------------------------------------------------
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_FLAGS   := -O1 -g -std=c11 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+# What the harnesses reach: file I/O, the readers and config.json (not the kernels, whose
+# sanitized builds take long and which no reader calls).
+FUZZ_LIB_SRC := $(wildcard src/core/*.c src/data/*.c src/io/*.c) src/train/config.c
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_SECONDS ?= 30
+FUZZ_SKIP    ?=
 
-.PHONY: all tests test clean shared install uninstall FORCE
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/libresnet.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_BUILD)/libresnet.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libresnet.a $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+
+# Each harness (but those named in FUZZ_SKIP) for FUZZ_SECONDS on one core; new inputs go to
+# build-fuzz/corpus/NAME, the committed seeds stay as they are. A crash leaves its input in
+# build-fuzz/crash-*.
+fuzz-run: fuzz
+	@for f in $(filter-out $(FUZZ_SKIP:%=$(FUZZ_BUILD)/%),$(FUZZ_BIN)); do \
+	    n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "fuzzing $$n for $(FUZZ_SECONDS) s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -max_len=65536 -timeout=20 \
+	        -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 || \
+	        { tail -40 $(FUZZ_BUILD)/$$n.log; echo "$$n: FAILED"; exit 1; }; \
+	    grep -E "^stat::number_of_executed_units|^#[0-9]+.*DONE" $(FUZZ_BUILD)/$$n.log | tail -2; \
+	done
+
+clean:
+	rm -rf build build-san build-cuda build-fuzz resnet $(FLAVOR)
+
+.PHONY: all tests test clean shared install uninstall fuzz fuzz-run FORCE
+-include $(FUZZ_LIB_OBJ:.o=.d)
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_PROG:=.d) \
     $(TEST_UTIL_OBJ:.o=.d)

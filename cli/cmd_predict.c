@@ -45,6 +45,11 @@ static void usage(FILE *f) {
 /* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error
  * printed, nothing to free). */
 static int read_labels(const char *path, char ***out) {
+    struct stat sb; /* a FIFO or a device would block or never end */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        cli_error("%s: not a regular file, expected the labels file", path);
+        return -1;
+    }
     FILE *f = fopen(path, "r");
     if (!f) {
         cli_error("%s: cannot open the labels file: %s", path, strerror(errno));

@@ -6,19 +6,15 @@
 
 #include "cli.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
 /* An integer metadata field of the weights file into *v (left 0, the default, when absent);
  * false after printing an error if it is not a positive integer. */
 static bool meta_int(const rn_safetensors *st, const char *path, const char *key, int *v) {
-    const char *s = rn_safetensors_meta(st, key);
-    if (!s) return true;
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || errno || x < 1 || x > 1000000) {
-        cli_error("%s: metadata %s is '%s' (expected a positive integer)", path, key, s);
+    long x = *v;
+    rn_status s = rn_safetensors_meta_int(st, path, key, 1, 1000000, &x);
+    if (s != RN_OK) {
+        cli_lib_error(s);
         return false;
     }
     *v = (int)x;

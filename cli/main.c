@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);

@@ -251,8 +251,9 @@ typedef struct {
     size_t file_size;
 } rn_safetensors;
 
-/* Reads and validates a whole file (header length, JSON, dtypes, shapes versus byte sizes,
- * offsets inside the file, no overlaps, unique names, string metadata). Bad contents give
+/* Reads and validates a whole file as strictly as the format's reference reader (header length,
+ * strict JSON with unique keys, dtypes, integer shapes versus byte sizes, tensors filling the
+ * data section without gaps or overlaps, string metadata). Bad contents give
  * RN_ERR_BAD_FILE, an unreadable file RN_ERR_IO. On failure *st is left empty. Everything
  * in *st stays valid until rn_safetensors_free, which also accepts an empty struct. */
 rn_status rn_safetensors_read(rn_safetensors *st, const char *path);
@@ -260,6 +261,11 @@ void rn_safetensors_free(rn_safetensors *st);
 /* Lookups by exact name (a linear scan); NULL if absent. */
 const rn_st_tensor *rn_safetensors_find(const rn_safetensors *st, const char *name);
 const char *rn_safetensors_meta(const rn_safetensors *st, const char *key);
+/* The metadata value under key as an integer in [lo, hi], written as decimal digits only (no
+ * sign, spaces, leading zeros or exponent). RN_OK with *out unchanged when key is absent;
+ * RN_ERR_BAD_FILE with a message naming path, key and value when malformed or out of range. */
+rn_status rn_safetensors_meta_int(const rn_safetensors *st, const char *path, const char *key,
+                                  long lo, long hi, long *out);
 
 /* Writes tensors (in the given order, contiguous offsets, header padded with spaces to a
  * multiple of 8 bytes, "__metadata__" first when n_meta > 0) atomically: a temporary file in
@@ -554,7 +560,8 @@ void rn_dataset_free(rn_dataset *d);
 
 /* Per-channel mean and standard deviation (population, divisor n) of pixel/255 over every
  * image of the set, for rn_norm-style input normalization. d->c must be <= 4; an empty set
- * gives mean 0, std 1. */
+ * gives mean 0, std 1. A std below 1/255 (one grey level; 0 when a channel's pixels are all
+ * equal) is raised to 1/255, so that normalized inputs stay finite. */
 rn_norm rn_dataset_norm(const rn_dataset *d);
 
 /* Moves n_val images (0 <= n_val <= train->n), chosen by a Fisher-Yates shuffle seeded with

@@ -72,12 +72,12 @@ st_len "$W" "$B/len_short.st" 100
 check_error "header length cuts the JSON" "len_short.st: header is not valid JSON" \
     predict --weights "$B/len_short.st" "$IMG"
 st_len "$W" "$B/len_long.st" $((HLEN + 8))
-check_error "header length takes in data bytes" "len_long.st: header has other bytes after its JSON" \
+check_error "header length takes in data bytes" "len_long.st: header is not valid JSON: end of file expected" \
     predict --weights "$B/len_long.st" "$IMG"
 
 # ---- weights files: the JSON header
 st_edit "$W" "$B/json.st" 's/^{"__metadata__":{/{"__metadata__":{{/'
-check_error "bad JSON" "json.st: header is not valid JSON \(error near header byte 18\)" \
+check_error "bad JSON" "json.st: header is not valid JSON: string or '}' expected near '\{' \(at header byte 18\)" \
     predict --weights "$B/json.st" "$IMG"
 st_edit "$W" "$B/json_end.st" 's/}} *$/}/'
 check_error "JSON cut short" "json_end.st: header is not valid JSON" \
@@ -96,7 +96,7 @@ check_error "offsets out of range" \
     "off_range.st: tensor 'bn1.bias': data_offsets \[0, 99999999\] go beyond the data section" \
     predict --weights "$B/off_range.st" "$IMG"
 st_edit "$W" "$B/off_2e53.st" 's/"bn1.bias":{"data_offsets":\[0,64\]/"bn1.bias":{"data_offsets":[0,18446744073709551616]/'
-check_error "offset beyond 2^53" "off_2e53.st: tensor 'bn1.bias': data_offsets\[1\] = .* is too large" \
+check_error "offset beyond 2^64" "off_2e53.st: header is not valid JSON: too big integer" \
     predict --weights "$B/off_2e53.st" "$IMG"
 st_edit "$W" "$B/off_neg.st" 's/"bn1.bias":{"data_offsets":\[0,64\]/"bn1.bias":{"data_offsets":[-64,64]/'
 check_error "negative offset" "off_neg.st: tensor 'bn1.bias': data_offsets\[0\] = -64 is negative" \
@@ -112,7 +112,7 @@ st_edit "$W" "$B/overlap.st" 's/"bn1.running_mean":{"data_offsets":\[72,136\]/"b
 check_error "overlapping tensors" "overlap.st: tensors '[^']*' .* and '[^']*' .* overlap" \
     predict --weights "$B/overlap.st" "$IMG"
 st_edit "$W" "$B/dup.st" 's/"bn1.bias":{"data_offsets":\[0,64\],"dtype":"F32","shape":\[16\]},/&&/'
-check_error "tensor named twice" "dup.st: tensor 'bn1.bias' appears twice" \
+check_error "tensor named twice" "dup.st: header is not valid JSON: duplicate object key near '\"bn1.bias\"'" \
     predict --weights "$B/dup.st" "$IMG"
 st_edit "$W" "$B/dtype_unknown.st" 's/\("bn1.bias":{[^}]*"dtype":\)"F32"/\1"Q32"/'
 check_error "unknown dtype" "dtype_unknown.st: tensor 'bn1.bias': unknown dtype \"Q32\"" \
@@ -158,13 +158,13 @@ st_edit "$W" "$B/no_model.st" 's/"model":"resnet20",//'
 check_error "no model anywhere" "no_model.st: no model name in the metadata \(name the model" \
     predict --weights "$B/no_model.st" "$IMG"
 st_edit "$W" "$B/meta_norm.st" 's/"model":"resnet20"/"model":"resnet20","mean":"0.5,0.5","std":"1,1,1"/'
-check_error "metadata mean of 2 values" "meta_norm.st: metadata mean/std must each be 3 comma-separated numbers" \
+check_error "metadata mean of 2 values" "meta_norm.st: metadata mean '0.5,0.5' / std '1,1,1': expected 3 comma-separated decimal numbers" \
     predict --weights "$B/meta_norm.st" "$IMG"
 st_edit "$W" "$B/meta_std.st" 's/"model":"resnet20"/"model":"resnet20","mean":"0.5,0.5,0.5","std":"1,0,1"/'
-check_error "metadata std of 0" "meta_std.st: metadata std must be positive" \
+check_error "metadata std of 0" "meta_std.st: metadata std '1,0,1': every value must be positive" \
     predict --weights "$B/meta_std.st" "$IMG"
 st_edit "$W" "$B/meta_int.st" 's/"model":"resnet20"/"model":"resnet20","num_classes":"abc"/'
-check_error "metadata num_classes 'abc'" "meta_int.st: metadata in_channels/in_height/in_width/num_classes must be positive" \
+check_error "metadata num_classes 'abc'" "meta_int.st: metadata num_classes is 'abc' \(expected an integer in \[1, 1000000\], decimal digits only\)" \
     predict --weights "$B/meta_int.st" "$IMG"
 check_error "metadata num_classes 'abc', --model" "meta_int.st: metadata num_classes is 'abc'" \
     predict --model resnet20 --weights "$B/meta_int.st" "$IMG"
@@ -223,7 +223,7 @@ check_error "GIF image" "anim.gif: a GIF image, which is not read \(expected PNG
 head -c 100 "$IMG" >"$B/cut.png"
 check_error "truncated PNG" "cut.png: cannot decode image" predict --weights "$W" "$B/cut.png"
 head -c 33 "$IMG" >"$B/header_only.png"
-check_error "PNG of only its header" "header_only.png: cannot decode image \(truncated or corrupt\)" \
+check_error "PNG of only its header" "header_only.png: cannot decode image \(PNG: no IEND chunk; truncated\)" \
     predict --weights "$W" "$B/header_only.png"
 head -c 300 tests/data/images/rgb32.jpg >"$B/cut.jpg"
 check_error "truncated JPEG" "cut.jpg: cannot decode image" predict --weights "$W" "$B/cut.jpg"
@@ -232,6 +232,69 @@ check_error "10-byte JPEG" "stub.jpg: not a readable image" predict --weights "$
 cp "$IMG" "$B/huge.png" # IHDR width and height (bytes 16..23) set to 30000 x 30000
 printf '\000\000\165\060\000\000\165\060' | dd of="$B/huge.png" bs=1 seek=16 conv=notrunc 2>/dev/null
 check_error "PNG claiming 30000x30000" "huge.png: " predict --weights "$W" "$B/huge.png"
+
+# ---- hardening: FIFOs, strict metadata, PNG CRCs, long names
+# A FIFO as weights, image or labels: refused at once (opening one blocks until a writer comes;
+# timeout turns such a hang into a failure).
+mkfifo "$B/fifo.st" "$B/fifo.png" "$B/fifo.txt"
+predict_t() { timeout 20 "$RESNET" predict "$@"; }
+check_error "weights file is a FIFO" "fifo.st: is a FIFO \(named pipe\), expected a file" \
+    predict_t --weights "$B/fifo.st" "$IMG"
+check_error "image is a FIFO" "fifo.png: is a FIFO \(named pipe\), expected a PNG or JPEG image" \
+    predict_t --weights "$W" "$B/fifo.png"
+check_error "labels file is a FIFO" "fifo.txt: not a regular file, expected the labels file" \
+    predict_t --weights "$W" --labels "$B/fifo.txt" "$IMG"
+check_error "weights file is a device" "/dev/zero: is a character device, expected a file" \
+    predict_t --weights /dev/zero "$IMG"
+# Metadata numbers: finite in float, strictly decimal.
+st_edit "$W" "$B/meta_std_big.st" 's/"model":"resnet20"/"model":"resnet20","mean":"0.5,0.5,0.5","std":"1e40,1,1"/'
+check_error "metadata std 1e40 (infinite as a float)" "meta_std_big.st: metadata mean .* std '1e40,1,1': .*within the float range" \
+    predict --weights "$B/meta_std_big.st" "$IMG"
+st_edit "$W" "$B/meta_mean_hex.st" 's/"model":"resnet20"/"model":"resnet20","mean":"0x1,0,0","std":"1,1,1"/'
+check_error "metadata mean in hex" "meta_mean_hex.st: metadata mean '0x1,0,0'" \
+    predict --weights "$B/meta_mean_hex.st" "$IMG"
+st_edit "$W" "$B/meta_mean_space.st" 's/"model":"resnet20"/"model":"resnet20","mean":" 0.5,0.5,0.5","std":"1,1,1"/'
+check_error "metadata mean with a space" "meta_mean_space.st: metadata mean ' 0.5,0.5,0.5'" \
+    predict --weights "$B/meta_mean_space.st" "$IMG"
+st_edit "$W" "$B/meta_int_space.st" 's/"model":"resnet20"/"model":"resnet20","in_channels":" 3"/'
+check_error "metadata in_channels ' 3'" "meta_int_space.st: metadata in_channels is ' 3' \(expected an integer" \
+    predict --weights "$B/meta_int_space.st" "$IMG"
+st_edit "$W" "$B/meta_int_hex.st" 's/"model":"resnet20"/"model":"resnet20","num_classes":"0x10"/'
+check_error "metadata num_classes '0x10', --model" "meta_int_hex.st: metadata num_classes is '0x10'" \
+    predict --model resnet20 --weights "$B/meta_int_hex.st" "$IMG"
+# The header as strict as the reference reader.
+st_edit "$W" "$B/dup_dtype.st" 's/"bn1.bias":{"data_offsets":\[0,64\],"dtype":"F32"/&,"dtype":"F16"/'
+check_error "a repeated \"dtype\" key" "dup_dtype.st: header is not valid JSON: duplicate object key near '\"dtype\"'" \
+    predict --weights "$B/dup_dtype.st" "$IMG"
+st_edit "$W" "$B/nul_name.st" 's/"bn1.bias":/"bn1.bias\\u0000x":/'
+check_error "\\u0000 in a tensor name" "nul_name.st: header is not valid JSON: NUL byte in object key" \
+    predict --weights "$B/nul_name.st" "$IMG"
+n=$((HLEN + 8)); { u64le "$n"; printf '\357\273\277'; tail -c +9 "$W" | head -c "$HLEN"; printf '     '; tail -c +$((9 + HLEN)) "$W"; } >"$B/bom.st"
+check_error "a byte-order mark before the header" "bom.st: header is not valid JSON: invalid token near" \
+    predict --weights "$B/bom.st" "$IMG"
+{ u64le "$HLEN"; tail -c +9 "$W" | head -c "$HLEN" | sed 's/ *$//' | tr -d '\n'; } >"$B/nul_pad.st"
+while [ $(($(stat -c %s "$B/nul_pad.st") - 8)) -lt "$HLEN" ]; do printf '\000' >>"$B/nul_pad.st"; done
+tail -c +$((9 + HLEN)) "$W" >>"$B/nul_pad.st"
+check_error "raw NUL bytes in the header" "nul_pad.st: header is not valid JSON" \
+    predict --weights "$B/nul_pad.st" "$IMG"
+cp "$W" "$B/trailing.st"
+printf 'x' >>"$B/trailing.st"
+check_error "bytes after the last tensor" "trailing.st: the tensors end at data offset [0-9]+, but the data section has [0-9]+ bytes" \
+    predict --weights "$B/trailing.st" "$IMG"
+st_edit "$W" "$B/real_shape.st" 's/\("bn1.bias":{[^}]*"shape":\)\[16\]/\1[16.0]/'
+check_error "a shape written as a real number" "real_shape.st: tensor 'bn1.bias': shape\[0\] = 16 is a real number, not an integer" \
+    predict --weights "$B/real_shape.st" "$IMG"
+# PNG chunk CRCs: one flipped bit inside IDAT.
+cp "$IMG" "$B/flip.png"
+at=$(grep -obUa "IDAT" "$IMG" | head -1 | cut -d: -f1)
+byte=$(od -An -t u1 -j $((at + 20)) -N 1 "$IMG" | tr -d ' ')
+printf "\\$(printf '%03o' $((byte ^ 16)))" | dd of="$B/flip.png" bs=1 seek=$((at + 20)) conv=notrunc 2>/dev/null
+check_error "PNG with a flipped bit in IDAT" "flip.png: cannot decode image \(PNG: chunk IDAT at byte [0-9]+ has CRC 0x[0-9a-f]+, its contents give 0x[0-9a-f]+; corrupt\)" \
+    predict --weights "$W" "$B/flip.png"
+# A 100,000-character file name is echoed cut to about 60 characters.
+long=$(head -c 100000 /dev/zero | tr '\0' 'a')
+check_error "a 100000-character weights name" "^resnet: a{30}\.\.\.a{30}: cannot open: File name too long$" \
+    predict --weights "$long" "$IMG"
 
 # ---- options
 check_error "--top 0" "--top: expected an integer in \[1, 100000\], got '0'" predict --weights "$W" --top 0 "$IMG"

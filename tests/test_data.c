@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
@@ -171,7 +172,7 @@ static void assert_sets_permuted(const rn_dataset *a, const rn_dataset *b) {
 
 /* A set built in memory: n images (c, h, w), label i % k, pixels pix(i, byte, seed). */
 static void make_set(rn_dataset *d, int n, int c, int h, int w, int k, int seed) {
-    TU_OK(rn_data_alloc(d, n, c, h, w, k));
+    TU_OK(rn_data_alloc(d, NULL, n, c, h, w, k));
     size_t img = (size_t)c * h * w;
     for (int i = 0; i < n; i++) {
         d->labels[i] = i % k;
@@ -982,7 +983,15 @@ static void test_bad_cifar(void **state) {
         snprintf(name, sizeof name, "data_batch_%d.bin", b);
         write_bytes(dir, name, "", 0);
     }
-    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "no records", NULL, NULL);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "data_batch_1.bin", "empty file", NULL);
+    /* One empty batch among full ones (it used to load as zero records). */
+    make_cifar10(dir, false);
+    write_bytes(dir, "data_batch_3.bin", "", 0);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "data_batch_3.bin: empty file",
+                     "expected CIFAR-10", NULL);
+    make_cifar10(dir, false);
+    write_bytes(dir, "test_batch.bin", "", 0);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "test_batch.bin: empty file", NULL, NULL);
     /* CIFAR-100 truncated and missing. */
     const char *d100 = fresh_dir("bad_cifar100");
     snprintf(spec, sizeof spec, "cifar100:%s", d100);
@@ -1004,6 +1013,13 @@ static void test_bad_cifar(void **state) {
     expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "channels", NULL);
     write_text(pdir, "meta.json", "[1, 2");
     expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "JSON", NULL);
+    /* Numbers beyond a long (casting them was undefined; found by tests/fuzz/fuzz_cifar). */
+    write_text(pdir, "meta.json", "{\"format\": \"resnet.c packed data set\", \"version\": "
+               "1e55, \"channels\": 3}");
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "version 0", NULL);
+    write_text(pdir, "meta.json", "{\"format\": \"resnet.c packed data set\", \"version\": 1, "
+               "\"channels\": -1e300, \"height\": 32}");
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "meta.json", "channels", NULL);
 }
 
 static void test_bad_mnist(void **state) {
@@ -1122,6 +1138,156 @@ static void test_bad_folder(void **state) {
     expect_load_fail(spec, &opts, RN_ERR_BAD_ARG, "resize 5x0", NULL, NULL);
 }
 
+/* A gzip IDX file must end with its trailer (CRC-32 and length of the data), and the CRC must
+ * match: without the check a file cut inside its trailer loaded without complaint. */
+static void test_bad_gzip_trailer(void **state) {
+    const char *dir = fresh_dir("bad_gzip");
+    char spec[600], path[1024];
+    snprintf(spec, sizeof spec, "mnist:%s", dir);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
+    rn_dataset tr, te;
+    make_mnist(dir);
+    TU_OK(rn_dataset_load(&tr, &te, spec, NULL));
+    rn_dataset_free(&tr);
+    rn_dataset_free(&te);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    truncate(path, st.st_size - 8); /* no trailer at all */
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "t10k-images-idx3-ubyte.gz",
+                     "ends before its trailer", NULL);
+    make_mnist(dir);
+    truncate(path, st.st_size - 3); /* half the length field */
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "t10k-images-idx3-ubyte.gz", "trailer", NULL);
+    make_mnist(dir); /* a wrong CRC */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, st.st_size - 8, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, st.st_size - 8, SEEK_SET);
+    fputc(c ^ 1, f);
+    fclose(f);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "t10k-images-idx3-ubyte.gz",
+                     "incorrect data check", NULL);
+    /* A 40-byte gzip file whose header claims 2^28 images of 256x256: refused before the 16 TiB
+     * it announces are allocated. */
+    make_mnist(dir);
+    uint8_t head[16];
+    put_be32(head, 0x803);
+    put_be32(head + 4, 1u << 28);
+    put_be32(head + 8, 64);
+    put_be32(head + 12, 64);
+    write_gz(dir, "t10k-images-idx3-ubyte.gz", head, 16);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "t10k-images-idx3-ubyte.gz",
+                     "more than a gzip file of", NULL);
+}
+
+/* FIFOs where the loaders expect files: refused before they are opened (opening one blocks
+ * until a writer comes; the alarm turns such a hang into a failure). */
+static void test_bad_fifo(void **state) {
+    char spec[600], path[1024];
+    alarm(60);
+    const char *dir = fresh_dir("fifo_mnist");
+    snprintf(spec, sizeof spec, "mnist:%s", dir);
+    make_mnist(dir);
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_load_fail(spec, NULL, RN_ERR_IO, "train-images-idx3-ubyte: is a FIFO", NULL, NULL);
+    dir = fresh_dir("fifo_cifar");
+    snprintf(spec, sizeof spec, "cifar10:%s", dir);
+    make_cifar10(dir, false);
+    snprintf(path, sizeof path, "%s/batches.meta.txt", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_load_fail(spec, NULL, RN_ERR_IO, "batches.meta.txt: is a FIFO", NULL, NULL);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_load_fail(spec, NULL, RN_ERR_IO, "meta.json: is a FIFO", NULL, NULL);
+    const char *root = make_folder("fifo_folder");
+    snprintf(spec, sizeof spec, "folder:%s", root);
+    snprintf(path, sizeof path, "%s/train/cat/pipe.png", root);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_load_fail(spec, NULL, RN_ERR_IO, "pipe.png: is a FIFO", "PNG or JPEG", NULL);
+    alarm(0);
+}
+
+/* PNG chunk CRCs: a single flipped bit inside IDAT is refused (stb_image alone decoded it),
+ * and so is a PNG cut before its IEND chunk. */
+static void test_bad_png_crc(void **state) {
+    const char *root = make_folder("png_crc");
+    char spec[600], path[1024];
+    snprintf(spec, sizeof spec, "folder:%s", root);
+    snprintf(path, sizeof path, "%s/train/ant/z.PNG", root);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    uint8_t *idat = memmem(buf, n, "IDAT", 4);
+    assert_non_null(idat);
+    int flips = 0, refused = 0;
+    for (uint8_t *p = idat + 4; p < buf + n - 16 && flips < 8; p += 3, flips++) {
+        *p ^= 0x20;
+        write_bytes(root, "train/ant/z.PNG", buf, n);
+        rn_image img;
+        rn_status s = rn_image_load(&img, path, 0);
+        if (s == RN_OK) rn_image_free(&img);
+        else if (strstr(rn_error_message(), "CRC")) refused++;
+        *p ^= 0x20;
+    }
+    print_message("    %d of %d single-bit flips in IDAT refused\n", refused, flips);
+    assert_int_equal(refused, flips);
+    idat[6] ^= 0x01;
+    write_bytes(root, "train/ant/z.PNG", buf, n);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "z.PNG: cannot decode image", "chunk IDAT",
+                     "CRC");
+    idat[6] ^= 0x01;
+    write_bytes(root, "train/ant/z.PNG", buf, n - 12); /* without IEND */
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "z.PNG", "no IEND chunk", NULL);
+    /* A header claiming 16000 x 16000 pixels (1.4x Pillow's decompression-bomb limit, below
+     * stb_image's own limit of 2^30 bytes). */
+    write_bytes(root, "train/ant/z.PNG", buf, n);
+    memcpy(buf + 16, "\x00\x00\x3e\x80\x00\x00\x3e\x80", 8);
+    uint32_t crc = (uint32_t)crc32(0, buf + 12, 17);
+    put_be32(buf + 29, crc);
+    write_bytes(root, "train/ant/z.PNG", buf, n);
+    expect_load_fail(spec, NULL, RN_ERR_BAD_FILE, "z.PNG: image is 16000x16000", "pixels", NULL);
+}
+
+/* A set whose pixels are all equal has std 0; the normalization must stay finite. */
+static void test_norm_constant(void **state) {
+    rn_dataset d;
+    make_set(&d, 4, 3, 5, 4, 2, 6);
+    memset(d.images, 77, (size_t)4 * 3 * 5 * 4);
+    rn_norm nm = rn_dataset_norm(&d);
+    for (int c = 0; c < 3; c++) {
+        assert_true(fabsf(nm.mean[c] - 77.0f / 255) < 1e-6f);
+        assert_true(nm.std[c] == (float)(1.0 / 255));
+        float x = (77.0f / 255 - nm.mean[c]) / nm.std[c], y = (1.0f - nm.mean[c]) / nm.std[c];
+        assert_true(isfinite(x) && isfinite(y) && fabsf(x) < 1e-3f && y <= 255.0f);
+    }
+    rn_dataset_free(&d);
+}
+
+/* A 100,000-character folder name is echoed cut, never whole. */
+static void test_bad_long_name(void **state) {
+    size_t n = 100000;
+    char *spec = malloc(n + 16);
+    assert_non_null(spec);
+    strcpy(spec, "mnist:");
+    memset(spec + 6, 'd', n);
+    spec[6 + n] = 0;
+    rn_dataset tr;
+    assert_int_not_equal(rn_dataset_load(&tr, NULL, spec, NULL), RN_OK);
+    print_message("    %s\n", rn_error_message());
+    assert_true(strlen(rn_error_message()) < 400);
+    assert_non_null(strstr(rn_error_message(), "ddd...ddd"));
+    spec[3] = 'x'; /* an unknown kind echoes the spec itself */
+    assert_int_equal(rn_dataset_load(&tr, NULL, spec, NULL), RN_ERR_BAD_ARG);
+    assert_true(strlen(rn_error_message()) < 400);
+    free(spec);
+}
+
 static void test_bad_spec(void **state) {
     expect_load_fail("imagenet:/data", NULL, RN_ERR_BAD_ARG, "imagenet:/data", "cifar10:DIR",
                      "folder:ROOT");
@@ -1142,6 +1308,9 @@ int main(void) {
         cmocka_unit_test(test_pack_shuffles),
         cmocka_unit_test(test_bad_cifar),        cmocka_unit_test(test_bad_mnist),
         cmocka_unit_test(test_bad_folder),       cmocka_unit_test(test_bad_spec),
+        cmocka_unit_test(test_bad_gzip_trailer), cmocka_unit_test(test_bad_fifo),
+        cmocka_unit_test(test_bad_png_crc),      cmocka_unit_test(test_norm_constant),
+        cmocka_unit_test(test_bad_long_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

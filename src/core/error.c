@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 static _Thread_local char rn_error_buf[1024];
 
@@ -16,6 +17,33 @@ rn_status rn_fail(rn_status status, const char *fmt, ...) {
 }
 
 const char *rn_error_message(void) { return rn_error_buf; }
+
+/* Copies s[from, to) into out, control characters as '?'; returns the bytes written. */
+static size_t show_copy(char *out, const char *s, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++)
+        out[i - from] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    return to - from;
+}
+
+const char *rn_show(const char *s, char buf[RN_SHOW_SIZE]) {
+    enum { WHOLE = 64, KEEP = 30 };
+    if (!s) s = "(null)";
+    size_t n = strnlen(s, WHOLE + 1), k;
+    if (n <= WHOLE) {
+        k = show_copy(buf, s, 0, n);
+    } else {
+        n = strlen(s);
+        size_t head = KEEP, tail = n - KEEP;
+        while (head > 0 && ((unsigned char)s[head] & 0xC0) == 0x80) head--; /* inside a char */
+        while (tail < n && ((unsigned char)s[tail] & 0xC0) == 0x80) tail++;
+        k = show_copy(buf, s, 0, head);
+        memcpy(buf + k, "...", 3);
+        k += 3;
+        k += show_copy(buf + k, s, tail, n);
+    }
+    buf[k] = 0;
+    return buf;
+}
 
 const char *rn_status_name(rn_status s) {
     switch (s) {

@@ -19,12 +19,42 @@ void *rn_alloc(size_t bytes);
 void *rn_calloc(size_t bytes);
 void rn_free(void *p);
 
-/* Reads a whole file into a fresh buffer (rn_free it). RN_ERR_IO with a message on failure. */
+/* The size of the buffer rn_show fills. */
+#define RN_SHOW_SIZE 72
+
+/* s made safe to echo in a one-line message: control characters become '?', and text longer
+ * than 64 bytes keeps its first and last 30 bytes around "..." (never cutting a UTF-8
+ * character). Returns buf. For file names, names read from files, and user settings. */
+const char *rn_show(const char *s, char buf[RN_SHOW_SIZE]);
+
+/* rn_show into a buffer that lives until the end of the enclosing block, for message
+ * arguments: rn_fail(RN_ERR_IO, "%s: cannot open", RN_SHOW(path)). */
+#define RN_SHOW(s) rn_show((s), (char[RN_SHOW_SIZE]){0})
+
+/* Opens path for reading, refusing anything but a regular file (a FIFO, device, socket or
+ * directory) before it is opened: opening a FIFO would block until a writer appears, reading
+ * a device may never end. what says what the file should be, for the message ("a PNG or JPEG
+ * image"; NULL: "a file"). *fd is a blocking descriptor; close it. RN_ERR_IO with a message
+ * naming the file on failure. */
+rn_status rn_open_regular(const char *path, const char *what, int *fd);
+
+/* rn_open_regular as a stdio stream ("rb"); fclose it. */
+rn_status rn_fopen_regular(const char *path, const char *what, FILE **f);
+
+/* Reads a whole regular file (see rn_open_regular) into a fresh buffer with a NUL after its
+ * last byte (rn_free it). RN_ERR_IO with a message on failure. */
 rn_status rn_read_file(const char *path, void **buf, size_t *size);
+
+/* rn_read_file, saying what the file should be when it is not a regular file. */
+rn_status rn_read_file_of(const char *path, const char *what, void **buf, size_t *size);
 
 /* Writes bytes to path atomically: path.tmp.PID, fsync, rename, fsync of the directory. */
 rn_status rn_write_file_atomic(const char *path, const void *const *parts, const size_t *sizes,
                                int n_parts);
+
+/* The most pixels an image may have: Pillow's limit (twice its MAX_IMAGE_PIXELS, where it
+ * raises DecompressionBombError), so that a small file cannot claim gigabytes of pixels. */
+#define RN_IMAGE_MAX_PIXELS 178956970ull
 
 #define RN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RN_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -1,10 +1,12 @@
 /*
- * memory.c — aligned allocation and whole-file I/O (reading, atomic writing).
+ * memory.c — aligned allocation and file I/O: opening for reading (regular files only),
+ * whole-file reading, atomic writing.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,40 +26,97 @@ void *rn_calloc(size_t bytes) {
 
 void rn_free(void *p) { free(p); }
 
+/* What a non-regular file is, for messages. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "is a directory";
+    if (S_ISFIFO(mode)) return "is a FIFO (named pipe)";
+    if (S_ISCHR(mode)) return "is a character device";
+    if (S_ISBLK(mode)) return "is a block device";
+    if (S_ISSOCK(mode)) return "is a socket";
+    return "is not a regular file";
+}
+
+rn_status rn_open_regular(const char *path, const char *what, int *fd) {
+    *fd = -1;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return rn_fail(RN_ERR_IO, "%s: cannot open: %s", RN_SHOW(path), strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return rn_fail(RN_ERR_IO, "%s: %s, expected %s", RN_SHOW(path),
+                       file_kind(sb.st_mode), what ? what : "a file");
+    /* O_NONBLOCK: should the path have become a FIFO since the stat, open returns at once and
+     * the fstat below refuses it. */
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (f < 0) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", RN_SHOW(path), strerror(errno));
+    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(f);
+        return rn_fail(RN_ERR_IO, "%s: %s, expected %s", RN_SHOW(path),
+                       file_kind(sb.st_mode), what ? what : "a file");
+    }
+    int flags = fcntl(f, F_GETFL);
+    if (flags < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(f);
+        return rn_fail(RN_ERR_IO, "%s: cannot open: %s", RN_SHOW(path), strerror(e));
+    }
+    *fd = f;
+    return RN_OK;
+}
+
+rn_status rn_fopen_regular(const char *path, const char *what, FILE **out) {
+    *out = NULL;
+    int fd;
+    rn_status s = rn_open_regular(path, what, &fd);
+    if (s) return s;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return rn_fail(RN_ERR_IO, "%s: cannot open: %s", RN_SHOW(path), strerror(e));
+    }
+    *out = f;
+    return RN_OK;
+}
+
 rn_status rn_read_file(const char *path, void **buf, size_t *size) {
+    return rn_read_file_of(path, NULL, buf, size);
+}
+
+rn_status rn_read_file_of(const char *path, const char *what, void **buf, size_t *size) {
     *buf = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    /* fopen succeeds on a directory, and ftell then gives a bogus size (LONG_MAX on ext4). */
+    int fd;
+    rn_status s = rn_open_regular(path, what, &fd);
+    if (s) return s;
     struct stat sb;
-    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        fclose(f);
-        return rn_fail(RN_ERR_IO, "%s: is a directory, expected a file", path);
+    if (fstat(fd, &sb) != 0 || sb.st_size < 0 || (uint64_t)sb.st_size >= SIZE_MAX / 2) {
+        close(fd);
+        return rn_fail(RN_ERR_IO, "%s: cannot determine the file size", RN_SHOW(path));
     }
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return rn_fail(RN_ERR_IO, "%s: cannot seek (not a regular file?)", path);
-    }
-    long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return rn_fail(RN_ERR_IO, "%s: cannot determine the file size", path);
-    }
-    void *p = rn_alloc((size_t)len + 1);
+    size_t len = (size_t)sb.st_size;
+    char *p = rn_alloc(len + 1);
     if (!p) {
-        fclose(f);
-        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %ld bytes to read it", path, len);
+        close(fd);
+        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes to read it",
+                       RN_SHOW(path), len + 1);
     }
-    if (len > 0 && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        fclose(f);
-        rn_free(p);
-        return rn_fail(RN_ERR_IO, "%s: read failed", path);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, p + got, len - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            close(fd);
+            rn_free(p);
+            return rn_fail(RN_ERR_IO, "%s: read failed: %s", RN_SHOW(path),
+                           e ? strerror(e) : "the file got shorter while being read");
+        }
+        got += (size_t)r;
     }
-    fclose(f);
-    ((char *)p)[len] = 0;
+    close(fd);
+    p[len] = 0;
     *buf = p;
-    *size = (size_t)len;
+    *size = len;
     return RN_OK;
 }
 
@@ -65,9 +124,9 @@ rn_status rn_write_file_atomic(const char *path, const void *const *parts, const
                                int n_parts) {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", path);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(path));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return rn_fail(RN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fd < 0) return rn_fail(RN_ERR_IO, "%s: cannot create: %s", RN_SHOW(tmp), strerror(errno));
     for (int i = 0; i < n_parts; i++) {
         const char *p = parts[i];
         size_t left = sizes[i];
@@ -78,7 +137,7 @@ rn_status rn_write_file_atomic(const char *path, const void *const *parts, const
                 int e = errno;
                 close(fd);
                 unlink(tmp);
-                return rn_fail(RN_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+                return rn_fail(RN_ERR_IO, "%s: write failed: %s", RN_SHOW(tmp), strerror(e));
             }
             p += w;
             left -= (size_t)w;
@@ -87,12 +146,12 @@ rn_status rn_write_file_atomic(const char *path, const void *const *parts, const
     if (fsync(fd) != 0 || close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return rn_fail(RN_ERR_IO, "%s: fsync/close failed: %s", tmp, strerror(e));
+        return rn_fail(RN_ERR_IO, "%s: fsync/close failed: %s", RN_SHOW(tmp), strerror(e));
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        return rn_fail(RN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
+        return rn_fail(RN_ERR_IO, "%s: cannot rename into place: %s", RN_SHOW(path), strerror(e));
     }
     /* Make the rename itself durable. */
     char dir[4096];

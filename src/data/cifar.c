@@ -8,6 +8,7 @@
 #include "data/data.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,7 +36,9 @@ typedef struct {
     const char *hint; /* what the folder should hold, for messages about missing files */
 } record_format;
 
-/* Reads files (all of one split) of records into d. expected < 0: any count. */
+/* Reads files (all of one split) of records into d. expected: the total meta.json gives, < 0
+ * when there is none; then every file must hold a record (with meta.json, a pack of fewer than
+ * 5 images has empty batch files, and the total is checked instead). */
 static rn_status load_records(rn_dataset *d, const char *dir, const char *const *files,
                               int n_files, const record_format *fmt, long expected) {
     size_t pixels = (size_t)fmt->c * fmt->h * fmt->w;
@@ -46,31 +49,35 @@ static rn_status load_records(rn_dataset *d, const char *dir, const char *const 
     /* Pass 1: sizes, so that the set is allocated once. */
     for (int f = 0; f < n_files; f++) {
         if (!rn_data_path(path, sizeof path, dir, files[f]))
-            return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+            return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
         struct stat st;
         if (stat(path, &st) != 0)
-            return rn_fail(RN_ERR_IO, "%s: cannot open: %s (expected %s)", path, strerror(errno),
-                           fmt->hint);
+            return rn_fail(RN_ERR_IO, "%s: cannot open: %s (expected %s)", RN_SHOW(path),
+                           strerror(errno), fmt->hint);
         if (!S_ISREG(st.st_mode))
-            return rn_fail(RN_ERR_IO, "%s: not a regular file (expected %s)", path, fmt->hint);
+            return rn_fail(RN_ERR_IO, "%s: not a regular file (expected %s)", RN_SHOW(path),
+                           fmt->hint);
         if ((size_t)st.st_size % rec != 0)
             return rn_fail(RN_ERR_BAD_FILE,
                            "%s: %lld bytes is not a whole number of %zu-byte records (%d label "
                            "byte%s + %dx%dx%d pixels); the file is truncated or not this format",
-                           path, (long long)st.st_size, rec, fmt->label_bytes,
+                           RN_SHOW(path), (long long)st.st_size, rec, fmt->label_bytes,
                            fmt->label_bytes > 1 ? "s" : "", fmt->c, fmt->h, fmt->w);
+        if (st.st_size == 0 && expected < 0)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: empty file (expected %s)", RN_SHOW(path),
+                           fmt->hint);
         counts[f] = (long)((size_t)st.st_size / rec);
         total += counts[f];
         if (total > INT32_MAX / 2)
-            return rn_fail(RN_ERR_BAD_FILE, "%s: too many records (%ld)", path, total);
+            return rn_fail(RN_ERR_BAD_FILE, "%s: too many records (%ld)", RN_SHOW(path), total);
     }
     if (expected >= 0 && total != expected)
         return rn_fail(RN_ERR_BAD_FILE, "%s/%s%s: %ld records in all, expected %ld (meta.json)",
-                       dir, files[0], n_files > 1 ? " ..." : "", total, expected);
+                       RN_SHOW(dir), files[0], n_files > 1 ? " ..." : "", total, expected);
     if (total == 0)
-        return rn_fail(RN_ERR_BAD_FILE, "%s/%s%s: no records (expected %s)", dir, files[0],
+        return rn_fail(RN_ERR_BAD_FILE, "%s/%s%s: no records (expected %s)", RN_SHOW(dir), files[0],
                        n_files > 1 ? " ..." : "", fmt->hint);
-    rn_status s = rn_data_alloc(d, (int)total, fmt->c, fmt->h, fmt->w, fmt->num_classes);
+    rn_status s = rn_data_alloc(d, dir, (int)total, fmt->c, fmt->h, fmt->w, fmt->num_classes);
     if (s) return s;
     /* Pass 2: read and unpack each file. */
     long at = 0;
@@ -81,7 +88,7 @@ static rn_status load_records(rn_dataset *d, const char *dir, const char *const 
         if ((s = rn_read_file(path, &buf, &size))) return s;
         if (size != (size_t)counts[f] * rec) {
             rn_free(buf);
-            return rn_fail(RN_ERR_IO, "%s: changed size while being read", path);
+            return rn_fail(RN_ERR_IO, "%s: changed size while being read", RN_SHOW(path));
         }
         const uint8_t *p = buf;
         for (long r = 0; r < counts[f]; r++, p += rec) {
@@ -90,7 +97,7 @@ static rn_status load_records(rn_dataset *d, const char *dir, const char *const 
                 rn_free(buf);
                 return rn_fail(RN_ERR_BAD_FILE,
                                "%s: record %ld has label %d, expected < %d (the number of classes)",
-                               path, r, label, fmt->num_classes);
+                               RN_SHOW(path), r, label, fmt->num_classes);
             }
             d->labels[at] = label;
             memcpy(d->images + (size_t)at * pixels, p + fmt->label_bytes, pixels);
@@ -109,8 +116,9 @@ typedef struct {
 
 static bool json_int(const cJSON *obj, const char *key, long lo, long hi, long *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
-        v->valuedouble < lo || v->valuedouble > hi)
+    /* The range first: casting a double outside long's range is undefined. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != floor(v->valuedouble))
         return false;
     *out = (long)v->valuedouble;
     return true;
@@ -120,7 +128,7 @@ static bool json_int(const cJSON *obj, const char *key, long lo, long hi, long *
 static rn_status read_meta(const char *dir, pack_meta *m, bool *found) {
     char path[4096];
     if (!rn_data_path(path, sizeof path, dir, "meta.json"))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
     *found = false;
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT) return RN_OK;
@@ -133,19 +141,19 @@ static rn_status read_meta(const char *dir, pack_meta *m, bool *found) {
     rn_free(buf);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: not a JSON object", path);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: not a JSON object", RN_SHOW(path));
     }
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(j, "format");
     long version = 0, c = 0, h = 0, w = 0, k = 0, ntr = 0, nte = 0;
     bool ok = cJSON_IsString(format) && !strcmp(format->valuestring, PACK_FORMAT);
     if (!ok) {
         cJSON_Delete(j);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: \"format\" is not \"" PACK_FORMAT "\"", path);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: \"format\" is not \"" PACK_FORMAT "\"", RN_SHOW(path));
     }
     if (!json_int(j, "version", 1, 1000000, &version) || version != PACK_VERSION) {
         cJSON_Delete(j);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: version %ld, this program reads version %d", path,
-                       version, PACK_VERSION);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: version %ld, this program reads version %d",
+                       RN_SHOW(path), version, PACK_VERSION);
     }
     ok = json_int(j, "channels", 1, 4, &c) && json_int(j, "height", 1, 65536, &h) &&
          json_int(j, "width", 1, 65536, &w) && json_int(j, "num_classes", 1, 256, &k) &&
@@ -155,8 +163,7 @@ static rn_status read_meta(const char *dir, pack_meta *m, bool *found) {
     if (!ok)
         return rn_fail(RN_ERR_BAD_FILE,
                        "%s: expected integer fields channels (1..4), height, width, num_classes "
-                       "(1..256), train_count and test_count (> 0)",
-                       path);
+                       "(1..256), train_count and test_count (> 0)", RN_SHOW(path));
     m->c = (int)c;
     m->h = (int)h;
     m->w = (int)w;
@@ -175,17 +182,18 @@ static rn_status load_cifar10_layout(rn_dataset *train, rn_dataset *test, const 
     if (s) return s;
     if (packed && !found)
         return rn_fail(RN_ERR_IO, "%s/meta.json: not found (expected a folder written by "
-                       "`resnet data pack`; for CIFAR-10's own files use cifar10:%s)", dir, dir);
+                       "`resnet data pack`; for CIFAR-10's own files use cifar10:%s)",
+                       RN_SHOW(dir), RN_SHOW(dir));
     if (!packed && found && (m.c != 3 || m.h != 32 || m.w != 32))
         return rn_fail(RN_ERR_SHAPE, "%s/meta.json: images are %dx%dx%d, not CIFAR-10's 3x32x32; "
-                       "load it as packed:%s", dir, m.c, m.h, m.w, dir);
+                       "load it as packed:%s", RN_SHOW(dir), m.c, m.h, m.w, RN_SHOW(dir));
     record_format fmt = {m.c, m.h, m.w, m.num_classes, 1, 0,
                          packed ? "data_batch_1..5.bin and test_batch.bin from `resnet data pack`"
                                 : "CIFAR-10 binary files data_batch_1..5.bin and test_batch.bin"};
     static const char *const test_files[1] = {"test_batch.bin"};
     char names[4096];
     if (!rn_data_path(names, sizeof names, dir, "batches.meta.txt"))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
     if ((s = load_records(train, dir, cifar10_train_files, PACK_BATCHES, &fmt, m.train_count)) ||
         (s = rn_data_read_names(train, names, true)))
         return s;
@@ -214,7 +222,7 @@ rn_status rn_data_load_cifar100(rn_dataset *train, rn_dataset *test, const char 
     char names[4096];
     if (!rn_data_path(names, sizeof names, dir,
                       coarse ? "coarse_label_names.txt" : "fine_label_names.txt"))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
     rn_status s;
     if ((s = load_records(train, dir, train_files, 1, &fmt, -1)) ||
         (s = rn_data_read_names(train, names, true)))
@@ -266,10 +274,11 @@ static rn_status write_records(const char *dir, const char *name, const rn_datas
                                const int *order, int first, int count) {
     char path[4096];
     if (!rn_data_path(path, sizeof path, dir, name))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
     size_t pixels = (size_t)d->c * d->h * d->w, rec = 1 + pixels;
     uint8_t *buf = rn_alloc((size_t)count * rec);
-    if (!buf) return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, count * rec);
+    if (!buf) return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu bytes", RN_SHOW(path),
+                             count * rec);
     for (int i = 0; i < count; i++) {
         int k = order[first + i];
         buf[i * rec] = (uint8_t)d->labels[k];
@@ -288,17 +297,19 @@ rn_status rn_dataset_pack(const rn_dataset *train, const rn_dataset *test, const
     if ((s = check_packable(train, "train", NULL)) || (s = check_packable(test, "test", train)))
         return s;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return rn_fail(RN_ERR_IO, "%s: cannot create the folder: %s", dir, strerror(errno));
+        return rn_fail(RN_ERR_IO, "%s: cannot create the folder: %s", RN_SHOW(dir),
+                       strerror(errno));
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return rn_fail(RN_ERR_IO, "%s: not a folder", dir);
+        return rn_fail(RN_ERR_IO, "%s: not a folder", RN_SHOW(dir));
     /* A folder without meta.json is not loadable as packed:, so a pack stopped half-way can
      * never be mistaken for a complete one. */
     char path[4096];
     if (!rn_data_path(path, sizeof path, dir, "meta.json"))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
     if (unlink(path) != 0 && errno != ENOENT)
-        return rn_fail(RN_ERR_IO, "%s: cannot remove the old file: %s", path, strerror(errno));
+        return rn_fail(RN_ERR_IO, "%s: cannot remove the old file: %s", RN_SHOW(path),
+                       strerror(errno));
 
     int *order = malloc((size_t)RN_MAX(train->n, test->n) * sizeof *order);
     if (!order) return rn_fail(RN_ERR_NOMEM, "cannot allocate the order of %d images", train->n);

@@ -9,8 +9,10 @@
 
 #include <stdbool.h>
 
-/* Allocates d's images (n, c, h, w) and labels (n); class_names stays NULL. d is overwritten. */
-rn_status rn_data_alloc(rn_dataset *d, int n, int c, int h, int w, int num_classes);
+/* Allocates d's images (n, c, h, w) and labels (n); class_names stays NULL. d is overwritten.
+ * source names the file or folder the set comes from, for the message (NULL: none). */
+rn_status rn_data_alloc(rn_dataset *d, const char *source, int n, int c, int h, int w,
+                        int num_classes);
 
 /* Sets d->class_names to "0", "1", ..., num_classes-1. */
 rn_status rn_data_default_names(rn_dataset *d);

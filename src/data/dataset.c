@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define KNOWN_SPECS "cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, mnist:DIR, folder:ROOT, packed:DIR"
 
@@ -33,9 +34,9 @@ rn_status rn_dataset_load_progress(rn_dataset *train, rn_dataset *test, const ch
     if (!colon || !(IS("cifar10") || IS("cifar100") || IS("cifar100-coarse") || IS("mnist") ||
                     IS("folder") || IS("packed")))
         return rn_fail(RN_ERR_BAD_ARG, "unknown data set '%s' (expected one of " KNOWN_SPECS ")",
-                       spec);
+                       RN_SHOW(spec));
     if (!*dir)
-        return rn_fail(RN_ERR_BAD_ARG, "data set '%s': no folder after the ':'", spec);
+        return rn_fail(RN_ERR_BAD_ARG, "data set '%s': no folder after the ':'", RN_SHOW(spec));
     rn_status s;
     if (IS("cifar10")) s = rn_data_load_cifar10(train, test, dir);
     else if (IS("cifar100")) s = rn_data_load_cifar100(train, test, dir, false);
@@ -54,6 +55,13 @@ rn_status rn_dataset_load_progress(rn_dataset *train, rn_dataset *test, const ch
     }
     return s;
 }
+
+/* The smallest std rn_dataset_norm returns: one grey level of 8-bit pixels. A channel whose
+ * pixels are all equal has std 0, and dividing by it makes every input NaN (torchvision's
+ * Normalize refuses it with an error). rn_dataset_norm has no status to return, and such a
+ * channel carries no information, so its std is raised to this floor instead: the channel
+ * then normalizes to 0 for the training pixels and stays within +-255 for any other pixel. */
+#define RN_NORM_MIN_STD (1.0 / 255.0)
 
 rn_norm rn_dataset_norm(const rn_dataset *d) {
     rn_norm nm;
@@ -81,7 +89,7 @@ rn_norm rn_dataset_norm(const rn_dataset *d) {
         double mean = (double)sum / count;
         double var = (double)sum2 / count - mean * mean;
         nm.mean[ch] = (float)(mean / 255.0);
-        nm.std[ch] = (float)(sqrt(var > 0 ? var : 0) / 255.0);
+        nm.std[ch] = (float)RN_MAX(sqrt(var > 0 ? var : 0) / 255.0, RN_NORM_MIN_STD);
     }
     return nm;
 }
@@ -100,7 +108,7 @@ rn_status rn_dataset_split(rn_dataset *train, rn_dataset *val, int n_val, uint64
         s = rn_fail(RN_ERR_NOMEM, "cannot allocate the split of %d images", n);
         goto done;
     }
-    s = rn_data_alloc(&v, n_val, train->c, train->h, train->w, train->num_classes);
+    s = rn_data_alloc(&v, "the validation split", n_val, train->c, train->h, train->w, train->num_classes);
     if (s) goto done;
     v.class_names = rn_data_copy_names(train->class_names, train->num_classes);
     if (!v.class_names) {

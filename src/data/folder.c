@@ -46,7 +46,7 @@ rn_status rn_data_list_dir(rn_str_list *out, const char *dir, bool want_dirs) {
     DIR *d = opendir(dir);
     if (!d)
         return rn_fail(RN_ERR_IO, "%s: cannot open the folder: %s (expected " FOLDER_HINT ")",
-                       dir, strerror(errno));
+                       RN_SHOW(dir), strerror(errno));
     struct dirent *e;
     char path[4096], unread[256] = ""; /* the first file (by strcmp) of a format not read */
     const char *unread_format = NULL;
@@ -74,7 +74,7 @@ rn_status rn_data_list_dir(rn_str_list *out, const char *dir, bool want_dirs) {
         if (!list_push(out, e->d_name)) {
             closedir(d);
             rn_str_list_free(out);
-            return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
+            return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", RN_SHOW(dir));
         }
     }
     closedir(d);
@@ -98,7 +98,7 @@ static rn_status list_split(rn_str_list *paths, int32_t **labels, const char *sp
     if (sub.n == 0) {
         rn_str_list_free(&sub);
         return rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")",
-                       split_dir);
+                       RN_SHOW(split_dir));
     }
     char dir[4096], path[4096];
     for (int k = 0; k < sub.n && !s; k++) {
@@ -106,30 +106,31 @@ static rn_status list_split(rn_str_list *paths, int32_t **labels, const char *sp
                                    cmp_str);
         if (!hit) {
             s = rn_fail(RN_ERR_BAD_FILE, "%s/%s: class '%s' has no folder in %s/train (the test "
-                        "classes must be among the train classes)", split_dir, sub.v[k],
-                        sub.v[k], root);
+                        "classes must be among the train classes)", RN_SHOW(split_dir),
+                        RN_SHOW(sub.v[k]), RN_SHOW(sub.v[k]), RN_SHOW(root));
             break;
         }
         int label = (int)(hit - classes->v);
         rn_str_list files;
         if (!rn_data_path(dir, sizeof dir, split_dir, sub.v[k])) {
-            s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", split_dir);
+            s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(split_dir));
             break;
         }
         if ((s = rn_data_list_dir(&files, dir, false))) break;
         if (files.n == 0)
             s = rn_fail(RN_ERR_BAD_FILE, "%s: no images (expected " RN_IMAGE_EXTENSIONS " files)",
-                        dir);
+                        RN_SHOW(dir));
         int32_t *grown = s ? NULL : realloc(*labels, (size_t)(paths->n + files.n) * sizeof **labels);
-        if (!s && !grown) s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
+        if (!s && !grown) s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list",
+                                      RN_SHOW(dir));
         if (grown) *labels = grown;
         for (int i = 0; i < files.n && !s; i++) {
             if (!rn_data_path(path, sizeof path, dir, files.v[i]))
-                s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+                s = rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
             else if (paths->n >= INT32_MAX / 4)
-                s = rn_fail(RN_ERR_BAD_ARG, "%s: too many images", root);
+                s = rn_fail(RN_ERR_BAD_ARG, "%s: too many images", RN_SHOW(root));
             else if (!list_push(paths, path))
-                s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", dir);
+                s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file list", RN_SHOW(dir));
             else
                 (*labels)[paths->n - 1] = label;
         }
@@ -167,8 +168,8 @@ static rn_status decode_one(uint8_t *out, const char *path, const file_info *fi,
     if (s) return s;
     if (img.width != fi->w || img.height != fi->h) {
         rn_image_free(&img);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: decodes to %dx%d but its header says %dx%d", path,
-                       img.height, img.width, fi->h, fi->w);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: decodes to %dx%d but its header says %dx%d",
+                       RN_SHOW(path), img.height, img.width, fi->h, fi->w);
     }
     s = rn_data_image_planes(out, h, w, &img);
     rn_image_free(&img);
@@ -185,10 +186,11 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
     rn_status s;
 
     if (!rn_data_path(dir, sizeof dir, root, "train"))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", root);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(root));
     if ((s = rn_data_list_dir(&classes, dir, true))) return s;
     if (classes.n == 0) {
-        s = rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")", dir);
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: no class folders (expected " FOLDER_HINT ")",
+                    RN_SHOW(dir));
         goto done;
     }
     if ((s = list_split(&paths, &labels, dir, &classes, root))) goto done;
@@ -202,7 +204,7 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
     /* Pass 1: headers only. */
     info = calloc((size_t)n, sizeof *info);
     if (!info) {
-        s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file table", root);
+        s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the file table", RN_SHOW(root));
         goto done;
     }
     #pragma omp parallel for schedule(dynamic, 64)
@@ -223,14 +225,14 @@ rn_status rn_data_load_folder(rn_dataset *train, rn_dataset *test, const char *r
             if (info[i].h != h || info[i].w != w) {
                 s = rn_fail(RN_ERR_SHAPE, "%s: image is %dx%d (height x width) but %s is %dx%d; "
                             "all images must have one size, or give a resize (--resize HxW)",
-                            paths.v[i], info[i].h, info[i].w, paths.v[0], h, w);
+                            RN_SHOW(paths.v[i]), info[i].h, info[i].w, RN_SHOW(paths.v[0]), h, w);
                 goto done;
             }
     }
 
     /* Pass 2: pixels, straight into the sets; the first thread reports progress. */
-    if ((s = rn_data_alloc(train, n_train, c, h, w, classes.n))) goto done;
-    if (test && (s = rn_data_alloc(test, n - n_train, c, h, w, classes.n))) goto done;
+    if ((s = rn_data_alloc(train, root, n_train, c, h, w, classes.n))) goto done;
+    if (test && (s = rn_data_alloc(test, root, n - n_train, c, h, w, classes.n))) goto done;
     size_t img_size = (size_t)c * h * w;
     int decoded = 0;
     #pragma omp parallel for schedule(dynamic, 64)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -31,16 +32,23 @@ static const char *const fashion_names[IDX_CLASSES] = {
 static rn_status idx_open(gzFile *out, char *path, size_t size, const char *dir, const char *name) {
     char gz[4200];
     snprintf(gz, sizeof gz, "%s.gz", name);
-    if (!rn_data_path(path, size, dir, name)) return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+    if (!rn_data_path(path, size, dir, name))
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
     struct stat st;
     if (stat(path, &st) != 0 && !rn_data_path(path, size, dir, gz))
-        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", dir);
+        return rn_fail(RN_ERR_BAD_ARG, "%s: path too long", RN_SHOW(dir));
     if (stat(path, &st) != 0)
         return rn_fail(RN_ERR_IO, "%s/%s: not found, nor %s.gz (expected MNIST-style IDX files "
                        "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-                       "t10k-labels-idx1-ubyte, plain or .gz)", dir, name, name);
-    *out = gzopen(path, "rb");
-    if (!*out) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+                       "t10k-labels-idx1-ubyte, plain or .gz)", RN_SHOW(dir), name, name);
+    int fd;
+    rn_status s = rn_open_regular(path, "an IDX file, plain or gzip", &fd);
+    if (s) return s;
+    *out = gzdopen(fd, "rb");
+    if (!*out) {
+        close(fd);
+        return rn_fail(RN_ERR_NOMEM, "%s: cannot open: out of memory", RN_SHOW(path));
+    }
     gzbuffer(*out, 1 << 18);
     return RN_OK;
 }
@@ -62,21 +70,65 @@ static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* zlib's message for the last error of f, without the "<fd:N>: " it puts in front. */
+static const char *gz_why(gzFile f, int *err) {
+    const char *msg = gzerror(f, err);
+    const char *colon = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
+    return colon ? colon + 2 : msg;
+}
+
 /* A gz read failure is either truncation or corruption; say which zlib saw. */
 static rn_status idx_short(gzFile f, const char *path, const char *what) {
     int err = 0;
-    const char *msg = gzerror(f, &err);
+    const char *msg = gz_why(f, &err);
     if (err != Z_OK && err != Z_BUF_ERROR)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot read the %s: %s", path, what, msg);
-    return rn_fail(RN_ERR_BAD_FILE, "%s: file ends inside the %s (truncated)", path, what);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot read the %s: %s", RN_SHOW(path), what, msg);
+    return rn_fail(RN_ERR_BAD_FILE, "%s: file ends inside the %s (truncated)", RN_SHOW(path), what);
 }
 
-/* Reads no more bytes: the file must end here. */
+/* Reads no more bytes: the file must end here, and a gzip stream with its trailer (the CRC-32
+ * and length of the data, which zlib checks when it reads them). */
 static rn_status idx_expect_end(gzFile f, const char *path, long n, const char *unit) {
     uint8_t extra;
-    if (gzread(f, &extra, 1) > 0)
+    int got = gzread(f, &extra, 1);
+    if (got > 0)
         return rn_fail(RN_ERR_BAD_FILE, "%s: has data after the %ld %s its header announces",
-                       path, n, unit);
+                       RN_SHOW(path), n, unit);
+    int err = Z_OK;
+    const char *msg = gz_why(f, &err);
+    if (got < 0 || err != Z_OK) {
+        if (err == Z_BUF_ERROR) /* zlib's "unexpected end of file" */
+            return rn_fail(RN_ERR_BAD_FILE, "%s: the gzip stream ends before its trailer (CRC "
+                           "and length; truncated)", RN_SHOW(path));
+        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot read the gzip trailer: %s", RN_SHOW(path), msg);
+    }
+    return RN_OK;
+}
+
+/* Checks the body the header announces (body bytes after a head-byte header) against the file's
+ * size before anything is allocated: a plain file must hold it exactly, and a gzip file can
+ * hold at most about 1032 times its size (deflate's largest ratio), so a 16-byte file cannot
+ * make the loader allocate a terabyte. */
+static rn_status idx_check_size(gzFile f, const char *path, uint64_t head, uint64_t body,
+                                long n, const char *unit) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return rn_fail(RN_ERR_IO, "%s: cannot stat: %s", RN_SHOW(path), strerror(errno));
+    uint64_t size = (uint64_t)st.st_size;
+    if (gzdirect(f)) {
+        if (size < head + body)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: file ends inside the %s (truncated): %llu bytes, "
+                           "its header announces %ld %s of %llu bytes in all", RN_SHOW(path), unit,
+                           (unsigned long long)size, n, unit,
+                           (unsigned long long)(head + body));
+        if (size > head + body)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: has data after the %ld %s its header announces",
+                           RN_SHOW(path), n, unit);
+    } else if (body / 1032 > size) {
+        return rn_fail(RN_ERR_BAD_FILE, "%s: its header announces %ld %s of %llu bytes, more than "
+                       "a gzip file of %llu bytes can hold (truncated or corrupt)", RN_SHOW(path),
+                       n, unit, (unsigned long long)body, (unsigned long long)size);
+    }
     return RN_OK;
 }
 
@@ -116,15 +168,17 @@ static rn_status load_split(rn_dataset *d, const char *dir, const char *images_n
     uint32_t magic = be32(head), n = be32(head + 4), rows = be32(head + 8), cols = be32(head + 12);
     if (magic != IDX_IMAGES_MAGIC) {
         s = rn_fail(RN_ERR_BAD_FILE, "%s: magic 0x%08x, expected 0x%08x (IDX unsigned bytes, 3 "
-                    "dimensions: images)", ipath, magic, IDX_IMAGES_MAGIC);
+                    "dimensions: images)", RN_SHOW(ipath), magic, IDX_IMAGES_MAGIC);
         goto done;
     }
     if (n == 0 || n > (1u << 28) || rows == 0 || cols == 0 || rows > 65536 || cols > 65536 ||
         (uint64_t)n * rows * cols > (1ull << 40)) {
         s = rn_fail(RN_ERR_BAD_FILE, "%s: dimensions %u x %u x %u are not a plausible image set",
-                    ipath, n, rows, cols);
+                    RN_SHOW(ipath), n, rows, cols);
         goto done;
     }
+    if ((s = idx_check_size(fi, ipath, 16, (uint64_t)n * rows * cols, (long)n, "images")))
+        goto done;
     if ((s = idx_open(&fl, lpath, sizeof lpath, dir, labels_name))) goto done;
     if (!idx_read(fl, head, 8)) {
         s = idx_short(fl, lpath, "8-byte IDX header");
@@ -133,14 +187,16 @@ static rn_status load_split(rn_dataset *d, const char *dir, const char *images_n
     uint32_t lmagic = be32(head), ln = be32(head + 4);
     if (lmagic != IDX_LABELS_MAGIC) {
         s = rn_fail(RN_ERR_BAD_FILE, "%s: magic 0x%08x, expected 0x%08x (IDX unsigned bytes, 1 "
-                    "dimension: labels)", lpath, lmagic, IDX_LABELS_MAGIC);
+                    "dimension: labels)", RN_SHOW(lpath), lmagic, IDX_LABELS_MAGIC);
         goto done;
     }
+    if ((s = idx_check_size(fl, lpath, 8, ln, (long)ln, "labels"))) goto done;
     if (ln != n) {
-        s = rn_fail(RN_ERR_BAD_FILE, "%s: %u labels, but %s has %u images", lpath, ln, ipath, n);
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: %u labels, but %s has %u images", RN_SHOW(lpath), ln,
+                    RN_SHOW(ipath), n);
         goto done;
     }
-    if ((s = rn_data_alloc(d, (int)n, 1, (int)rows, (int)cols, IDX_CLASSES))) goto done;
+    if ((s = rn_data_alloc(d, ipath, (int)n, 1, (int)rows, (int)cols, IDX_CLASSES))) goto done;
     if (!idx_read(fi, d->images, (size_t)n * rows * cols)) {
         s = idx_short(fi, ipath, "pixels");
         goto done;
@@ -156,7 +212,7 @@ static rn_status load_split(rn_dataset *d, const char *dir, const char *images_n
     for (uint32_t i = 0; i < n; i++)
         if (d->labels[i] >= IDX_CLASSES) {
             s = rn_fail(RN_ERR_BAD_FILE, "%s: label %u is %d, expected < %d (the number of classes)",
-                        lpath, i, (int)d->labels[i], IDX_CLASSES);
+                        RN_SHOW(lpath), i, (int)d->labels[i], IDX_CLASSES);
             goto done;
         }
     s = rn_data_default_names(d);

@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
-rn_status rn_data_alloc(rn_dataset *d, int n, int c, int h, int w, int num_classes) {
+rn_status rn_data_alloc(rn_dataset *d, const char *source, int n, int c, int h, int w,
+                        int num_classes) {
     memset(d, 0, sizeof *d);
     size_t bytes = (size_t)n * c * h * w;
     d->images = rn_alloc(bytes);
@@ -17,8 +19,8 @@ rn_status rn_data_alloc(rn_dataset *d, int n, int c, int h, int w, int num_class
         rn_free(d->images);
         rn_free(d->labels);
         memset(d, 0, sizeof *d);
-        return rn_fail(RN_ERR_NOMEM, "cannot allocate %zu bytes for %d images of %dx%dx%d", bytes,
-                       n, c, h, w);
+        return rn_fail(RN_ERR_NOMEM, "%s%scannot allocate %zu bytes for %d images of %dx%dx%d",
+                       source ? RN_SHOW(source) : "", source ? ": " : "", bytes, n, c, h, w);
     }
     d->n = n;
     d->c = c;
@@ -65,13 +67,11 @@ rn_status rn_data_default_names(rn_dataset *d) {
 }
 
 rn_status rn_data_read_names(rn_dataset *d, const char *path, bool optional) {
-    FILE *f = fopen(path, "rb");
-    if (!f && optional && errno == ENOENT) return rn_data_default_names(d);
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fclose(f);
+    struct stat st;
+    if (optional && stat(path, &st) != 0 && errno == ENOENT) return rn_data_default_names(d);
     void *buf;
     size_t size;
-    rn_status s = rn_read_file(path, &buf, &size);
+    rn_status s = rn_read_file_of(path, "a text file of class names", &buf, &size);
     if (s) return s;
     char **names = calloc((size_t)(d->num_classes > 0 ? d->num_classes : 1), sizeof *names);
     if (!names) {
@@ -100,7 +100,7 @@ rn_status rn_data_read_names(rn_dataset *d, const char *path, bool optional) {
     if (count != d->num_classes) {
         free_names(names, d->num_classes);
         return rn_fail(RN_ERR_BAD_FILE, "%s: has %d class names, expected %d (one per line)",
-                       path, count, d->num_classes);
+                       RN_SHOW(path), count, d->num_classes);
     }
     free_names(d->class_names, d->num_classes);
     d->class_names = names;
@@ -119,4 +119,3 @@ void rn_dataset_free(rn_dataset *d) {
     free_names(d->class_names, d->num_classes);
     memset(d, 0, sizeof *d);
 }
-

@@ -1,12 +1,13 @@
 /*
  * image.c — image files: the one list of formats read everywhere (predict and folder: data sets
- * alike), each recognized by its first bytes; decoding with stb_image; and conversion of an
- * image into a normalized model input.
+ * alike), each recognized by its first bytes; PNG chunk CRCs checked first (png.c); decoding
+ * with stb_image; and conversion of an image into a normalized model input.
  */
 #include "core/internal.h"
 #include "data/data.h"
+#include "io/png.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stb/stb_image.h>
 #include <string.h>
 #include <strings.h>
@@ -63,46 +64,51 @@ bool rn_image_name_ok(const char *name) {
 
 /* Opens path and checks that it holds one of the formats and that stb_image reads its header:
  * *f is left at the start of the file, *w, *h, *c are the header's size and channels. */
-static rn_status open_image(FILE **out, const char *path, int *w, int *h, int *c) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) == 0 && (S_ISDIR(sb.st_mode) || sb.st_size == 0)) {
-        fclose(f);
-        return rn_fail(S_ISDIR(sb.st_mode) ? RN_ERR_IO : RN_ERR_BAD_FILE,
-                       "%s: %s, expected a " RN_IMAGE_FORMATS " image", path,
-                       S_ISDIR(sb.st_mode) ? "is a directory" : "empty file");
-    }
-    unsigned char head[16];
-    size_t n = fread(head, 1, sizeof head, f);
+/* Reads a whole image file (a regular file only) and checks it: one of the formats read (by
+ * its first bytes), PNG chunk CRCs, a size stb_image reads, at most RN_IMAGE_MAX_PIXELS pixels.
+ * *file (rn_free it) holds size bytes; *w, *h, *c the image's size and channels. */
+static rn_status read_image(const char *path, void **file, size_t *size, int *w, int *h,
+                            int *c) {
+    rn_status s = rn_read_file_of(path, "a " RN_IMAGE_FORMATS " image", file, size);
+    if (s) return s;
+    const uint8_t *buf = *file;
+    size_t n = *size;
     bool known = false;
     for (size_t i = 0; i < sizeof formats / sizeof *formats && !known; i++)
-        known = n >= formats[i].magic_len && !memcmp(head, formats[i].magic, formats[i].magic_len);
-    const char *other = known ? NULL : unsupported_name(head, n);
-    if (!known) {
-        fclose(f);
-        if (other)
-            return rn_fail(RN_ERR_BAD_FILE, "%s: a %s image, which is not read (expected "
-                           RN_IMAGE_FORMATS ")", path, other);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (expected " RN_IMAGE_FORMATS
-                       ")", path);
+        known = n >= formats[i].magic_len && !memcmp(buf, formats[i].magic, formats[i].magic_len);
+    const char *other = known ? NULL : unsupported_name(buf, n < 16 ? n : 16);
+    if (n == 0 || n > INT_MAX)
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: %s, expected a " RN_IMAGE_FORMATS " image",
+                    RN_SHOW(path), n == 0 ? "empty file" : "larger than 2 GiB");
+    else if (!known && other)
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: a %s image, which is not read (expected "
+                    RN_IMAGE_FORMATS ")", RN_SHOW(path), other);
+    else if (!known)
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (expected " RN_IMAGE_FORMATS ")",
+                    RN_SHOW(path));
+    else if (rn_png_is_png(buf, n))
+        s = rn_png_check(buf, n, path);
+    if (s == RN_OK && !stbi_info_from_memory(buf, (int)n, w, h, c))
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; expected " RN_IMAGE_FORMATS
+                    ")", RN_SHOW(path), stbi_failure_reason());
+    if (s == RN_OK && (unsigned long long)*w * (unsigned long long)*h > RN_IMAGE_MAX_PIXELS)
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: image is %dx%d, more than the %llu pixels this "
+                    "program decodes (as Pillow refuses a decompression bomb)", RN_SHOW(path),
+                    *h, *w, RN_IMAGE_MAX_PIXELS);
+    if (s != RN_OK) {
+        rn_free(*file);
+        *file = NULL;
     }
-    rewind(f);
-    if (!stbi_info_from_file(f, w, h, c)) {
-        fclose(f);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; expected "
-                       RN_IMAGE_FORMATS ")", path, stbi_failure_reason());
-    }
-    *out = f;
-    return RN_OK;
+    return s;
 }
 
 rn_status rn_image_info(const char *path, int *width, int *height, int *channels) {
-    FILE *f;
+    void *file;
+    size_t size;
     int c;
-    rn_status s = open_image(&f, path, width, height, &c);
+    rn_status s = read_image(path, &file, &size, width, height, &c);
     if (s) return s;
-    fclose(f);
+    rn_free(file);
     *channels = c <= 2 ? 1 : 3;
     return RN_OK;
 }
@@ -112,17 +118,19 @@ rn_status rn_image_load(rn_image *img, const char *path, int channels) {
     img->width = img->height = img->channels = 0;
     if (channels != 0 && channels != 1 && channels != 3)
         return rn_fail(RN_ERR_BAD_ARG, "%s: cannot convert to %d channels (expected 1 or 3)",
-                       path, channels);
-    FILE *f;
+                       RN_SHOW(path), channels);
+    void *file;
+    size_t size;
     int w, h, c;
-    rn_status s = open_image(&f, path, &w, &h, &c);
+    rn_status s = read_image(path, &file, &size, &w, &h, &c);
     if (s) return s;
+    const uint8_t *buf = file;
     int want = channels ? channels : (c <= 2 ? 1 : 3);
-    unsigned char *px = stbi_load_from_file(f, &w, &h, &c, want);
-    fclose(f);
+    unsigned char *px = stbi_load_from_memory(buf, (int)size, &w, &h, &c, want);
+    rn_free(file);
     const char *why = stbi_failure_reason();
     if (!px)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot decode image (%s)", path,
+        return rn_fail(RN_ERR_BAD_FILE, "%s: cannot decode image (%s)", RN_SHOW(path),
                        why && why[0] ? why : "truncated or corrupt");
     img->pixels = px;
     img->width = w;

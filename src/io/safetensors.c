@@ -6,17 +6,23 @@
  * with offsets counted from the first byte after the header; the optional key "__metadata__"
  * maps to an object of string values. Writers pad the header with spaces to a multiple of 8.
  *
- * The header is parsed and built with cJSON, a real JSON library, rather than a hand-written
- * scanner: headers come from other programs and may use any valid JSON spelling (escapes in
- * names, whitespace, any key order, numbers like 1e3), and hand-written parsers are where
- * out-of-bounds reads on hostile files hide. cJSON is given the header's exact length, and
- * everything it returns is checked for type before use.
+ * The header is parsed with Jansson, a strict JSON library, rather than a hand-written scanner:
+ * headers come from other programs and may use any valid JSON spelling (escapes in names,
+ * whitespace, any key order), and hand-written parsers are where out-of-bounds reads on hostile
+ * files hide. Jansson refuses what the format's reference reader (Rust's safetensors crate over
+ * serde_json) refuses and laxer parsers such as cJSON accept: a byte-order mark, raw control
+ * characters or NULs, "\u0000" in a string, a key given twice in one object (a second "dtype"),
+ * lone surrogates, numbers like 01 or +1; and it tells integers (2) from reals (2.0, 2e0),
+ * which the reference refuses as shapes and offsets. Like the reference, the tensors must fill
+ * the data section exactly, in offset order, without gaps, overlaps or bytes after them.
+ * The writer builds its header with cJSON.
  *
  * Reading validates everything (see rn_safetensors_read) and never reads outside the file.
  */
 #include "core/internal.h"
 
 #include <cjson/cJSON.h>
+#include <jansson.h>
 #include <math.h>
 #include <string.h>
 
@@ -56,18 +62,6 @@ static bool dtype_parse(const char *s, rn_dtype *out) {
  * Small helpers
  * ---------------------------------------------------------------------------------------- */
 
-/* A name made safe for a one-line message: control characters become '?', long names are cut. */
-static const char *show(const char *s, char buf[72]) {
-    size_t i = 0;
-    for (; s[i] && i < 64; i++) buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    if (s[i]) {
-        memcpy(buf + i, "...", 3);
-        i += 3;
-    }
-    buf[i] = 0;
-    return buf;
-}
-
 /* Strict UTF-8 check (no overlong forms, no surrogates, nothing above U+10FFFF). Returns the
  * offset of the first bad byte, or n if the bytes are valid. */
 static size_t utf8_check(const unsigned char *s, size_t n) {
@@ -92,27 +86,36 @@ static size_t utf8_check(const unsigned char *s, size_t n) {
     return n;
 }
 
-static const char *json_type(const cJSON *v) {
-    if (cJSON_IsObject(v)) return "object";
-    if (cJSON_IsArray(v)) return "array";
-    if (cJSON_IsString(v)) return "string";
-    if (cJSON_IsNumber(v)) return "number";
-    if (cJSON_IsBool(v)) return "boolean";
-    if (cJSON_IsNull(v)) return "null";
+static const char *json_kind(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    case JSON_NULL: return "null";
+    }
     return "invalid value";
 }
 
-/* A JSON number that must be an exact non-negative integer (at most 2^53, the largest range a
- * double holds exactly). Returns NULL if fine, else why not. */
-static const char *json_uint(const cJSON *v, uint64_t *out) {
-    if (!cJSON_IsNumber(v)) return "is not a number";
-    double d = v->valuedouble;
-    if (!isfinite(d)) return "is not a finite number";
-    if (d < 0) return "is negative";
-    if (d != floor(d)) return "is not an integer";
-    if (d > 9007199254740992.0) return "is too large, above 2^53";
-    *out = (uint64_t)d;
+/* A JSON value that must be a non-negative integer, written as one (2, not 2.0 or 2e0: the
+ * reference reader refuses reals here). Returns NULL if fine, else why not. */
+static const char *json_uint(const json_t *v, uint64_t *out) {
+    if (json_is_real(v)) return "is a real number, not an integer";
+    if (!json_is_integer(v)) return "is not a number";
+    json_int_t i = json_integer_value(v);
+    if (i < 0) return "is negative";
+    *out = (uint64_t)i;
     return NULL;
+}
+
+/* A JSON number for a message. */
+static const char *json_show(const json_t *v, char buf[40]) {
+    if (json_is_integer(v)) snprintf(buf, 40, "%lld", (long long)json_integer_value(v));
+    else snprintf(buf, 40, "%g", json_number_value(v));
+    return buf;
 }
 
 /* "[2, 3, 4]" */
@@ -171,72 +174,71 @@ static int cmp_tensor_offset(const void *pa, const void *pb) {
 }
 
 /* One tensor entry of the header into *t (name already set). data: the data section. */
-static rn_status parse_tensor(rn_st_tensor *t, const cJSON *e, const char *path,
+static rn_status parse_tensor(rn_st_tensor *t, const json_t *e, const char *path,
                               const unsigned char *data, size_t data_size) {
-    char nb[72], sb[200];
-    const char *name = show(t->name, nb);
-    if (!cJSON_IsObject(e))
+    char sb[200], vb[40];
+    const char *name = RN_SHOW(t->name);
+    path = RN_SHOW(path);
+    if (!json_is_object(e))
         return rn_fail(RN_ERR_BAD_FILE,
                        "%s: tensor '%s': entry is a JSON %s, expected an object with \"dtype\", "
-                       "\"shape\" and \"data_offsets\"", path, name, json_type(e));
+                       "\"shape\" and \"data_offsets\"", path, name, json_kind(e));
 
-    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const json_t *dt = json_object_get(e, "dtype");
     if (!dt)
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': missing \"dtype\" (expected e.g. "
                        "\"dtype\": \"F32\")", path, name);
-    if (!cJSON_IsString(dt))
+    if (!json_is_string(dt))
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': \"dtype\" is a JSON %s, expected a "
-                       "string such as \"F32\"", path, name, json_type(dt));
-    if (!dtype_parse(dt->valuestring, &t->dtype))
+                       "string such as \"F32\"", path, name, json_kind(dt));
+    if (!dtype_parse(json_string_value(dt), &t->dtype))
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': unknown dtype \"%s\" (supported: "
-                       ST_DTYPE_LIST ")", path, name, show(dt->valuestring, sb));
+                       ST_DTYPE_LIST ")", path, name, RN_SHOW(json_string_value(dt)));
 
-    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const json_t *sh = json_object_get(e, "shape");
     if (!sh)
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': missing \"shape\" (expected an array "
                        "of non-negative integers, [] for a scalar)", path, name);
-    if (!cJSON_IsArray(sh))
+    if (!json_is_array(sh))
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': \"shape\" is a JSON %s, expected an "
-                       "array of non-negative integers", path, name, json_type(sh));
-    int ndim = cJSON_GetArraySize(sh);
+                       "array of non-negative integers", path, name, json_kind(sh));
+    size_t ndim = json_array_size(sh);
     if (ndim > RN_ST_MAX_DIMS)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': shape has %d dimensions, at most %d "
+        return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': shape has %zu dimensions, at most %d "
                        "are supported", path, name, ndim, RN_ST_MAX_DIMS);
-    t->ndim = ndim;
-    int d = 0;
-    for (const cJSON *v = sh->child; v; v = v->next, d++) {
+    t->ndim = (int)ndim;
+    for (size_t d = 0; d < ndim; d++) {
+        const json_t *v = json_array_get(sh, d);
         uint64_t u;
         const char *why = json_uint(v, &u);
-        if (why) {
-            if (cJSON_IsNumber(v))
-                return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': shape[%d] = %g %s (expected a "
-                               "non-negative integer)", path, name, d, v->valuedouble, why);
-            return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': shape[%d] is a JSON %s (expected "
-                           "a non-negative integer)", path, name, d, json_type(v));
-        }
+        if (why && !json_is_number(v))
+            return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': shape[%zu] is a JSON %s (expected "
+                           "a non-negative integer)", path, name, d, json_kind(v));
+        if (why)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': shape[%zu] = %s %s (expected a "
+                           "non-negative integer)", path, name, d, json_show(v, vb), why);
         t->shape[d] = (int64_t)u;
     }
 
-    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    const json_t *off = json_object_get(e, "data_offsets");
     if (!off)
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': missing \"data_offsets\" (expected "
                        "[begin, end])", path, name);
-    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
+    if (!json_is_array(off) || json_array_size(off) != 2)
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': \"data_offsets\" is a JSON %s%s, "
                        "expected an array of two integers [begin, end]", path, name,
-                       json_type(off), cJSON_IsArray(off) ? " of the wrong length" : "");
+                       json_kind(off), json_is_array(off) ? " of the wrong length" : "");
     uint64_t be[2];
-    for (int i = 0; i < 2; i++) {
-        const cJSON *v = cJSON_GetArrayItem(off, i);
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = json_array_get(off, i);
         const char *why = json_uint(v, &be[i]);
-        if (why) {
-            if (cJSON_IsNumber(v))
-                return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': data_offsets[%d] = %g %s "
-                               "(expected a non-negative integer)", path, name, i, v->valuedouble,
-                               why);
-            return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': data_offsets[%d] is a JSON %s "
-                           "(expected a non-negative integer)", path, name, i, json_type(v));
-        }
+        if (why && !json_is_number(v))
+            return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': data_offsets[%zu] is a JSON %s "
+                           "(expected a non-negative integer)", path, name, i, json_kind(v));
+        if (why)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': data_offsets[%zu] = %s %s "
+                           "(expected a non-negative integer)", path, name, i, json_show(v, vb),
+                           why);
     }
     if (be[1] < be[0])
         return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s': data_offsets [%llu, %llu] end before "
@@ -262,37 +264,61 @@ static rn_status parse_tensor(rn_st_tensor *t, const cJSON *e, const char *path,
     return RN_OK;
 }
 
-/* The "__metadata__" object: string keys to string values (JSON null means none). */
-static rn_status parse_meta(rn_safetensors *st, const cJSON *m, const char *path) {
-    char nb[72];
-    if (cJSON_IsNull(m)) return RN_OK;
-    if (!cJSON_IsObject(m))
+/* The "__metadata__" object: string keys to string values (JSON null means none). Jansson has
+ * already refused a key given twice. */
+static rn_status parse_meta(rn_safetensors *st, const json_t *m, const char *path) {
+    if (json_is_null(m)) return RN_OK;
+    if (!json_is_object(m))
         return rn_fail(RN_ERR_BAD_FILE, "%s: \"__metadata__\" is a JSON %s, expected an object "
-                       "of string values", path, json_type(m));
-    int n = cJSON_GetArraySize(m);
+                       "of string values", RN_SHOW(path), json_kind(m));
+    size_t n = json_object_size(m);
     if (n == 0) return RN_OK;
-    st->meta_keys = calloc((size_t)n, sizeof(char *));
-    st->meta_values = calloc((size_t)n, sizeof(char *));
+    st->meta_keys = calloc(n, sizeof(char *));
+    st->meta_values = calloc(n, sizeof(char *));
     if (!st->meta_keys || !st->meta_values)
-        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %d metadata entries", path, n);
-    for (const cJSON *v = m->child; v; v = v->next) {
-        if (!cJSON_IsString(v))
+        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu metadata entries", RN_SHOW(path), n);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)m, key, v) {
+        if (!json_is_string(v))
             return rn_fail(RN_ERR_BAD_FILE, "%s: __metadata__ '%s' is a JSON %s, expected a "
-                           "string (metadata values are strings)", path, show(v->string, nb),
-                           json_type(v));
+                           "string (metadata values are strings)", RN_SHOW(path), RN_SHOW(key),
+                           json_kind(v));
         int i = st->n_meta;
-        st->meta_keys[i] = strdup(v->string);
-        st->meta_values[i] = strdup(v->valuestring);
+        st->meta_keys[i] = strdup(key);
+        st->meta_values[i] = strdup(json_string_value(v));
         st->n_meta++;
         if (!st->meta_keys[i] || !st->meta_values[i])
-            return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate metadata", path);
+            return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate metadata", RN_SHOW(path));
     }
-    const char *dup;
-    rn_status s = find_duplicate((const char *const *)st->meta_keys, st->n_meta, &dup);
-    if (s) return s;
-    if (dup)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: __metadata__ key '%s' appears twice (expected "
-                       "unique keys)", path, show(dup, nb));
+    return RN_OK;
+}
+
+/* The tensors, sorted by offset, must fill the data section exactly, as the reference reader
+ * requires: each begins where the one before ends, the first at 0, the last at the end. */
+static rn_status check_layout(const rn_safetensors *st, const unsigned char *data,
+                              size_t data_size, const char *path) {
+    const rn_st_tensor *prev = NULL;
+    size_t end = 0;
+    for (int i = 0; i < st->n_tensors; i++) {
+        const rn_st_tensor *t = &st->tensors[i];
+        size_t b = (size_t)((const unsigned char *)t->data - data);
+        if (b < end)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: tensors '%s' [%zu, %zu] and '%s' [%zu, %zu] "
+                           "overlap (expected disjoint data_offsets)", RN_SHOW(path),
+                           RN_SHOW(prev->name), end - prev->nbytes, end, RN_SHOW(t->name), b,
+                           b + t->nbytes);
+        if (b > end)
+            return rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s' begins at data offset %zu, but the "
+                           "tensors before it end at %zu (expected no gaps between tensors)",
+                           RN_SHOW(path), RN_SHOW(t->name), b, end);
+        end = b + t->nbytes;
+        prev = t;
+    }
+    if (end != data_size)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: the tensors end at data offset %zu, but the data "
+                       "section has %zu bytes (expected the tensors to fill it exactly)",
+                       RN_SHOW(path), end, data_size);
     return RN_OK;
 }
 
@@ -301,125 +327,73 @@ static rn_status parse_meta(rn_safetensors *st, const cJSON *m, const char *path
 static rn_status parse_file(rn_safetensors *st, const char *path) {
     const unsigned char *buf = st->file_buf;
     size_t size = st->file_size;
-    char nb[72], nb2[72];
+    const char *P = RN_SHOW(path);
 
     if (size < 8)
         return rn_fail(RN_ERR_BAD_FILE, "%s: file is %zu bytes, shorter than the 8-byte header "
-                       "length of a safetensors file", path, size);
+                       "length of a safetensors file", P, size);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
     if (n > ST_MAX_HEADER)
         return rn_fail(RN_ERR_BAD_FILE, "%s: header length %llu is absurd (expected at most "
-                       "%llu bytes; not a safetensors file?)", path, (unsigned long long)n,
+                       "%llu bytes; not a safetensors file?)", P, (unsigned long long)n,
                        ST_MAX_HEADER);
     if (n > size - 8)
         return rn_fail(RN_ERR_BAD_FILE, "%s: header length %llu is larger than the %zu bytes "
-                       "that follow it (truncated file?)", path, (unsigned long long)n, size - 8);
+                       "that follow it (truncated file?)", P, (unsigned long long)n, size - 8);
     const unsigned char *hdr = buf + 8;
     size_t bad = utf8_check(hdr, (size_t)n);
     if (bad != n)
-        return rn_fail(RN_ERR_BAD_FILE, "%s: header is not valid UTF-8 (at header byte %zu)",
-                       path, bad);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: header is not valid UTF-8 (at header byte %zu)", P,
+                       bad);
 
-    /* cJSON gets a NUL-terminated copy and the exact length, so nothing it does can run past
-     * the header. */
-    char *text = malloc((size_t)n + 1);
-    if (!text) return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %llu bytes for the header",
-                              path, (unsigned long long)n);
-    memcpy(text, hdr, (size_t)n);
-    text[n] = 0;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
+    /* Jansson gets the exact length: nothing it does can run past the header. */
+    json_error_t err;
+    json_t *root = json_loadb((const char *)hdr, (size_t)n,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     rn_status s = RN_OK;
     if (!root) {
-        size_t at = end && end >= text && end <= text + n ? (size_t)(end - text) : 0;
-        s = rn_fail(RN_ERR_BAD_FILE, "%s: header is not valid JSON (error near header byte "
-                    "%zu)", path, at);
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: header is not valid JSON: %s (at header byte %d)", P,
+                    RN_SHOW(err.text), err.position);
         goto done;
     }
-    for (const char *p = end; p < text + n; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            s = rn_fail(RN_ERR_BAD_FILE, "%s: header has other bytes after its JSON object (at "
-                        "header byte %zu; expected only space padding)", path,
-                        (size_t)(p - text));
-            goto done;
-        }
-    if (!cJSON_IsObject(root)) {
+    if (!json_is_object(root)) {
         s = rn_fail(RN_ERR_BAD_FILE, "%s: header is a JSON %s, expected an object mapping "
-                    "tensor names to {\"dtype\", \"shape\", \"data_offsets\"}", path,
-                    json_type(root));
+                    "tensor names to {\"dtype\", \"shape\", \"data_offsets\"}", P,
+                    json_kind(root));
         goto done;
     }
 
-    int n_entries = cJSON_GetArraySize(root);
+    size_t n_entries = json_object_size(root);
     if (n_entries > 0) {
-        st->tensors = calloc((size_t)n_entries, sizeof *st->tensors);
+        st->tensors = calloc(n_entries, sizeof *st->tensors);
         if (!st->tensors) {
-            s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %d tensors", path, n_entries);
+            s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %zu tensors", P, n_entries);
             goto done;
         }
     }
     const unsigned char *data = hdr + n;
     size_t data_size = size - 8 - (size_t)n;
-    bool seen_meta = false;
-    for (const cJSON *e = root->child; e; e = e->next) {
-        if (strcmp(e->string, "__metadata__") == 0) {
-            if (seen_meta) {
-                s = rn_fail(RN_ERR_BAD_FILE, "%s: \"__metadata__\" appears twice in the header",
-                            path);
-                goto done;
-            }
-            seen_meta = true;
+    const char *key;
+    json_t *e;
+    json_object_foreach(root, key, e) {
+        if (strcmp(key, "__metadata__") == 0) {
             if ((s = parse_meta(st, e, path))) goto done;
             continue;
         }
         rn_st_tensor *t = &st->tensors[st->n_tensors];
-        if (!(t->name = strdup(e->string))) {
-            s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate a tensor name", path);
+        if (!(t->name = strdup(key))) {
+            s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate a tensor name", P);
             goto done;
         }
         st->n_tensors++;
         if ((s = parse_tensor(t, e, path, data, data_size))) goto done;
     }
-
-    /* Unique names. */
-    const char **names = malloc((size_t)RN_MAX(st->n_tensors, 1) * sizeof *names);
-    if (!names) {
-        s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate %d name pointers", path, st->n_tensors);
-        goto done;
-    }
-    for (int i = 0; i < st->n_tensors; i++) names[i] = st->tensors[i].name;
-    const char *dup;
-    s = find_duplicate(names, st->n_tensors, &dup);
-    free(names);
-    if (s) goto done;
-    if (dup) {
-        s = rn_fail(RN_ERR_BAD_FILE, "%s: tensor '%s' appears twice in the header (expected "
-                    "unique names)", path, show(dup, nb));
-        goto done;
-    }
-
-    /* Offset order, and no two tensors share a byte (empty tensors occupy none). */
     if (st->n_tensors > 1)
         qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, cmp_tensor_offset);
-    const rn_st_tensor *last = NULL; /* the non-empty tensor reaching furthest so far */
-    for (int i = 0; i < st->n_tensors; i++) {
-        const rn_st_tensor *t = &st->tensors[i];
-        if (t->nbytes == 0) continue;
-        const unsigned char *b = t->data, *lb = last ? last->data : NULL;
-        if (last && b < lb + last->nbytes) {
-            s = rn_fail(RN_ERR_BAD_FILE, "%s: tensors '%s' [%zu, %zu] and '%s' [%zu, %zu] "
-                        "overlap (expected disjoint data_offsets)", path, show(last->name, nb),
-                        (size_t)(lb - data), (size_t)(lb - data) + last->nbytes,
-                        show(t->name, nb2), (size_t)(b - data), (size_t)(b - data) + t->nbytes);
-            goto done;
-        }
-        if (!last || b + t->nbytes > lb + last->nbytes) last = t;
-    }
-
+    s = check_layout(st, data, data_size, path);
 done:
-    cJSON_Delete(root);
-    free(text);
+    json_decref(root);
     return s;
 }
 
@@ -458,6 +432,22 @@ const char *rn_safetensors_meta(const rn_safetensors *st, const char *key) {
     return NULL;
 }
 
+rn_status rn_safetensors_meta_int(const rn_safetensors *st, const char *path, const char *key,
+                                  long lo, long hi, long *out) {
+    const char *v = rn_safetensors_meta(st, key);
+    if (!v) return RN_OK;
+    size_t len = strspn(v, "0123456789");
+    long x = 0;
+    bool ok = len > 0 && len <= 18 && v[len] == 0 && !(v[0] == '0' && len > 1);
+    for (size_t i = 0; ok && i < len; i++) x = 10 * x + (v[i] - '0');
+    if (!ok || x < lo || x > hi)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: metadata %s is '%s' (expected an integer in [%ld, "
+                       "%ld], decimal digits only)", RN_SHOW(path), RN_SHOW(key), RN_SHOW(v), lo,
+                       hi);
+    *out = x;
+    return RN_OK;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Writing
  * ---------------------------------------------------------------------------------------- */
@@ -466,7 +456,8 @@ const char *rn_safetensors_meta(const rn_safetensors *st, const char *key) {
 static rn_status check_write_args(const char *path, const rn_st_tensor *tensors, int n_tensors,
                                   const char *const *meta_keys, const char *const *meta_values,
                                   int n_meta) {
-    char nb[72], sb[200];
+    char sb[200];
+    path = RN_SHOW(path);
     if (n_tensors < 0 || (n_tensors > 0 && !tensors))
         return rn_fail(RN_ERR_BAD_ARG, "%s: %d tensors given%s", path, n_tensors,
                        n_tensors > 0 ? " with a NULL array" : " (expected 0 or more)");
@@ -476,7 +467,7 @@ static rn_status check_write_args(const char *path, const rn_st_tensor *tensors,
     for (int i = 0; i < n_tensors; i++) {
         const rn_st_tensor *t = &tensors[i];
         if (!t->name) return rn_fail(RN_ERR_BAD_ARG, "%s: tensor %d has no name", path, i);
-        const char *name = show(t->name, nb);
+        const char *name = RN_SHOW(t->name);
         if (strcmp(t->name, "__metadata__") == 0)
             return rn_fail(RN_ERR_BAD_ARG, "%s: a tensor may not be named '__metadata__' (the "
                            "format reserves that key)", path);
@@ -513,7 +504,7 @@ static rn_status check_write_args(const char *path, const rn_st_tensor *tensors,
         if (utf8_check((const unsigned char *)meta_keys[i], lk) != lk ||
             utf8_check((const unsigned char *)meta_values[i], lv) != lv)
             return rn_fail(RN_ERR_BAD_ARG, "%s: metadata '%s' is not valid UTF-8", path,
-                           show(meta_keys[i], nb));
+                           RN_SHOW(meta_keys[i]));
     }
 
     const char *dup = NULL;
@@ -525,11 +516,11 @@ static rn_status check_write_args(const char *path, const rn_st_tensor *tensors,
     if (s) return s;
     if (dup)
         return rn_fail(RN_ERR_BAD_ARG, "%s: tensor name '%s' is given twice (names must be "
-                       "unique)", path, show(dup, nb));
+                       "unique)", path, RN_SHOW(dup));
     if ((s = find_duplicate(meta_keys, n_meta, &dup))) return s;
     if (dup)
         return rn_fail(RN_ERR_BAD_ARG, "%s: metadata key '%s' is given twice (keys must be "
-                       "unique)", path, show(dup, nb));
+                       "unique)", path, RN_SHOW(dup));
     return RN_OK;
 }
 

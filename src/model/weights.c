@@ -53,7 +53,7 @@ rn_status rn_model_save_ext(const rn_model *m, const char *path, const rn_norm *
         free(ts);
         free(mk);
         free(mv);
-        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the tensor list", path);
+        return rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the tensor list", RN_SHOW(path));
     }
     for (int i = 0; i < m->n_tensors; i++) {
         const rn_tensor_info *t = &m->tensors[i].info;
@@ -157,21 +157,41 @@ rn_status rn_weights_class_names(const char *path, int num_classes, char ***name
     return RN_OK;
 }
 
-/* Parses "a,b,c" metadata into a normalization; false if malformed. */
+/* Length of the number at p written as JSON writes one (-?digits[.digits][e[+-]digits]: no
+ * spaces, no '+', no leading zero, no hex, no inf or nan), 0 if none. */
+static size_t number_len(const char *p) {
+    const char *q = p;
+    if (*q == '-') q++;
+    if (*q < '0' || *q > '9') return 0;
+    if (*q == '0' && q[1] >= '0' && q[1] <= '9') return 0; /* leading zero */
+    while (*q >= '0' && *q <= '9') q++;
+    if (*q == '.') {
+        if (*++q < '0' || *q > '9') return 0;
+        while (*q >= '0' && *q <= '9') q++;
+    }
+    if (*q == 'e' || *q == 'E') {
+        q++;
+        if (*q == '+' || *q == '-') q++;
+        if (*q < '0' || *q > '9') return 0;
+        while (*q >= '0' && *q <= '9') q++;
+    }
+    return (size_t)(q - p);
+}
+
+/* Parses "a,b,c" metadata into floats; false if malformed, not exactly `expect` values, or a
+ * value beyond the float range (1e40 would become infinity). */
 static bool parse_norm_list(const char *s, float *out, int expect) {
     int n = 0;
-    const char *p = s;
-    while (p && *p && n < 4) {
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || !isfinite(v)) return false;
-        out[n++] = (float)v;
-        if (*end == ',') p = end + 1;
-        else if (*end == 0) p = end;
-        else return false;
+    for (const char *p = s;; p++) {
+        size_t len = number_len(p);
+        if (len == 0 || n == expect) return false;
+        float v = strtof(p, NULL);
+        if (!isfinite(v)) return false;
+        out[n++] = v;
+        p += len;
+        if (*p == 0) return n == expect;
+        if (*p != ',') return false;
     }
-    return n == expect;
 }
 
 static rn_status read_norm(const rn_safetensors *st, const char *path, const rn_model *m,
@@ -180,14 +200,17 @@ static rn_status read_norm(const rn_safetensors *st, const char *path, const rn_
     const char *mean = rn_safetensors_meta(st, "mean"), *std = rn_safetensors_meta(st, "std");
     if (!mean && !std) return RN_OK;
     rn_norm n = {.channels = m->opts.in_channels};
-    if (!mean || !std || !parse_norm_list(mean, n.mean, n.channels) ||
-        !parse_norm_list(std, n.std, n.channels))
-        return rn_fail(RN_ERR_BAD_FILE,
-                       "%s: metadata mean/std must each be %d comma-separated numbers", path,
-                       n.channels);
+    if (!mean || !std)
+        return rn_fail(RN_ERR_BAD_FILE, "%s: metadata has \"%s\" but no \"%s\" (expected both "
+                       "or neither)", RN_SHOW(path), mean ? "mean" : "std", mean ? "std" : "mean");
+    if (!parse_norm_list(mean, n.mean, n.channels) || !parse_norm_list(std, n.std, n.channels))
+        return rn_fail(RN_ERR_BAD_FILE, "%s: metadata mean '%s' / std '%s': expected %d "
+                       "comma-separated decimal numbers each, within the float range",
+                       RN_SHOW(path), RN_SHOW(mean), RN_SHOW(std), n.channels);
     for (int c = 0; c < n.channels; c++)
         if (!(n.std[c] > 0))
-            return rn_fail(RN_ERR_BAD_FILE, "%s: metadata std must be positive", path);
+            return rn_fail(RN_ERR_BAD_FILE, "%s: metadata std '%s': every value must be "
+                           "positive", RN_SHOW(path), RN_SHOW(std));
     *norm = n;
     return RN_OK;
 }
@@ -268,22 +291,22 @@ static rn_status check_tensors(const rn_model *m, const rn_safetensors *st, cons
         if (!t) {
             if (mt->kind == RN_TENSOR_COUNTER) continue; /* older PyTorch files lack it */
             return rn_fail(RN_ERR_MISSING_KEY,
-                           "%s: missing tensor '%s' (model %s expects it with shape %s)", path,
-                           mt->name, m->name, wants);
+                           "%s: missing tensor '%s' (model %s expects it with shape %s)",
+                           RN_SHOW(path), RN_SHOW(mt->name), RN_SHOW(m->name), wants);
         }
         bool float_ok = t->dtype == RN_DTYPE_F32 || t->dtype == RN_DTYPE_F64 ||
                         t->dtype == RN_DTYPE_F16 || t->dtype == RN_DTYPE_BF16;
         bool int_ok = t->dtype == RN_DTYPE_I64 || t->dtype == RN_DTYPE_I32;
         if (mt->kind == RN_TENSOR_COUNTER ? !int_ok : !float_ok)
-            return rn_fail(RN_ERR_SHAPE, "%s: tensor '%s' has dtype %s (expected %s)", path,
-                           mt->name, rn_dtype_name(t->dtype),
+            return rn_fail(RN_ERR_SHAPE, "%s: tensor '%s' has dtype %s (expected %s)",
+                           RN_SHOW(path), RN_SHOW(mt->name), rn_dtype_name(t->dtype),
                            mt->kind == RN_TENSOR_COUNTER ? "I64" : "F32, F16, BF16 or F64");
         bool same = t->ndim == mt->ndim;
         for (int d = 0; same && d < mt->ndim; d++) same = t->shape[d] == mt->shape[d];
         if (!same) {
             shape_str(gots, sizeof gots, t->ndim, t->shape);
             return rn_fail(RN_ERR_SHAPE, "%s: tensor '%s' has shape %s (model %s expects %s)",
-                           path, mt->name, gots, m->name, wants);
+                           RN_SHOW(path), RN_SHOW(mt->name), gots, RN_SHOW(m->name), wants);
         }
     }
     /* Strict like PyTorch's load_state_dict: a tensor the model does not have is an error. */
@@ -293,7 +316,7 @@ static rn_status check_tensors(const rn_model *m, const rn_safetensors *st, cons
         if (ignore_prefix && strncmp(name, ignore_prefix, strlen(ignore_prefix)) == 0) continue;
         if (!rn_model_find_tensor(m, bare))
             return rn_fail(RN_ERR_SHAPE, "%s: unexpected tensor '%s' (model %s has no such key)",
-                           path, name, m->name);
+                           RN_SHOW(path), RN_SHOW(name), RN_SHOW(m->name));
     }
     return RN_OK;
 }
@@ -302,8 +325,8 @@ rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *pa
                            const char *ignore_prefix, rn_norm *norm) {
     const char *model = rn_safetensors_meta(st, "model");
     if (model && strcmp(model, m->name) != 0)
-        return rn_fail(RN_ERR_SHAPE, "%s: holds weights of model '%s', not '%s'", path, model,
-                       m->name);
+        return rn_fail(RN_ERR_SHAPE, "%s: holds weights of model '%s', not '%s'", RN_SHOW(path),
+                       RN_SHOW(model), RN_SHOW(m->name));
     rn_norm n;
     rn_status s;
     if ((s = check_tensors(m, st, path, ignore_prefix)) != RN_OK ||
@@ -339,40 +362,33 @@ rn_status rn_model_load(rn_model *m, const char *path, rn_norm *norm) {
     return s;
 }
 
-/* Reads an integer metadata field; 0 when absent, -1 when malformed. */
-static int meta_int(const rn_safetensors *st, const char *key) {
-    const char *v = rn_safetensors_meta(st, key);
-    if (!v) return 0;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < 1 || x > 1000000) return -1;
-    return (int)x;
-}
-
 rn_status rn_model_create_from_file(rn_model **out, const char *path, rn_norm *norm) {
     *out = NULL;
     rn_safetensors st;
     rn_status s = rn_safetensors_read(&st, path); /* read once: metadata, then the tensors */
     if (s != RN_OK) return s;
     const char *model = rn_safetensors_meta(&st, "model");
-    rn_model_opts o = {meta_int(&st, "in_channels"), meta_int(&st, "in_height"),
-                       meta_int(&st, "in_width"), meta_int(&st, "num_classes")};
+    static const char *const geometry[4] = {"in_channels", "in_height", "in_width",
+                                            "num_classes"};
+    long g[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 4 && s == RN_OK; i++)
+        s = rn_safetensors_meta_int(&st, path, geometry[i], 1, 1000000, &g[i]);
+    rn_model_opts o = {(int)g[0], (int)g[1], (int)g[2], (int)g[3]};
     rn_model *m = NULL;
-    if (!model || !model[0]) {
+    if (s != RN_OK) {
+        /* the message names the field */
+    } else if (!model || !model[0]) {
         s = rn_fail(RN_ERR_BAD_FILE,
                     "%s: no model name in the metadata (name the model, e.g. --model resnet20)",
-                    path);
-    } else if (o.in_channels < 0 || o.in_height < 0 || o.in_width < 0 || o.num_classes < 0) {
-        s = rn_fail(RN_ERR_BAD_FILE,
-                    "%s: metadata in_channels/in_height/in_width/num_classes must be "
-                    "positive integers",
-                    path);
+                    RN_SHOW(path));
+    } else if (strlen(model) > 100) { /* no model has such a name; do not echo it whole */
+        s = rn_fail(RN_ERR_UNKNOWN_MODEL, "%s: metadata: unknown model '%s'", RN_SHOW(path),
+                    RN_SHOW(model));
     } else if ((s = rn_model_create(&m, model, &o, 0)) != RN_OK) {
         /* The model name or geometry came from the file: say which file. */
         char why[512];
         snprintf(why, sizeof why, "%s", rn_error_message());
-        s = rn_fail(s, "%s: metadata: %s", path, why);
+        s = rn_fail(s, "%s: metadata: %s", RN_SHOW(path), why);
     } else if ((s = rn_model_load_st(m, &st, path, NULL, norm)) != RN_OK) {
         rn_model_free(m);
         m = NULL;
