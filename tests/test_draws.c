@@ -330,7 +330,7 @@ static void test_split_order_golden(void **state) {
 
 /* n images whose first pixel and label are their index (1 channel, 2x2). */
 static void index_set(rn_dataset *d, int n) {
-    TU_OK(rn_data_alloc(d, n, 1, 2, 2, n));
+    TU_OK(rn_data_alloc(d, NULL, n, 1, 2, 2, n));
     TU_OK(rn_data_default_names(d));
     for (int i = 0; i < n; i++) {
         d->labels[i] = i;
@@ -388,7 +388,7 @@ enum { BC = 2, BH = 6, BW = 7, BPIX = BC * BH * BW, BIMAGES = 3 };
 /* Pixel (c, y, x) of image k holds 1 + k*BPIX + (c*BH + y)*BW + x: every value says where it
  * came from (0 is never used). */
 static void where_set(rn_dataset *d) {
-    TU_OK(rn_data_alloc(d, BIMAGES, BC, BH, BW, 5));
+    TU_OK(rn_data_alloc(d, NULL, BIMAGES, BC, BH, BW, 5));
     for (int k = 0; k < BIMAGES; k++) {
         d->labels[k] = 4 - k;
         for (int p = 0; p < BPIX; p++) d->images[k * BPIX + p] = (uint8_t)(1 + k * BPIX + p);
