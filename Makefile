@@ -180,8 +180,9 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_BUILD)/l
 
 fuzz: $(FUZZ_BIN)
 
-# Each harness (but those named in FUZZ_SKIP) for FUZZ_SECONDS on one core; new inputs go to
-# build-fuzz/corpus/NAME, the committed seeds stay as they are. A crash leaves its input in
+# Each harness (but those named in FUZZ_SKIP) for FUZZ_SECONDS on one core, starting from its
+# seeds and from the inputs that once crashed it (tests/fuzz/repro/NAME); new inputs go to
+# build-fuzz/corpus/NAME, the committed ones stay as they are. A crash leaves its input in
 # build-fuzz/crash-*.
 fuzz-run: fuzz
 	@for f in $(filter-out $(FUZZ_SKIP:%=$(FUZZ_BUILD)/%),$(FUZZ_BIN)); do \
@@ -189,7 +190,9 @@ fuzz-run: fuzz
 	    echo "fuzzing $$n for $(FUZZ_SECONDS) s"; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -max_len=65536 -timeout=20 \
 	        -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
-	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 || \
+	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n \
+	        $$([ -d tests/fuzz/repro/$$n ] && echo tests/fuzz/repro/$$n) \
+	        >$(FUZZ_BUILD)/$$n.log 2>&1 || \
 	        { tail -40 $(FUZZ_BUILD)/$$n.log; echo "$$n: FAILED"; exit 1; }; \
 	    grep -E "^stat::number_of_executed_units|^#[0-9]+.*DONE" $(FUZZ_BUILD)/$$n.log | tail -2; \
 	done

@@ -91,6 +91,9 @@ static rn_status read_image(const char *path, void **file, size_t *size, int *w,
     if (s == RN_OK && !stbi_info_from_memory(buf, (int)n, w, h, c))
         s = rn_fail(RN_ERR_BAD_FILE, "%s: not a readable image (%s; expected " RN_IMAGE_FORMATS
                     ")", RN_SHOW(path), stbi_failure_reason());
+    if (s == RN_OK && (*w < 1 || *h < 1))
+        s = rn_fail(RN_ERR_BAD_FILE, "%s: an image of %dx%d pixels (expected at least 1x1)",
+                    RN_SHOW(path), *h, *w);
     if (s == RN_OK && (unsigned long long)*w * (unsigned long long)*h > RN_IMAGE_MAX_PIXELS)
         s = rn_fail(RN_ERR_BAD_FILE, "%s: image is %dx%d, more than the %llu pixels this "
                     "program decodes (as Pillow refuses a decompression bomb)", RN_SHOW(path),

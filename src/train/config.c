@@ -167,13 +167,13 @@ static void put_field(cJSON *j, const field *f, const rn_train_config *c) {
 /* A number of field f in its range (and whole, for integers). */
 static rn_status get_number(const cJSON *v, const field *f, const char *path, double *out) {
     if (!cJSON_IsNumber(v))
-        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", path,
+        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", RN_SHOW(path),
                        f->key);
     double x = v->valuedouble;
     bool whole = f->kind != F_FLOAT;
     if (!(x >= f->lo && x <= f->hi) || (whole && x != (double)(int64_t)x))
         return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is %.17g, expected %s from %g to %g",
-                       path, f->key, x, whole ? "an integer" : "a number", f->lo, f->hi);
+                       RN_SHOW(path), f->key, x, whole ? "an integer" : "a number", f->lo, f->hi);
     *out = x;
     return RN_OK;
 }
@@ -223,8 +223,8 @@ static rn_status get_field(const cJSON *j, const field *f, rn_train_config *c,
                 memcpy(p, &i, sizeof i);
                 return RN_OK;
             }
-        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is '%.40s', an unknown value", path,
-                       f->key, v->valuestring);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is '%s', an unknown value", RN_SHOW(path),
+                       f->key, RN_SHOW(v->valuestring));
     case F_MILESTONES: {
         if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > RN_MAX_MILESTONES) break;
         c->n_milestones = 0;
@@ -236,7 +236,7 @@ static rn_status get_field(const cJSON *j, const field *f, rn_train_config *c,
         return RN_OK;
     }
     }
-    return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", path,
+    return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", RN_SHOW(path),
                    f->key);
 }
 
@@ -267,7 +267,7 @@ rn_status rn_train_config_load(rn_train_config *c, const char *run_dir) {
     rn_free(buf);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        return rn_fail(RN_ERR_BAD_FILE, "%s: not a JSON object", path);
+        return rn_fail(RN_ERR_BAD_FILE, "%s: not a JSON object", RN_SHOW(path));
     }
     rn_train_config_defaults(c);
     for (size_t i = 0; s == RN_OK && i < sizeof fields / sizeof fields[0]; i++)
