@@ -240,7 +240,7 @@ mkfifo "$B/fifo.st" "$B/fifo.png" "$B/fifo.txt"
 predict_t() { timeout 20 "$RESNET" predict "$@"; }
 check_error "weights file is a FIFO" "fifo.st: is a FIFO \(named pipe\), expected a file" \
     predict_t --weights "$B/fifo.st" "$IMG"
-check_error "image is a FIFO" "fifo.png: is a FIFO \(named pipe\), expected a PNG or JPEG image" \
+check_error "image is a FIFO" "fifo.png: is a FIFO \(named pipe\), expected a PNG, JPEG, BMP, PGM or PPM image" \
     predict_t --weights "$W" "$B/fifo.png"
 check_error "labels file is a FIFO" "fifo.txt: not a regular file, expected the labels file" \
     predict_t --weights "$W" --labels "$B/fifo.txt" "$IMG"
