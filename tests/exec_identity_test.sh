@@ -2,7 +2,7 @@
 # exec_identity_test.sh — training is bit-identical to the recorded runs: 30 steps of resnet8
 # and plain8 on a small Fashion-MNIST subset (augmentation, shuffle, a validation split and
 # momentum all on) for each CPU backend and thread count, compared by the SHA-256 of
-# last.safetensors against tests/data/exec_identity.sha256. The hashes were recorded before the
+# last.safetensors' tensor data against tests/data/exec_identity.sha256. The hashes were recorded before the
 # training step moved behind the executor seam (src/exec), so any change in what a step
 # computes, in the data order or in the augmentation draws shows up here.
 # The kernels' rounding depends on the vector unit (AVX-512, AVX2, portable) and on how the
@@ -44,13 +44,25 @@ for split, n in (("train", 1200), ("t10k", 200)):
         f.write(head[:4] + struct.pack(">I", n) + lab)
 PY
 
+# tensor_hash FILE: the SHA-256 of a safetensors file's data section (every tensor's bytes, in
+# the file's order), so metadata (class names, versions) can change without changing it.
+tensor_hash() {
+    /usr/bin/env python3 - "$1" <<'PY'
+import hashlib, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    f.seek(8 + n)
+    print(hashlib.sha256(f.read()).hexdigest())
+PY
+}
+
 # run_hash MODEL BACKEND THREADS: trains and prints "MODEL BACKEND THREADS SHA256".
 run_hash() {
     local out="$TMP/run-$1-$2-$3"
     "$RESNET" train --model "$1" --backend "$2" --threads "$3" --data "mnist:$TMP/data" \
         --out "$out" --iters 30 --batch 32 --val 200 --lr 0.05 --momentum 0.9 --wd 5e-4 \
         --seed 7 --log-every 10 --quiet >"$TMP/log" 2>&1 || { cat "$TMP/log" >&2; return 1; }
-    echo "$1 $2 $3 $(sha256sum "$out/last.safetensors" | cut -d' ' -f1)"
+    echo "$1 $2 $3 $(tensor_hash "$out/last.safetensors")"
 }
 
 got="$TMP/got"
