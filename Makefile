@@ -6,6 +6,9 @@
 #                      CUDA_HOME=/usr/local/cuda). It builds for every major GPU architecture
 #                      the installed nvcc knows (-arch=all-major, plus PTX for newer GPUs), so
 #                      no list of architectures goes stale; CUDA_ARCH=-arch=sm_90 builds one.
+#   make MPI=1         data-parallel training across processes with Open MPI (mpicc;
+#                      Debian: libopenmpi-dev): build-mpi/resnet, to start with mpirun. The
+#                      default build has no MPI dependency and ./resnet stays MPI-free.
 #   make clean
 # Sources are found by wildcard: a new src/**/*.c joins the library, a new cli/*.c the program,
 # a new tests/test_*.c becomes a test binary.
@@ -35,6 +38,12 @@ CUDA_SRC  := $(sort $(wildcard src/cuda/*.cu))
 NO_CUDA   := src/cuda/none.c
 endif
 
+ifeq ($(MPI),1)
+BUILD   := $(BUILD)-mpi
+CC      := mpicc
+CFLAGS  += -DRN_MPI
+endif
+
 LIB_SRC  := $(sort $(filter-out $(NO_CUDA),$(wildcard src/*/*.c)))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -49,6 +58,10 @@ ifeq ($(SANITIZE),1)
 PROGRAM := $(BUILD)/resnet
 else
 PROGRAM := resnet
+endif
+
+ifeq ($(MPI),1)
+PROGRAM := $(BUILD)/resnet
 endif
 
 all: $(PROGRAM)
@@ -87,7 +100,7 @@ test: tests
 	@RESNET=$(abspath $(PROGRAM)) BUILD=$(BUILD) tests/run.sh
 
 clean:
-	rm -rf build build-san build-cuda resnet $(FLAVOR)
+	rm -rf build build-san build-cuda build*-mpi resnet $(FLAVOR)
 
 .PHONY: all tests test clean FORCE
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_PROG:=.d) $(TEST_UTIL_OBJ:.o=.d)
