@@ -36,6 +36,8 @@ int cli_comm_local_error(rn_comm *c, rn_status s);
 /* --threads per process: as given, or (0) with several processes the host's cores divided by
  * the processes on it (0, every core, for a process alone). */
 int cli_comm_threads(const rn_comm *c, int threads);
+/* Runs a subcommand among the launcher's processes: cli_comm_open, cmd, rn_comm_close. */
+int cli_comm_run(int (*cmd)(rn_comm *c, int argc, char **argv), int argc, char **argv);
 
 /* After getopt_long (called with opterr = 0 and an optstring starting with ':') returned '?'
  * (unknown option) or ':' (missing value): prints one line naming the option, returns 2. */

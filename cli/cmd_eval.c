@@ -204,10 +204,4 @@ out:
     return rc;
 }
 
-int cmd_eval(int argc, char **argv) {
-    rn_comm *comm = cli_comm_open();
-    if (!comm) return 1;
-    int rc = eval(comm, argc, argv);
-    rn_comm_close(comm);
-    return rc;
-}
+int cmd_eval(int argc, char **argv) { return cli_comm_run(eval, argc, argv); }

@@ -404,10 +404,4 @@ static int train(rn_comm *comm, int argc, char **argv) {
     return 0;
 }
 
-int cmd_train(int argc, char **argv) {
-    rn_comm *comm = cli_comm_open();
-    if (!comm) return 1;
-    int rc = train(comm, argc, argv);
-    rn_comm_close(comm);
-    return rc;
-}
+int cmd_train(int argc, char **argv) { return cli_comm_run(train, argc, argv); }

@@ -72,3 +72,11 @@ int cli_comm_threads(const rn_comm *c, int threads) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN) / rn_comm_local_size(c);
     return cores > 1 ? (int)cores : 1;
 }
+
+int cli_comm_run(int (*cmd)(rn_comm *c, int argc, char **argv), int argc, char **argv) {
+    rn_comm *c = cli_comm_open();
+    if (!c) return 1;
+    int rc = cmd(c, argc, argv);
+    rn_comm_close(c);
+    return rc;
+}

@@ -667,6 +667,11 @@ rn_status rn_comm_agree(rn_comm *c, rn_status s);
 rn_status rn_exec_evaluate_comm(rn_exec *e, rn_comm *c, const rn_dataset *d,
                                 const rn_norm *norm, rn_eval_result *r);
 
+/* A gradient hook (rn_exec_set_grad_hook, with user = the communicator) that averages the
+ * gradient block over the processes: one all-reduce of the whole block, then a scale by 1/N.
+ * Host memory only (RN_ERR_DEVICE for a block in device memory). */
+rn_status rn_comm_average_grads(void *comm, float *grads, size_t n, bool on_device);
+
 /* rn_train_run with the processes of comm training one model (comm NULL: this process
  * alone). c->batch stays the global batch: rank r trains on images [r * B/N, (r+1) * B/N) of
  * each global batch, with the augmentation draws of their global positions, so the processes

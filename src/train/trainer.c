@@ -357,21 +357,6 @@ static rn_status share_state(trainer *t) {
     return rn_exec_sync_to_device(t->exec);
 }
 
-/* The gradient hook with several processes: each process's gradient is that of its share's
- * mean loss; their mean is the gradient of the global batch's mean loss. One all-reduce of the
- * whole block, whose summation order depends only on the number of processes. */
-static rn_status average_grads(void *user, float *g, size_t n, bool on_device) {
-    trainer *t = user;
-    if (on_device)
-        return rn_fail(RN_ERR_DEVICE, "gradients in device memory cannot be averaged across "
-                                      "processes yet");
-    rn_status s = rn_comm_sum_f32(t->comm, g, n);
-    if (s != RN_OK) return s;
-    const float inv = 1.0f / (float)t->nproc;
-    for (size_t i = 0; i < n; i++) g[i] *= inv;
-    return RN_OK;
-}
-
 static rn_status setup(trainer *t, bool resume) {
     rn_status s = agree(t, setup_local(t, resume));
     if (s == RN_OK && t->nproc > 1) s = agree(t, check_same_data(t));
@@ -380,7 +365,9 @@ static rn_status setup(trainer *t, bool resume) {
     if (s != RN_OK) return s;
     if (t->nproc > 1) {
         if ((s = share_state(t)) != RN_OK) return s;
-        rn_exec_set_grad_hook(t->exec, average_grads, t);
+        /* each process's gradient is that of its share's mean loss; their mean is the
+         * gradient of the global batch's mean loss */
+        rn_exec_set_grad_hook(t->exec, rn_comm_average_grads, t->comm);
     }
     return agree(t, start_training(t));
 }

@@ -1,6 +1,7 @@
 /*
- * evaluate.c — evaluation split over the processes of a communicator: each evaluates its
- * share of the set with its executor, and the counts are added up.
+ * collective.c — what the executors' users do across processes: evaluation split over them
+ * (each evaluates its share of the set, the counts are added up), the gradient average, and
+ * the agreement on a status.
  */
 #include "comm/comm.h"
 
@@ -75,4 +76,16 @@ rn_status rn_comm_agree(rn_comm *comm, rn_status s) {
     snprintf(msg, sizeof msg, "%s", rank == first ? rn_error_message() : "");
     if ((s2 = rn_comm_broadcast(comm, msg, sizeof msg, first)) != RN_OK) return s2;
     return rn_fail(agreed, "%s", msg);
+}
+
+rn_status rn_comm_average_grads(void *comm, float *grads, size_t n, bool on_device) {
+    if (on_device)
+        return rn_fail(RN_ERR_DEVICE, "gradients in device memory cannot be averaged across "
+                                      "processes yet");
+    rn_comm *c = comm;
+    rn_status s = rn_comm_sum_f32(c, grads, n);
+    if (s != RN_OK) return s;
+    const float inv = 1.0f / (float)rn_comm_size(c);
+    for (size_t i = 0; i < n; i++) grads[i] *= inv;
+    return RN_OK;
 }
