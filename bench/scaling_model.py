@@ -28,10 +28,11 @@ MODELS = {
 }
 
 # Per-process training throughput, images/s, and batch per process. "cpu1": one core of this
-# machine (resnet20 measured, 1 thread, bench/mpi_vs_ddp.py); "h100": one H100 (resnet20 tf32
-# batch 128 and resnet18 bf16 batch 512 measured, BENCHMARKS.md). Others scale by MACs.
+# machine (resnet20 at 2 threads on the idle machine, 764.6 images/s in BENCHMARKS.md, halved);
+# "h100": one H100 (resnet20 tf32 batch 128 and resnet18 bf16 batch 512, BENCHMARKS.md).
+# Others scale by MACs.
 PROCESS = {
-    "cpu1": {"ref": ("resnet20", 380.0), "batch": {"resnet20": 128, "resnet56": 128,
+    "cpu1": {"ref": ("resnet20", 382.3), "batch": {"resnet20": 128, "resnet56": 128,
                                                    "resnet18": 64, "resnet50-imagenet": 32}},
     "h100": {"ref": ("resnet20", 50324.0), "measured": {"resnet18": 65495.0},
              "batch": {"resnet20": 128, "resnet56": 128, "resnet18": 512,
