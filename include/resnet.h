@@ -350,8 +350,9 @@ typedef struct {
     bool log_grads;        /* at each logged step, append gradient norms to grads.jsonl */
     char device[16];       /* "cpu" ("" too) or "cuda[:N]" (see rn_device_parse) */
     char precision[8];     /* on a GPU: "fp32", "tf32" or "bf16" ("" : tf32) */
-    int processes;         /* processes that train the run (written to config.json by the
-                            * trainer from its communicator; informative on resume) */
+    int processes;         /* processes that started the run (written to config.json by
+                            * the trainer from its communicator; a resume may use another
+                            * number) */
 } rn_train_config;
 
 /* Fills the defaults (above; augment on, schedule constant, log_every 50). */
