@@ -543,13 +543,14 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
                                     .images_per_s = dt > 0 ? win_steps * c->batch / dt : 0,
                                     .elapsed_s = elapsed(&t)};
             p.eta_s = p.images_per_s > 0 ? (t.total - t.step) * c->batch / p.images_per_s : 0;
-            if (t.root)
+            if (t.root) { /* the others' metrics are the same sums */
                 fprintf(t.metrics,
-                    "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
-                    "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-                    (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc, p.images_per_s,
-                    p.elapsed_s);
-            if (t.root) fflush(t.metrics);
+                        "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
+                        "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+                        (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc,
+                        p.images_per_s, p.elapsed_s);
+                fflush(t.metrics);
+            }
             if (c->log_grads && (s = log_grads(&t)) != RN_OK) goto done;
             if (cb) cb(&p, user);
             loss_sum = 0;
