@@ -14,6 +14,9 @@
 #                      -fsanitize=fuzzer,address,undefined into build-fuzz/; make fuzz-run runs
 #                      each for FUZZ_SECONDS (default 30) from its seeds (tests/fuzz/corpus/NAME)
 #                      and fails on a crash, a leak or a sanitizer report
+#   make MPI=1         data-parallel training across processes with Open MPI (mpicc;
+#                      Debian: libopenmpi-dev): build-mpi/resnet, to start with mpirun. The
+#                      default build has no MPI dependency and ./resnet stays MPI-free.
 #   make clean
 # Sources are found by wildcard: a new src/**/*.c joins the library, a new cli/*.c the program,
 # a new tests/test_*.c becomes a test binary.
@@ -41,6 +44,12 @@ LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas
              -lcudart_static -lstdc++ -ldl -lrt -lpthread
 CUDA_SRC  := $(sort $(wildcard src/cuda/*.cu))
 NO_CUDA   := src/cuda/none.c
+endif
+
+ifeq ($(MPI),1)
+BUILD   := $(BUILD)-mpi
+CC      := mpicc
+CFLAGS  += -DRN_MPI
 endif
 
 LIB_SRC  := $(sort $(filter-out $(NO_CUDA),$(wildcard src/*/*.c)))
@@ -71,6 +80,9 @@ BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
+ifeq ($(MPI),1)
+PROGRAM := $(BUILD)/resnet
+endif
 
 all: $(PROGRAM)
 
@@ -198,7 +210,7 @@ fuzz-run: fuzz
 	done
 
 clean:
-	rm -rf build build-san build-cuda build-fuzz resnet $(FLAVOR)
+	rm -rf build build-san build-cuda build-fuzz build*-mpi resnet $(FLAVOR)
 
 .PHONY: all tests test clean shared install uninstall fuzz fuzz-run FORCE
 -include $(FUZZ_LIB_OBJ:.o=.d)

@@ -25,6 +25,21 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the library's last error for a failed status and returns 1. */
 int cli_lib_error(rn_status s);
 
+/* Running as one of several processes (procs.c). cli_comm_open joins them (NULL after
+ * printing why, e.g. a build without MPI under mpirun; reported by the launcher's rank 0
+ * only) and silences the stdout and stderr of every rank but 0, which speaks for all.
+ * cli_comm_speak gives a rank its voice back. cli_comm_local_error reports an error that only
+ * this process saw and ends the whole job (the others may wait in a collective); alone, it is
+ * cli_lib_error. */
+rn_comm *cli_comm_open(void);
+void cli_comm_speak(void);
+int cli_comm_local_error(rn_comm *c, rn_status s);
+/* --threads per process: as given, or (0) with several processes the host's cores divided by
+ * the processes on it (0, every core, for a process alone). */
+int cli_comm_threads(const rn_comm *c, int threads);
+/* Runs a subcommand among the launcher's processes: cli_comm_open, cmd, rn_comm_close. */
+int cli_comm_run(int (*cmd)(rn_comm *c, int argc, char **argv), int argc, char **argv);
+
 /* After getopt_long (called with opterr = 0 and an optstring starting with ':') returned '?'
  * (unknown option) or ':' (missing value): prints one line naming the option, returns 2. */
 int cli_option_error(const char *cmd, int c, char **argv);

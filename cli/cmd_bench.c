@@ -2,7 +2,9 @@
  * cmd_bench.c — `resnet bench`: training or inference throughput of a model on synthetic data.
  * Prints the median images/s over the timed steps (after warm-up), the achieved GFLOP/s
  * (2 FLOPs per multiply-add; a training step counts 3 forward passes: forward, input
- * gradients, weight gradients) and its share of the FMA peak measured at start-up.
+ * gradients, weight gradients) and its share of the FMA peak measured at start-up. Under
+ * mpirun (make MPI=1) --batch is the global batch: each process steps on its share, the
+ * gradients are averaged as in training, and rank 0 prints the global images/s.
  */
 #include "cli.h"
 
@@ -46,8 +48,9 @@ static bool synthetic_set(rn_dataset *d, const rn_model *m, int n) {
 
 /* Times warmup + steps training steps (each waited for) or inference passes on executor e;
  * times[0..steps) receives the timed ones. */
-static rn_status run_steps(rn_exec *e, rn_model *m, bool train, long batch, long steps,
-                           long warmup, double *times) {
+static rn_status run_steps(rn_exec *e, rn_model *m, rn_comm *comm, bool train, long batch,
+                           long steps, long warmup, double *times) {
+    const int nproc = rn_comm_size(comm), share = (int)batch / nproc;
     rn_model_opts g = rn_model_get_opts(m);
     size_t xn = (size_t)batch * g.in_channels * g.in_height * g.in_width;
     rn_dataset d = {0};
@@ -66,21 +69,25 @@ static rn_status run_steps(rn_exec *e, rn_model *m, bool train, long batch, long
     for (size_t i = 0; i < xn; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     if (train) {
         rn_norm norm = rn_dataset_norm(&d);
-        rn_exec_train_opts to = {.batch = (int)batch, .momentum = 0.9f, .wd = 1e-4f,
-                                 .augment = true, .seed = 1};
+        rn_exec_train_opts to = {.batch = share, .global_batch = (int)batch,
+                                 .first = rn_comm_rank(comm) * share, .momentum = 0.9f,
+                                 .wd = 1e-4f, .augment = true, .seed = 1};
+        if (nproc > 1) rn_exec_set_grad_hook(e, rn_comm_average_grads, comm);
         s = rn_exec_train_init(e, &d, &norm, &to, lrs, warmup + steps, 0);
         if (s == RN_OK) s = rn_exec_train_set_order(e, order);
     }
     for (long it = 0; s == RN_OK && it < warmup + steps; it++) {
         if (it == warmup && getenv("RN_PROFILE")) rn_exec_profile(e, true);
+        if (nproc > 1 && s == RN_OK) s = rn_comm_barrier(comm);
         double t0 = omp_get_wtime(), loss;
         int64_t correct;
         if (train) {
             s = rn_exec_train_step(e);
             if (s == RN_OK) s = rn_exec_train_metrics(e, &loss, &correct); /* waits */
         } else {
-            s = rn_exec_forward(e, x, (int)batch, RN_MODE_INFER, logits);
+            s = rn_exec_forward(e, x, share, RN_MODE_INFER, logits);
         }
+        if (nproc > 1 && s == RN_OK) s = rn_comm_barrier(comm); /* the slowest process */
         if (it >= warmup) times[it - warmup] = omp_get_wtime() - t0;
     }
     if (s != RN_OK && s != RN_ERR_NOMEM) cli_lib_error(s);
@@ -93,7 +100,7 @@ done:
     return s;
 }
 
-int cmd_bench(int argc, char **argv) {
+static int bench(rn_comm *comm, int argc, char **argv) {
     enum { OPT_MODE = CLI_OPT_OWN, OPT_STEPS, OPT_WARMUP };
     static const struct option opts[] = {
         {"model", required_argument, 0, CLI_OPT_MODEL},
@@ -139,12 +146,19 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (optind != argc) return cli_error("bench: unexpected argument '%s'", argv[optind]);
+    const int nproc = rn_comm_size(comm);
+    if (batch % nproc != 0)
+        return cli_error("--batch %ld is not divisible by the %d processes (it is the global "
+                         "batch; each process takes an equal share)",
+                         batch, nproc);
+    threads = cli_comm_threads(comm, (int)threads);
     rn_model *m = NULL;
     rn_exec *e = NULL;
     rn_exec_opts eo = {.device = device, .backend = backend, .threads = (int)threads,
                        .precision = precision};
     rn_status s = rn_model_create(&m, model, &mo, 1);
-    if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch);
+    if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch / nproc);
+    s = rn_comm_agree(comm, s);
     double *times = malloc((size_t)steps * sizeof(double));
     if (s != RN_OK || !times) {
         free(times);
@@ -153,17 +167,19 @@ int cmd_bench(int argc, char **argv) {
     }
     const char *unit;
     double peak = rn_exec_peak_gflops(e, &unit);
-    s = run_steps(e, m, train, batch, steps, warmup, times);
+    s = run_steps(e, m, comm, train, batch, steps, warmup, times);
     if (s == RN_OK) {
         qsort(times, (size_t)steps, sizeof *times, cmp_double);
         double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
         double ips = batch / med;
-        double flops = 2.0 * (double)rn_model_macs(m) * (train ? 3 : 1) * ips / 1e9;
-        printf("model %s  mode %s  batch %ld  device %s\n", model, train ? "train" : "infer",
+        double flops = 2.0 * (double)rn_model_macs(m) * (train ? 3 : 1) * ips / 1e9 / nproc;
+        printf("model %s  mode %s  batch %ld  device %s", model, train ? "train" : "infer",
                batch, rn_exec_describe(e));
+        if (nproc > 1) printf(" x %d processes (%s)", nproc, rn_comm_name(comm));
+        printf("\n");
         printf("images/s: %.1f\n", ips);
         printf("step ms: %.3f (median of %ld)\n", 1e3 * med, steps);
-        printf("GFLOP/s: %.1f\n", flops);
+        printf("GFLOP/s: %.1f%s\n", flops, nproc > 1 ? " (per process)" : "");
         if (peak > 0)
             printf("peak: %.1f GFLOP/s (%s) -> %.1f%% of peak\n", peak, unit, 100 * flops / peak);
         s = rn_exec_profile_print(e, stdout);
@@ -174,3 +190,5 @@ int cmd_bench(int argc, char **argv) {
     rn_model_free(m);
     return s == RN_OK ? 0 : 1;
 }
+
+int cmd_bench(int argc, char **argv) { return cli_comm_run(bench, argc, argv); }

@@ -1,7 +1,8 @@
 /*
  * cmd_eval.c — `resnet eval`: top-1 (and top-5) accuracy, mean loss, per-class accuracy and the
  * confusion matrix of a weights file on a data set split; --json for machine-readable output.
- * The model and its normalization come from the weights' metadata.
+ * The model and its normalization come from the weights' metadata. Under mpirun (make MPI=1)
+ * the processes split the set and rank 0 prints the totals.
  */
 #include "cli.h"
 
@@ -98,7 +99,7 @@ static int print_json(const rn_eval_result *r, const rn_dataset *d, const char *
     return 0;
 }
 
-int cmd_eval(int argc, char **argv) {
+static int eval(rn_comm *comm, int argc, char **argv) {
     enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON };
     static const struct option opts[] = {
         {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
@@ -183,9 +184,11 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     const rn_dataset *d = !strcmp(split, "test") ? &test : !strcmp(split, "val") ? &held : &train;
+    threads = cli_comm_threads(comm, (int)threads);
     rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
     if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch);
-    if (s == RN_OK) s = rn_exec_evaluate(e, d, &norm, &r);
+    s = rn_comm_agree(comm, s); /* each process read the weights and data itself */
+    if (s == RN_OK) s = rn_exec_evaluate_comm(e, comm, d, &norm, &r);
     if (s != RN_OK) {
         cli_lib_error(s);
         goto out;
@@ -200,3 +203,5 @@ out:
     rn_model_free(m);
     return rc;
 }
+
+int cmd_eval(int argc, char **argv) { return cli_comm_run(eval, argc, argv); }

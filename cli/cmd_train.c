@@ -1,7 +1,8 @@
 /*
  * cmd_train.c — `resnet train`: trains a model from the command line, shows progress (a live
  * line on a terminal, log lines otherwise), and stops cleanly on Ctrl-C or SIGTERM with a
- * checkpoint that `resnet train --resume RUN_DIR` continues exactly.
+ * checkpoint that `resnet train --resume RUN_DIR` continues exactly. Started by mpirun (builds
+ * made with make MPI=1), the processes train one model together (rn_train_run_comm).
  */
 #include "cli.h"
 
@@ -97,6 +98,7 @@ typedef struct {
     bool quiet, tty;
     int last_len;
     const rn_train_config *c;
+    bool started; /* the run was set up on every process */
 } progress_state;
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -108,6 +110,7 @@ static void fmt_time(char *buf, size_t n, double s) {
 static void on_progress(const rn_train_progress *p, void *user) {
     progress_state *ps = user;
     if (p->started) { /* set up without error: say what runs where */
+        ps->started = true;
         if (ps->quiet) return;
         const rn_train_config *c = ps->c;
         if (p->step >= p->total_steps)
@@ -163,7 +166,7 @@ enum {
     OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION
 };
 
-int cmd_train(int argc, char **argv) {
+static int train(rn_comm *comm, int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL},
         {"data", required_argument, 0, OPT_DATA},
@@ -355,8 +358,10 @@ int cmd_train(int argc, char **argv) {
         return cli_error("--resume continues a run with the settings of its config.json; "
                          "--%s cannot be given with it",
                          setting);
-    if (resume) {
-        rn_status s = rn_train_config_load(&c, resume);
+    const bool root = rn_comm_rank(comm) == 0;
+    if (resume) { /* rank 0 reads the run's config for every process */
+        rn_status s = rn_comm_agree(comm, root ? rn_train_config_load(&c, resume) : RN_OK);
+        if (s == RN_OK) s = rn_comm_broadcast(comm, &c, sizeof c, 0);
         if (s != RN_OK) return cli_lib_error(s);
         snprintf(c.out, sizeof c.out, "%s", resume); /* the directory may have moved */
     }
@@ -376,8 +381,10 @@ int cmd_train(int argc, char **argv) {
             char stamp[32];
             time_t now = time(NULL);
             strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
-            mkdir("runs", 0755);
+            if (root) mkdir("runs", 0755);
             snprintf(c.out, sizeof c.out, "runs/%s-%s", c.model, stamp);
+            rn_status s = rn_comm_broadcast(comm, c.out, sizeof c.out, 0); /* rank 0's time */
+            if (s != RN_OK) return cli_lib_error(s);
         }
     }
     struct sigaction sa = {0};
@@ -385,12 +392,16 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     progress_state ps = {.quiet = quiet, .tty = isatty(2), .c = &c};
-    rn_status s = rn_train_run(&c, resume != NULL, on_progress, &ps, &stop_requested);
+    rn_status s = rn_train_run_comm(&c, comm, resume != NULL, on_progress, &ps, &stop_requested);
     if (ps.tty && ps.last_len) fputc('\n', stderr);
-    if (s == RN_ERR_INTERRUPTED) {
+    const bool alone = rn_comm_size(comm) == 1;
+    if (s == RN_ERR_INTERRUPTED) { /* every process stopped at the same step */
         cli_error("%s", rn_error_message());
-        return 130;
+        return alone ? 130 : 0;
     }
-    if (s != RN_OK) return cli_lib_error(s);
+    /* Once the run is set up, an error may be one process's alone: it ends the job. */
+    if (s != RN_OK) return ps.started ? cli_comm_local_error(comm, s) : cli_lib_error(s);
     return 0;
 }
+
+int cmd_train(int argc, char **argv) { return cli_comm_run(train, argc, argv); }

@@ -373,7 +373,7 @@ typedef struct {
     char out[1024];        /* run directory */
     char backend[32];      /* "" for the default */
     char init[1024];       /* weights file to start from ("" : fresh initialization) */
-    int threads;           /* 0: all cores */
+    int threads;           /* per process; 0: the host's cores / the processes on the host */
     int resize_h, resize_w;/* folder images resized to this; 0 keeps sizes */
 
     int batch;             /* 128 */
@@ -402,6 +402,9 @@ typedef struct {
     bool log_grads;        /* at each logged step, append gradient norms to grads.jsonl */
     char device[16];       /* "cpu" ("" too) or "cuda[:N]" (see rn_device_parse) */
     char precision[8];     /* on a GPU: "fp32", "tf32" or "bf16" ("" : tf32) */
+    int processes;         /* processes that started the run (written to config.json by
+                            * the trainer from its communicator; a resume may use another
+                            * number) */
 } rn_train_config;
 
 /* Fills the defaults (above; augment on, schedule constant, log_every 50). */
@@ -653,7 +656,10 @@ rn_status rn_exec_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *norm,
 
 /* The settings of a training run that the step itself needs. */
 typedef struct {
-    int batch;                  /* == the executor's max_batch */
+    int batch;                  /* == the executor's max_batch: this process's images */
+    int global_batch;           /* the step's batch over every process (0: batch) */
+    int first;                  /* this process trains on images [first, first + batch) of
+                                 * each global batch, with those positions' draws */
     float momentum, wd, label_smoothing;
     bool nesterov, wd_skip_bn, augment;
     uint64_t seed;              /* the augmentation seed (src/core/draws.h) */
@@ -675,8 +681,8 @@ rn_status rn_exec_train_init(rn_exec *e, const rn_dataset *train, const rn_norm 
                              const rn_exec_train_opts *o, const float *lrs, int64_t n_steps,
                              int64_t step);
 /* The data order of the current epoch (train->n indices); call it before an epoch's first
- * step. Step s trains on order[(s % steps_per_epoch) * batch ...], steps_per_epoch =
- * n / batch, with the augmentation draws of step s. */
+ * step. Step s trains on order[(s % steps_per_epoch) * G + first ...] (batch images), G the
+ * global batch, steps_per_epoch = n / G, with the augmentation draws of step s. */
 rn_status rn_exec_train_set_order(rn_exec *e, const int *order);
 /* One training step: the batch, forward, loss, backward, the gradient hook, the SGD update.
  * A device may return before it has finished; rn_exec_train_metrics waits. RN_ERR_NUMERIC when
@@ -705,6 +711,69 @@ double rn_exec_peak_gflops(rn_exec *e, const char **what);
  * one more training step launched op by op). */
 void rn_exec_profile(rn_exec *e, bool on);
 rn_status rn_exec_profile_print(rn_exec *e, FILE *f);
+
+/* ------------------------------------------------------------------------------------------
+ * Processes: data-parallel training across processes (and machines) with a communicator.
+ *
+ * A communicator joins the processes that train one model: each has a rank in [0, size).
+ * Builds made with `make MPI=1` join the processes mpirun (or slurm's srun) started; other
+ * builds run alone and refuse, with RN_ERR_DEVICE, to start under a launcher with more than
+ * one process (rather than train N separate copies into one directory).
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct rn_comm rn_comm;
+
+/* Joins the launcher's processes (MPI builds: MPI_Init; otherwise one process alone). Close
+ * with rn_comm_close, which every process must reach. */
+rn_status rn_comm_open(rn_comm **out);
+void rn_comm_close(rn_comm *c);
+/* Ends every process of the job at once (MPI_Abort) with exit status `code`: for an error
+ * that the other processes cannot know of (they would wait in a collective forever). */
+void rn_comm_abort(rn_comm *c, int code);
+int rn_comm_rank(const rn_comm *c);
+int rn_comm_size(const rn_comm *c);
+int rn_comm_local_size(const rn_comm *c); /* processes on this host */
+const char *rn_comm_name(const rn_comm *c); /* "mpi" or "single" */
+
+/* Collectives: every process calls them in the same order. The sums reduce in an order that
+ * depends only on the number of processes, and every process receives the same bits. */
+rn_status rn_comm_sum_f32(rn_comm *c, float *buf, size_t n);
+rn_status rn_comm_sum_f64(rn_comm *c, double *buf, size_t n);
+rn_status rn_comm_sum_i64(rn_comm *c, int64_t *buf, size_t n);
+rn_status rn_comm_broadcast(rn_comm *c, void *buf, size_t bytes, int root);
+rn_status rn_comm_barrier(rn_comm *c);
+
+/* Every process's status, agreed (a collective): RN_OK when all succeeded; otherwise every
+ * process returns the status and message of the lowest rank that failed, so that all stop
+ * together instead of one waiting in a collective for another that gave up. */
+rn_status rn_comm_agree(rn_comm *c, rn_status s);
+
+/* rn_exec_evaluate split over the processes of comm (NULL or one process: rn_exec_evaluate):
+ * rank r evaluates images [r n / N, (r+1) n / N) with its own executor, and the counts
+ * (correct, top-5, the confusion matrix) and loss sums are added up, so the accuracies are
+ * exactly one process's, the loss up to the order of its summation. Every process must hold
+ * the same weights and statistics. */
+rn_status rn_exec_evaluate_comm(rn_exec *e, rn_comm *c, const rn_dataset *d,
+                                const rn_norm *norm, rn_eval_result *r);
+
+/* A gradient hook (rn_exec_set_grad_hook, with user = the communicator) that averages the
+ * gradient block over the processes: one all-reduce of the whole block, then a scale by 1/N.
+ * Host memory only (RN_ERR_DEVICE for a block in device memory). */
+rn_status rn_comm_average_grads(void *comm, float *grads, size_t n, bool on_device);
+
+/* rn_train_run with the processes of comm training one model (comm NULL: this process
+ * alone). c->batch stays the global batch: rank r trains on images [r * B/N, (r+1) * B/N) of
+ * each global batch, with the augmentation draws of their global positions, so the processes
+ * together see exactly the images one process sees; B must be divisible by N. Gradients are
+ * averaged over the processes before each update (the executor's gradient hook). Rank 0 alone
+ * writes the run directory (config.json records "processes"), and its BN running statistics
+ * are the model's: they are broadcast to every rank before each evaluation. Logged losses and
+ * accuracies are over the global batch; evaluation is split over the ranks and its counts
+ * summed. A stop requested on any rank is agreed at the next step boundary. Every process
+ * gets the same status, except after an error that only one process saw (a failure after
+ * the progress callback's `started` report), when the caller should rn_comm_abort. */
+rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume,
+                            rn_train_callback cb, void *user, volatile int *stop);
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,12 @@
 /*
  * test_exec.c — the executor seam on the host: its passes are the model's own, its training
  * step calls the gradient hook once per step between backward and update (and the hook's
- * changes reach the update), its evaluation is rn_evaluate's, and bad uses fail cleanly.
+ * changes reach the update), its evaluation is rn_evaluate's, a process's share of a global
+ * batch is those images with their augmentation draws, and bad uses fail cleanly.
  * (Training through the seam bit for bit as before is exec_identity_test.sh.)
  */
 #include "testutil.h"
+#include "exec/step.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +128,74 @@ static void test_grad_hook_failure_stops_step(void **state) {
     rn_dataset_free(&d);
 }
 
+/* A slice [first, first + n) of a batch is exactly those rows of the whole batch, with the
+ * augmentation draws of their positions in it (what each process of a data-parallel run
+ * assembles). */
+static void test_batch_slice_is_part_of_batch(void **state) {
+    rn_dataset d;
+    make_set(&d);
+    rn_norm norm = rn_dataset_norm(&d);
+    enum { G = 8, FIRST = 3, NS = 4, PER = 3 * 64 };
+    int idx[G];
+    for (int i = 0; i < G; i++) idx[i] = (i * 5 + 1) % N_IMAGES;
+    float whole[G * PER], part[NS * PER];
+    int lw[G], lp[NS];
+    rn_batch_fill(whole, lw, &d, idx, G, &norm, true, 11, 4, 1);
+    rn_batch_fill_slice(part, lp, &d, idx + FIRST, NS, FIRST, &norm, true, 11, 4, 1);
+    assert_memory_equal(part, whole + FIRST * PER, sizeof part);
+    assert_memory_equal(lp, lw + FIRST, sizeof lp);
+    /* the draws follow the position: the same images as the batch's first rows differ */
+    rn_batch_fill_slice(part, lp, &d, idx + FIRST, NS, 0, &norm, true, 11, 4, 1);
+    assert_true(memcmp(part, whole + FIRST * PER, sizeof part) != 0);
+    rn_dataset_free(&d);
+}
+
+/* Trains STEPS steps on images [first, first + batch) of each global batch of the order
+ * `order`; returns the final parameters (malloc'd). */
+static float *train_share(const int *order, int batch, int global, int first, size_t *np) {
+    rn_dataset d;
+    make_set(&d);
+    rn_model *m = make_model();
+    rn_exec *e;
+    rn_exec_opts o = {.threads = 1};
+    TU_OK(rn_exec_open(&e, m, &o, batch));
+    rn_norm norm = rn_dataset_norm(&d);
+    float lrs[STEPS];
+    for (int i = 0; i < STEPS; i++) lrs[i] = 0.05f;
+    rn_exec_train_opts to = {.batch = batch, .global_batch = global, .first = first,
+                             .momentum = 0.9f};
+    TU_OK(rn_exec_train_init(e, &d, &norm, &to, lrs, STEPS, 0));
+    TU_OK(rn_exec_train_set_order(e, order));
+    for (int s = 0; s < STEPS; s++) TU_OK(rn_exec_train_step(e));
+    const float *p = rn_model_params(m, np);
+    float *copy = malloc(*np * sizeof(float));
+    memcpy(copy, p, *np * sizeof(float));
+    rn_exec_close(e);
+    rn_model_free(m);
+    rn_dataset_free(&d);
+    return copy;
+}
+
+/* The share [2, 4) of global batches of 4 trains exactly as whole batches of 2 made of those
+ * images (without augmentation, whose draws depend on the position). */
+static void test_train_share_takes_its_images(void **state) {
+    int order[N_IMAGES], odd[N_IMAGES];
+    for (int i = 0; i < N_IMAGES; i++) order[i] = (i * 7) % N_IMAGES;
+    /* steps 0..STEPS-1 of batches of 2: images order[4s + 2], order[4s + 3] */
+    for (int i = 0; i < N_IMAGES / 2; i++) odd[i] = order[4 * (i / 2) + 2 + i % 2];
+    for (int i = N_IMAGES / 2; i < N_IMAGES; i++) odd[i] = odd[i - N_IMAGES / 2];
+    size_t n1, n2, n3;
+    float *share = train_share(order, 2, 4, 2, &n1);
+    float *whole = train_share(odd, 2, 2, 0, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(share, whole, n1 * sizeof(float));
+    float *other = train_share(order, 2, 4, 0, &n3); /* the other share differs */
+    assert_true(memcmp(share, other, n1 * sizeof(float)) != 0);
+    free(share);
+    free(whole);
+    free(other);
+}
+
 /* Forward and evaluation through the seam equal the model's own. */
 static void test_forward_and_evaluate_match_model(void **state) {
     rn_dataset d;
@@ -192,6 +262,10 @@ static void test_bad_uses(void **state) {
     assert_int_equal(rn_exec_train_init(e, &d, &norm, &to, lrs, 2, 0), RN_ERR_BAD_ARG);
     to.batch = B;
     assert_int_equal(rn_exec_train_init(e, &d, &norm, &to, lrs, 2, 3), RN_ERR_BAD_ARG);
+    to.global_batch = B + 1; /* [2, 2 + B) is no slice of B + 1 images */
+    to.first = 2;
+    assert_int_equal(rn_exec_train_init(e, &d, &norm, &to, lrs, 2, 0), RN_ERR_BAD_ARG);
+    to.global_batch = to.first = 0;
     rn_dataset_free(&d);
     rn_exec_close(e);
     rn_model_free(m);
@@ -201,6 +275,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_hook_reaches_update),
         cmocka_unit_test(test_grad_hook_failure_stops_step),
+        cmocka_unit_test(test_batch_slice_is_part_of_batch),
+        cmocka_unit_test(test_train_share_takes_its_images),
         cmocka_unit_test(test_forward_and_evaluate_match_model),
         cmocka_unit_test(test_bad_uses),
     };

@@ -10,6 +10,12 @@
 void rn_batch_fill(float *x, int *labels, const rn_dataset *d, const int *idx, int n,
                    const rn_norm *norm, bool augment, uint64_t seed, int64_t step,
                    int nthreads) {
+    rn_batch_fill_slice(x, labels, d, idx, n, 0, norm, augment, seed, step, nthreads);
+}
+
+void rn_batch_fill_slice(float *x, int *labels, const rn_dataset *d, const int *idx, int n,
+                         int first, const rn_norm *norm, bool augment, uint64_t seed,
+                         int64_t step, int nthreads) {
     const int C = d->c, H = d->h, W = d->w;
     const size_t per = (size_t)C * H * W;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
@@ -18,7 +24,7 @@ void rn_batch_fill(float *x, int *labels, const rn_dataset *d, const int *idx, i
         float *dst = x + (size_t)i * per;
         int dy = 0, dx = 0;
         int flip = 0;
-        if (augment) rn_draw_crop_flip(seed, step, i, 4, &dy, &dx, &flip);
+        if (augment) rn_draw_crop_flip(seed, step, first + i, 4, &dy, &dx, &flip);
         for (int c = 0; c < C; c++) {
             const float mean = norm->mean[c], std = norm->std[c];
             const float zero = (0.0f - mean) / std; /* a padded pixel */

@@ -77,15 +77,20 @@ rn_status rn_exec_train_init(rn_exec *e, const rn_dataset *train, const rn_norm 
     if (o->batch != e->max_batch)
         return rn_fail(RN_ERR_BAD_ARG, "training batch %d, the executor holds %d", o->batch,
                        e->max_batch);
-    if (train->n < o->batch)
+    rn_exec_train_opts opts = *o;
+    if (opts.global_batch == 0) opts.global_batch = opts.batch;
+    if (opts.first < 0 || opts.first + opts.batch > opts.global_batch)
+        return rn_fail(RN_ERR_BAD_ARG, "images [%d, %d) are not a slice of a batch of %d",
+                       opts.first, opts.first + opts.batch, opts.global_batch);
+    if (train->n < opts.global_batch)
         return rn_fail(RN_ERR_BAD_ARG, "batch size %d is larger than the %d training images",
-                       o->batch, train->n);
+                       opts.global_batch, train->n);
     if (step < 0 || step > n_steps)
         return rn_fail(RN_ERR_BAD_ARG, "step %lld of a run of %lld steps", (long long)step,
                        (long long)n_steps);
     rn_status s = rn_check_data_fits(e->m, train);
     if (s != RN_OK) return s;
-    e->topts = *o;
+    e->topts = opts;
     return e->ops->train_init(e, train, norm, lrs, n_steps, step);
 }
 

@@ -34,6 +34,9 @@ static rn_status gpu_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *no
 
 static rn_status gpu_train_init(rn_exec *e, const rn_dataset *train, const rn_norm *norm,
                                 const float *lrs, int64_t n_steps, int64_t step) {
+    if (e->topts.global_batch != e->topts.batch)
+        return rn_fail(RN_ERR_DEVICE, "training across processes runs on the CPU only (the "
+                                      "GPU step takes whole batches)");
     rn_gpu_train_set_grad_hook(G(e), e->hook, e->hook_user);
     rn_status s = rn_gpu_train_init(G(e), train, norm, &e->topts, lrs, n_steps, step);
     ((gpu_exec *)e)->training = s == RN_OK;

@@ -1,8 +1,8 @@
 /*
  * exec_host.c — the host executor: the model's passes through a kernel table (rn_ctx: the
  * reference, cpu or cpu-winograd kernels) on the CPU's threads, one op after another. A
- * training step is: the batch (step.h's rn_batch_fill), forward, softmax cross-entropy,
- * backward, the gradient hook, SGD.
+ * training step is: the batch (step.h's rn_batch_fill_slice: this process's share of the
+ * global batch), forward, softmax cross-entropy, backward, the gradient hook, SGD.
  */
 #include "exec.h"
 #include "step.h"
@@ -85,7 +85,7 @@ static rn_status host_train_init(rn_exec *e, const rn_dataset *train, const rn_n
     h->norm = *norm;
     h->n_steps = n_steps;
     h->step = step;
-    h->steps_per_epoch = train->n / B;
+    h->steps_per_epoch = train->n / e->topts.global_batch;
     h->loss_sum = 0;
     h->correct = 0;
     rn_model_track_block_grads(e->m, e->topts.block_norms);
@@ -109,8 +109,9 @@ static rn_status host_train_step(rn_exec *e) {
     rn_model *m = e->m;
     const int B = e->max_batch, K = m->opts.num_classes;
     const int b = (int)(h->step % h->steps_per_epoch);
-    rn_batch_fill(h->x, h->labels, h->train, h->order + (size_t)b * B, B, &h->norm, o->augment,
-                  o->seed, h->step, h->ctx->nthreads);
+    rn_batch_fill_slice(h->x, h->labels, h->train,
+                        h->order + (size_t)b * o->global_batch + o->first, B, o->first,
+                        &h->norm, o->augment, o->seed, h->step, h->ctx->nthreads);
     const float *logits;
     rn_status s = rn_model_forward(m, h->ctx, h->x, B, RN_MODE_TRAIN, &logits);
     if (s != RN_OK) return s;

@@ -25,6 +25,12 @@ void rn_batch_fill(float *x, int *labels, const rn_dataset *d, const int *idx, i
                    const rn_norm *norm, bool augment, uint64_t seed, int64_t step,
                    int nthreads);
 
+/* rn_batch_fill for a slice of a larger batch: image i of the slice gets the draws of
+ * position first + i of the step's batch (a process's share of a global batch). */
+void rn_batch_fill_slice(float *x, int *labels, const rn_dataset *d, const int *idx, int n,
+                         int first, const rn_norm *norm, bool augment, uint64_t seed,
+                         int64_t step, int nthreads);
+
 /* RN_ERR_SHAPE with a message unless the set's images have the model's input shape and its
  * classes fit the model's outputs. */
 rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d);

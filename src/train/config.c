@@ -23,6 +23,7 @@ void rn_train_config_defaults(rn_train_config *c) {
     c->augment = true;
     c->shuffle = true;
     c->log_every = 50;
+    c->processes = 1;
     c->seed = 1;
 }
 
@@ -116,6 +117,7 @@ static const field fields[] = {
     {.key = "eval_every", .kind = F_INT, AT(eval_every), .lo = 0, .hi = 100000},
     {.key = "ckpt_every", .kind = F_I64, AT(ckpt_every), .lo = 0, .hi = 1e9},
     {.key = "log_grads", .kind = F_BOOL, AT(log_grads), .optional = true},
+    {.key = "processes", .kind = F_INT, AT(processes), .lo = 1, .hi = 1 << 20, .optional = true},
 };
 #undef AT
 

@@ -6,6 +6,12 @@
  * "optimizer.momentum" (the momentum block) and metadata: the next step, the best validation
  * accuracy, the elapsed time. Everything else a resumed run needs is a function of the config
  * and the step: the data order of an epoch and each step's augmentation are seeded from them.
+ *
+ * With several processes (a communicator of size N, rn_train_run_comm), each process runs
+ * this same loop on its share of every global batch; they meet at the collectives below, in
+ * the same order on every process: the agreement after each part of the setup, the state
+ * rank 0 hands out, the gradient average (the executor's hook), the stop flag after each
+ * step, the logged sums, and the evaluation counts. Rank 0 alone touches the run directory.
  */
 #include "core/draws.h"
 #include "train.h"
@@ -44,6 +50,9 @@ typedef struct {
     FILE *grads; /* grads.jsonl when c->log_grads */
     int64_t host_step; /* the step the host model's state is from (a device may train ahead) */
     int64_t ckpt_step; /* the step of the last checkpoint (-1: none yet) */
+    rn_comm *comm;     /* the processes training this model (NULL: this one alone) */
+    int rank, nproc;
+    bool root;         /* rank 0: writes the run directory */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -70,7 +79,7 @@ static rn_status sync_to_host(trainer *t) {
 
 static rn_status save_checkpoint(trainer *t) {
     rn_status s0 = sync_to_host(t);
-    if (s0 != RN_OK) return s0;
+    if (s0 != RN_OK || !t->root) return s0;
     size_t n;
     const float *velocity = rn_exec_momentum(t->exec, &n);
     rn_st_tensor mom = {.name = "optimizer.momentum", .dtype = RN_DTYPE_F32, .ndim = 1,
@@ -190,7 +199,9 @@ static rn_status start_training(trainer *t) {
     float *lrs = malloc((size_t)t->total * sizeof(float));
     if (!lrs) return rn_fail(RN_ERR_NOMEM, "cannot allocate the learning-rate table");
     for (int64_t i = 0; i < t->total; i++) lrs[i] = (float)rn_schedule_lr(c, i, t->total);
-    rn_exec_train_opts o = {.batch = c->batch, .momentum = c->momentum, .wd = c->wd,
+    const int share = c->batch / t->nproc;
+    rn_exec_train_opts o = {.batch = share, .global_batch = c->batch, .first = t->rank * share,
+                            .momentum = c->momentum, .wd = c->wd,
                             .label_smoothing = c->label_smoothing, .nesterov = c->nesterov,
                             .wd_skip_bn = c->wd_skip_bn, .augment = c->augment, .seed = c->seed,
                             .block_norms = c->log_grads};
@@ -199,13 +210,19 @@ static rn_status start_training(trainer *t) {
     return s;
 }
 
-static rn_status setup(trainer *t, bool resume) {
+/* What every process sets up for itself: data, model, executor. No collectives. */
+static rn_status setup_local(trainer *t, bool resume) {
     const rn_train_config *c = t->c;
     rn_status s;
     if (c->batch < 1 || c->batch > 65536)
         return rn_fail(RN_ERR_BAD_ARG, "batch size %d (expected 1 to 65536)", c->batch);
+    if (c->batch % t->nproc != 0)
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "batch size %d is not divisible by the %d processes (--batch is the "
+                       "global batch; each process takes an equal share)",
+                       c->batch, t->nproc);
     struct stat sb;
-    if (!resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
+    if (t->root && !resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
         return rn_fail(RN_ERR_BAD_ARG,
                        "%s already holds a run (resume it with --resume %s, or choose another "
                        "--out)",
@@ -232,15 +249,27 @@ static rn_status setup(trainer *t, bool resume) {
     }
     rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
-    if (!resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK) return s;
-    rn_exec_opts eo = {.device = c->device, .backend = c->backend, .threads = c->threads,
+    /* Rank 0's weights are everyone's (share_state). */
+    if (t->root && !resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK)
+        return s;
+    int threads = c->threads;
+    if (threads == 0 && t->nproc > 1) /* the host's cores, shared by its processes */
+        threads = RN_MAX(1, (int)sysconf(_SC_NPROCESSORS_ONLN) / rn_comm_local_size(t->comm));
+    rn_exec_opts eo = {.device = c->device, .backend = c->backend, .threads = threads,
                        .precision = c->precision};
-    if ((s = rn_exec_open(&t->exec, t->model, &eo, c->batch)) != RN_OK) return s;
+    if ((s = rn_exec_open(&t->exec, t->model, &eo, c->batch / t->nproc)) != RN_OK) return s;
     t->perm = malloc((size_t)t->train.n * sizeof(int));
     if (!t->perm) return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
     t->perm_epoch = -1;
     t->best_val = -1;
     t->ckpt_step = -1;
+    return RN_OK;
+}
+
+/* Rank 0's part of the setup: the run directory, and the checkpoint on resume. */
+static rn_status setup_run_dir(trainer *t, bool resume) {
+    const rn_train_config *c = t->c;
+    rn_status s;
     /* Created only now, so that a run refused for its data, model or settings leaves no
      * directory behind. */
     if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
@@ -253,7 +282,9 @@ static rn_status setup(trainer *t, bool resume) {
         if ((s = truncate_log(t, "grads.jsonl", t->step)) != RN_OK) return s;
     } else {
         /* The caller's config, units as given, so that resume resolves them the same way. */
-        if ((s = rn_train_config_save(t->orig, run_path(t, "config.json"))) != RN_OK) return s;
+        rn_train_config saved = *t->orig;
+        saved.processes = t->nproc;
+        if ((s = rn_train_config_save(&saved, run_path(t, "config.json"))) != RN_OK) return s;
         if ((s = write_classes(t)) != RN_OK) return s;
         remove(run_path(t, "metrics.jsonl"));
         remove(run_path(t, "grads.jsonl"));
@@ -262,7 +293,85 @@ static rn_status setup(trainer *t, bool resume) {
     if (!t->metrics) return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
     if (c->log_grads && !(t->grads = fopen(run_path(t, "grads.jsonl"), "a")))
         return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
-    return start_training(t);
+    return RN_OK;
+}
+
+/* Every process's status, agreed (see rn_comm_agree). */
+static rn_status agree(trainer *t, rn_status s) { return rn_comm_agree(t->comm, s); }
+
+/* A digest of a set's shape, pixels and labels (64-bit words, multiply-xor), to tell whether
+ * two processes read the same data. */
+static uint64_t set_digest(const rn_dataset *d, uint64_t h) {
+    const uint64_t k = 0x100000001B3ull;
+    const int64_t shape[] = {d->n, d->c, d->h, d->w, d->num_classes};
+    for (size_t i = 0; i < sizeof shape / sizeof *shape; i++) h = (h ^ (uint64_t)shape[i]) * k;
+    size_t bytes = (size_t)d->n * d->c * d->h * d->w, i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, d->images + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    for (; i < bytes; i++) h = (h ^ d->images[i]) * k;
+    for (int j = 0; j < d->n; j++) h = (h ^ (uint64_t)(uint32_t)d->labels[j]) * k;
+    return h;
+}
+
+/* Every process must train on the same data (each takes its share of the same global
+ * batches): their digests are compared with rank 0's. */
+static rn_status check_same_data(trainer *t) {
+    uint64_t mine = set_digest(&t->train, 14695981039346656037ull);
+    mine = set_digest(&t->test, set_digest(&t->val, mine));
+    uint64_t root = mine;
+    rn_status s = rn_comm_broadcast(t->comm, &root, sizeof root, 0);
+    if (s != RN_OK || mine == root) return s;
+    return rn_fail(RN_ERR_BAD_FILE,
+                   "rank %d: the data %s differs from rank 0's (digest %016llx, rank 0 has "
+                   "%016llx); every process must read the same data",
+                   t->rank, t->c->data, (unsigned long long)mine, (unsigned long long)root);
+}
+
+/* Rank 0's state (weights, BN statistics and counters, momentum, the trainer's position)
+ * to every process, so that all start from the same point, fresh or resumed. */
+static rn_status share_state(trainer *t) {
+    size_t np, nb, nm;
+    float *params = rn_model_params(t->model, &np);
+    float *bufs = rn_model_buffers(t->model, &nb);
+    float *mom = rn_exec_momentum(t->exec, &nm);
+    struct {
+        int64_t step, ckpt_step;
+        double best_val, elapsed_before;
+    } pos = {t->step, t->ckpt_step, t->best_val, t->elapsed_before};
+    rn_status s = rn_comm_broadcast(t->comm, &pos, sizeof pos, 0);
+    if (s == RN_OK) s = rn_comm_broadcast(t->comm, params, np * sizeof(float), 0);
+    if (s == RN_OK) s = rn_comm_broadcast(t->comm, bufs, nb * sizeof(float), 0);
+    if (s == RN_OK) s = rn_comm_broadcast(t->comm, mom, nm * sizeof(float), 0);
+    for (int i = 0; s == RN_OK && i < rn_model_num_tensors(t->model); i++) {
+        const rn_tensor_info *e = rn_model_tensor(t->model, i);
+        if (e->kind == RN_TENSOR_COUNTER)
+            s = rn_comm_broadcast(t->comm, e->counter, sizeof(int64_t), 0);
+    }
+    if (s != RN_OK) return s;
+    t->step = pos.step;
+    t->ckpt_step = pos.ckpt_step;
+    t->best_val = pos.best_val;
+    t->elapsed_before = pos.elapsed_before;
+    return rn_exec_sync_to_device(t->exec);
+}
+
+static rn_status setup(trainer *t, bool resume) {
+    rn_status s = agree(t, setup_local(t, resume));
+    if (s == RN_OK && t->nproc > 1) s = agree(t, check_same_data(t));
+    if (s != RN_OK) return s;
+    s = agree(t, t->root ? setup_run_dir(t, resume) : RN_OK);
+    if (s != RN_OK) return s;
+    if (t->nproc > 1) {
+        if ((s = share_state(t)) != RN_OK) return s;
+        /* each process's gradient is that of its share's mean loss; their mean is the
+         * gradient of the global batch's mean loss */
+        rn_exec_set_grad_hook(t->exec, rn_comm_average_grads, t->comm);
+    }
+    return agree(t, start_training(t));
 }
 
 static void teardown(trainer *t) {
@@ -278,12 +387,26 @@ static void teardown(trainer *t) {
 
 static double elapsed(const trainer *t) { return t->elapsed_before + (now_s() - t->t_start); }
 
-/* Evaluates the validation and/or test set and logs one metrics line. */
+/* Evaluates a set, split over the processes (rn_exec_evaluate_comm) with rank 0's BN
+ * statistics: the model's running statistics are rank 0's, handed to the others first. */
+static rn_status evaluate_set(trainer *t, const rn_dataset *d, rn_eval_result *r) {
+    if (t->nproc > 1) {
+        size_t nb;
+        float *bufs = rn_model_buffers(t->model, &nb);
+        rn_status s = sync_to_host(t);
+        if (s == RN_OK) s = rn_comm_broadcast(t->comm, bufs, nb * sizeof(float), 0);
+        if (s == RN_OK) s = rn_exec_sync_to_device(t->exec);
+        if (s != RN_OK) return s;
+    }
+    return rn_exec_evaluate_comm(t->exec, t->comm, d, &t->norm, r);
+}
+
+/* Evaluates the validation and/or test set and logs one metrics line (rank 0). */
 static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progress *p) {
     rn_eval_result r;
     rn_status s;
     if (val && t->val.n > 0) {
-        s = rn_exec_evaluate(t->exec, &t->val, &t->norm, &r);
+        s = evaluate_set(t, &t->val, &r);
         if (s != RN_OK) return s;
         p->has_val = true;
         p->val_acc = r.top1;
@@ -291,14 +414,14 @@ static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progres
         rn_eval_result_free(&r);
     }
     if (test && t->test.n > 0) {
-        s = rn_exec_evaluate(t->exec, &t->test, &t->norm, &r);
+        s = evaluate_set(t, &t->test, &r);
         if (s != RN_OK) return s;
         p->has_test = true;
         p->test_acc = r.top1;
         p->test_loss = r.loss;
         rn_eval_result_free(&r);
     }
-    if (!p->has_val && !p->has_test) return RN_OK;
+    if ((!p->has_val && !p->has_test) || !t->root) return RN_OK;
     fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %d, \"elapsed_s\": %.3f",
             (long long)p->step, p->epoch, elapsed(t));
     if (p->has_val)
@@ -321,7 +444,7 @@ static void put_norm(FILE *f, const char *sep, const char *name, double v) {
  * gradient and of the gradient reaching each block's input. */
 static rn_status log_grads(trainer *t) {
     rn_status s = rn_exec_grads_to_host(t->exec);
-    if (s != RN_OK) return s;
+    if (s != RN_OK || !t->root) return s;
     FILE *f = t->grads;
     fprintf(f, "{\"step\": %lld, \"params\": {", (long long)t->step);
     int n = rn_model_num_tensors(t->model), k = 0;
@@ -354,9 +477,23 @@ static rn_status numeric_stop(trainer *t) {
                    (long long)t->ckpt_step, t->c->out);
 }
 
+/* Whether any process was asked to stop (each step's boundary, on every process). */
+static bool agree_stop(trainer *t, volatile int *stop) {
+    int64_t any = stop && *stop;
+    if (t->nproc > 1 && rn_comm_sum_i64(t->comm, &any, 1) != RN_OK) return true;
+    return any > 0;
+}
+
 rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,
                        volatile int *stop) {
-    trainer t = {.cfg = *c, .orig = c};
+    return rn_train_run_comm(c, NULL, resume, cb, user, stop);
+}
+
+rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume,
+                            rn_train_callback cb, void *user, volatile int *stop) {
+    trainer t = {.cfg = *c, .orig = c, .comm = comm, .rank = rn_comm_rank(comm),
+                 .nproc = rn_comm_size(comm)};
+    t.root = t.rank == 0;
     t.c = &t.cfg;
     rn_status s = setup(&t, resume);
     if (s != RN_OK) goto done;
@@ -392,6 +529,12 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
             if (s == RN_ERR_NUMERIC) s = numeric_stop(&t);
             goto done;
         }
+        if (log && t.nproc > 1) { /* over the global batch: the shares' mean losses averaged */
+            double sums[2] = {loss_sum, (double)correct_sum};
+            if ((s = rn_comm_sum_f64(t.comm, sums, 2)) != RN_OK) goto done;
+            loss_sum = sums[0] / t.nproc;
+            correct_sum = (int64_t)sums[1];
+        }
         if (log) {
             double dt = now_s() - win_start;
             p = (rn_train_progress){.step = t.step, .total_steps = t.total, .epoch = epoch,
@@ -402,13 +545,15 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
                                     .images_per_s = dt > 0 ? win_steps * c->batch / dt : 0,
                                     .elapsed_s = elapsed(&t)};
             p.eta_s = p.images_per_s > 0 ? (t.total - t.step) * c->batch / p.images_per_s : 0;
-            fprintf(t.metrics,
-                    "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
-                    "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-                    (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc, p.images_per_s,
-                    p.elapsed_s);
-            fflush(t.metrics);
-            if (t.grads && (s = log_grads(&t)) != RN_OK) goto done;
+            if (t.root) { /* the others' metrics are the same sums */
+                fprintf(t.metrics,
+                        "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
+                        "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+                        (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc,
+                        p.images_per_s, p.elapsed_s);
+                fflush(t.metrics);
+            }
+            if (c->log_grads && (s = log_grads(&t)) != RN_OK) goto done;
             if (cb) cb(&p, user);
             loss_sum = 0;
             correct_sum = 0;
@@ -424,8 +569,8 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
             if (e.has_val && e.val_acc > t.best_val) {
                 t.best_val = e.val_acc;
                 if ((s = sync_to_host(&t)) != RN_OK) goto done;
-                if ((s = rn_model_save_named(t.model, run_path(&t, "best.safetensors"), &t.norm,
-                                             t.train.class_names)) != RN_OK)
+                if (t.root && (s = rn_model_save_named(t.model, run_path(&t, "best.safetensors"),
+                                                       &t.norm, t.train.class_names)) != RN_OK)
                     goto done;
             }
             e.final = last;
@@ -433,7 +578,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
             win_start = now_s(); /* evaluation time is not training throughput */
         }
         bool ckpt = epoch_end || (c->ckpt_every > 0 && t.step % c->ckpt_every == 0);
-        bool stopping = stop && *stop;
+        bool stopping = agree_stop(&t, stop);
         if (ckpt || stopping) {
             if ((s = save_checkpoint(&t)) != RN_OK) goto done;
         }
