@@ -30,39 +30,43 @@ typedef struct {
 } export_opts;
 
 static bool parse(int argc, char **argv, export_opts *o) {
+    enum { OPT_FORMAT = CLI_OPT_OWN, OPT_OPSET, OPT_FOLD_BN };
     static const struct option opts[] = {
-        {"weights", required_argument, 0, 'w'}, {"model", required_argument, 0, 'm'},
-        {"format", required_argument, 0, 'f'},  {"output", required_argument, 0, 'o'},
-        {"opset", required_argument, 0, 'O'},   {"batch", required_argument, 0, 'b'},
-        {"fold-bn", no_argument, 0, 'F'},       {"help", no_argument, 0, 'h'},
+        {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
+        {"model", required_argument, 0, CLI_OPT_MODEL},
+        {"format", required_argument, 0, OPT_FORMAT},
+        {"output", required_argument, 0, 'o'},
+        {"opset", required_argument, 0, OPT_OPSET},
+        {"batch", required_argument, 0, CLI_OPT_BATCH},
+        {"fold-bn", no_argument, 0, OPT_FOLD_BN},
+        {"help", no_argument, 0, CLI_OPT_HELP},
         {0, 0, 0, 0}};
     int c;
     long v;
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while ((c = cli_getopt("export", argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
-        case 'w': o->weights = optarg; break;
-        case 'm': o->model = optarg; break;
+        case CLI_OPT_WEIGHTS: o->weights = optarg; break;
+        case CLI_OPT_MODEL: o->model = optarg; break;
         case 'o': o->out = optarg; break;
-        case 'F': o->onnx.fold_bn = true; break;
-        case 'f':
+        case OPT_FOLD_BN: o->onnx.fold_bn = true; break;
+        case OPT_FORMAT:
             if (strcmp(optarg, "onnx") != 0) {
                 cli_error("--format: unknown format '%s' (expected onnx)", optarg);
                 return false;
             }
             break;
-        case 'O':
+        case OPT_OPSET:
             if (!cli_parse_int("--opset", optarg, 1, 1000, &v)) return false;
             o->onnx.opset = (int)v;
             break;
-        case 'b':
+        case CLI_OPT_BATCH:
             if (!strcmp(optarg, "dynamic")) o->onnx.batch = 0;
             else if (!cli_parse_int("--batch", optarg, 1, 1000000, &v)) return false;
             else o->onnx.batch = (int)v;
             break;
-        case 'h': usage(stdout); exit(0);
-        default: cli_option_error("export", c, argv); return false;
+        case CLI_OPT_HELP: usage(stdout); exit(0);
+        default: return false; /* cli_getopt said why */
         }
     }
     if (optind < argc) {

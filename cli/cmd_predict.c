@@ -99,38 +99,44 @@ typedef struct {
 } predict_opts;
 
 static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
+    enum { OPT_TOP = CLI_OPT_OWN, OPT_MEAN, OPT_STD, OPT_LABELS, OPT_PRESET };
     static const struct option opts[] = {
-        {"weights", required_argument, 0, 'w'}, {"model", required_argument, 0, 'm'},
-        {"top", required_argument, 0, 'k'},     {"mean", required_argument, 0, 'M'},
-        {"std", required_argument, 0, 's'},     {"labels", required_argument, 0, 'l'},
-        {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-        {"device", required_argument, 0, 'D'}, {"precision", required_argument, 0, 'P'},
-        {"preset", required_argument, 0, 'R'}, {0, 0, 0, 0}};
+        {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
+        {"model", required_argument, 0, CLI_OPT_MODEL},
+        {"top", required_argument, 0, OPT_TOP},
+        {"mean", required_argument, 0, OPT_MEAN},
+        {"std", required_argument, 0, OPT_STD},
+        {"labels", required_argument, 0, OPT_LABELS},
+        {"threads", required_argument, 0, CLI_OPT_THREADS},
+        {"help", no_argument, 0, CLI_OPT_HELP},
+        {"device", required_argument, 0, CLI_OPT_DEVICE},
+        {"precision", required_argument, 0, CLI_OPT_PRECISION},
+        {"preset", required_argument, 0, OPT_PRESET},
+        {0, 0, 0, 0}};
     int c;
     o->device = NULL;
     o->precision = "fp32";
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = cli_getopt("predict", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'w': o->weights = optarg; break;
-        case 'm': o->model = optarg; break;
-        case 'l': o->labels = optarg; break;
-        case 'k': if (!cli_parse_int("--top", optarg, 1, 100000, &o->top)) return false; break;
-        case 't': if (!cli_parse_int("--threads", optarg, 0, 1024, &o->threads)) return false; break;
-        case 'M': if (!cli_parse_floats("--mean", optarg, o->mean, 4, &o->n_mean)) return false; break;
-        case 's': if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
-        case 'D': if (!cli_check_device(optarg)) return false; o->device = optarg; break;
-        case 'P': if (!cli_check_precision(optarg)) return false; o->precision = optarg; break;
-        case 'R':
+        case CLI_OPT_WEIGHTS: o->weights = optarg; break;
+        case CLI_OPT_MODEL: o->model = optarg; break;
+        case OPT_LABELS: o->labels = optarg; break;
+        case OPT_TOP: if (!cli_parse_int("--top", optarg, 1, 100000, &o->top)) return false; break;
+        case CLI_OPT_THREADS: if (!cli_parse_int("--threads", optarg, 0, 1024, &o->threads)) return false; break;
+        case OPT_MEAN: if (!cli_parse_floats("--mean", optarg, o->mean, 4, &o->n_mean)) return false; break;
+        case OPT_STD: if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
+        case CLI_OPT_DEVICE: if (!cli_check_device(optarg)) return false; o->device = optarg; break;
+        case CLI_OPT_PRECISION: if (!cli_check_precision(optarg)) return false; o->precision = optarg; break;
+        case OPT_PRESET:
             if (strcmp(optarg, "imagenet")) {
                 cli_error("--preset: expected imagenet, got '%s'", optarg);
                 return false;
             }
             o->imagenet = true;
             break;
-        case 'h': usage(stdout); exit(0);
-        default: cli_option_error("predict", c, argv); return false;
+        case CLI_OPT_HELP: usage(stdout); exit(0);
+        default: return false; /* cli_getopt said why */
         }
     }
     if (!o->weights) {
