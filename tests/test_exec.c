@@ -49,6 +49,19 @@ static rn_status scale_hook(void *user, float *grads, size_t n, bool on_device) 
     return h->status;
 }
 
+/* Closes a training run: a copy of the model's parameters (malloc'd; *np of them), then the
+ * executor, the model and the set freed. */
+static float *finish(rn_exec *e, rn_model *m, rn_dataset *d, size_t *np) {
+    const float *p = rn_model_params(m, np);
+    float *copy = malloc(*np * sizeof(float));
+    assert_non_null(copy);
+    memcpy(copy, p, *np * sizeof(float));
+    rn_exec_close(e);
+    rn_model_free(m);
+    rn_dataset_free(d);
+    return copy;
+}
+
 /* Trains STEPS steps at learning rate lr (no weight decay) with an optional hook; returns the
  * final parameters (malloc'd). */
 static float *train(float lr, hook_state *hook, size_t *np) {
@@ -73,13 +86,7 @@ static float *train(float lr, hook_state *hook, size_t *np) {
     TU_OK(rn_exec_train_metrics(e, &loss, &correct));
     assert_true(loss > 0 && loss < 100);
     TU_OK(rn_exec_sync_to_host(e));
-    const float *p = rn_model_params(m, np);
-    float *copy = malloc(*np * sizeof(float));
-    memcpy(copy, p, *np * sizeof(float));
-    rn_exec_close(e);
-    rn_model_free(m);
-    rn_dataset_free(&d);
-    return copy;
+    return finish(e, m, &d, np);
 }
 
 /* Doubling every gradient in the hook and halving the learning rate is exactly the plain run
@@ -167,13 +174,7 @@ static float *train_share(const int *order, int batch, int global, int first, si
     TU_OK(rn_exec_train_init(e, &d, &norm, &to, lrs, STEPS, 0));
     TU_OK(rn_exec_train_set_order(e, order));
     for (int s = 0; s < STEPS; s++) TU_OK(rn_exec_train_step(e));
-    const float *p = rn_model_params(m, np);
-    float *copy = malloc(*np * sizeof(float));
-    memcpy(copy, p, *np * sizeof(float));
-    rn_exec_close(e);
-    rn_model_free(m);
-    rn_dataset_free(&d);
-    return copy;
+    return finish(e, m, &d, np);
 }
 
 /* The share [2, 4) of global batches of 4 trains exactly as whole batches of 2 made of those
