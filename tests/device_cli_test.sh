@@ -40,7 +40,7 @@ done
 if "$RESNET" bench --device cuda --steps 1 >/dev/null 2>&1; then
     skip "--device cuda without a GPU" "this machine has a usable GPU"
 else
-    NO_GPU="built without CUDA|no usable CUDA GPU|cuda:0: this machine has 0 CUDA GPUs"
+    NO_GPU="built without CUDA|has no CUDA GPU|cuda:0: this machine has 0 CUDA GPUs"
     check_error "train --device cuda" "$NO_GPU" "$RESNET" "${TRAIN[@]}" --device cuda --out "$TMP/gpu"
     no_dir() { [ ! -e "$TMP/gpu" ]; }
     check "no run directory left behind" no_dir
