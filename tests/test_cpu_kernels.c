@@ -76,42 +76,19 @@ static rn_conv_desc mkdesc(int N, int C, int H, int W, int K, int R, int S, int 
     return d;
 }
 
-/* The kernels' result on NCHW tensors, through either activation layout. */
+/* The kernels' forward result, with its scratch. */
 static void run_forward(float *out, const float *in, const float *w, const float *bias,
                         const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
     float *scratch = malloc(sizeof(float) * rn_cpu_conv2d_scratch_floats(d, cfg));
-    if (cfg->act == RN_LAYOUT_NCHW) {
-        rn_cpu_conv2d_forward(out, in, w, bias, d, cfg, scratch);
-    } else {
-        float *bi = malloc(sizeof(float) * rn_cpu_tensor_floats(RN_LAYOUT_NCHW16C, d->N, d->C, d->H, d->W));
-        float *bo = malloc(sizeof(float) * rn_cpu_tensor_floats(RN_LAYOUT_NCHW16C, d->N, d->K, d->Ho, d->Wo));
-        rn_cpu_nchw_to_blocked(bi, in, d->N, d->C, d->H, d->W, 1);
-        rn_cpu_conv2d_forward(bo, bi, w, bias, d, cfg, scratch);
-        rn_cpu_blocked_to_nchw(out, bo, d->N, d->K, d->Ho, d->Wo, 1);
-        free(bi);
-        free(bo);
-    }
+    rn_cpu_conv2d_forward(out, in, w, bias, d, cfg, scratch);
     free(scratch);
 }
 
+/* The kernels' gradients (+=), with their scratch. */
 static void run_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
                          const float *w, const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg) {
     float *scratch = malloc(sizeof(float) * rn_cpu_conv2d_scratch_floats(d, cfg));
-    if (cfg->act == RN_LAYOUT_NCHW) {
-        rn_cpu_conv2d_backward(din, dw, dbias, dout, in, w, d, cfg, scratch);
-    } else {
-        size_t nin = rn_cpu_tensor_floats(RN_LAYOUT_NCHW16C, d->N, d->C, d->H, d->W);
-        float *bi = malloc(sizeof(float) * nin), *bdi = din ? malloc(sizeof(float) * nin) : NULL;
-        float *bdo = malloc(sizeof(float) * rn_cpu_tensor_floats(RN_LAYOUT_NCHW16C, d->N, d->K, d->Ho, d->Wo));
-        rn_cpu_nchw_to_blocked(bi, in, d->N, d->C, d->H, d->W, 1);
-        rn_cpu_nchw_to_blocked(bdo, dout, d->N, d->K, d->Ho, d->Wo, 1);
-        if (din) rn_cpu_nchw_to_blocked(bdi, din, d->N, d->C, d->H, d->W, 1);
-        rn_cpu_conv2d_backward(bdi, dw, dbias, bdo, bi, w, d, cfg, scratch);
-        if (din) rn_cpu_blocked_to_nchw(din, bdi, d->N, d->C, d->H, d->W, 1);
-        free(bi);
-        free(bdi);
-        free(bdo);
-    }
+    rn_cpu_conv2d_backward(din, dw, dbias, dout, in, w, d, cfg, scratch);
     free(scratch);
 }
 
@@ -223,7 +200,7 @@ static void test_isa_names(void **state) {
            getenv("RN_ISA") ? getenv("RN_ISA") : "(unset)", rn_cpu_isa_name(rn_cpu_isa_detect()));
 }
 
-/* Every shape x supported level x layout x {1, 2} threads, forward and all gradients, with
+/* Every shape x supported level x {1, 2} threads, forward and all gradients, with
  * the given algorithm (Winograd where it applies, direct elsewhere). */
 static void conv_all(rn_conv_algo algo) {
     const rn_isa top = rn_cpu_isa_supported();
@@ -235,29 +212,26 @@ static void conv_all(rn_conv_algo algo) {
         problem p;
         problem_init(&p, &d, 1000 + si * 17);
         for (int isa = RN_ISA_PORTABLE; isa <= (int)top; isa++)
-            for (int lay = 0; lay < 2; lay++)
-                for (int nt = 1; nt <= 2; nt++) {
-                    if (nt == 1 && !(isa == (int)top && lay == 1)) continue; /* 1 thread: once */
-                    rn_cpu_conv_cfg cfg = {.act = (rn_layout)lay, .isa = (rn_isa)isa, .nthreads = nt,
-                                           .algo = algo};
-                    double e[4];
-                    check_config(e, &p, &d, &cfg);
-                    double m = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
-                    if (nt == 2 && lay == 1 && isa == (int)top)
-                        printf("# %s N%d C%d %dx%d K%d %dx%d/%d pad%d %s: max rel err fwd %.1e din %.1e dw %.1e db %.1e\n",
-                               aname, s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
-                               rn_cpu_isa_name((rn_isa)isa), e[0], e[1], e[2], e[3]);
-                    if (!(m <= TOL))
-                        fail_msg("%s, shape %d (N%d C%d %dx%d K%d %dx%d/%d pad%d) %s %s %d threads: "
-                                 "fwd %.2e din %.2e dw %.2e db %.2e > %.0e", aname,
-                                 si, s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
-                                 rn_cpu_isa_name((rn_isa)isa), lay ? "nchw16c" : "nchw", nt,
-                                 e[0], e[1], e[2], e[3], TOL);
-                    if (m > worst) worst = m;
-                }
+            for (int nt = 1; nt <= 2; nt++) {
+                if (nt == 1 && isa != (int)top) continue; /* 1 thread: once */
+                rn_cpu_conv_cfg cfg = {.isa = (rn_isa)isa, .nthreads = nt, .algo = algo};
+                double e[4];
+                check_config(e, &p, &d, &cfg);
+                double m = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
+                if (nt == 2 && isa == (int)top)
+                    printf("# %s N%d C%d %dx%d K%d %dx%d/%d pad%d %s: max rel err fwd %.1e din %.1e dw %.1e db %.1e\n",
+                           aname, s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
+                           rn_cpu_isa_name((rn_isa)isa), e[0], e[1], e[2], e[3]);
+                if (!(m <= TOL))
+                    fail_msg("%s, shape %d (N%d C%d %dx%d K%d %dx%d/%d pad%d) %s %d threads: "
+                             "fwd %.2e din %.2e dw %.2e db %.2e > %.0e", aname,
+                             si, s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
+                             rn_cpu_isa_name((rn_isa)isa), nt, e[0], e[1], e[2], e[3], TOL);
+                if (m > worst) worst = m;
+            }
         problem_free(&p);
     }
-    printf("# %s: worst max rel err over all shapes, levels, layouts, threads: %.2e (tolerance %.0e)\n",
+    printf("# %s: worst max rel err over all shapes, levels, threads: %.2e (tolerance %.0e)\n",
            aname, worst, TOL);
 }
 
@@ -272,7 +246,7 @@ static void test_conv_winograd(void **state) {
 }
 
 /* The ReLU epilogue (cfg.relu, used when inference folds a BN into the convolution): the
- * forward result equals max(reference, 0), for every shape, both algorithms and layouts. */
+ * forward result equals max(reference, 0), for every shape and both algorithms. */
 static void test_conv_relu_epilogue(void **state) {
     (void)state;
     const rn_isa top = rn_cpu_isa_supported();
@@ -285,10 +259,9 @@ static void test_conv_relu_epilogue(void **state) {
         problem_init(&p, &d, 300 + si);
         float *want = malloc(sizeof(float) * p.nout), *out = malloc(sizeof(float) * p.nout);
         for (size_t i = 0; i < p.nout; i++) want[i] = p.out_ref[i] < 0 ? 0.0f : p.out_ref[i];
-        for (int cfgi = 0; cfgi < 4; cfgi++) {
-            rn_cpu_conv_cfg cfg = {.act = cfgi & 1 ? RN_LAYOUT_NCHW16C : RN_LAYOUT_NCHW,
-                                   .isa = top, .nthreads = 2, .relu = true,
-                                   .algo = cfgi & 2 ? RN_CONV_WINOGRAD : RN_CONV_DIRECT};
+        for (int cfgi = 0; cfgi < 2; cfgi++) {
+            rn_cpu_conv_cfg cfg = {.isa = top, .nthreads = 2, .relu = true,
+                                   .algo = cfgi ? RN_CONV_WINOGRAD : RN_CONV_DIRECT};
             run_forward(out, p.in, p.w, p.bias, &d, &cfg);
             worst = fmax(worst, tu_max_rel_diff(out, want, p.nout));
             for (size_t i = 0; i < p.nout; i++) zeros += out[i] == 0.0f;
@@ -298,7 +271,7 @@ static void test_conv_relu_epilogue(void **state) {
         free(out);
         problem_free(&p);
     }
-    printf("# relu epilogue on %s, %d shapes x 2 algorithms x 2 layouts: max rel err %.2e, "
+    printf("# relu epilogue on %s, %d shapes x 2 algorithms: max rel err %.2e, "
            "%.0f%% of outputs zeroed\n", rn_cpu_isa_name(top), NSHAPES, worst,
            100.0 * zeros / total);
     assert_true(worst <= TOL);
@@ -317,7 +290,7 @@ static void test_conv_tile_overrides(void **state) {
     const int kbs[] = {1, 2, 4}, ps[] = {1, 3, 5, 8, 14, 28};
     for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < 6; j++) {
-            rn_cpu_conv_cfg cfg = {.act = RN_LAYOUT_NCHW16C, .isa = top, .nthreads = 2,
+            rn_cpu_conv_cfg cfg = {.isa = top, .nthreads = 2,
                                    .algo = j % 2 ? RN_CONV_WINOGRAD : RN_CONV_DIRECT,
                                    .tile_kb = kbs[i], .tile_p = ps[j], .chunk = ps[j]};
             double e[4];
@@ -332,11 +305,12 @@ static void test_conv_tile_overrides(void **state) {
 /* Backward with only some gradients requested leaves the others untouched. */
 static void test_conv_partial_grads(void **state) {
     (void)state;
-    rn_conv_desc d = mkdesc(2, 16, 8, 8, 32, 3, 3, 2, 1);
-    problem p;
-    problem_init(&p, &d, 5);
-    for (int lay = 0; lay < 2; lay++) {
-        rn_cpu_conv_cfg cfg = {.act = (rn_layout)lay, .isa = rn_cpu_isa_detect(), .nthreads = 2};
+    /* direct on a stride-2 convolution, Winograd on a stride-1 one (where it applies) */
+    for (int algo = RN_CONV_DIRECT; algo <= RN_CONV_WINOGRAD; algo++) {
+        rn_conv_desc d = mkdesc(2, 16, 8, 8, 32, 3, 3, algo == RN_CONV_DIRECT ? 2 : 1, 1);
+        problem p;
+        problem_init(&p, &d, 5);
+        rn_cpu_conv_cfg cfg = {.isa = rn_cpu_isa_detect(), .nthreads = 2, .algo = (rn_conv_algo)algo};
         float *din = malloc(sizeof(float) * p.nin), *dw = malloc(sizeof(float) * p.nw);
         memcpy(din, p.din0, sizeof(float) * p.nin);
         run_backward(din, NULL, NULL, p.dout, p.in, p.w, &d, &cfg);
@@ -344,12 +318,13 @@ static void test_conv_partial_grads(void **state) {
         memcpy(dw, p.dw0, sizeof(float) * p.nw);
         run_backward(NULL, dw, NULL, p.dout, p.in, p.w, &d, &cfg);
         double e_dw = tu_max_rel_diff(dw, p.dw_ref, p.nw);
-        printf("# only din: %.1e, only dw: %.1e (%s)\n", e_din, e_dw, lay ? "nchw16c" : "nchw");
+        printf("# only din: %.1e, only dw: %.1e (%s)\n", e_din, e_dw,
+               algo == RN_CONV_WINOGRAD ? "winograd" : "direct");
         assert_true(e_din <= TOL && e_dw <= TOL);
         free(din);
         free(dw);
+        problem_free(&p);
     }
-    problem_free(&p);
 }
 
 /* The same inputs give the same bits, run after run, for a fixed thread count. */
@@ -359,7 +334,7 @@ static void test_conv_deterministic(void **state) {
     problem p;
     problem_init(&p, &d, 9);
     for (int isa = RN_ISA_PORTABLE; isa <= (int)rn_cpu_isa_supported(); isa++) {
-        rn_cpu_conv_cfg cfg = {.act = RN_LAYOUT_NCHW, .isa = (rn_isa)isa, .nthreads = 2,
+        rn_cpu_conv_cfg cfg = {.isa = (rn_isa)isa, .nthreads = 2,
                                .algo = isa % 2 ? RN_CONV_WINOGRAD : RN_CONV_DIRECT};
         float *o[2], *gi[2], *gw[2];
         for (int rep = 0; rep < 2; rep++) {
@@ -385,33 +360,9 @@ static void test_conv_deterministic(void **state) {
     problem_free(&p);
 }
 
-/* NCHW <-> NCHW16c round trip, and zeroed channel padding. */
-static void test_layout_roundtrip(void **state) {
-    (void)state;
-    int N = 2, C = 21, H = 3, W = 5;
-    size_t n = (size_t)N * C * H * W, nb = rn_cpu_tensor_floats(RN_LAYOUT_NCHW16C, N, C, H, W);
-    assert_int_equal(nb, (size_t)N * 32 * H * W);
-    float *x = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * nb), *y = malloc(sizeof(float) * n);
-    tu_fill_uniform(x, n, 3, -1, 1);
-    memset(b, 0xff, sizeof(float) * nb); /* NaN garbage: padding must be overwritten */
-    rn_cpu_nchw_to_blocked(b, x, N, C, H, W, 2);
-    rn_cpu_blocked_to_nchw(y, b, N, C, H, W, 2);
-    assert_float_equal(b[((0 * 2 + 1) * H * W + 4) * 16 + 3], x[(0 * C + 19) * H * W + 4], 0);
-    double pad = 0;
-    for (int i = 0; i < N; i++)
-        for (int p = 0; p < H * W; p++)
-            for (int c = C % 16; c < 16; c++) pad = fmax(pad, fabs(b[((i * 2 + 1) * H * W + p) * 16 + c]));
-    printf("# round trip max diff %.1e, padding max %.1e\n", tu_max_abs_diff(y, x, n), pad);
-    assert_true(tu_max_abs_diff(y, x, n) == 0 && pad == 0);
-    free(x);
-    free(b);
-    free(y);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isa_names),
-        cmocka_unit_test(test_layout_roundtrip),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_relu_epilogue),

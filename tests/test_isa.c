@@ -83,7 +83,7 @@ static bool conv_same(const conv_run *a, const conv_run *b) {
 /* The direct convolution kernel at level `isa` (forward and backward, one thread). */
 static void conv_at_level(conv_run *r, rn_isa isa) {
     rn_conv_desc d = conv_shape();
-    rn_cpu_conv_cfg cfg = {.act = RN_LAYOUT_NCHW, .isa = isa, .nthreads = 1, .algo = RN_CONV_DIRECT};
+    rn_cpu_conv_cfg cfg = {.isa = isa, .nthreads = 1, .algo = RN_CONV_DIRECT};
     float *scratch = malloc(sizeof(float) * (rn_cpu_conv2d_scratch_floats(&d, &cfg) + 1));
     assert_non_null(scratch);
     rn_cpu_conv2d_forward(r->out, r->in, r->w, r->bias, &d, &cfg, scratch);

@@ -2,13 +2,13 @@
 """bench.py — our convolution kernels vs PyTorch's, same shapes, same run, same thread count.
 
 Run with Debian's python (the one with torch):  /usr/bin/python3 bench.py [--threads 2] [--clock wall|cpu]
-    [--shapes r20] [--configs 7:nchw16c,5:nchw16c,6:nchw16c,7:nchw] [--reps 7]
+    [--shapes r20] [--versions 7,5,6] [--reps 7]
 
 For every shape of conv_lab.c and every direction (forward, backward-data, backward-weights)
 it times torch (channels_last, torch.set_num_threads(T)) and ./conv_lab, best of --reps, and
-prints GFLOP/s side by side; the ratio column compares the first config with torch. A config
-is VERSION:LAYOUT (versions in conv_lab.c: 5 direct, 6 Winograd where it applies, 7 the
-library's automatic choice). The machine may be shared: before each measurement the script
+prints GFLOP/s side by side; the ratio column compares the first version with torch (versions
+in conv_lab.c: 5 direct, 6 Winograd where it applies, 7 the library's automatic choice; all on
+NCHW tensors). The machine may be shared: before each measurement the script
 waits (up to --wait seconds) until both CPUs look idle, and marks a row '~' if they never did.
 """
 import argparse
@@ -93,9 +93,9 @@ def torch_times(shape, reps):
     return out
 
 
-def ours_times(shape, threads, version, layout, reps):
+def ours_times(shape, threads, version, reps):
     cmd = [os.path.join(HERE, "conv_lab"), "-v", str(version), "-t", str(threads), "-s", shape[0],
-           "-l", layout, "-r", str(reps), "-m", "cpu" if CLOCK is time.process_time else "wall"]
+           "-r", str(reps), "-m", "cpu" if CLOCK is time.process_time else "wall"]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     out, errs = [], []
     for d in DIRS:
@@ -109,7 +109,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shapes", default="", help="substring filter, e.g. r20")
-    ap.add_argument("--configs", default="7:nchw16c,5:nchw16c,6:nchw16c,7:nchw")
+    ap.add_argument("--versions", default="7,5,6")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--wait", type=float, default=60)
     ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
@@ -119,12 +119,12 @@ def main():
     if a.clock == "cpu":
         CLOCK = time.process_time
     torch.set_num_threads(a.threads)
-    configs = [(int(c.split(":")[0]), c.split(":")[1]) for c in a.configs.split(",")]
+    versions = [int(v) for v in a.versions.split(",")]
     print("# torch %s, %d threads, best of %d, %s clock; GFLOP/s = 2*N*K*C*R*S*Ho*Wo / time"
           % (torch.__version__, a.threads, a.reps, a.clock))
     head = "%-16s %-12s %8s" % ("shape", "direction", "torch")
-    for v, l in configs:
-        head += " %14s" % ("v%d %s" % (v, l))
+    for v in versions:
+        head += " %14s" % ("v%d" % v)
     head += "   ours/torch"
     print(head)
     for shape in SHAPES:
@@ -136,9 +136,9 @@ def main():
         quiet = wait_quiet(a.wait)
         tt = torch_times(shape, a.reps)
         ours = []
-        for v, l in configs:
+        for v in versions:
             quiet = wait_quiet(a.wait) and quiet
-            t, err = ours_times(shape, a.threads, v, l, a.reps)
+            t, err = ours_times(shape, a.threads, v, a.reps)
             ours.append(t)
         for i, d in enumerate(DIRS):
             line = "%-16s %-12s %8.1f" % (name, d, flop / tt[i] * 1e-9)

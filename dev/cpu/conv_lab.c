@@ -2,7 +2,7 @@
  * conv_lab.c — the convolution kernel lab: numbered versions of the hot kernel, each checked
  * against a naive reference on a small batch, then timed on the shapes that matter.
  *
- *   ./conv_lab [-v VERSION] [-t THREADS] [-s SHAPE] [-l nchw|nchw16c] [-r REPS] [-p P -k KB -c CHUNK]
+ *   ./conv_lab [-v VERSION] [-t THREADS] [-s SHAPE] [-r REPS] [-p P -k KB -c CHUNK]
  *              [-m wall|cpu]
  * -m cpu times with the process CPU clock instead of the wall clock: on a shared machine a
  * single-threaded run then does not count the time it was preempted (use it for tuning; the
@@ -140,11 +140,10 @@ static void v1_backward(float *din, float *dw, const float *dout, const float *i
 
 typedef struct {
     int version, nthreads, tile_p, tile_kb, chunk;
-    rn_layout layout;
 } lab_cfg;
 
 static rn_cpu_conv_cfg cpu_cfg(const lab_cfg *lc) {
-    rn_cpu_conv_cfg c = {.act = lc->layout, .nthreads = lc->nthreads, .tile_p = lc->tile_p,
+    rn_cpu_conv_cfg c = {.nthreads = lc->nthreads, .tile_p = lc->tile_p,
                          .tile_kb = lc->tile_kb, .chunk = lc->chunk};
     c.algo = lc->version == 6 ? RN_CONV_WINOGRAD : lc->version == 7 ? RN_CONV_AUTO : RN_CONV_DIRECT;
     c.isa = lc->version == 2 ? RN_ISA_PORTABLE : lc->version == 3 ? RN_ISA_AVX2 : RN_ISA_AVX512;
@@ -153,7 +152,7 @@ static rn_cpu_conv_cfg cpu_cfg(const lab_cfg *lc) {
     return c;
 }
 
-/* Tensors in the version's layout. dir: 0 forward, 1 backward-data, 2 backward-weights. */
+/* NCHW tensors of one shape. dir: 0 forward, 1 backward-data, 2 backward-weights. */
 typedef struct {
     rn_conv_desc d;
     float *in, *w, *out, *dout, *din, *dw, *scratch;
@@ -162,30 +161,17 @@ typedef struct {
 static void problem_init(lab_problem *p, const lab_shape *s, int N, const lab_cfg *lc) {
     p->d = desc_of(s, N);
     const rn_conv_desc *d = &p->d;
-    rn_layout lay = lc->version == 1 ? RN_LAYOUT_NCHW : lc->layout;
-    size_t nin = rn_cpu_tensor_floats(lay, d->N, d->C, d->H, d->W);
-    size_t nout = rn_cpu_tensor_floats(lay, d->N, d->K, d->Ho, d->Wo);
+    size_t nin = (size_t)d->N * d->C * d->H * d->W, nout = (size_t)d->N * d->K * d->Ho * d->Wo;
     size_t nw = (size_t)d->K * d->C * d->R * d->S;
-    size_t nin_plain = (size_t)d->N * d->C * d->H * d->W, nout_plain = (size_t)d->N * d->K * d->Ho * d->Wo;
     p->in = calloc(nin, sizeof(float));
     p->din = calloc(nin, sizeof(float));
     p->out = calloc(nout, sizeof(float));
     p->dout = calloc(nout, sizeof(float));
     p->w = malloc(nw * sizeof(float));
     p->dw = calloc(nw, sizeof(float));
-    float *tmp_in = malloc(nin_plain * sizeof(float)), *tmp_out = malloc(nout_plain * sizeof(float));
-    fill(tmp_in, nin_plain, 1);
-    fill(tmp_out, nout_plain, 2);
+    fill(p->in, nin, 1);
+    fill(p->dout, nout, 2);
     fill(p->w, nw, 3);
-    if (lay == RN_LAYOUT_NCHW16C) {
-        rn_cpu_nchw_to_blocked(p->in, tmp_in, d->N, d->C, d->H, d->W, 1);
-        rn_cpu_nchw_to_blocked(p->dout, tmp_out, d->N, d->K, d->Ho, d->Wo, 1);
-    } else {
-        memcpy(p->in, tmp_in, nin_plain * sizeof(float));
-        memcpy(p->dout, tmp_out, nout_plain * sizeof(float));
-    }
-    free(tmp_in);
-    free(tmp_out);
     p->scratch = NULL;
     if (lc->version >= 2) {
         rn_cpu_conv_cfg c = cpu_cfg(lc);
@@ -212,7 +198,6 @@ static void run(lab_problem *p, const lab_cfg *lc, int dir) {
 /* The result of a direction, as NCHW (or KCRS) floats. */
 static float *result(lab_problem *p, const lab_cfg *lc, int dir, size_t *n) {
     const rn_conv_desc *d = &p->d;
-    rn_layout lay = lc->version == 1 ? RN_LAYOUT_NCHW : lc->layout;
     if (dir == 2) {
         *n = (size_t)d->K * d->C * d->R * d->S;
         float *r = malloc(*n * sizeof(float));
@@ -223,15 +208,14 @@ static float *result(lab_problem *p, const lab_cfg *lc, int dir, size_t *n) {
     const float *src = dir == 0 ? p->out : p->din;
     *n = (size_t)d->N * C * H * W;
     float *r = malloc(*n * sizeof(float));
-    if (lay == RN_LAYOUT_NCHW16C) rn_cpu_blocked_to_nchw(r, src, d->N, C, H, W, 1);
-    else memcpy(r, src, *n * sizeof(float));
+    memcpy(r, src, *n * sizeof(float));
     return r;
 }
 
 static const char *dir_name[3] = {"fwd", "bwd_data", "bwd_weights"};
 
 int main(int argc, char **argv) {
-    lab_cfg lc = {.version = 5, .nthreads = 1, .layout = RN_LAYOUT_NCHW16C};
+    lab_cfg lc = {.version = 5, .nthreads = 1};
     const char *only = NULL;
     int reps = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -243,7 +227,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-k")) lc.tile_kb = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-c")) lc.chunk = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-m")) lab_clock = !strcmp(argv[i + 1], "cpu") ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
-        else if (!strcmp(argv[i], "-l")) lc.layout = !strcmp(argv[i + 1], "nchw") ? RN_LAYOUT_NCHW : RN_LAYOUT_NCHW16C;
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
     if (lc.version < 1 || lc.version > 7) { fprintf(stderr, "versions: 1..7\n"); return 2; }
@@ -283,8 +266,8 @@ int main(int argc, char **argv) {
                 t = now() - t;
                 if (t < best) best = t;
             }
-            printf("%-16s %-12s v%d t%d %-8s %9.3f ms %7.1f GFLOP/s  (max rel err %.1e)\n", s->name,
-                   dir_name[dir], lc.version, lc.nthreads, lc.layout ? "nchw16c" : "nchw", best * 1e3,
+            printf("%-16s %-12s v%d t%d %9.3f ms %7.1f GFLOP/s  (max rel err %.1e)\n", s->name,
+                   dir_name[dir], lc.version, lc.nthreads, best * 1e3,
                    flop / best * 1e-9, err[dir]);
             fflush(stdout);
         }

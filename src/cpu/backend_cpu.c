@@ -1,8 +1,8 @@
 /*
  * backend_cpu.c — the "cpu" and "cpu-winograd" backends: the fast CPU kernels behind the
  * rn_backend table, with the library's NCHW tensors at the boundary. Convolutions run the
- * blocked kernels of conv.c / conv_wino.c (each image is converted to and from NCHW16c inside
- * the kernel, in cache); the other ops are the reference kernels, with BN and the residual
+ * channel-blocked kernels of conv.c / conv_wino.c (each image is converted to and from
+ * blocks of 16 channels inside the kernel, in cache); the other ops are the reference kernels, with BN and the residual
  * add fused with the ReLU after them (rn_batchnorm_relu_*, rn_add_relu_*).
  *
  *   cpu           direct convolution only (its results differ from the reference's only in
@@ -19,7 +19,7 @@
 #include "cpu.h"
 
 static rn_cpu_conv_cfg nchw_cfg(int nthreads, rn_conv_algo algo) {
-    rn_cpu_conv_cfg c = {.act = RN_LAYOUT_NCHW, .isa = rn_cpu_isa_detect(), .nthreads = nthreads,
+    rn_cpu_conv_cfg c = {.isa = rn_cpu_isa_detect(), .nthreads = nthreads,
                          .algo = algo};
     return c;
 }

@@ -1,11 +1,11 @@
 /*
  * conv.c — the fast CPU convolution: forward, backward-data and backward-weights of any
- * 2-D convolution (any kernel size, stride, padding), on the blocked layout, cut into the
- * register tiles of conv_tiles.h.
+ * 2-D convolution (any kernel size, stride, padding) on NCHW tensors, cut into the register
+ * tiles of conv_tiles.h, which work on channel blocks of 16 (one AVX-512 register).
  *
- * Images go in groups: each thread copies a group's inputs into zero-padded NCHW16c buffers
- * in its scratch (from NCHW or NCHW16c; this is where a layout conversion costs one pass in
- * cache; blocked inputs without padding are read in place), so tiles never test bounds. A
+ * Images go in groups: each thread copies a group's inputs into zero-padded channel-blocked
+ * buffers (CB,Hp,Wp,16) in its scratch (the layout conversion costs one pass, in cache), so
+ * tiles never test bounds; outputs leave the same way, a group's blocks back to NCHW. A
  * group holds as many images as it takes for their activations to outweigh the weights,
  * which are then read from memory once per group rather than once per image (deep layers:
  * megabytes of weights, a few kilobytes of pixels per image). Then:
@@ -130,20 +130,16 @@ static void relu_threads(float *x, size_t n, int nthreads) {
     }
 }
 
-/* dbias (K) += sum of dout (N,K,Ho,Wo in `lay`) over images and pixels; threads split the
- * channels, each summing in a fixed order. */
-static void bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, rn_layout lay,
-                      int nthreads) {
+/* dbias (K) += sum of dout (N,K,Ho,Wo) over images and pixels; threads split the channels,
+ * each summing in a fixed order. */
+static void bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, int nthreads) {
     const size_t HW = (size_t)d->Ho * d->Wo;
-    const int KB = rn_cblocks(d->K);
 #pragma omp parallel for schedule(static) num_threads(nthreads > 0 ? nthreads : 1)
     for (int k = 0; k < d->K; k++) {
         float s = 0.0f;
         for (int n = 0; n < d->N; n++) {
-            const float *p = lay == RN_LAYOUT_NCHW ? dout + ((size_t)n * d->K + k) * HW
-                                                   : dout + ((size_t)n * KB + k / 16) * HW * 16 + k % 16;
-            const size_t step = lay == RN_LAYOUT_NCHW ? 1 : 16;
-            for (size_t i = 0; i < HW; i++) s += p[i * step];
+            const float *p = dout + ((size_t)n * d->K + k) * HW;
+            for (size_t i = 0; i < HW; i++) s += p[i];
         }
         dbias[k] += s;
     }
@@ -178,15 +174,13 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
     const rn_cpu_conv_cfg cfg_c = checked(cfg_in), *cfg = &cfg_c;
     if (use_wino(d, cfg)) {
         rn_wino_forward(out, in, w, bias, d, cfg, scratch);
-        if (cfg->relu) relu_threads(out, rn_cpu_tensor_floats(cfg->act, d->N, d->K, d->Ho, d->Wo),
+        if (cfg->relu) relu_threads(out, (size_t)d->N * d->K * d->Ho * d->Wo,
                                     cfg->nthreads);
         return;
     }
     geom g;
     geom_init(&g, d, cfg->nthreads);
     const rn_isa isa = cfg->isa;
-    const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
-    const bool in_place = blocked && g.pad == 0; /* read the input without a padded copy */
     float *wpk = scratch + g.w_fwd;
     float *biasp = bias ? scratch + g.bias : NULL;
     int *tap_in = (int *)(scratch + g.taps), *tap_w = tap_in + g.RS;
@@ -209,7 +203,7 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
         const int tid = rn_thread_id(), nt = rn_thread_count();
         float *inpad = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_in;
         float *img = scratch + g.shared_end + (size_t)tid * g.per_thread + g.t_img;
-        if (!in_place) memset(inpad, 0, sizeof(float) * g.G * g.in_img);
+        memset(inpad, 0, sizeof(float) * g.G * g.in_img);
         rn_row_plan plans[2][2]; /* full groups of kbt blocks; the last, narrower group */
         rn_plan_rows(plans[0], isa, kbt, g.Wo, g.Ho, cfg->tile_p, g.st, 1);
         rn_plan_rows(plans[1], isa, g.KB - (ngroups - 1) * kbt, g.Wo, g.Ho, cfg->tile_p, g.st, 1);
@@ -218,10 +212,9 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
         for (long it = lo; it < hi; it++) {
             const int grp = (int)(it / ngroups), kg = (int)(it % ngroups);
             const int g0 = grp * g.G, gn = g.N - g0 < g.G ? g.N - g0 : g.G;
-            const float *src = in_place ? in + (size_t)g0 * g.in_img : inpad;
-            if (grp != cur && !in_place)
+            if (grp != cur)
                 for (int i = 0; i < gn; i++)
-                    rn_pad_image(inpad + i * g.in_img, in, cfg->act, g0 + i, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
+                    rn_pad_image(inpad + i * g.in_img, in, g0 + i, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
             cur = grp;
             const int kb0 = kg * kbt, nkb = g.KB - kb0 < kbt ? g.KB - kb0 : kbt;
             const rn_row_plan *pl = plans[kg == ngroups - 1];
@@ -236,15 +229,14 @@ void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const fl
             };
             for (int i = 0; i < gn; i++) {
                 const int n = g0 + i;
-                float *obase = blocked ? out + ((size_t)n * g.KB + kb0) * g.Ho * g.Wo * 16
-                                       : img + (size_t)kb0 * g.Ho * g.Wo * 16;
+                float *obase = img + (size_t)kb0 * g.Ho * g.Wo * 16;
                 a.out = obase;
-                a.in = src + i * g.in_img;
+                a.in = inpad + i * g.in_img;
                 rn_run_rows(pl, &a, g.Ho, (long)g.Wo * 16, (long)g.st * g.Wp * 16, 16, (long)g.st * 16);
                 if (cfg->relu) /* on the tile while it is in cache */
                     rn_relu_forward(obase, obase, (size_t)nkb * g.Ho * g.Wo * 16);
-                if (!blocked) /* this group's channels of image n, to NCHW */
-                    rn_unblock_image(out, img, n, g.K, g.Ho * g.Wo, kb0, nkb, false, isa);
+                /* this group's channels of image n, to NCHW */
+                rn_unblock_image(out, img, n, g.K, g.Ho * g.Wo, kb0, nkb, false, isa);
             }
         }
     }
@@ -283,15 +275,12 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
     if (!din && !dw && !dbias) return;
     if (use_wino(d, cfg)) {
         if (din || dw) rn_wino_backward(din, dw, dout, in, w, d, cfg, scratch);
-        if (dbias) bias_grad(dbias, dout, d, cfg->act, cfg->nthreads);
+        if (dbias) bias_grad(dbias, dout, d, cfg->nthreads);
         return;
     }
     geom g;
     geom_init(&g, d, cfg->nthreads);
     const rn_isa isa = cfg->isa;
-    const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
-    const bool in_place = blocked && g.pad == 0;  /* input read without a padded copy */
-    const bool need_dpad = din || !blocked;        /* dout copied (padded, blocked) */
     float *wbd = scratch + g.w_bwd;
     int *taps = (int *)(scratch + g.taps) + 2 * g.RS;
     build_bwd_taps(taps, &g);
@@ -303,11 +292,11 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
     /* weight-gradient tiles: T taps of a kernel row x KC output channels */
     const int KC = isa == RN_ISA_AVX2 ? 2 : 8;
     const size_t wsz = (size_t)g.KB * g.CB * g.RS * 256;
-    /* dout of one image as blocked rows */
-    const long drow = need_dpad ? (long)g.Wdp * 16 : (long)g.Wo * 16;
-    const long dcb = need_dpad ? (long)g.Hdp * g.Wdp * 16 : (long)g.Ho * g.Wo * 16;
-    const size_t dimg_stride = need_dpad ? g.dout_img : (size_t)g.KB * g.Ho * g.Wo * 16;
-    const size_t dorigin = need_dpad ? ((size_t)g.pdh * g.Wdp + g.pdw) * 16 : 0;
+    /* dout of one image as padded blocked rows */
+    const long drow = (long)g.Wdp * 16;
+    const long dcb = (long)g.Hdp * g.Wdp * 16;
+    const size_t dimg_stride = g.dout_img;
+    const size_t dorigin = ((size_t)g.pdh * g.Wdp + g.pdw) * 16;
     /* inputs of at most 3 channels take the weight-gradient tile over output channels */
 #if defined(__x86_64__)
     const bool small_c = isa == RN_ISA_AVX512 && g.C <= 3;
@@ -326,24 +315,23 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
         float *inpad = base + g.t_in, *dpad = base + g.t_dout, *img = base + g.t_img;
         float *dwp = base + g.t_dw, *dbp = base + g.t_db;
         if (dw) {
-            if (!in_place) memset(inpad, 0, sizeof(float) * g.G * g.in_img);
+            memset(inpad, 0, sizeof(float) * g.G * g.in_img);
             memset(dwp, 0, sizeof(float) * wsz);
         }
-        if (need_dpad) memset(dpad, 0, sizeof(float) * g.G * g.dout_img);
+        memset(dpad, 0, sizeof(float) * g.G * g.dout_img);
         if (dbias) memset(dbp, 0, sizeof(float) * g.KB * 16);
 
         const int n0 = (int)((long)g.N * tid / nt), n1 = (int)((long)g.N * (tid + 1) / nt);
         for (int g0 = n0; g0 < n1; g0 += g.G) {
             const int gn = n1 - g0 < g.G ? n1 - g0 : g.G;
-            /* the group's dout (padded copies, or in place) and input */
-            if (need_dpad)
+            /* the group's dout and input, as padded copies */
+            for (int i = 0; i < gn; i++)
+                rn_pad_image(dpad + i * g.dout_img, dout, g0 + i, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw, isa);
+            const float *dgrp = dpad;
+            if (dw)
                 for (int i = 0; i < gn; i++)
-                    rn_pad_image(dpad + i * g.dout_img, dout, cfg->act, g0 + i, g.K, g.Ho, g.Wo, g.Hdp, g.Wdp, g.pdh, g.pdw, isa);
-            const float *dgrp = need_dpad ? dpad : dout + (size_t)g0 * dimg_stride;
-            if (dw && !in_place)
-                for (int i = 0; i < gn; i++)
-                    rn_pad_image(inpad + i * g.in_img, in, cfg->act, g0 + i, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
-            const float *igrp = in_place ? in + (size_t)g0 * g.in_img : inpad;
+                    rn_pad_image(inpad + i * g.in_img, in, g0 + i, g.C, g.H, g.W, g.Hp, g.Wp, g.pad, g.pad, isa);
+            const float *igrp = inpad;
             if (dbias)
                 for (int i = 0; i < gn; i++)
                     for (int kb = 0; kb < g.KB; kb++)
@@ -392,12 +380,11 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                     const int cb0 = gi * cbt, ncb = g.CB - cb0 < cbt ? g.CB - cb0 : cbt;
                     for (int i = 0; i < gn; i++) {
                         const int n = g0 + i;
-                        float *target = blocked ? din + (size_t)n * g.CB * g.H * g.W * 16 : img;
                         for (int ph = 0; ph < st; ph++)
                             for (int pw = 0; pw < st; pw++) {
                                 const int *cnt = taps + (ph * st + pw) * (1 + 2 * g.RS);
                                 const int Hph = (g.H - ph + st - 1) / st, Wph = (g.W - pw + st - 1) / st;
-                                if (Hph <= 0 || Wph <= 0 || (*cnt == 0 && blocked)) continue;
+                                if (Hph <= 0 || Wph <= 0) continue; /* no taps: zeros */
                                 rn_row_plan pl[2];
                                 rn_plan_rows(pl, isa, ncb, Wph, Hph, cfg->tile_p, 1, st);
                                 rn_otile_args a = {
@@ -407,13 +394,13 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
                                     .ncb = g.KB, .cn_last = g.K - 16 * (g.KB - 1),
                                     .in_cb = dcb, .w_cb = (long)g.RS * 256,
                                     .w_kb = (long)g.KB * g.RS * 256, .out_kb = (long)g.H * g.W * 16,
-                                    .accumulate = blocked,
+                                    .accumulate = false,
                                 };
-                                a.out = target + (((size_t)cb0 * g.H + ph) * g.W + pw) * 16;
+                                a.out = img + (((size_t)cb0 * g.H + ph) * g.W + pw) * 16;
                                 a.in = dpad + i * g.dout_img;
                                 rn_run_rows(pl, &a, Hph, (long)st * g.W * 16, (long)g.Wdp * 16, (long)st * 16, 16);
                             }
-                        if (!blocked) rn_unblock_image(din, img, n, g.C, g.H * g.W, cb0, ncb, true, isa);
+                        rn_unblock_image(din, img, n, g.C, g.H * g.W, cb0, ncb, true, isa);
                     }
                 }
         }

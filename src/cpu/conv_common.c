@@ -1,7 +1,7 @@
 /*
  * conv_common.c — pieces shared by the direct and the Winograd convolution drivers: picking
  * tiles for an instruction-set level, cutting rows of pixels into tiles, and copying images
- * between the activation layouts and the zero-padded blocked buffers the tiles read.
+ * between NCHW tensors and the zero-padded channel-blocked buffers the tiles read.
  */
 #include "conv_tiles.h"
 
@@ -160,19 +160,11 @@ int rn_thread_count(void) {
 #endif
 }
 
-/* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
+/* Copies image n of the NCHW tensor src (C,H,W) into the interior of dst (CB,Hp,Wp,16) at offset
  * (top, left). The border and padded channel lanes of dst must already be zero. */
-void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
-                  int Hp, int Wp, int top, int left, rn_isa isa) {
+void rn_pad_image(float *dst, const float *src, int n, int C, int H, int W, int Hp, int Wp,
+                  int top, int left, rn_isa isa) {
     int CB = rn_cblocks(C);
-    if (lay == RN_LAYOUT_NCHW16C) {
-        const float *s = src + (size_t)n * CB * H * W * 16;
-        for (int cb = 0; cb < CB; cb++)
-            for (int h = 0; h < H; h++)
-                memcpy(dst + (((size_t)cb * Hp + h + top) * Wp + left) * 16,
-                       s + (((size_t)cb * H + h) * W) * 16, sizeof(float) * W * 16);
-        return;
-    }
     const float *s = src + (size_t)n * C * H * W;
 #if defined(__x86_64__)
     if (isa == RN_ISA_AVX512) {

@@ -128,10 +128,10 @@ void rn_run_row(const rn_row_plan *pl, rn_otile_args *a, long out_step, long in_
 int rn_thread_id(void);
 int rn_thread_count(void);
 
-/* Copies image n of src (C,H,W in `lay`) into the interior of dst (CB,Hp,Wp,16) at offset
- * (top, left). The border and the padded channel lanes of dst must already be zero. */
-void rn_pad_image(float *dst, const float *src, rn_layout lay, int n, int C, int H, int W,
-                  int Hp, int Wp, int top, int left, rn_isa isa);
+/* Copies image n of the NCHW tensor src (C,H,W) into the interior of dst (CB,Hp,Wp,16) at
+ * offset (top, left). The border and the padded channel lanes of dst must already be zero. */
+void rn_pad_image(float *dst, const float *src, int n, int C, int H, int W, int Hp, int Wp,
+                  int top, int left, rn_isa isa);
 /* Channel blocks [cb0, cb0+ncb) of image n (C,HW) of the NCHW tensor dst (+)= the same blocks
  * of src (CB,HW,16). */
 void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, int cb0, int ncb,

@@ -109,43 +109,19 @@ static void transform_filters(float *U, const float *w, const rn_conv_desc *d, b
         }
 }
 
-/* Where the input transform reads: the group's zero-padded copies (NCHW sources), or the
- * blocked source tensor itself (images g0.., zero padding supplied by input_border). */
-typedef struct {
-    const float *pad;  /* padded copies, or NULL */
-    const float *src;  /* blocked source, when pad is NULL */
-    int g0;            /* first image of the group */
-} wsource;
-
-/* Input transform of tiles [t0, t0+tn) of the group into V[xi][ib][t]. */
-static void transform_inputs(float *V, const wsource *s, const corr *c, const rn_wino_ops *ops,
+/* Input transform of tiles [t0, t0+tn) of the group, read from its zero-padded blocked
+ * copies `pad` (one (IB,Hp,Wp,16) image after another), into V[xi][ib][t]. */
+static void transform_inputs(float *V, const float *pad, const corr *c, const rn_wino_ops *ops,
                              int t0, int tn) {
     const long xs = (long)c->IB * c->Tc * 16;
+    const size_t img = (size_t)c->IB * c->Hp * c->Wp * 16;
     for (int t = t0; t < t0 + tn; t++) {
         int ig = t / c->TPI, tt = t % c->TPI, th = tt / c->TW, tw = tt % c->TW;
         float *v = V + (size_t)(t - t0) * 16;
-        if (s->pad) {
-            const size_t img = (size_t)c->IB * c->Hp * c->Wp * 16;
-            for (int ib = 0; ib < c->IB; ib++)
-                ops->input(v + (size_t)ib * c->Tc * 16, xs,
-                           s->pad + ig * img + (((size_t)ib * c->Hp + 4 * th) * c->Wp + 4 * tw) * 16,
-                           (long)c->Wp * 16);
-            continue;
-        }
-        const int r0 = 4 * th - c->pad, c0 = 4 * tw - c->pad; /* patch origin in the image */
-        const bool inside = r0 >= 0 && r0 + 6 <= c->H && c0 >= 0 && c0 + 6 <= c->W;
-        for (int ib = 0; ib < c->IB; ib++) {
-            const float *img = s->src + (((size_t)(s->g0 + ig) * c->IB + ib) * c->H) * c->W * 16;
-            if (inside) {
-                ops->input(v + (size_t)ib * c->Tc * 16, xs, img + ((size_t)r0 * c->W + c0) * 16,
-                           (long)c->W * 16);
-            } else {
-                const float *rows[6];
-                for (int i = 0; i < 6; i++)
-                    rows[i] = r0 + i >= 0 && r0 + i < c->H ? img + (size_t)(r0 + i) * c->W * 16 : NULL;
-                ops->input_border(v + (size_t)ib * c->Tc * 16, xs, rows, c0, c->W);
-            }
-        }
+        for (int ib = 0; ib < c->IB; ib++)
+            ops->input(v + (size_t)ib * c->Tc * 16, xs,
+                       pad + ig * img + (((size_t)ib * c->Hp + 4 * th) * c->Wp + 4 * tw) * 16,
+                       (long)c->Wp * 16);
     }
 }
 
@@ -155,10 +131,9 @@ static void corr_run(float *out, const float *src, const float *U, const float *
                      bool accumulate) {
     const rn_isa isa = cfg->isa;
     const rn_wino_ops *ops = rn_wino_ops_get(isa);
-    const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
     float *inpad = tbase + L->t_in, *V = tbase + L->t_v, *M = tbase + L->t_m, *img = tbase + L->t_img;
     const size_t in_img = (size_t)c->IB * c->Hp * c->Wp * 16, out_img = (size_t)c->OB * c->Ho * c->Wo * 16;
-    if (!blocked) memset(inpad, 0, sizeof(float) * c->ipc * in_img);
+    memset(inpad, 0, sizeof(float) * c->ipc * in_img);
 
     const int obt = rn_pick_kb(isa, c->OB, c->Tc, cfg->tile_kb);
     const int tid = rn_thread_id(), nt = rn_thread_count();
@@ -166,14 +141,12 @@ static void corr_run(float *out, const float *src, const float *U, const float *
     static const int zero_tap[1] = {0};
     for (int g0 = n0; g0 < n1; g0 += c->ipc) {
         const int gi = n1 - g0 < c->ipc ? n1 - g0 : c->ipc;
-        if (!blocked)
-            for (int ig = 0; ig < gi; ig++)
-                rn_pad_image(inpad + ig * in_img, src, cfg->act, g0 + ig, c->Cin, c->H, c->W, c->Hp, c->Wp, c->pad, c->pad, isa);
-        const wsource ws = {blocked ? NULL : inpad, src, g0};
+        for (int ig = 0; ig < gi; ig++)
+            rn_pad_image(inpad + ig * in_img, src, g0 + ig, c->Cin, c->H, c->W, c->Hp, c->Wp, c->pad, c->pad, isa);
         const int ntiles = gi * c->TPI;
         for (int t0 = 0; t0 < ntiles; t0 += c->Tc) {
             const int tn = ntiles - t0 < c->Tc ? ntiles - t0 : c->Tc;
-            transform_inputs(V, &ws, c, ops, t0, tn);
+            transform_inputs(V, inpad, c, ops, t0, tn);
             for (int ob0 = 0; ob0 < c->OB; ob0 += obt) {
                 const int nob = c->OB - ob0 < obt ? c->OB - ob0 : obt;
                 rn_row_plan pl;
@@ -193,16 +166,15 @@ static void corr_run(float *out, const float *src, const float *U, const float *
             for (int t = t0; t < t0 + tn; t++) {
                 int ig = t / c->TPI, tt = t % c->TPI, th = tt / c->TW, tw = tt % c->TW;
                 int nr = c->Ho - 4 * th < 4 ? c->Ho - 4 * th : 4, nc = c->Wo - 4 * tw < 4 ? c->Wo - 4 * tw : 4;
-                float *dst = blocked ? out + (size_t)(g0 + ig) * out_img : img + ig * out_img;
+                float *dst = img + ig * out_img;
                 for (int ob = 0; ob < c->OB; ob++)
                     ops->output(dst + (((size_t)ob * c->Ho + 4 * th) * c->Wo + 4 * tw) * 16, (long)c->Wo * 16,
                                 M + ((size_t)ob * c->Tc + (t - t0)) * 16, (long)c->OB * c->Tc * 16, nr, nc,
-                                bias ? bias + ob * 16 : NULL, accumulate && blocked);
+                                bias ? bias + ob * 16 : NULL);
             }
         }
-        if (!blocked)
-            for (int ig = 0; ig < gi; ig++)
-                rn_unblock_image(out, img + ig * out_img, g0 + ig, c->Cout, c->Ho * c->Wo, 0, c->OB, accumulate, isa);
+        for (int ig = 0; ig < gi; ig++)
+            rn_unblock_image(out, img + ig * out_img, g0 + ig, c->Cout, c->Ho * c->Wo, 0, c->OB, accumulate, isa);
     }
 }
 
@@ -246,27 +218,21 @@ void rn_wino_backward(float *din, float *dw, const float *dout, const float *in,
             const size_t in_img = (size_t)f->IB * f->Hp * f->Wp * 16;
             const int Hg = 4 * f->TH, Wg = 4 * f->TW;
             const size_t g_img = (size_t)f->OB * Hg * Wg * 16, du_n = (size_t)36 * f->IB * f->OB * 256;
-            const bool blocked = cfg->act == RN_LAYOUT_NCHW16C;
-            /* blocked dout whose size is a multiple of the tile is read in place */
-            const bool g_direct = blocked && f->Ho == Hg && f->Wo == Wg;
-            if (!blocked) memset(inpad, 0, sizeof(float) * f->ipc * in_img);
-            if (!g_direct) memset(gpad, 0, sizeof(float) * f->ipc * g_img);
+            memset(inpad, 0, sizeof(float) * f->ipc * in_img);
+            memset(gpad, 0, sizeof(float) * f->ipc * g_img);
             memset(du, 0, sizeof(float) * du_n);
             const int n0 = (int)((long)f->N * tid / nt), n1 = (int)((long)f->N * (tid + 1) / nt);
             for (int g0 = n0; g0 < n1; g0 += f->ipc) {
                 const int gi = n1 - g0 < f->ipc ? n1 - g0 : f->ipc;
                 for (int ig = 0; ig < gi; ig++) {
-                    if (!blocked)
-                        rn_pad_image(inpad + ig * in_img, in, cfg->act, g0 + ig, f->Cin, f->H, f->W, f->Hp, f->Wp, f->pad, f->pad, isa);
-                    if (!g_direct)
-                        rn_pad_image(gpad + ig * g_img, dout, cfg->act, g0 + ig, f->Cout, f->Ho, f->Wo, Hg, Wg, 0, 0, isa);
+                    rn_pad_image(inpad + ig * in_img, in, g0 + ig, f->Cin, f->H, f->W, f->Hp, f->Wp, f->pad, f->pad, isa);
+                    rn_pad_image(gpad + ig * g_img, dout, g0 + ig, f->Cout, f->Ho, f->Wo, Hg, Wg, 0, 0, isa);
                 }
-                const wsource ws = {blocked ? NULL : inpad, in, g0};
-                const float *gsrc = g_direct ? dout + (size_t)g0 * g_img : gpad;
+                const float *gsrc = gpad;
                 const int ntiles = gi * f->TPI;
                 for (int t0 = 0; t0 < ntiles; t0 += f->Tc) {
                     const int tn = ntiles - t0 < f->Tc ? ntiles - t0 : f->Tc;
-                    transform_inputs(V, &ws, f, ops, t0, tn);
+                    transform_inputs(V, inpad, f, ops, t0, tn);
                     for (int t = t0; t < t0 + tn; t++) {
                         int ig = t / f->TPI, tt = t % f->TPI, th = tt / f->TW, tw = tt % f->TW;
                         for (int ob = 0; ob < f->OB; ob++)

@@ -1,17 +1,10 @@
 /*
- * cpu.h — the fast CPU backend's kernels: instruction-set dispatch, the channel-blocked
- * activation layout and the convolution kernels built on it.
+ * cpu.h — the fast CPU backend's convolution kernels and their instruction-set dispatch.
  *
- * Layouts. A tensor of N images, C channels, HxW pixels is held either as
- *   RN_LAYOUT_NCHW     x[((n*C + c)*H + h)*W + w]                    (the library's layout)
- *   RN_LAYOUT_NCHW16C  x[(((n*CB + cb)*H + h)*W + w)*16 + c%16]      cb = c/16, CB = ceil(C/16)
- * In NCHW16c one pixel's 16 channels fill one AVX-512 register; channels past C in the last
- * block are zero (kernels read them as zeros and write zeros there). Weights are always in
- * PyTorch's (K,C,R,S) layout at this interface; kernels repack them into scratch.
- *
- * Convolution kernels take the layout of their activation tensors as an argument, so the same
- * kernels serve a model that keeps NCHW tensors (conversion happens per image, inside the
- * kernel, in cache) and one that keeps NCHW16c tensors (no conversion at all).
+ * Tensors at this interface are the library's NCHW, weights PyTorch's (K,C,R,S). Inside, the
+ * convolutions work on channel blocks of RN_CB = 16 (one pixel's 16 channels fill one AVX-512
+ * register): each image is copied into a zero-padded (CB,Hp,Wp,16) buffer, in cache, and its
+ * results copied back; weights are repacked into scratch.
  *
  * ISA levels. Every kernel has an AVX-512 path, an AVX2+FMA path and a portable C path; the
  * level is chosen at run time (rn_cpu_isa_detect, overridable by RN_ISA=avx512|avx2|portable)
@@ -37,23 +30,8 @@
 extern const rn_backend rn_backend_cpu;
 extern const rn_backend rn_backend_cpu_winograd;
 
-/* ---- layouts ---------------------------------------------------------------------------- */
-typedef enum {
-    RN_LAYOUT_NCHW = 0,
-    RN_LAYOUT_NCHW16C = 1,
-} rn_layout;
-
-#define RN_CB 16 /* channels per block */
+#define RN_CB 16 /* channels per block inside the kernels */
 static inline int rn_cblocks(int c) { return (c + RN_CB - 1) / RN_CB; }
-
-/* Floats of an (N,C,H,W) tensor held in `layout` (NCHW16c pads C up to a multiple of 16). */
-size_t rn_cpu_tensor_floats(rn_layout layout, int N, int C, int H, int W);
-/* dst (N,CB,H,W,16) = src (N,C,H,W); padded channels set to zero. */
-void rn_cpu_nchw_to_blocked(float *dst, const float *src, int N, int C, int H, int W,
-                            int nthreads);
-/* dst (N,C,H,W) = src (N,CB,H,W,16). */
-void rn_cpu_blocked_to_nchw(float *dst, const float *src, int N, int C, int H, int W,
-                            int nthreads);
 
 /* ---- convolution ------------------------------------------------------------------------ */
 typedef enum {
@@ -62,9 +40,8 @@ typedef enum {
     RN_CONV_WINOGRAD = 2, /* F(4x4,3x3) for 3x3 stride-1 pad<=2 (others fall back to direct) */
 } rn_conv_algo;
 
-/* Which tensors are in which layout, and what the kernels may use. */
+/* What the kernels may use. */
 typedef struct {
-    rn_layout act;     /* layout of in/out (forward) and din/dout (backward) */
     rn_isa isa;        /* instruction-set level to run (lowered to what the CPU has) */
     int nthreads;      /* OpenMP threads */
     rn_conv_algo algo;
@@ -80,13 +57,12 @@ typedef struct {
 size_t rn_cpu_conv2d_scratch_floats(const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg);
 
 /* out (N,K,Ho,Wo) = in (N,C,H,W) conv w (K,C,R,S) + bias (K); bias may be NULL. Writes out.
- * in/out in cfg->act layout; w (K,C,R,S) always. Any R, S, stride, pad. */
+ * Any R, S, stride, pad. */
 void rn_cpu_conv2d_forward(float *out, const float *in, const float *w, const float *bias,
                            const rn_conv_desc *d, const rn_cpu_conv_cfg *cfg, float *scratch);
 
 /* din (N,C,H,W) += dL/din, dw (K,C,R,S) += dL/dw, dbias (K) += dL/dbias, from
- * dout (N,K,Ho,Wo) and the forward input in (N,C,H,W). Any of din, dw, dbias may be NULL.
- * din/dout/in in cfg->act layout. */
+ * dout (N,K,Ho,Wo) and the forward input in (N,C,H,W). Any of din, dw, dbias may be NULL. */
 void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                             const float *in, const float *w, const rn_conv_desc *d,
                             const rn_cpu_conv_cfg *cfg, float *scratch);

@@ -1,5 +1,5 @@
 /*
- * wino.h — Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions on the blocked layout
+ * wino.h — Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions on channel-blocked buffers
  * (Lavin & Gray 2015): a 6x6 input patch d and a 3x3 filter g give a 4x4 output tile
  *     Y = A^T [ (G g G^T) . (B^T d B) ] A
  * so each 4x4 tile costs 36 multiply-adds per (input, output) channel pair instead of 144.
@@ -20,13 +20,10 @@
 typedef struct {
     /* V[xi] = (B^T d B)[xi] for the 6x6 patch at src. */
     void (*input)(float *V, long xs, const float *src, long row);
-    /* The same for a patch crossing the image border: patch row i is image row rows[i]
-     * (NULL: zeros), patch column j its pixel c0 + j (zero outside 0..w-1). */
-    void (*input_border)(float *V, long xs, const float *const *rows, int c0, int w);
     /* The 4x4 tile A^T M A; its top-left nr x nc pixels are written to dst (+ bias when
-     * bias != NULL), or added to dst when accumulate. */
+     * bias != NULL). */
     void (*output)(float *dst, long row, const float *M, long xs, int nr, int nc,
-                   const float *bias, bool accumulate);
+                   const float *bias);
     /* D[xi] = (A y A^T)[xi] for the 4x4 tile of output gradients at src. */
     void (*grad)(float *D, long xs, const float *src, long row);
 } rn_wino_ops;

@@ -107,10 +107,10 @@ INLINE TGT vf_avx2 a2_set1(float x) { return (vf_avx2){_mm256_set1_ps(x), _mm256
 #undef NAME
 #endif
 
-static const rn_wino_ops ops_portable = {input_portable, input_border_portable, output_portable, grad_portable};
+static const rn_wino_ops ops_portable = {input_portable, output_portable, grad_portable};
 #if defined(__x86_64__)
-static const rn_wino_ops ops_avx2 = {input_avx2, input_border_avx2, output_avx2, grad_avx2};
-static const rn_wino_ops ops_avx512 = {input_avx512, input_border_avx512, output_avx512, grad_avx512};
+static const rn_wino_ops ops_avx2 = {input_avx2, output_avx2, grad_avx2};
+static const rn_wino_ops ops_avx512 = {input_avx512, output_avx512, grad_avx512};
 #endif
 
 const rn_wino_ops *rn_wino_ops_get(rn_isa isa) {
