@@ -3,13 +3,15 @@
  * read once per process (rn_cpu_isa_detect caches it), so each value is tried in a child
  * process: this program run again with `--child` under that RN_ISA. The child reports
  *   detect <level>            what rn_cpu_isa_detect returned
+ *   bf16 <level>              what rn_cpu_bf16_level returned (the same RN_ISA, one ladder:
+ *                             avx512bf16 and amx lower the bf16 kernels only)
  *   conv <levels>             the levels whose convolution kernel, called directly with that
  *                             level, gives bit for bit what the "cpu" backend's convolution
  *                             gives (forward, input and weight gradients)
  *   model <hash>              a hash of the logits and every gradient of one resnet8 training
  *                             step on the "cpu" backend (the public API, end to end)
  *   sgemm <kernels>           the micro-kernels of rn_sgemm_with that give rn_sgemm's result
- * and the parent asserts: the level is min(RN_ISA, what the machine has) (unset or unknown:
+ * and the parent asserts: each level is min(RN_ISA, what the machine has) (unset or unknown:
  * what the machine has); the backend's convolution is bit for bit that level's kernel and not
  * a kernel that rounds differently; the whole step matches the step of the level RN_ISA
  * resolves to. The AVX2 and AVX-512 kernels give identical bits (same summation order), so
@@ -145,6 +147,7 @@ static const char *const sgemm_names[] = {"generic", "avx2", "avx512"};
 
 static int child(void) {
     printf("detect %s\n", rn_cpu_isa_name(rn_cpu_isa_detect()));
+    printf("bf16 %s\n", rn_cpu_bf16_level_name(rn_cpu_bf16_level()));
     rn_conv_desc d = conv_shape();
     conv_run be, lv;
     conv_alloc(&be, &d);
@@ -176,6 +179,7 @@ static int child(void) {
 
 typedef struct {
     char detect[256];
+    char bf16[256];
     char conv[256]; /* space-separated level names, leading space */
     char sgemm[256];
     unsigned long long model;
@@ -197,6 +201,7 @@ static report run_child(const char *value) {
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (strncmp(line, "detect ", 7) == 0) snprintf(r.detect, sizeof r.detect, "%s", line + 7);
+        else if (strncmp(line, "bf16 ", 5) == 0) snprintf(r.bf16, sizeof r.bf16, "%s", line + 5);
         else if (strncmp(line, "conv", 4) == 0) snprintf(r.conv, sizeof r.conv, "%s", line + 4);
         else if (strncmp(line, "sgemm", 5) == 0) snprintf(r.sgemm, sizeof r.sgemm, "%s", line + 5);
         else if (strncmp(line, "model ", 6) == 0) r.model = strtoull(line + 6, NULL, 16);
@@ -204,29 +209,42 @@ static report run_child(const char *value) {
     int rc = pclose(f);
     if (rc != 0 || !r.detect[0] || !r.model)
         fail_msg("%s: exit status %d, incomplete report (detect '%s')", cmd, rc, r.detect);
-    print_message("    RN_ISA=%s: detect %s, cpu backend's convolution = the kernel of:%s; "
+    print_message("    RN_ISA=%s: detect %s, bf16 %s, cpu backend's convolution = the kernel of:%s; "
                   "model step %016llx; rn_sgemm = kernel:%s\n", value ? value : "(unset)",
-                  r.detect, r.conv, r.model, r.sgemm);
+                  r.detect, r.bf16, r.conv, r.model, r.sgemm);
     return r;
 }
 
-/* The level a value of RN_ISA should give on this machine. */
+/* The fp32 level a value of RN_ISA should give on this machine (names above avx512 lower
+ * nothing here). */
 static rn_isa expected_level(const char *value) {
     rn_isa want, top = rn_cpu_isa_supported();
     if (!value || !rn_cpu_isa_parse(value, &want) || want > top) return top;
     return want;
 }
 
-static const char *const values[] = {NULL, "portable", "avx2", "avx512", "sse9"};
+/* The bf16 level it should give. */
+static rn_bf16_level expected_bf16(const char *value) {
+    rn_bf16_level want, top = rn_cpu_bf16_supported();
+    if (!value || !rn_cpu_bf16_level_parse(value, &want) || want > top) return top;
+    return want;
+}
+
+static const char *const values[] = {NULL, "portable", "avx2", "avx512", "avx512bf16", "amx",
+                                     "sse9"};
 #define NVALUES (sizeof values / sizeof values[0])
 
-/* rn_cpu_isa_detect follows RN_ISA, down to portable; unknown or unset: the machine's best. */
+/* rn_cpu_isa_detect and rn_cpu_bf16_level follow one RN_ISA, down to portable; unknown or
+ * unset: the machine's best. */
 static void test_isa_env_sets_level(void **state) {
     (void)state;
-    print_message("    this machine supports %s\n", rn_cpu_isa_name(rn_cpu_isa_supported()));
+    print_message("    this machine supports %s (bf16: %s)\n",
+                  rn_cpu_isa_name(rn_cpu_isa_supported()),
+                  rn_cpu_bf16_level_name(rn_cpu_bf16_supported()));
     for (size_t i = 0; i < NVALUES; i++) {
         report r = run_child(values[i]);
         assert_string_equal(r.detect, rn_cpu_isa_name(expected_level(values[i])));
+        assert_string_equal(r.bf16, rn_cpu_bf16_level_name(expected_bf16(values[i])));
     }
 }
 

@@ -7,6 +7,15 @@
  */
 #include "bf16.h"
 
+const rn_bf16_kernels *rn_bf16_kernels_for(rn_bf16_level level) {
+    if (level > rn_cpu_bf16_supported()) level = rn_cpu_bf16_supported();
+#if defined(__x86_64__)
+    if (level >= RN_BF16_AMX) return &rn_bf16_kernels_amx;
+    if (level >= RN_BF16_AVX512BF16) return &rn_bf16_kernels_avx512bf16;
+#endif
+    return &rn_bf16_kernels_portable;
+}
+
 static size_t conv_scratch(const rn_conv_desc *d, int nthreads) {
     return rn_cpu_bf16_conv2d_scratch_floats(d, nthreads);
 }

@@ -7,7 +7,7 @@
  * rounds identically; a rounded value has a relative error of at most 2^-8 (bf16 keeps 8
  * significant bits), and a product of two of them is exact in fp32.
  *
- * Levels (rn_cpu_bf16_level): the portable C path runs anywhere; AVX512_BF16 (vdpbf16ps,
+ * Levels (rn_cpu_bf16_level, core/isa.h): the portable C path runs anywhere; AVX512_BF16 (vdpbf16ps,
  * AMD Zen 4/5, Intel Cooper Lake and later) multiplies pairs of bf16 and adds them into fp32
  * lanes; AMX-BF16 (Intel Sapphire Rapids and later) multiplies 16x32 by 32x16 tiles.
  * RN_ISA=portable|avx2|avx512|avx512bf16|amx lowers the level (avx2 and avx512 run the
@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/isa.h"
 #include "ops/backend.h"
 #include "ops/ops.h"
 
@@ -65,29 +66,6 @@ void rn_bf16_convert_portable(uint16_t *dst, const float *src, size_t n);
 #if defined(__x86_64__)
 void rn_bf16_convert_avx512bf16(uint16_t *dst, const float *src, size_t n);
 #endif
-
-/* ---- levels (bf16_isa.c) ------------------------------------------------------------------ */
-typedef enum {
-    RN_BF16_PORTABLE = 0,   /* C with the same rounding */
-    RN_BF16_AVX2 = 1,       /* no bf16 instructions: runs the portable path */
-    RN_BF16_AVX512 = 2,     /* likewise */
-    RN_BF16_AVX512BF16 = 3, /* vdpbf16ps */
-    RN_BF16_AMX = 4,        /* AMX-BF16 tiles */
-} rn_bf16_level;
-
-/* The best level this CPU (and, for AMX, the kernel's permission) allows, ignoring RN_ISA. */
-rn_bf16_level rn_cpu_bf16_supported(void);
-/* rn_cpu_bf16_supported lowered by RN_ISA when set. Evaluated once, then cached. */
-rn_bf16_level rn_cpu_bf16_level(void);
-/* "portable", "avx2", "avx512", "avx512bf16" or "amx". */
-const char *rn_cpu_bf16_level_name(rn_bf16_level level);
-/* Parses a level name; false for an unknown one. */
-bool rn_cpu_bf16_level_parse(const char *s, rn_bf16_level *out);
-/* NULL, or one line on why a level the CPU has is not used (the kernel refused AMX's tile
- * state, say): for a program to show; the library does not print it. */
-const char *rn_cpu_bf16_note(void);
-/* Whether the CPU has AMX-BF16 and the kernel granted this process the tile state. */
-bool rn_cpu_bf16_amx_usable(void);
 
 /* ---- the GEMM tile (bf16_kernels_*.c) ------------------------------------------------------ */
 #define RN_BF16_MR 8  /* rows of A per row block */

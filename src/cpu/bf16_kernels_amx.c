@@ -10,7 +10,7 @@
  * and end there, then rows and columns past mr and ncols are dropped on the way out.
  *
  * This file is compiled everywhere but runs only where rn_cpu_bf16_supported() reports AMX
- * (CPUID and the kernel's permission for the tile state, bf16_isa.c).
+ * (CPUID and the kernel's permission for the tile state, core/isa.c).
  */
 #include "bf16.h"
 
