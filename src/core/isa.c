@@ -31,13 +31,13 @@ _Static_assert((int)RN_ISA_AVX2 == (int)RN_BF16_AVX2 && (int)RN_ISA_AVX512 == (i
 static const char *const level_names[] = {"portable", "avx2", "avx512", "avx512bf16", "amx"};
 #define N_LEVELS (int)(sizeof level_names / sizeof *level_names)
 
-/* RN_ISA as a rung of the ladder; -1 when unset, empty or unknown. */
-static int requested_level(void) {
+/* `top` lowered to RN_ISA's rung of the ladder when RN_ISA names a lower one. */
+static int lowered(int top) {
     const char *env = getenv("RN_ISA");
-    if (!env || !*env) return -1;
-    for (int i = 0; i < N_LEVELS; i++)
+    if (!env || !*env) return top;
+    for (int i = 0; i < top; i++)
         if (strcmp(env, level_names[i]) == 0) return i;
-    return -1;
+    return top;
 }
 
 /* ---- fp32 ---------------------------------------------------------------------------------- */
@@ -73,11 +73,8 @@ bool rn_cpu_isa_parse(const char *s, rn_isa *out) {
 rn_isa rn_cpu_isa_detect(void) {
     static volatile int cached = -1;
     if (cached >= 0) return (rn_isa)cached;
-    rn_isa isa = rn_cpu_isa_supported();
-    const int want = requested_level();
-    if (want >= 0 && want < (int)isa) isa = (rn_isa)want;
-    cached = (int)isa;
-    return isa;
+    cached = lowered((int)rn_cpu_isa_supported());
+    return (rn_isa)cached;
 }
 
 /* ---- bf16 ---------------------------------------------------------------------------------- */
@@ -156,11 +153,8 @@ bool rn_cpu_bf16_level_parse(const char *s, rn_bf16_level *out) {
 rn_bf16_level rn_cpu_bf16_level(void) {
     static volatile int cached = -1;
     if (cached >= 0) return (rn_bf16_level)cached;
-    rn_bf16_level lv = rn_cpu_bf16_supported();
-    const int want = requested_level();
-    if (want >= 0 && want < (int)lv) lv = (rn_bf16_level)want;
-    cached = (int)lv;
-    return lv;
+    cached = lowered((int)rn_cpu_bf16_supported());
+    return (rn_bf16_level)cached;
 }
 
 const char *rn_cpu_bf16_note(void) {
