@@ -8,6 +8,7 @@
 #include "data/stream.h"
 #include "format.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ static void usage(FILE *f) {
             "                 a " RN_IMAGE_FORMATS " file: " RN_IMAGE_EXTENSIONS "),\n"
             "                 packed:DIR\n"
             "  --out DIR      where pack writes (created if missing)\n"
-            "  --resize HxW   resize every image (bilinear, as PIL) to H x W pixels\n"
+            "  --resize HxW   resize every image (bilinear, as PIL) to H x W pixels (S: S x S)\n"
             "\n"
             "bench options (streamed sets: folder:ROOT reads ROOT/SPLIT/CLASS/*, shards:PATTERN\n"
             "reads tar shards such as shards:DIR/train-{000000..000127}.tar of KEY.jpg + KEY.cls):\n"
@@ -93,53 +94,76 @@ static void warn_skip(const char *message, void *user) {
     fprintf(stderr, "resnet: warning: %s\n", message);
 }
 
-/* `resnet data bench`: one pass over a streamed set, timed. */
+/* The long options of `resnet data`'s actions, beyond the shared CLI_OPT_* ones. */
+enum {
+    OPT_TRANSFORM = CLI_OPT_OWN, OPT_SPLIT, OPT_IMAGES, OPT_NO_DCT, OPT_SKIP_BAD, OPT_FORMAT,
+    OPT_SHARD_SIZE,
+};
+
+/* `resnet data bench`: one pass over a streamed set, timed. argv[0] is "bench". */
 static int data_bench(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"data", required_argument, 0, CLI_OPT_DATA},
+        {"size", required_argument, 0, CLI_OPT_SIZE},
+        {"transform", required_argument, 0, OPT_TRANSFORM},
+        {"threads", required_argument, 0, CLI_OPT_THREADS},
+        {"batch", required_argument, 0, CLI_OPT_BATCH},
+        {"split", required_argument, 0, OPT_SPLIT},
+        {"images", required_argument, 0, OPT_IMAGES},
+        {"seed", required_argument, 0, CLI_OPT_SEED},
+        {"classes", required_argument, 0, CLI_OPT_CLASSES},
+        {"no-dct", no_argument, 0, OPT_NO_DCT},
+        {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
+        {"help", no_argument, 0, CLI_OPT_HELP},
+        {0, 0, 0, 0}};
     rn_stream_opts o = rn_stream_opts_default();
     o.on_skip = warn_skip;
     const char *spec = NULL;
     long images = 0, v;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--no-dct")) {
-            o.dct_scaling = false;
-            continue;
-        }
-        if (!strcmp(a, "--skip-bad")) {
-            o.skip_bad = true;
-            continue;
-        }
-        const char *known[] = {"--data", "--size", "--transform", "--threads", "--batch",
-                               "--split", "--images", "--seed", "--classes"};
-        bool takes_value = false;
-        for (size_t k = 0; k < sizeof known / sizeof *known; k++) takes_value |= !strcmp(a, known[k]);
-        if (!takes_value)
-            return cli_error("data bench: unknown option '%s' (see `resnet data --help`)", a);
-        if (i + 1 >= argc) return cli_error("%s: expected a value", a);
-        const char *val = argv[++i];
-        if (!strcmp(a, "--data")) spec = val;
-        else if (!strcmp(a, "--split")) o.split = val;
-        else if (!strcmp(a, "--transform")) {
-            if (!strcmp(val, "train")) o.transform = RN_TRANSFORM_TRAIN;
-            else if (!strcmp(val, "eval")) o.transform = RN_TRANSFORM_EVAL;
-            else return cli_error("--transform: expected train or eval, got '%s'", val);
-        } else {
-            long hi = !strcmp(a, "--images") ? 1000000000L : !strcmp(a, "--seed") ? 0x7fffffffL
-                    : !strcmp(a, "--size") ? 4096 : !strcmp(a, "--threads") ? 1024 : 100000;
-            if (!cli_parse_int(a, val, !strcmp(a, "--seed") ? 0 : 1, hi, &v)) return 1;
-            if (!strcmp(a, "--size")) o.size = (int)v;
-            else if (!strcmp(a, "--threads")) o.threads = (int)v;
-            else if (!strcmp(a, "--batch")) o.batch = (int)v;
-            else if (!strcmp(a, "--images")) images = v;
-            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)v;
-            else o.num_classes = (int)v;
+    int c;
+    optind = 1;
+    while ((c = cli_getopt("data bench", argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case CLI_OPT_HELP: usage(stdout); return 0;
+        case CLI_OPT_DATA: spec = optarg; break;
+        case OPT_SPLIT: o.split = optarg; break;
+        case OPT_NO_DCT: o.dct_scaling = false; break;
+        case OPT_SKIP_BAD: o.skip_bad = true; break;
+        case OPT_TRANSFORM:
+            if (!strcmp(optarg, "train")) o.transform = RN_TRANSFORM_TRAIN;
+            else if (!strcmp(optarg, "eval")) o.transform = RN_TRANSFORM_EVAL;
+            else return cli_error("--transform: expected train or eval, got '%s'", optarg), 2;
+            break;
+        case CLI_OPT_SIZE:
+            if (!cli_parse_int("--size", optarg, 1, 4096, &v)) return 2;
+            o.size = (int)v;
+            break;
+        case CLI_OPT_THREADS:
+            if (!cli_parse_int("--threads", optarg, 1, 1024, &v)) return 2;
+            o.threads = (int)v;
+            break;
+        case CLI_OPT_BATCH:
+            if (!cli_parse_int("--batch", optarg, 1, 100000, &v)) return 2;
+            o.batch = (int)v;
+            break;
+        case OPT_IMAGES:
+            if (!cli_parse_int("--images", optarg, 1, 1000000000L, &images)) return 2;
+            break;
+        case CLI_OPT_SEED:
+            if (!cli_parse_int("--seed", optarg, 0, 0x7fffffffL, &v)) return 2;
+            o.seed = (uint64_t)v;
+            break;
+        case CLI_OPT_CLASSES:
+            if (!cli_parse_int("--classes", optarg, 1, 100000, &v)) return 2;
+            o.num_classes = (int)v;
+            break;
+        default: return 2; /* cli_getopt said why */
         }
     }
-    if (!spec) return cli_error("data bench: --data SPEC is required (see `resnet data --help`)");
+    if (optind != argc)
+        return cli_error("data bench: unexpected argument '%s'", argv[optind]), 2;
+    if (!spec)
+        return cli_error("data bench: --data SPEC is required (see `resnet data --help`)"), 2;
     o.drop_last = false;
     rn_stream *s;
     double t0 = now_s();
@@ -182,23 +206,6 @@ static int data_bench(int argc, char **argv) {
     free(labels);
     rn_stream_close(s);
     return rc;
-}
-
-/* "HxW", both in [1, 65536]. */
-static bool parse_size(const char *opt, const char *s, int *h, int *w) {
-    const char *x = s ? strchr(s, 'x') : NULL;
-    if (!x || strchr(x + 1, 'x') || x == s || !x[1]) {
-        cli_error("%s: expected HxW such as 32x32, got '%s'", opt, s ? s : "");
-        return false;
-    }
-    char hs[32];
-    snprintf(hs, sizeof hs, "%.*s", (int)(x - s) < 31 ? (int)(x - s) : 31, s);
-    long hv, wv;
-    if (!cli_parse_int(opt, hs, 1, 65536, &hv) || !cli_parse_int(opt, x + 1, 1, 65536, &wv))
-        return false;
-    *h = (int)hv;
-    *w = (int)wv;
-    return true;
 }
 
 static void print_classes(const rn_dataset *d) {
@@ -253,45 +260,61 @@ int cmd_data(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(action, "bench")) return data_bench(argc, argv);
+    if (!strcmp(action, "bench")) return data_bench(argc - 1, argv + 1);
     bool pack = !strcmp(action, "pack");
     if (!pack && strcmp(action, "info"))
         return cli_error("data: unknown action '%s' (expected pack, info or bench; see `resnet "
-                         "data --help`)", action);
+                         "data --help`)", action), 2;
+    static const struct option pack_opts[] = {
+        {"data", required_argument, 0, CLI_OPT_DATA},
+        {"out", required_argument, 0, CLI_OPT_OUT},
+        {"resize", required_argument, 0, CLI_OPT_RESIZE},
+        {"format", required_argument, 0, OPT_FORMAT},
+        {"shard-size", required_argument, 0, OPT_SHARD_SIZE},
+        {"help", no_argument, 0, CLI_OPT_HELP},
+        {0, 0, 0, 0}};
+    /* info takes the first three and --help */
+    static const struct option info_opts[] = {
+        {"data", required_argument, 0, CLI_OPT_DATA},
+        {"resize", required_argument, 0, CLI_OPT_RESIZE},
+        {"help", no_argument, 0, CLI_OPT_HELP},
+        {0, 0, 0, 0}};
     const char *spec = NULL, *out = NULL, *format = "batches";
     long shard_size = 1000;
     rn_data_opts opts = {0, 0};
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
+    const char *cmd = pack ? "data pack" : "data info";
+    int c;
+    optind = 1;
+    while ((c = cli_getopt(cmd, argc - 1, argv + 1, "h", pack ? pack_opts : info_opts, NULL)) !=
+           -1) {
+        switch (c) {
+        case CLI_OPT_HELP: usage(stdout); return 0;
+        case CLI_OPT_DATA: spec = optarg; break;
+        case CLI_OPT_OUT: out = optarg; break;
+        case OPT_FORMAT: format = optarg; break;
+        case OPT_SHARD_SIZE:
+            if (!cli_parse_int("--shard-size", optarg, 1, 100000000, &shard_size)) return 2;
+            break;
+        case CLI_OPT_RESIZE:
+            if (!cli_parse_size("--resize", optarg, &opts.resize_h, &opts.resize_w)) return 2;
+            break;
+        default: return 2; /* cli_getopt said why */
         }
-        bool takes_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--resize") ||
-                           (pack && (!strcmp(a, "--format") || !strcmp(a, "--shard-size")));
-        if (!takes_value)
-            return cli_error("data %s: unknown option '%s' (see `resnet data --help`)", action, a);
-        if (i + 1 >= argc) return cli_error("%s: expected a value", a);
-        const char *v = argv[++i];
-        if (!strcmp(a, "--data")) spec = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--format")) format = v;
-        else if (!strcmp(a, "--shard-size")) {
-            if (!cli_parse_int(a, v, 1, 100000000, &shard_size)) return 1;
-        } else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 1;
     }
-    if (!spec) return cli_error("data %s: --data SPEC is required (see `resnet data --help`)",
-                                action);
-    if (pack && !out) return cli_error("data pack: --out DIR is required");
-    if (!pack && out) return cli_error("data info: --out is only for pack");
+    if (optind != argc - 1)
+        return cli_error("%s: unexpected argument '%s'", cmd, argv[1 + optind]), 2;
+    if (!spec)
+        return cli_error("%s: --data SPEC is required (see `resnet data --help`)", cmd), 2;
+    if (pack && !out) return cli_error("data pack: --out DIR is required"), 2;
     if (strcmp(format, "batches") && strcmp(format, "shards"))
-        return cli_error("--format: expected batches or shards, got '%s'", format);
+        return cli_error("--format: expected batches or shards, got '%s'", format), 2;
     if (!strcmp(format, "shards")) {
         if (strncmp(spec, "folder:", 7))
             return cli_error("data pack --format shards: expected --data folder:ROOT, got '%s'",
-                             spec);
-        if (opts.resize_h) return cli_error("data pack --format shards: --resize does not apply "
-                                            "(the files are copied unchanged)");
+                             spec), 2;
+        if (opts.resize_h)
+            return cli_error("data pack --format shards: --resize does not apply (the files are "
+                             "copied unchanged)"), 2;
         return pack_shards(spec, out, (int)shard_size);
     }
 

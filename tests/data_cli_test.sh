@@ -100,6 +100,14 @@ else
     cat "$tmp/out" "$tmp/err"
 fi
 
+# --resize S is S x S, as for train
+if run "$RESNET" data info --data "folder:$tmp/mixed" --resize 3 && grep -q "^shape    1x3x3 " "$tmp/out"; then
+    ok "data info --resize 3 is 3x3"
+else
+    bad "data info --resize 3:"
+    cat "$tmp/out" "$tmp/err"
+fi
+
 # one image is "1 image"
 if run "$RESNET" data info --data "folder:$tmp/mixed" --resize 4x5 &&
     grep -q "^test     1 image (1..1 per class)$" "$tmp/out" &&
@@ -115,7 +123,14 @@ expect_error "missing folder" "$tmp/none/train" "$RESNET" data info --data "fold
 expect_error "unknown spec" "cifar10:DIR" "$RESNET" data info --data "imagenet:$tmp/tree"
 expect_error "mixed sizes" "1.png" "$RESNET" data info --data "folder:$tmp/mixed"
 expect_error "bad --resize" "--resize" "$RESNET" data info --data "folder:$tmp/tree" --resize 0x5
-expect_error "bad --resize form" "HxW" "$RESNET" data info --data "folder:$tmp/tree" --resize 32
+expect_error "bad --resize form" "a size like 32 or 32x32" "$RESNET" data info \
+    --data "folder:$tmp/tree" --resize 32x
+# the options are read as every subcommand reads them: written in full, values checked
+expect_error "abbreviated option" "write it in full" "$RESNET" data info --dat "folder:$tmp/tree"
+expect_error "bench: bad --size" "--size" "$RESNET" data bench --data "folder:$tmp/tree" --size 0
+expect_error "bench: stray argument" "unexpected argument 'extra'" "$RESNET" data bench \
+    --data "folder:$tmp/tree" extra
+expect_error "info takes no --out" "--out" "$RESNET" data info --data "folder:$tmp/tree" --out x
 expect_error "pack without --out" "--out" "$RESNET" data pack --data "folder:$tmp/tree"
 expect_error "unknown action" "pack, info or bench" "$RESNET" data frobnicate
 expect_error "unknown option" "--bogus" "$RESNET" data info --bogus 1
