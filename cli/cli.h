@@ -90,4 +90,28 @@ bool cli_parse_size(const char *opt, const char *s, int *h, int *w);
  * Other option characters are ignored (returns true). */
 bool cli_model_opt(int opt, const char *arg, rn_model_opts *o);
 
+/* The streamed-data options of `train` and `eval` (see rn_train_config): a command lists
+ * CLI_STREAM_OPTIONS(FIRST) in its option table, codes FIRST .. FIRST + 4, and hands each
+ * of them to cli_stream_opt by its long name. CLI_STREAM_HELP is their --help text. */
+#define CLI_STREAM_OPTIONS(first)                              \
+    {"size", required_argument, 0, (first)},                   \
+    {"preset", required_argument, 0, (first) + 1},             \
+    {"skip-bad", no_argument, 0, (first) + 2},                 \
+    {"data-threads", required_argument, 0, (first) + 3},       \
+    {"data-memory", required_argument, 0, (first) + 4}
+#define CLI_STREAM_COUNT 5
+#define CLI_STREAM_HELP                                                                      \
+    "streamed: shards:PATTERN (WebDataset tar: KEY.jpg + KEY.cls) always streams from disk;\n" \
+    "          folder:ROOT streams when its decoded images exceed --data-memory BYTES\n"       \
+    "          (also 512M, 8G; default a quarter of physical memory) or when --size or\n"     \
+    "          --preset is given, else it is loaded into memory as before\n"                  \
+    "          --size S (crop; default 224 for -imagenet models, 32 for others)\n"            \
+    "          --preset imagenet (ImageNet's mean and std; without it they are measured\n"    \
+    "          on up to 500 training images)  --data-threads N (decoders, default 2)\n"        \
+    "          --skip-bad (skip images that do not decode, each named in a warning;\n"       \
+    "          default: stop with an error naming the image)\n"
+/* Applies one of the streamed-data options (long name `name`) to c; false after printing an
+ * error. */
+bool cli_stream_opt(const char *name, const char *arg, rn_train_config *c);
+
 #endif

@@ -5,6 +5,7 @@
  * the processes split the set and rank 0 prints the totals.
  */
 #include "cli.h"
+#include "train/batches.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -18,13 +19,21 @@ static void usage(FILE *f) {
             "usage: resnet eval --weights FILE --data SPEC [--split test|val|train] [--val N]\n"
             "                   [--seed S] [--batch B] [--threads N] [--resize HxW] [--json]\n"
             "                   [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16 (fp32)]\n"
+            "                   [--size S] [--preset imagenet] [--skip-bad] [--data-threads N]\n"
+            "                   [--data-memory BYTES]\n"
             "The val split is the --val N images held out with --seed S; when FILE lies in a\n"
-            "run directory, N, S and the resize default to that run's config.json.\n");
+            "run directory, N, S, the resize and the streamed-data settings default to that\n"
+            "run's config.json. A streamed set (shards:PATTERN, or a folder:ROOT that streams as\n"
+            "in train) is evaluated on Resize(S*256/224) + CenterCrop(S), S the model's input\n"
+            "size, with the weights' normalization; its test split is ROOT/val (else ROOT/test),\n"
+            "or the shards named with val in place of train.\n"
+            CLI_STREAM_HELP);
 }
 
-/* Reads val, seed and the resize from the config.json beside the weights, if there is one. */
+/* Reads val, seed, the resize and the streamed-data settings (into *stream) from the
+ * config.json beside the weights, if there is one. */
 static void defaults_from_run(const char *weights, long *val, unsigned long long *seed,
-                              rn_data_opts *resize) {
+                              rn_data_opts *resize, rn_train_config *stream) {
     char *copy = strdup(weights);
     if (!copy) return;
     rn_train_config c;
@@ -33,6 +42,7 @@ static void defaults_from_run(const char *weights, long *val, unsigned long long
         *seed = c.seed;
         resize->resize_h = c.resize_h;
         resize->resize_w = c.resize_w;
+        *stream = c;
     }
     free(copy);
 }
@@ -99,8 +109,55 @@ static int print_json(const rn_eval_result *r, const rn_dataset *d, const char *
     return 0;
 }
 
+/* ---- streamed sets (train/batches.h) ---------------------------------------------------- */
+
+/* Prints a skipped image's name (--skip-bad). */
+static void eval_warning(const char *message, void *user) {
+    (void)user;
+    fprintf(stderr, "warning: %s\n", message);
+}
+
+/* `resnet eval` on a streamed set: the split through rn_batches_evaluate, with the weights'
+ * normalization and input size. One process. */
+static int eval_streamed(rn_train_config *c, const char *split, const char *weights,
+                         const rn_exec_opts *eo, bool json) {
+    rn_model *m = NULL;
+    rn_exec *e = NULL;
+    rn_batches b = {0};
+    rn_eval_result r = {0};
+    rn_norm norm;
+    int rc = 1;
+    rn_status s = rn_model_create_from_file(&m, weights, &norm);
+    if (s == RN_OK) {
+        rn_model_opts mo = rn_model_get_opts(m);
+        c->size = mo.in_height;
+        s = rn_batches_open(&b, c, 1, false, &norm, eval_warning, NULL);
+    }
+    rn_split which = !strcmp(split, "test") ? RN_SPLIT_TEST
+                     : !strcmp(split, "val") ? RN_SPLIT_VAL : RN_SPLIT_TRAIN;
+    if (s == RN_OK && rn_batches_count(&b, which) == 0) {
+        cli_error("--split %s: %s has no such split (%s)", split, c->data,
+                  which == RN_SPLIT_VAL ? "give --val N" : "expected ROOT/val or ROOT/test");
+        goto out;
+    }
+    if (s == RN_OK) s = rn_exec_open(&e, m, eo, c->batch);
+    if (s == RN_OK)
+        s = rn_batches_evaluate(&b, which, e, NULL, rn_model_get_opts(m).num_classes, &r);
+    if (s != RN_OK) {
+        cli_lib_error(s);
+        goto out;
+    }
+    rc = json ? print_json(&r, &b.train, split, weights) : (print_text(&r, &b.train, split), 0);
+out:
+    rn_eval_result_free(&r);
+    rn_batches_close(&b);
+    rn_exec_close(e);
+    rn_model_free(m);
+    return rc;
+}
+
 static int eval(rn_comm *comm, int argc, char **argv) {
-    enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON };
+    enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON, OPT_STREAM };
     static const struct option opts[] = {
         {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
         {"data", required_argument, 0, CLI_OPT_DATA},
@@ -114,6 +171,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
         {"help", no_argument, 0, CLI_OPT_HELP},
         {"device", required_argument, 0, CLI_OPT_DEVICE},
         {"precision", required_argument, 0, CLI_OPT_PRECISION},
+        CLI_STREAM_OPTIONS(OPT_STREAM),
         {0, 0, 0, 0}};
     const char *device = NULL, *precision = "fp32";
     const char *weights = NULL, *spec = NULL, *split = "test";
@@ -121,9 +179,16 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     unsigned long long seed = 1;
     bool json = false, seed_given = false;
     rn_data_opts dopts = {0};
-    int o;
+    int o, li = -1;
+    rn_train_config given, run; /* the streamed-data options given, and the run's */
+    rn_train_config_defaults(&given);
+    rn_train_config_defaults(&run);
     optind = 1;
-    while ((o = cli_getopt("eval", argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = cli_getopt("eval", argc, argv, "h", opts, &li)) != -1) {
+        if (o >= OPT_STREAM && o < OPT_STREAM + CLI_STREAM_COUNT) {
+            if (li < 0 || !cli_stream_opt(opts[li].name, optarg, &given)) return 2;
+            continue;
+        }
         switch (o) {
         case CLI_OPT_WEIGHTS: weights = optarg; break;
         case CLI_OPT_DATA: spec = optarg; break;
@@ -158,10 +223,32 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     long run_val = 0;
     unsigned long long run_seed = 1;
     rn_data_opts run_resize = {0};
-    defaults_from_run(weights, &run_val, &run_seed, &run_resize);
+    defaults_from_run(weights, &run_val, &run_seed, &run_resize, &run);
     if (val < 0) val = run_val;
     if (!seed_given) seed = run_seed;
     if (!dopts.resize_h) dopts = run_resize;
+    /* streamed sets: evaluated in eval_streamed */
+    rn_train_config sc = run;
+    snprintf(sc.data, sizeof sc.data, "%s", spec);
+    if (given.size) sc.size = given.size;
+    if (given.preset[0]) snprintf(sc.preset, sizeof sc.preset, "%s", given.preset);
+    if (given.data_memory) sc.data_memory = given.data_memory;
+    if (given.data_threads) sc.data_threads = given.data_threads;
+    sc.skip_bad = sc.skip_bad || given.skip_bad;
+    sc.resize_h = dopts.resize_h;
+    sc.resize_w = dopts.resize_w;
+    sc.val = (int)RN_MAX(val, 0);
+    sc.seed = seed;
+    sc.batch = (int)batch;
+    bool streamed;
+    int64_t budget;
+    rn_status sd = rn_batches_decide(&sc, &streamed, &budget);
+    if (sd != RN_OK) return cli_lib_error(sd);
+    if (streamed) {
+        threads = cli_comm_threads(comm, (int)threads);
+        rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
+        return eval_streamed(&sc, split, weights, &eo, json);
+    }
 
     rn_model *m = NULL;
     rn_exec *e = NULL;

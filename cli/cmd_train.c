@@ -31,9 +31,10 @@ static void usage(FILE *f) {
 "Trains a model and writes RUN_DIR/{config.json,metrics.jsonl,classes.txt,\n"
 "checkpoint.safetensors,last.safetensors,best.safetensors}.\n"
 "\n"
-"data:     --data cifar10:DIR | cifar100:DIR | mnist:DIR | folder:ROOT | packed:DIR\n"
-"          (default: Fashion-MNIST from " FASHION_MNIST_DIR ")\n"
+"data:     --data cifar10:DIR | cifar100:DIR | mnist:DIR | folder:ROOT | packed:DIR |\n"
+"          shards:PATTERN (default: Fashion-MNIST from " FASHION_MNIST_DIR ")\n"
 "          --val N (hold out N training images for model selection)  --resize HxW\n"
+CLI_STREAM_HELP
 "length:   --epochs N (default 1) | --iters N\n"
 "optimizer:--batch B (128) --lr LR (0.1) --momentum M (0.9) --nesterov --wd WD (5e-4)\n"
 "          --wd-skip-bn\n"
@@ -109,6 +110,12 @@ static void fmt_time(char *buf, size_t n, double s) {
 
 static void on_progress(const rn_train_progress *p, void *user) {
     progress_state *ps = user;
+    if (p->warning) { /* an image the streamed data skipped */
+        if (ps->tty && ps->last_len) fputc('\n', stderr);
+        ps->last_len = 0;
+        fprintf(stderr, "warning: %s\n", p->warning);
+        return;
+    }
     if (p->started) { /* set up without error: say what runs where */
         ps->started = true;
         if (ps->quiet) return;
@@ -120,8 +127,9 @@ static void on_progress(const rn_train_progress *p, void *user) {
             fprintf(stderr, "resuming %s on %s at step %lld of %lld -> %s\n", c->model, c->data,
                     (long long)p->step, (long long)p->total_steps, c->out);
         else
-            fprintf(stderr, "training %s on %s: %lld steps, %d per epoch -> %s\n", c->model,
-                    c->data, (long long)p->total_steps, p->steps_per_epoch, c->out);
+            fprintf(stderr, "training %s on %s%s: %lld steps, %d per epoch -> %s\n", c->model,
+                    c->data, p->streamed ? " (streamed)" : "", (long long)p->total_steps,
+                    p->steps_per_epoch, c->out);
         return;
     }
     if (p->final && p->has_test) { /* the result, on stdout even when quiet */
@@ -163,7 +171,8 @@ enum {
     OPT_NESTEROV, OPT_WD, OPT_WD_SKIP_BN, OPT_SCHEDULE, OPT_GAMMA, OPT_WARMUP, OPT_SMOOTHING,
     OPT_AUGMENT, OPT_SEED, OPT_THREADS, OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_CKPT_EVERY,
     OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP, OPT_INIT, OPT_SHUFFLE,
-    OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION
+    OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION,
+    OPT_STREAM /* .. OPT_STREAM + CLI_STREAM_COUNT - 1: the streamed-data options */
 };
 
 static int train(rn_comm *comm, int argc, char **argv) {
@@ -201,6 +210,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
         {"log-grads", no_argument, 0, OPT_LOG_GRADS},
         {"device", required_argument, 0, OPT_DEVICE},
         {"precision", required_argument, 0, OPT_PRECISION},
+        CLI_STREAM_OPTIONS(OPT_STREAM),
         {0, 0, 0, 0}};
     rn_train_config c;
     rn_train_config_defaults(&c);
@@ -225,6 +235,9 @@ static int train(rn_comm *comm, int argc, char **argv) {
         if (s != RN_OK) return cli_lib_error(s);
     }
     while ((o = cli_getopt("train", argc, argv, "", opts, &li)) != -1) {
+        if (o >= OPT_STREAM && o < OPT_STREAM + CLI_STREAM_COUNT && li >= 0 &&
+            !cli_stream_opt(opts[li].name, optarg, &c))
+            return 2;
         if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP &&
             o != OPT_DEVICE && o != OPT_PRECISION)
             setting = opts[li].name;
@@ -350,7 +363,9 @@ static int train(rn_comm *comm, int argc, char **argv) {
             precision = optarg;
             break;
         case OPT_HELP: usage(stdout); return 0;
-        default: return 2; /* cli_getopt said why */
+        default:
+            if (o >= OPT_STREAM && o < OPT_STREAM + CLI_STREAM_COUNT) break; /* above */
+            return 2; /* cli_getopt said why */
         }
     }
     if (optind != argc) return cli_error("train: unexpected argument '%s'", argv[optind]);

@@ -133,6 +133,47 @@ bool cli_parse_size(const char *opt, const char *s, int *h, int *w) {
     return false;
 }
 
+/* "N", "NK", "NM" or "NG" (binary multiples) bytes, N a positive integer. */
+static bool parse_bytes(const char *opt, const char *s, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    int shift = 0;
+    switch (*end) {
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+    }
+    if (end == s || *end || errno || v <= 0 || v > (1LL << 50) >> shift) {
+        cli_error("%s: expected a size in bytes like 2147483648, 512M or 2G, got '%s'", opt, s);
+        return false;
+    }
+    *out = (int64_t)v << shift;
+    return true;
+}
+
+bool cli_stream_opt(const char *name, const char *arg, rn_train_config *c) {
+    long v;
+    if (!strcmp(name, "size")) {
+        if (!cli_parse_int("--size", arg, 8, 4096, &v)) return false;
+        c->size = (int)v;
+    } else if (!strcmp(name, "preset")) {
+        if (strcmp(arg, "imagenet") != 0) {
+            cli_error("--preset: expected imagenet, got '%s'", arg);
+            return false;
+        }
+        snprintf(c->preset, sizeof c->preset, "%s", arg);
+    } else if (!strcmp(name, "skip-bad")) {
+        c->skip_bad = true;
+    } else if (!strcmp(name, "data-threads")) {
+        if (!cli_parse_int("--data-threads", arg, 1, 256, &v)) return false;
+        c->data_threads = (int)v;
+    } else if (!strcmp(name, "data-memory")) {
+        return parse_bytes("--data-memory", arg, &c->data_memory);
+    }
+    return true;
+}
+
 /* Reads the model-geometry options shared by several commands; false on a bad value. */
 bool cli_model_opt(int opt, const char *arg, rn_model_opts *o) {
     long v;

@@ -405,6 +405,24 @@ typedef struct {
     int processes;         /* processes that started the run (written to config.json by
                             * the trainer from its communicator; a resume may use another
                             * number) */
+
+    /* Streamed sets (src/data/stream.h): shards:PATTERN always streams; folder:ROOT streams
+     * when its decoded train and test images would take more than data_memory bytes, or when
+     * size or preset is set, and is otherwise loaded into memory as before. A streamed set
+     * trains on RandomResizedCrop(size) + flip (augment) or Resize + CenterCrop (no augment),
+     * is evaluated on Resize(size * 256 / 224) + CenterCrop(size), and is normalized with
+     * ImageNet's mean and std (preset "imagenet") or with statistics measured on a sample of
+     * up to 500 training images (the evaluation transform, spread evenly over the set). Its
+     * test set is ROOT/val (else ROOT/test) for folders, the pattern with "train" replaced by
+     * "val" in its file name for shards, when that exists; `val` images are held out of the
+     * training split as for sets in memory. */
+    int64_t data_memory;   /* bytes; 0: a quarter of physical memory (the trainer writes the
+                            * value it used to config.json, so a resume decides the same) */
+    int size;              /* the crop S (0: 224 for -imagenet models, 32 for the others) */
+    char preset[16];       /* "" or "imagenet" */
+    bool skip_bad;         /* an image that does not decode is skipped with a warning (the
+                            * progress callback's `warning`), instead of stopping the run */
+    int data_threads;      /* decoding threads (0: 2) */
 } rn_train_config;
 
 /* Fills the defaults (above; augment on, schedule constant, log_every 50). */
@@ -430,6 +448,9 @@ typedef struct {
     double val_loss, val_acc, test_loss, test_acc;
     bool final;             /* the last report of the run */
     bool started;           /* the first report, before any step of this call */
+    bool streamed;          /* (with started) the training set is streamed from disk */
+    const char *warning;    /* when set, the report is only this line to show (an image
+                             * skipped by skip_bad); nothing else is set */
 } rn_train_progress;
 
 typedef void (*rn_train_callback)(const rn_train_progress *p, void *user);
@@ -676,7 +697,8 @@ typedef rn_status (*rn_grad_hook)(void *user, float *grads, size_t n, bool on_de
 void rn_exec_set_grad_hook(rn_exec *e, rn_grad_hook hook, void *user);
 
 /* Prepares training on a set: the learning rate of every step (lrs[0..n_steps)), the options,
- * and the next step to run (`step`, 0 or a resumed step). The set must outlive the training. */
+ * and the next step to run (`step`, 0 or a resumed step). The set must outlive the training.
+ * A set with images NULL gives only its shape: its batches come from rn_exec_train_step_batch. */
 rn_status rn_exec_train_init(rn_exec *e, const rn_dataset *train, const rn_norm *norm,
                              const rn_exec_train_opts *o, const float *lrs, int64_t n_steps,
                              int64_t step);
@@ -688,6 +710,12 @@ rn_status rn_exec_train_set_order(rn_exec *e, const int *order);
  * A device may return before it has finished; rn_exec_train_metrics waits. RN_ERR_NUMERIC when
  * the loss is not finite (the host notices at the step, a GPU at the next metrics). */
 rn_status rn_exec_train_step(rn_exec *e);
+/* One training step on a batch the caller assembled: x (batch, C, H, W), already normalized,
+ * and labels (batch); otherwise as rn_exec_train_step (the next step's learning rate, the hook,
+ * the update). For streamed sets (src/data/stream.h), whose batches are decoded outside the
+ * executor; rn_exec_train_init then takes a set that describes the shape alone (images NULL).
+ * The host executor only, for now: a GPU executor returns RN_ERR_DEVICE. */
+rn_status rn_exec_train_step_batch(rn_exec *e, const float *x, const int *labels);
 /* Waits for the queued steps; the sum of their mean losses and the number of correctly
  * classified training images since the last call (which resets both). */
 rn_status rn_exec_train_metrics(rn_exec *e, double *loss_sum, int64_t *correct);

@@ -39,35 +39,16 @@ rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_no
     }
     r->n = d->n;
     r->num_classes = K;
-    double loss_sum = 0;
-    int64_t top1 = 0, top5 = 0;
+    rn_eval_sums sums = {0};
     for (int start = 0; start < d->n; start += batch) {
         int n = RN_MIN(batch, d->n - start);
         for (int i = 0; i < n; i++) idx[i] = start + i;
         rn_batch_fill(x, labels, d, idx, n, norm, false, 0, 0, ctx->nthreads);
         const float *logits;
         if ((s = rn_model_forward(m, ctx, x, n, RN_MODE_INFER, &logits)) != RN_OK) goto done;
-        loss_sum += (double)rn_softmax_xent_forward(probs, logits, labels, n, K, 0.0f) * n;
-        for (int i = 0; i < n; i++) {
-            const float *p = probs + (size_t)i * K;
-            int y = labels[i], pred = -1, rank = isnan(p[y]) ? K : 0;
-            /* The first maximum, NaN skipped; a row of NaN (from non-finite logits) has none,
-             * counts as wrong and stays out of the confusion matrix (the loss is then not
-             * finite and the evaluation fails, as on the GPU). */
-            for (int k = 0; k < K; k++)
-                if (!isnan(p[k]) && (pred < 0 || p[k] > p[pred])) pred = k;
-            /* The true class's rank: classes strictly more likely, ties to the lower index. */
-            for (int k = 0; k < K && rank < K; k++)
-                if (p[k] > p[y] || (p[k] == p[y] && k < y)) rank++;
-            top1 += pred == y;
-            top5 += rank < 5;
-            if (pred >= 0) r->confusion[(size_t)y * K + pred]++;
-        }
+        rn_eval_add(r, &sums, probs, logits, labels, n);
     }
-    r->top1 = d->n ? (double)top1 / d->n : 0;
-    r->top5 = d->n ? (double)top5 / d->n : 0;
-    r->loss = d->n ? loss_sum / d->n : 0;
-    if (!isfinite(r->loss)) s = rn_fail(RN_ERR_NUMERIC, "evaluation loss is not finite");
+    s = rn_eval_finish(r, &sums);
 done:
     rn_free(x);
     rn_free(probs);
@@ -75,6 +56,35 @@ done:
     free(idx);
     if (s != RN_OK) rn_eval_result_free(r);
     return s;
+}
+
+void rn_eval_add(rn_eval_result *r, rn_eval_sums *sums, float *probs, const float *logits,
+                 const int *labels, int n) {
+    const int K = r->num_classes;
+    sums->loss += (double)rn_softmax_xent_forward(probs, logits, labels, n, K, 0.0f) * n;
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * K;
+        int y = labels[i], pred = -1, rank = isnan(p[y]) ? K : 0;
+        /* The first maximum, NaN skipped; a row of NaN (from non-finite logits) has none,
+         * counts as wrong and stays out of the confusion matrix (the loss is then not
+         * finite and the evaluation fails, as on the GPU). */
+        for (int k = 0; k < K; k++)
+            if (!isnan(p[k]) && (pred < 0 || p[k] > p[pred])) pred = k;
+        /* The true class's rank: classes strictly more likely, ties to the lower index. */
+        for (int k = 0; k < K && rank < K; k++)
+            if (p[k] > p[y] || (p[k] == p[y] && k < y)) rank++;
+        sums->top1 += pred == y;
+        sums->top5 += rank < 5;
+        if (pred >= 0) r->confusion[(size_t)y * K + pred]++;
+    }
+}
+
+rn_status rn_eval_finish(rn_eval_result *r, const rn_eval_sums *sums) {
+    r->top1 = r->n ? (double)sums->top1 / r->n : 0;
+    r->top5 = r->n ? (double)sums->top5 / r->n : 0;
+    r->loss = r->n ? sums->loss / r->n : 0;
+    if (!isfinite(r->loss)) return rn_fail(RN_ERR_NUMERIC, "evaluation loss is not finite");
+    return RN_OK;
 }
 
 void rn_eval_result_free(rn_eval_result *r) {

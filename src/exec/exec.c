@@ -90,6 +90,9 @@ rn_status rn_exec_train_init(rn_exec *e, const rn_dataset *train, const rn_norm 
                        (long long)n_steps);
     rn_status s = rn_check_data_fits(e->m, train);
     if (s != RN_OK) return s;
+    if (!train->images && !e->ops->train_step_batch)
+        return rn_fail(RN_ERR_DEVICE, "%s: streamed training sets train on the CPU for now "
+                       "(--device cpu)", e->describe);
     e->topts = opts;
     return e->ops->train_init(e, train, norm, lrs, n_steps, step);
 }
@@ -98,6 +101,12 @@ rn_status rn_exec_train_set_order(rn_exec *e, const int *order) {
     return e->ops->train_set_order(e, order);
 }
 rn_status rn_exec_train_step(rn_exec *e) { return e->ops->train_step(e); }
+rn_status rn_exec_train_step_batch(rn_exec *e, const float *x, const int *labels) {
+    if (!e->ops->train_step_batch)
+        return rn_fail(RN_ERR_DEVICE, "%s: streamed training sets train on the CPU for now "
+                       "(--device cpu)", e->describe);
+    return e->ops->train_step_batch(e, x, labels);
+}
 rn_status rn_exec_train_metrics(rn_exec *e, double *loss_sum, int64_t *correct) {
     return e->ops->train_metrics(e, loss_sum, correct);
 }

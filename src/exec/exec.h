@@ -21,6 +21,8 @@ typedef struct rn_exec_ops {
                             const float *lrs, int64_t n_steps, int64_t step);
     rn_status (*train_set_order)(rn_exec *e, const int *order);
     rn_status (*train_step)(rn_exec *e);
+    /* NULL where the device cannot take a batch from the host (rn_exec_train_step_batch). */
+    rn_status (*train_step_batch)(rn_exec *e, const float *x, const int *labels);
     rn_status (*train_metrics)(rn_exec *e, double *loss_sum, int64_t *correct);
     rn_status (*sync_to_host)(rn_exec *e);
     rn_status (*sync_to_device)(rn_exec *e);

@@ -2,7 +2,8 @@
  * exec_host.c — the host executor: the model's passes through a kernel table (rn_ctx: the
  * reference, cpu or cpu-winograd kernels) on the CPU's threads, one op after another. A
  * training step is: the batch (step.h's rn_batch_fill_slice: this process's share of the
- * global batch), forward, softmax cross-entropy, backward, the gradient hook, SGD.
+ * global batch; or a batch the caller decoded, rn_exec_train_step_batch), forward, softmax
+ * cross-entropy, backward, the gradient hook, SGD.
  */
 #include "exec.h"
 #include "step.h"
@@ -70,12 +71,13 @@ static rn_status host_train_init(rn_exec *e, const rn_dataset *train, const rn_n
     const int B = e->max_batch, K = e->m->opts.num_classes;
     const size_t per = (size_t)train->c * train->h * train->w;
     h->lrs = rn_alloc((size_t)RN_MAX(n_steps, 1) * sizeof(float));
-    h->x = rn_alloc((size_t)B * per * sizeof(float));
+    /* a streamed set's batches arrive assembled (host_train_step_batch) */
+    h->x = train->images ? rn_alloc((size_t)B * per * sizeof(float)) : NULL;
     h->probs = rn_alloc((size_t)B * K * sizeof(float));
     h->dlogits = rn_alloc((size_t)B * K * sizeof(float));
     h->order = malloc((size_t)train->n * sizeof(int));
     h->labels = malloc((size_t)B * sizeof(int));
-    if (!h->lrs || !h->x || !h->probs || !h->dlogits || !h->order || !h->labels) {
+    if (!h->lrs || (train->images && !h->x) || !h->probs || !h->dlogits || !h->order || !h->labels) {
         free_training(h);
         return rn_fail(RN_ERR_NOMEM, "cannot allocate the training buffers for batch %d", B);
     }
@@ -99,23 +101,25 @@ static rn_status host_train_set_order(rn_exec *e, const int *order) {
     return RN_OK;
 }
 
-static rn_status host_train_step(rn_exec *e) {
-    host_exec *h = H(e);
+/* RN_OK when training was initialized and the run has a next step. */
+static rn_status check_next_step(const host_exec *h) {
     if (!h->train) return rn_fail(RN_ERR_BAD_ARG, "training was not initialized");
     if (h->step >= h->n_steps)
         return rn_fail(RN_ERR_BAD_ARG, "step %lld: the run has %lld steps",
                        (long long)h->step + 1, (long long)h->n_steps);
+    return RN_OK;
+}
+
+/* The step on batch x (B, C, H, W) with labels (B): forward, loss, backward, hook, SGD. */
+static rn_status run_step(host_exec *h, const float *x, const int *labels) {
+    rn_exec *e = &h->base;
     const rn_exec_train_opts *o = &e->topts;
     rn_model *m = e->m;
     const int B = e->max_batch, K = m->opts.num_classes;
-    const int b = (int)(h->step % h->steps_per_epoch);
-    rn_batch_fill_slice(h->x, h->labels, h->train,
-                        h->order + (size_t)b * o->global_batch + o->first, B, o->first,
-                        &h->norm, o->augment, o->seed, h->step, h->ctx->nthreads);
     const float *logits;
-    rn_status s = rn_model_forward(m, h->ctx, h->x, B, RN_MODE_TRAIN, &logits);
+    rn_status s = rn_model_forward(m, h->ctx, x, B, RN_MODE_TRAIN, &logits);
     if (s != RN_OK) return s;
-    float l = rn_softmax_xent_forward(h->probs, logits, h->labels, B, K, o->label_smoothing);
+    float l = rn_softmax_xent_forward(h->probs, logits, labels, B, K, o->label_smoothing);
     if (!isfinite(l))
         return rn_fail(RN_ERR_NUMERIC, "step %lld: the loss is %f", (long long)h->step + 1,
                        (double)l);
@@ -124,9 +128,9 @@ static rn_status host_train_step(rn_exec *e) {
         int pred = 0;
         for (int k = 1; k < K; k++)
             if (p[k] > p[pred]) pred = k;
-        h->correct += pred == h->labels[i];
+        h->correct += pred == labels[i];
     }
-    rn_softmax_xent_backward(h->dlogits, h->probs, h->labels, B, K, o->label_smoothing, 1.0f);
+    rn_softmax_xent_backward(h->dlogits, h->probs, labels, B, K, o->label_smoothing, 1.0f);
     rn_model_zero_grad(m);
     if ((s = rn_model_backward(m, h->ctx, h->dlogits)) != RN_OK) return s;
     if (e->hook) {
@@ -138,6 +142,27 @@ static rn_status host_train_step(rn_exec *e) {
     h->loss_sum += l;
     h->step++;
     return RN_OK;
+}
+
+static rn_status host_train_step(rn_exec *e) {
+    host_exec *h = H(e);
+    rn_status s = check_next_step(h);
+    if (s != RN_OK) return s;
+    if (!h->train->images)
+        return rn_fail(RN_ERR_BAD_ARG, "the training set has no images in memory (a streamed "
+                       "set's batches come with rn_exec_train_step_batch)");
+    const rn_exec_train_opts *o = &e->topts;
+    const int b = (int)(h->step % h->steps_per_epoch);
+    rn_batch_fill_slice(h->x, h->labels, h->train,
+                        h->order + (size_t)b * o->global_batch + o->first, e->max_batch,
+                        o->first, &h->norm, o->augment, o->seed, h->step, h->ctx->nthreads);
+    return run_step(h, h->x, h->labels);
+}
+
+static rn_status host_train_step_batch(rn_exec *e, const float *x, const int *labels) {
+    host_exec *h = H(e);
+    rn_status s = check_next_step(h);
+    return s != RN_OK ? s : run_step(h, x, labels);
 }
 
 static rn_status host_train_metrics(rn_exec *e, double *loss_sum, int64_t *correct) {
@@ -178,6 +203,7 @@ static const rn_exec_ops host_ops = {
     .train_init = host_train_init,
     .train_set_order = host_train_set_order,
     .train_step = host_train_step,
+    .train_step_batch = host_train_step_batch,
     .train_metrics = host_train_metrics,
     .sync_to_host = host_nothing,
     .sync_to_device = host_nothing,

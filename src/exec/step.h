@@ -31,6 +31,21 @@ void rn_batch_fill_slice(float *x, int *labels, const rn_dataset *d, const int *
                          int first, const rn_norm *norm, bool augment, uint64_t seed,
                          int64_t step, int nthreads);
 
+/* The running sums of an evaluation (rn_evaluate's, and a streamed set's batch by batch). */
+typedef struct {
+    double loss;         /* sum of the images' cross-entropies */
+    int64_t top1, top5;  /* images whose class is the first / among the first five */
+} rn_eval_sums;
+
+/* Adds a batch of n images to an evaluation: logits (n, K) and labels (n), K = r->num_classes,
+ * into sums and r->confusion (allocated, K x K); probs (n, K) is scratch. */
+void rn_eval_add(rn_eval_result *r, rn_eval_sums *sums, float *probs, const float *logits,
+                 const int *labels, int n);
+
+/* r's accuracies and mean loss from the sums over its r->n images; RN_ERR_NUMERIC when the
+ * loss is not finite. */
+rn_status rn_eval_finish(rn_eval_result *r, const rn_eval_sums *sums);
+
 /* RN_ERR_SHAPE with a message unless the set's images have the model's input shape and its
  * classes fit the model's outputs. */
 rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d);

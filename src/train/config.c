@@ -118,6 +118,12 @@ static const field fields[] = {
     {.key = "ckpt_every", .kind = F_I64, AT(ckpt_every), .lo = 0, .hi = 1e9},
     {.key = "log_grads", .kind = F_BOOL, AT(log_grads), .optional = true},
     {.key = "processes", .kind = F_INT, AT(processes), .lo = 1, .hi = 1 << 20, .optional = true},
+    /* streamed sets */
+    {.key = "data_memory", .kind = F_I64, AT(data_memory), .lo = 0, .hi = 1e15, .optional = true},
+    {.key = "size", .kind = F_INT, AT(size), .lo = 0, .hi = 4096, .optional = true},
+    {.key = "preset", .kind = F_STR, AT(preset), .optional = true},
+    {.key = "skip_bad", .kind = F_BOOL, AT(skip_bad), .optional = true},
+    {.key = "data_threads", .kind = F_INT, AT(data_threads), .lo = 0, .hi = 256, .optional = true},
 };
 #undef AT
 

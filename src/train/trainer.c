@@ -13,8 +13,8 @@
  * rank 0 hands out, the gradient average (the executor's hook), the stop flag after each
  * step, the logged sums, and the evaluation counts. Rank 0 alone touches the run directory.
  */
-#include "core/draws.h"
 #include "train.h"
+#include "train/batches.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -36,12 +36,10 @@ typedef struct {
     const rn_train_config *c; /* points at cfg */
     rn_train_config cfg;      /* the caller's config with milestones resolved to steps */
     const rn_train_config *orig;
-    rn_dataset train, val, test;
+    rn_batches data;  /* the sets, in memory or streamed (batches.h) */
     rn_norm norm;
     rn_model *model;
     rn_exec *exec;    /* where the steps run (the seam: no other code here knows the device) */
-    int *perm;
-    int perm_epoch;
     int steps_per_epoch;
     int64_t total, step;
     double best_val, elapsed_before, t_start;
@@ -53,19 +51,14 @@ typedef struct {
     rn_comm *comm;     /* the processes training this model (NULL: this one alone) */
     int rank, nproc;
     bool root;         /* rank 0: writes the run directory */
+    rn_train_callback cb; /* for the data's warnings (skipped images) */
+    void *cb_user;
 } trainer;
 
 /* c->out + "/" + name into t->path. */
 static const char *run_path(trainer *t, const char *name) {
     snprintf(t->path, sizeof t->path, "%s/%s", t->c->out, name);
     return t->path;
-}
-
-/* The data order of epoch e (computed once per epoch). */
-static void epoch_order(trainer *t, int epoch) {
-    if (t->perm_epoch == epoch) return;
-    rn_draw_epoch_order(t->perm, t->train.n, t->c->seed, epoch, t->c->shuffle);
-    t->perm_epoch = epoch;
 }
 
 /* Brings the executor's state (weights, BN buffers, momentum) into the host model, unless it is
@@ -94,7 +87,7 @@ static rn_status save_checkpoint(trainer *t) {
                                     &mom, 1, keys, vals, 3);
     if (s == RN_OK)
         s = rn_model_save_named(t->model, run_path(t, "last.safetensors"), &t->norm,
-                                t->train.class_names);
+                                t->data.train.class_names);
     if (s == RN_OK) t->ckpt_step = t->step;
     return s;
 }
@@ -186,7 +179,7 @@ static void remove_stale_temps(trainer *t) {
 static rn_status write_classes(trainer *t) {
     FILE *f = fopen(run_path(t, "classes.txt"), "w");
     if (!f) return rn_fail(RN_ERR_IO, "%s: cannot write", t->path);
-    for (int k = 0; k < t->train.num_classes; k++) fprintf(f, "%s\n", t->train.class_names[k]);
+    for (int k = 0; k < t->data.train.num_classes; k++) fprintf(f, "%s\n", t->data.train.class_names[k]);
     if (fclose(f) != 0) return rn_fail(RN_ERR_IO, "%s: write failed", t->path);
     return RN_OK;
 }
@@ -205,9 +198,17 @@ static rn_status start_training(trainer *t) {
                             .label_smoothing = c->label_smoothing, .nesterov = c->nesterov,
                             .wd_skip_bn = c->wd_skip_bn, .augment = c->augment, .seed = c->seed,
                             .block_norms = c->log_grads};
-    rn_status s = rn_exec_train_init(t->exec, &t->train, &t->norm, &o, lrs, t->total, t->step);
+    rn_status s = rn_exec_train_init(t->exec, &t->data.train, &t->norm, &o, lrs, t->total,
+                                      t->step);
     free(lrs);
     return s;
+}
+
+/* An image the streamed data skipped (skip_bad), to the caller's progress callback. */
+static void data_warning(const char *message, void *user) {
+    const trainer *t = user;
+    rn_train_progress p = {.warning = message};
+    if (t->cb) t->cb(&p, t->cb_user);
 }
 
 /* What every process sets up for itself: data, model, executor. No collectives. */
@@ -227,18 +228,14 @@ static rn_status setup_local(trainer *t, bool resume) {
                        "%s already holds a run (resume it with --resume %s, or choose another "
                        "--out)",
                        c->out, c->out);
-    rn_data_opts dopts = {c->resize_h, c->resize_w};
-    if ((s = rn_dataset_load(&t->train, &t->test, c->data, &dopts)) != RN_OK) return s;
-    if (c->val < 0 || c->val >= t->train.n)
-        return rn_fail(RN_ERR_BAD_ARG, "--val %d: the training set has %d images", c->val,
-                       t->train.n);
-    if (c->val > 0 && (s = rn_dataset_split(&t->train, &t->val, c->val, c->seed)) != RN_OK)
+    if ((s = rn_batches_open(&t->data, c, t->nproc, true, NULL, data_warning, t)) != RN_OK)
         return s;
-    if (t->train.n < c->batch)
+    const rn_dataset *train = &t->data.train;
+    if (train->n < c->batch)
         return rn_fail(RN_ERR_BAD_ARG, "batch size %d is larger than the %d training images",
-                       c->batch, t->train.n);
-    t->norm = rn_dataset_norm(&t->train);
-    t->steps_per_epoch = t->train.n / c->batch; /* the last partial batch is dropped */
+                       c->batch, train->n);
+    t->norm = t->data.norm;
+    t->steps_per_epoch = t->data.steps_per_epoch;
     t->total = c->iters > 0 ? c->iters : (int64_t)c->epochs * t->steps_per_epoch;
     if (t->total < 1)
         return rn_fail(RN_ERR_BAD_ARG, "nothing to train: --epochs and --iters are both 0");
@@ -247,7 +244,7 @@ static rn_status setup_local(trainer *t, bool resume) {
         if (c->milestone_unit == RN_UNIT_EPOCHS) *ms *= t->steps_per_epoch;
         else if (c->milestone_unit == RN_UNIT_PERCENT) *ms = *ms * t->total / 100;
     }
-    rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
+    rn_model_opts mo = {train->c, train->h, train->w, train->num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
     /* Rank 0's weights are everyone's (share_state). */
     if (t->root && !resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK)
@@ -258,9 +255,6 @@ static rn_status setup_local(trainer *t, bool resume) {
     rn_exec_opts eo = {.device = c->device, .backend = c->backend, .threads = threads,
                        .precision = c->precision};
     if ((s = rn_exec_open(&t->exec, t->model, &eo, c->batch / t->nproc)) != RN_OK) return s;
-    t->perm = malloc((size_t)t->train.n * sizeof(int));
-    if (!t->perm) return rn_fail(RN_ERR_NOMEM, "cannot allocate training buffers");
-    t->perm_epoch = -1;
     t->best_val = -1;
     t->ckpt_step = -1;
     return RN_OK;
@@ -284,6 +278,11 @@ static rn_status setup_run_dir(trainer *t, bool resume) {
         /* The caller's config, units as given, so that resume resolves them the same way. */
         rn_train_config saved = *t->orig;
         saved.processes = t->nproc;
+        /* the budget a folder was judged against, so that a resume decides the same */
+        bool streamed;
+        if (!strncmp(saved.data, "folder:", 7) &&
+            (s = rn_batches_decide(&saved, &streamed, &saved.data_memory)) != RN_OK)
+            return s;
         if ((s = rn_train_config_save(&saved, run_path(t, "config.json"))) != RN_OK) return s;
         if ((s = write_classes(t)) != RN_OK) return s;
         remove(run_path(t, "metrics.jsonl"));
@@ -320,8 +319,8 @@ static uint64_t set_digest(const rn_dataset *d, uint64_t h) {
 /* Every process must train on the same data (each takes its share of the same global
  * batches): their digests are compared with rank 0's. */
 static rn_status check_same_data(trainer *t) {
-    uint64_t mine = set_digest(&t->train, 14695981039346656037ull);
-    mine = set_digest(&t->test, set_digest(&t->val, mine));
+    uint64_t mine = set_digest(&t->data.train, 14695981039346656037ull);
+    mine = set_digest(&t->data.test, set_digest(&t->data.val, mine));
     uint64_t root = mine;
     rn_status s = rn_comm_broadcast(t->comm, &root, sizeof root, 0);
     if (s != RN_OK || mine == root) return s;
@@ -377,19 +376,16 @@ static rn_status setup(trainer *t, bool resume) {
 static void teardown(trainer *t) {
     if (t->metrics) fclose(t->metrics);
     if (t->grads) fclose(t->grads);
-    rn_dataset_free(&t->train);
-    rn_dataset_free(&t->val);
-    rn_dataset_free(&t->test);
+    rn_batches_close(&t->data);
     rn_exec_close(t->exec);
     rn_model_free(t->model);
-    free(t->perm);
 }
 
 static double elapsed(const trainer *t) { return t->elapsed_before + (now_s() - t->t_start); }
 
 /* Evaluates a set, split over the processes (rn_exec_evaluate_comm) with rank 0's BN
  * statistics: the model's running statistics are rank 0's, handed to the others first. */
-static rn_status evaluate_set(trainer *t, const rn_dataset *d, rn_eval_result *r) {
+static rn_status evaluate_set(trainer *t, rn_split split, rn_eval_result *r) {
     if (t->nproc > 1) {
         size_t nb;
         float *bufs = rn_model_buffers(t->model, &nb);
@@ -398,23 +394,24 @@ static rn_status evaluate_set(trainer *t, const rn_dataset *d, rn_eval_result *r
         if (s == RN_OK) s = rn_exec_sync_to_device(t->exec);
         if (s != RN_OK) return s;
     }
-    return rn_exec_evaluate_comm(t->exec, t->comm, d, &t->norm, r);
+    return rn_batches_evaluate(&t->data, split, t->exec, t->comm, t->model->opts.num_classes,
+                               r);
 }
 
 /* Evaluates the validation and/or test set and logs one metrics line (rank 0). */
 static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progress *p) {
     rn_eval_result r;
     rn_status s;
-    if (val && t->val.n > 0) {
-        s = evaluate_set(t, &t->val, &r);
+    if (val && rn_batches_count(&t->data, RN_SPLIT_VAL) > 0) {
+        s = evaluate_set(t, RN_SPLIT_VAL, &r);
         if (s != RN_OK) return s;
         p->has_val = true;
         p->val_acc = r.top1;
         p->val_loss = r.loss;
         rn_eval_result_free(&r);
     }
-    if (test && t->test.n > 0) {
-        s = evaluate_set(t, &t->test, &r);
+    if (test && rn_batches_count(&t->data, RN_SPLIT_TEST) > 0) {
+        s = evaluate_set(t, RN_SPLIT_TEST, &r);
         if (s != RN_OK) return s;
         p->has_test = true;
         p->test_acc = r.top1;
@@ -492,7 +489,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
 rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume,
                             rn_train_callback cb, void *user, volatile int *stop) {
     trainer t = {.cfg = *c, .orig = c, .comm = comm, .rank = rn_comm_rank(comm),
-                 .nproc = rn_comm_size(comm)};
+                 .nproc = rn_comm_size(comm), .cb = cb, .cb_user = user};
     t.root = t.rank == 0;
     t.c = &t.cfg;
     rn_status s = setup(&t, resume);
@@ -504,19 +501,15 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
                                 .epoch = (int)(t.step / t.steps_per_epoch),
                                 .steps_per_epoch = t.steps_per_epoch,
                                 .lr = rn_schedule_lr(c, t.step, t.total),
-                                .elapsed_s = t.elapsed_before, .started = true};
+                                .elapsed_s = t.elapsed_before, .started = true,
+                                .streamed = t.data.streamed};
         cb(&p0, user);
     }
     double loss_sum = 0, win_start = now_s();
     int64_t correct_sum = 0, win_steps = 0;
     rn_train_progress p = {0};
     while (t.step < t.total) {
-        /* Queued, perhaps not waited for: a device may run ahead until the next log line. */
-        if (t.step % t.steps_per_epoch == 0 || t.perm_epoch < 0) {
-            epoch_order(&t, (int)(t.step / t.steps_per_epoch));
-            if ((s = rn_exec_train_set_order(t.exec, t.perm)) != RN_OK) goto done;
-        }
-        if ((s = rn_exec_train_step(t.exec)) != RN_OK) {
+        if ((s = rn_batches_train_step(&t.data, t.exec, t.step)) != RN_OK) {
             if (s == RN_ERR_NUMERIC) s = numeric_stop(&t);
             goto done;
         }
@@ -570,7 +563,7 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
                 t.best_val = e.val_acc;
                 if ((s = sync_to_host(&t)) != RN_OK) goto done;
                 if (t.root && (s = rn_model_save_named(t.model, run_path(&t, "best.safetensors"),
-                                                       &t.norm, t.train.class_names)) != RN_OK)
+                                                       &t.norm, t.data.train.class_names)) != RN_OK)
                     goto done;
             }
             e.final = last;
