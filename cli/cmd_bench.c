@@ -125,12 +125,12 @@ static int bench(rn_comm *comm, int argc, char **argv) {
     optind = 1;
     while ((o = cli_getopt("bench", argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case CLI_OPT_MODEL: model = optarg; break;
+        case CLI_OPT_MODEL: if (!cli_check_model(optarg)) return 2; model = optarg; break;
         case CLI_OPT_BATCH: if (!cli_parse_int("--batch", optarg, 1, 65536, &batch)) return 2; break;
         case OPT_MODE:
             if (!strcmp(optarg, "train")) train = true;
             else if (!strcmp(optarg, "infer")) train = false;
-            else return cli_error("--mode: expected train or infer, got '%s'", optarg);
+            else return cli_usage_error("--mode: expected train or infer, got '%s'", optarg);
             break;
         case CLI_OPT_THREADS: if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
         case OPT_STEPS: if (!cli_parse_int("--steps", optarg, 1, 100000, &steps)) return 2; break;
@@ -145,10 +145,10 @@ static int bench(rn_comm *comm, int argc, char **argv) {
         default: return 2; /* cli_getopt said why */
         }
     }
-    if (optind != argc) return cli_error("bench: unexpected argument '%s'", argv[optind]);
+    if (optind != argc) return cli_usage_error("bench: unexpected argument '%s'", argv[optind]);
     const int nproc = rn_comm_size(comm);
     if (batch % nproc != 0)
-        return cli_error("--batch %ld is not divisible by the %d processes (it is the global "
+        return cli_usage_error("--batch %ld is not divisible by the %d processes (it is the global "
                          "batch; each process takes an equal share)",
                          batch, nproc);
     threads = cli_comm_threads(comm, (int)threads);
@@ -163,7 +163,11 @@ static int bench(rn_comm *comm, int argc, char **argv) {
     if (s != RN_OK || !times) {
         free(times);
         rn_model_free(m);
-        return s != RN_OK ? cli_lib_error(s) : cli_error("out of memory");
+        if (!times) return cli_error("out of memory");
+        int rc = cli_lib_error(s);
+        /* Everything here comes from the options: a value the library refuses (the geometry,
+         * the backend's name) is a usage error; a missing GPU is a failure. */
+        return s == RN_ERR_BAD_ARG ? CLI_EXIT_USAGE : rc;
     }
     const char *unit;
     double peak = rn_exec_peak_gflops(e, &unit);

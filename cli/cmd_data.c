@@ -118,19 +118,19 @@ static int data_bench(int argc, char **argv) {
         bool takes_value = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) takes_value |= !strcmp(a, known[k]);
         if (!takes_value)
-            return cli_error("data bench: unknown option '%s' (see `resnet data --help`)", a);
-        if (i + 1 >= argc) return cli_error("%s: expected a value", a);
+            return cli_usage_error("data bench: unknown option '%s' (see `resnet data --help`)", a);
+        if (i + 1 >= argc) return cli_usage_error("%s: expected a value", a);
         const char *val = argv[++i];
         if (!strcmp(a, "--data")) spec = val;
         else if (!strcmp(a, "--split")) o.split = val;
         else if (!strcmp(a, "--transform")) {
             if (!strcmp(val, "train")) o.transform = RN_TRANSFORM_TRAIN;
             else if (!strcmp(val, "eval")) o.transform = RN_TRANSFORM_EVAL;
-            else return cli_error("--transform: expected train or eval, got '%s'", val);
+            else return cli_usage_error("--transform: expected train or eval, got '%s'", val);
         } else {
             long hi = !strcmp(a, "--images") ? 1000000000L : !strcmp(a, "--seed") ? 0x7fffffffL
                     : !strcmp(a, "--size") ? 4096 : !strcmp(a, "--threads") ? 1024 : 100000;
-            if (!cli_parse_int(a, val, !strcmp(a, "--seed") ? 0 : 1, hi, &v)) return 1;
+            if (!cli_parse_int(a, val, !strcmp(a, "--seed") ? 0 : 1, hi, &v)) return 2;
             if (!strcmp(a, "--size")) o.size = (int)v;
             else if (!strcmp(a, "--threads")) o.threads = (int)v;
             else if (!strcmp(a, "--batch")) o.batch = (int)v;
@@ -139,7 +139,7 @@ static int data_bench(int argc, char **argv) {
             else o.num_classes = (int)v;
         }
     }
-    if (!spec) return cli_error("data bench: --data SPEC is required (see `resnet data --help`)");
+    if (!spec) return cli_usage_error("data bench: --data SPEC is required (see `resnet data --help`)");
     o.drop_last = false;
     rn_stream *s;
     double t0 = now_s();
@@ -256,7 +256,7 @@ int cmd_data(int argc, char **argv) {
     if (!strcmp(action, "bench")) return data_bench(argc, argv);
     bool pack = !strcmp(action, "pack");
     if (!pack && strcmp(action, "info"))
-        return cli_error("data: unknown action '%s' (expected pack, info or bench; see `resnet "
+        return cli_usage_error("data: unknown action '%s' (expected pack, info or bench; see `resnet "
                          "data --help`)", action);
     const char *spec = NULL, *out = NULL, *format = "batches";
     long shard_size = 1000;
@@ -270,27 +270,27 @@ int cmd_data(int argc, char **argv) {
         bool takes_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--resize") ||
                            (pack && (!strcmp(a, "--format") || !strcmp(a, "--shard-size")));
         if (!takes_value)
-            return cli_error("data %s: unknown option '%s' (see `resnet data --help`)", action, a);
-        if (i + 1 >= argc) return cli_error("%s: expected a value", a);
+            return cli_usage_error("data %s: unknown option '%s' (see `resnet data --help`)", action, a);
+        if (i + 1 >= argc) return cli_usage_error("%s: expected a value", a);
         const char *v = argv[++i];
         if (!strcmp(a, "--data")) spec = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--format")) format = v;
         else if (!strcmp(a, "--shard-size")) {
-            if (!cli_parse_int(a, v, 1, 100000000, &shard_size)) return 1;
-        } else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 1;
+            if (!cli_parse_int(a, v, 1, 100000000, &shard_size)) return 2;
+        } else if (!parse_size(a, v, &opts.resize_h, &opts.resize_w)) return 2;
     }
-    if (!spec) return cli_error("data %s: --data SPEC is required (see `resnet data --help`)",
+    if (!spec) return cli_usage_error("data %s: --data SPEC is required (see `resnet data --help`)",
                                 action);
-    if (pack && !out) return cli_error("data pack: --out DIR is required");
-    if (!pack && out) return cli_error("data info: --out is only for pack");
+    if (pack && !out) return cli_usage_error("data pack: --out DIR is required");
+    if (!pack && out) return cli_usage_error("data info: --out is only for pack");
     if (strcmp(format, "batches") && strcmp(format, "shards"))
-        return cli_error("--format: expected batches or shards, got '%s'", format);
+        return cli_usage_error("--format: expected batches or shards, got '%s'", format);
     if (!strcmp(format, "shards")) {
         if (strncmp(spec, "folder:", 7))
-            return cli_error("data pack --format shards: expected --data folder:ROOT, got '%s'",
+            return cli_usage_error("data pack --format shards: expected --data folder:ROOT, got '%s'",
                              spec);
-        if (opts.resize_h) return cli_error("data pack --format shards: --resize does not apply "
+        if (opts.resize_h) return cli_usage_error("data pack --format shards: --resize does not apply "
                                             "(the files are copied unchanged)");
         return pack_shards(spec, out, (int)shard_size);
     }

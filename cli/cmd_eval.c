@@ -1,10 +1,12 @@
 /*
  * cmd_eval.c — `resnet eval`: top-1 (and top-5) accuracy, mean loss, per-class accuracy and the
  * confusion matrix of a weights file on a data set split; --json for machine-readable output.
- * The model and its normalization come from the weights' metadata. Under mpirun (make MPI=1)
- * the processes split the set and rank 0 prints the totals.
+ * The model and its normalization come from the weights' metadata unless --model, --mean or
+ * --std say otherwise (load.h, as for predict and export). Under mpirun (make MPI=1) the
+ * processes split the set and rank 0 prints the totals.
  */
 #include "cli.h"
+#include "load.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -17,9 +19,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet eval --weights FILE --data SPEC [--split test|val|train] [--val N]\n"
             "                   [--seed S] [--batch B] [--threads N] [--resize HxW] [--json]\n"
+            "                   [--model NAME] [--mean R,G,B] [--std R,G,B]\n"
             "                   [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16 (fp32)]\n"
             "The val split is the --val N images held out with --seed S; when FILE lies in a\n"
-            "run directory, N, S and the resize default to that run's config.json.\n");
+            "run directory, N, S and the resize default to that run's config.json.\n"
+            CLI_WEIGHTS_HELP);
 }
 
 /* Reads val, seed and the resize from the config.json beside the weights, if there is one. */
@@ -111,6 +115,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
         {"threads", required_argument, 0, CLI_OPT_THREADS},
         {"resize", required_argument, 0, CLI_OPT_RESIZE},
         {"json", no_argument, 0, OPT_JSON},
+        CLI_WEIGHTS_OPTIONS,
         {"help", no_argument, 0, CLI_OPT_HELP},
         {"device", required_argument, 0, CLI_OPT_DEVICE},
         {"precision", required_argument, 0, CLI_OPT_PRECISION},
@@ -120,6 +125,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     long val = -1, batch = 256, threads = 0;
     unsigned long long seed = 1;
     bool json = false, seed_given = false;
+    cli_weights_opts wo = {0};
     rn_data_opts dopts = {0};
     int o;
     optind = 1;
@@ -129,7 +135,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
         case CLI_OPT_DATA: spec = optarg; break;
         case OPT_SPLIT:
             if (strcmp(optarg, "test") && strcmp(optarg, "val") && strcmp(optarg, "train"))
-                return cli_error("--split: expected test, val or train, got '%s'", optarg);
+                return cli_usage_error("--split: expected test, val or train, got '%s'", optarg);
             split = optarg;
             break;
         case OPT_VAL: if (!cli_parse_int("--val", optarg, 0, 100000000, &val)) return 2; break;
@@ -137,7 +143,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
             char *end;
             seed = strtoull(optarg, &end, 10);
             if (!*optarg || *end || optarg[0] == '-')
-                return cli_error("--seed: expected a non-negative integer, got '%s'", optarg);
+                return cli_usage_error("--seed: expected a non-negative integer, got '%s'", optarg);
             seed_given = true;
             break;
         }
@@ -147,14 +153,17 @@ static int eval(rn_comm *comm, int argc, char **argv) {
             if (!cli_parse_size("--resize", optarg, &dopts.resize_h, &dopts.resize_w)) return 2;
             break;
         case OPT_JSON: json = true; break;
+        case CLI_OPT_MODEL:
+        case CLI_OPT_MEAN:
+        case CLI_OPT_STD: if (!cli_weights_opt(o, optarg, &wo)) return 2; break;
         case CLI_OPT_DEVICE: if (!cli_check_device(optarg)) return 2; device = optarg; break;
         case CLI_OPT_PRECISION: if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
         case CLI_OPT_HELP: usage(stdout); return 0;
         default: return 2; /* cli_getopt said why */
         }
     }
-    if (!weights || !spec) return cli_error("eval: --weights FILE and --data SPEC are required");
-    if (optind != argc) return cli_error("eval: unexpected argument '%s'", argv[optind]);
+    if (!weights || !spec) return cli_usage_error("eval: --weights FILE and --data SPEC are required");
+    if (optind != argc) return cli_usage_error("eval: unexpected argument '%s'", argv[optind]);
     long run_val = 0;
     unsigned long long run_seed = 1;
     rn_data_opts run_resize = {0};
@@ -168,19 +177,19 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     rn_dataset train = {0}, test = {0}, held = {0};
     rn_eval_result r = {0};
     rn_norm norm;
-    int rc = 1;
-    rn_status s = rn_model_create_from_file(&m, weights, &norm);
+    int load_rc = cli_load_model(weights, &wo, &m, &norm), rc = 1;
+    rn_status s = load_rc ? RN_ERR_BAD_FILE : RN_OK; /* cli_load_model said why */
     if (s == RN_OK) s = rn_dataset_load(&train, &test, spec, &dopts);
     if (s == RN_OK && strcmp(split, "test") != 0 && val > 0) {
         if (val >= train.n) {
-            cli_error("--val %ld: the training set has %d images", val, train.n);
+            rc = cli_usage_error("--val %ld: the training set has %d images", val, train.n);
             goto out;
         }
         s = rn_dataset_split(&train, &held, (int)val, seed);
     }
     if (s == RN_OK && !strcmp(split, "val") && val <= 0) {
-        cli_error("--split val: no validation split (give --val N, or evaluate weights from a run "
-                  "that used --val)");
+        rc = cli_usage_error("--split val: no validation split (give --val N, or evaluate "
+                             "weights from a run that used --val)");
         goto out;
     }
     const rn_dataset *d = !strcmp(split, "test") ? &test : !strcmp(split, "val") ? &held : &train;
@@ -190,7 +199,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     s = rn_comm_agree(comm, s); /* each process read the weights and data itself */
     if (s == RN_OK) s = rn_exec_evaluate_comm(e, comm, d, &norm, &r);
     if (s != RN_OK) {
-        cli_lib_error(s);
+        rc = load_rc ? load_rc : cli_lib_error(s);
         goto out;
     }
     rc = json ? print_json(&r, d, split, weights) : (print_text(&r, d, split), 0);
