@@ -22,26 +22,6 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Decoding progress: on a terminal one line rewritten in place, elsewhere a line per tenth. */
-typedef struct {
-    bool tty;
-    int last; /* the last tenth (or, on a terminal, percent) printed; -1: none yet */
-} progress_state;
-
-static void show_progress(int done, int total, void *user) {
-    progress_state *p = user;
-    int step = (int)((long long)done * (p->tty ? 100 : 10) / (total > 0 ? total : 1));
-    if (step == p->last) return;
-    p->last = step;
-    char d[32], t[32];
-    cli_thousands(d, sizeof d, done);
-    cli_thousands(t, sizeof t, total);
-    fprintf(stderr, "%sdecoding images: %s of %s (%d%%)%s", p->tty ? "\r" : "", d, t,
-            (int)((long long)done * 100 / (total > 0 ? total : 1)),
-            p->tty && done < total ? "" : "\n");
-    fflush(stderr);
-}
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet data pack --data SPEC --out DIR [--resize HxW]\n"
@@ -295,10 +275,12 @@ int cmd_data(int argc, char **argv) {
         return pack_shards(spec, out, (int)shard_size);
     }
 
-    progress_state progress = {.tty = isatty(STDERR_FILENO), .last = -1};
+    cli_progress progress; /* decoding: a line per tenth where stderr is no terminal */
+    cli_progress_init(&progress, "decoding images", false);
     double t0 = now_s();
     rn_dataset train, test;
-    rn_status s = rn_dataset_load_progress(&train, &test, spec, &opts, show_progress, &progress);
+    rn_status s = rn_dataset_load_progress(&train, &test, spec, &opts, cli_progress_show,
+                                           &progress);
     if (s) return cli_lib_error(s);
     int rc = 0;
     if (pack) {

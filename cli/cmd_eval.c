@@ -2,10 +2,12 @@
  * cmd_eval.c — `resnet eval`: top-1 (and top-5) accuracy, mean loss, per-class accuracy and the
  * confusion matrix of a weights file on a data set split; --json for machine-readable output.
  * The model and its normalization come from the weights' metadata unless --model, --mean or
- * --std say otherwise (load.h, as for predict and export). Under mpirun (make MPI=1) the
- * processes split the set and rank 0 prints the totals.
+ * --std say otherwise (load.h, as for predict and export). On a terminal a progress line counts
+ * the images evaluated. Under mpirun (make MPI=1) the processes split the set and rank 0
+ * prints the totals.
  */
 #include "cli.h"
+#include "format.h"
 #include "load.h"
 
 #include <cjson/cJSON.h>
@@ -19,11 +21,13 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet eval --weights FILE --data SPEC [--split test|val|train] [--val N]\n"
             "                   [--seed S] [--batch B] [--threads N] [--resize HxW] [--json]\n"
-            "                   [--model NAME] [--mean R,G,B] [--std R,G,B]\n"
+            "                   [--model NAME] [--mean R,G,B] [--std R,G,B] [--quiet]\n"
             "                   [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16 (fp32)]\n"
             "The val split is the --val N images held out with --seed S; when FILE lies in a\n"
             "run directory, N, S and the resize default to that run's config.json.\n"
-            CLI_WEIGHTS_HELP);
+            CLI_WEIGHTS_HELP
+            "When stderr is a terminal, a line there counts the images evaluated (not with\n"
+            "--quiet).\n");
 }
 
 /* Reads val, seed and the resize from the config.json beside the weights, if there is one. */
@@ -104,7 +108,7 @@ static int print_json(const rn_eval_result *r, const rn_dataset *d, const char *
 }
 
 static int eval(rn_comm *comm, int argc, char **argv) {
-    enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON };
+    enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON, OPT_QUIET };
     static const struct option opts[] = {
         {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
         {"data", required_argument, 0, CLI_OPT_DATA},
@@ -115,6 +119,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
         {"threads", required_argument, 0, CLI_OPT_THREADS},
         {"resize", required_argument, 0, CLI_OPT_RESIZE},
         {"json", no_argument, 0, OPT_JSON},
+        {"quiet", no_argument, 0, OPT_QUIET},
         CLI_WEIGHTS_OPTIONS,
         {"help", no_argument, 0, CLI_OPT_HELP},
         {"device", required_argument, 0, CLI_OPT_DEVICE},
@@ -124,7 +129,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     const char *weights = NULL, *spec = NULL, *split = "test";
     long val = -1, batch = 256, threads = 0;
     unsigned long long seed = 1;
-    bool json = false, seed_given = false;
+    bool json = false, seed_given = false, quiet = false;
     cli_weights_opts wo = {0};
     rn_data_opts dopts = {0};
     int o;
@@ -153,6 +158,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
             if (!cli_parse_size("--resize", optarg, &dopts.resize_h, &dopts.resize_w)) return 2;
             break;
         case OPT_JSON: json = true; break;
+        case OPT_QUIET: quiet = true; break;
         case CLI_OPT_MODEL:
         case CLI_OPT_MEAN:
         case CLI_OPT_STD: if (!cli_weights_opt(o, optarg, &wo)) return 2; break;
@@ -197,6 +203,9 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
     if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch);
     s = rn_comm_agree(comm, s); /* each process read the weights and data itself */
+    cli_progress progress;
+    cli_progress_init(&progress, "evaluating images", true);
+    if (s == RN_OK && !quiet) rn_exec_set_eval_progress(e, cli_progress_show, &progress);
     if (s == RN_OK) s = rn_exec_evaluate_comm(e, comm, d, &norm, &r);
     if (s != RN_OK) {
         rc = load_rc ? load_rc : cli_lib_error(s);

@@ -653,6 +653,11 @@ rn_status rn_exec_forward(rn_exec *e, const float *x, int n, rn_mode mode, float
  * in its memory after the first call (up to two sets). */
 rn_status rn_exec_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *norm,
                            rn_eval_result *r);
+/* Has rn_exec_evaluate (and rn_exec_evaluate_comm) call progress(done, total, user) as it goes:
+ * on the host after each batch, done images of the total this process evaluates; on a GPU,
+ * which queues every batch at once, when it ends. progress NULL: no calls (the default). The
+ * library prints nothing; the caller shows what it likes. */
+void rn_exec_set_eval_progress(rn_exec *e, rn_data_progress progress, void *user);
 
 /* The settings of a training run that the step itself needs. */
 typedef struct {

@@ -21,6 +21,12 @@ rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d) {
 
 rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_norm *norm,
                       int batch, rn_eval_result *r) {
+    return rn_evaluate_progress(m, ctx, d, norm, batch, NULL, NULL, r);
+}
+
+rn_status rn_evaluate_progress(rn_model *m, rn_ctx *ctx, const rn_dataset *d,
+                               const rn_norm *norm, int batch, rn_data_progress progress,
+                               void *user, rn_eval_result *r) {
     memset(r, 0, sizeof *r);
     const int K = m->opts.num_classes;
     rn_status s0 = rn_check_data_fits(m, d);
@@ -63,6 +69,7 @@ rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_no
             top5 += rank < 5;
             if (pred >= 0) r->confusion[(size_t)y * K + pred]++;
         }
+        if (progress) progress(start + n, d->n, user);
     }
     r->top1 = d->n ? (double)top1 / d->n : 0;
     r->top5 = d->n ? (double)top5 / d->n : 0;
