@@ -81,6 +81,9 @@ int rn_ctx_threads(const rn_ctx *ctx);
 /* Measures this machine's fp32 fused-multiply-add peak in GFLOP/s on nthreads threads (about a
  * tenth of a second); *isa receives the vector unit used ("avx512", "avx2", "portable"). */
 double rn_fma_peak_gflops(int nthreads, const char **isa);
+/* The vector unit rn_fma_peak_gflops measures with, without measuring (RN_ISA applied): what a
+ * cached measurement is valid for, with the CPU model and the thread count. */
+const char *rn_fma_peak_isa(void);
 
 /* ------------------------------------------------------------------------------------------
  * Models

@@ -12,12 +12,14 @@
 #   skip NAME WHY                  prints a skip line; counts as neither passed nor failed.
 #
 # Environment: RESNET, the program to test (default ./resnet). The working directory is the
-# repository root; TMP is a fresh directory removed at exit.
+# repository root; TMP is a fresh directory removed at exit, and XDG_CACHE_HOME points into it
+# (so that `resnet bench` keeps its peak cache there, not in the home directory).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RESNET=${RESNET:-$PWD/resnet}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+export XDG_CACHE_HOME=$TMP/cache
 n_passed=0
 n_failed=0
 
