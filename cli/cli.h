@@ -20,9 +20,19 @@ int cmd_report(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 
-/* Prints "resnet: <message>" on stderr and returns 1 (for `return cli_error(...)`). */
+/* Exit statuses, the same in every subcommand (README, `resnet --help`): 0 success; 2 a usage
+ * error (an unknown or malformed option, a bad value, a missing required option, an unknown
+ * model name given on the command line); 1 a failure (a file that cannot be read or holds bad
+ * data, a runtime error); 130 when interrupted (Ctrl-C). */
+enum { CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_INTERRUPTED = 130 };
+
+/* Prints "resnet: <message>" on stderr and returns 1, a failure (`return cli_error(...)`). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints the library's last error for a failed status and returns 1. */
+/* The same for a usage error: returns 2. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the library's last error for a failed status and returns 1, or 2 for
+ * RN_ERR_UNKNOWN_MODEL: the library hears of a model name from the command line (a command
+ * that takes one from a file reports that failure itself, with cli_error). */
 int cli_lib_error(rn_status s);
 
 /* Running as one of several processes (procs.c). cli_comm_open joins them (NULL after
@@ -62,6 +72,8 @@ enum {
     CLI_OPT_WEIGHTS,
     CLI_OPT_RESIZE,
     CLI_OPT_OUT,
+    CLI_OPT_MEAN,
+    CLI_OPT_STD,
     CLI_OPT_OWN = 512,
 };
 
@@ -86,6 +98,10 @@ bool cli_parse_float(const char *opt, const char *s, double lo, double hi, doubl
 bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n);
 /* "HxW" or "S" (square). */
 bool cli_parse_size(const char *opt, const char *s, int *h, int *w);
+/* Whether name is a model of the zoo (rn_model_names); cli_check_model prints an error naming
+ * them when it is not (a usage error: the caller returns 2). */
+bool cli_model_known(const char *name);
+bool cli_check_model(const char *name);
 /* Model geometry options shared by commands: 'C' --in-channels, 'S' --size, 'K' --classes.
  * Other option characters are ignored (returns true). */
 bool cli_model_opt(int opt, const char *arg, rn_model_opts *o);

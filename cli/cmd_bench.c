@@ -2,17 +2,20 @@
  * cmd_bench.c — `resnet bench`: training or inference throughput of a model on synthetic data.
  * Prints the median images/s over the timed steps (after warm-up), the achieved GFLOP/s
  * (2 FLOPs per multiply-add; a training step counts 3 forward passes: forward, input
- * gradients, weight gradients) and its share of the FMA peak measured at start-up. Under
+ * gradients, weight gradients) and its share of the CPU's FMA peak, measured once per machine
+ * and thread count and cached (peak.h). Under
  * mpirun (make MPI=1) --batch is the global batch: each process steps on its share, the
  * gradients are averaged as in training, and rank 0 prints the global images/s.
  */
 #include "cli.h"
+#include "peak.h"
 
 #include <getopt.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -22,12 +25,27 @@ static int cmp_double(const void *a, const void *b) {
 static void usage(FILE *f) {
     fprintf(f, "usage: resnet bench [--model M] [--batch B] [--mode train|infer] [--threads T]\n"
                "                    [--steps S] [--warmup W] [--backend NAME] [--size HxW]\n"
-               "                    [--in-channels C] [--classes K]\n"
+               "                    [--in-channels C] [--classes K] [--remeasure-peak]\n"
                "                    [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16]\n"
                "A training step is the whole step on a synthetic uint8 data set: the batch\n"
                "(crop + flip), forward, loss, backward, SGD update; images/s comes from the\n"
-               "median step time, each step waited for. Defaults: resnet20, batch 128, train,\n"
-               "every core, 10 steps after 2 warm-up steps, the default backend, cpu.\n"
+               "median step time, each step waited for.\n"
+               "  --model M          resnet20\n"
+               "  --batch B          128\n"
+               "  --mode             train\n"
+               "  --threads T        0: every core\n"
+               "  --steps S          10 timed steps, after\n"
+               "  --warmup W         2 warm-up steps\n"
+               "  --backend NAME     cpu (see README: cpu, cpu-winograd, cpu-bf16, reference)\n"
+               "  --size, --in-channels, --classes   the model's defaults (3x32x32, 10 classes\n"
+               "                     for CIFAR models; 3x224x224, 1000 for -imagenet ones)\n"
+               "  --device           cpu\n"
+               "  --precision        fp32 on the CPU, tf32 on a GPU\n"
+               "On the CPU, GFLOP/s is compared with the FMA peak of the threads, measured once\n"
+               "(the best of several short runs) and cached per CPU model, vector unit, thread\n"
+               "count and library version in $XDG_CACHE_HOME/resnet/peak (default\n"
+               "~/.cache/resnet/peak); the output says when it was measured.\n"
+               "--remeasure-peak measures it again and rewrites the cache.\n"
                "With RN_PROFILE=1 in the environment it also prints the time per op kind.\n");
 }
 
@@ -101,7 +119,7 @@ done:
 }
 
 static int bench(rn_comm *comm, int argc, char **argv) {
-    enum { OPT_MODE = CLI_OPT_OWN, OPT_STEPS, OPT_WARMUP };
+    enum { OPT_MODE = CLI_OPT_OWN, OPT_STEPS, OPT_WARMUP, OPT_REMEASURE };
     static const struct option opts[] = {
         {"model", required_argument, 0, CLI_OPT_MODEL},
         {"batch", required_argument, 0, CLI_OPT_BATCH},
@@ -115,27 +133,29 @@ static int bench(rn_comm *comm, int argc, char **argv) {
         {"classes", required_argument, 0, CLI_OPT_CLASSES},
         {"device", required_argument, 0, CLI_OPT_DEVICE},
         {"precision", required_argument, 0, CLI_OPT_PRECISION},
+        {"remeasure-peak", no_argument, 0, OPT_REMEASURE},
         {"help", no_argument, 0, CLI_OPT_HELP},
         {0, 0, 0, 0}};
     const char *model = "resnet20", *backend = NULL, *device = NULL, *precision = NULL;
     long batch = 128, threads = 0, steps = 10, warmup = 2;
-    bool train = true;
+    bool train = true, remeasure = false;
     rn_model_opts mo = {0};
     int o;
     optind = 1;
     while ((o = cli_getopt("bench", argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case CLI_OPT_MODEL: model = optarg; break;
+        case CLI_OPT_MODEL: if (!cli_check_model(optarg)) return 2; model = optarg; break;
         case CLI_OPT_BATCH: if (!cli_parse_int("--batch", optarg, 1, 65536, &batch)) return 2; break;
         case OPT_MODE:
             if (!strcmp(optarg, "train")) train = true;
             else if (!strcmp(optarg, "infer")) train = false;
-            else return cli_error("--mode: expected train or infer, got '%s'", optarg);
+            else return cli_usage_error("--mode: expected train or infer, got '%s'", optarg);
             break;
         case CLI_OPT_THREADS: if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
         case OPT_STEPS: if (!cli_parse_int("--steps", optarg, 1, 100000, &steps)) return 2; break;
         case OPT_WARMUP: if (!cli_parse_int("--warmup", optarg, 0, 100000, &warmup)) return 2; break;
         case CLI_OPT_BACKEND: backend = optarg; break;
+        case OPT_REMEASURE: remeasure = true; break;
         case CLI_OPT_DEVICE: if (!cli_check_device(optarg)) return 2; device = optarg; break;
         case CLI_OPT_PRECISION: if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
         case CLI_OPT_IN_CHANNELS:
@@ -145,10 +165,10 @@ static int bench(rn_comm *comm, int argc, char **argv) {
         default: return 2; /* cli_getopt said why */
         }
     }
-    if (optind != argc) return cli_error("bench: unexpected argument '%s'", argv[optind]);
+    if (optind != argc) return cli_usage_error("bench: unexpected argument '%s'", argv[optind]);
     const int nproc = rn_comm_size(comm);
     if (batch % nproc != 0)
-        return cli_error("--batch %ld is not divisible by the %d processes (it is the global "
+        return cli_usage_error("--batch %ld is not divisible by the %d processes (it is the global "
                          "batch; each process takes an equal share)",
                          batch, nproc);
     threads = cli_comm_threads(comm, (int)threads);
@@ -163,10 +183,25 @@ static int bench(rn_comm *comm, int argc, char **argv) {
     if (s != RN_OK || !times) {
         free(times);
         rn_model_free(m);
-        return s != RN_OK ? cli_lib_error(s) : cli_error("out of memory");
+        if (!times) return cli_error("out of memory");
+        int rc = cli_lib_error(s);
+        /* Everything here comes from the options: a value the library refuses (the geometry,
+         * the backend's name) is a usage error; a missing GPU is a failure. */
+        return s == RN_ERR_BAD_ARG ? CLI_EXIT_USAGE : rc;
     }
-    const char *unit;
-    double peak = rn_exec_peak_gflops(e, &unit);
+    /* The CPU's peak from the cache (measured first where it has none); a GPU's from its
+     * executor. */
+    int cuda = -1;
+    rn_device_parse(device, &cuda);
+    cli_peak pk = {0};
+    if (cuda < 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cli_peak_get(threads ? (int)threads : cores > 0 ? (int)cores : 1, remeasure, &pk);
+    } else {
+        const char *what;
+        pk.gflops = rn_exec_peak_gflops(e, &what);
+        snprintf(pk.what, sizeof pk.what, "%s", what);
+    }
     s = run_steps(e, m, comm, train, batch, steps, warmup, times);
     if (s == RN_OK) {
         qsort(times, (size_t)steps, sizeof *times, cmp_double);
@@ -180,8 +215,9 @@ static int bench(rn_comm *comm, int argc, char **argv) {
         printf("images/s: %.1f\n", ips);
         printf("step ms: %.3f (median of %ld)\n", 1e3 * med, steps);
         printf("GFLOP/s: %.1f%s\n", flops, nproc > 1 ? " (per process)" : "");
-        if (peak > 0)
-            printf("peak: %.1f GFLOP/s (%s) -> %.1f%% of peak\n", peak, unit, 100 * flops / peak);
+        if (pk.gflops > 0)
+            printf("peak: %.1f GFLOP/s (%s; measured %s) -> %.1f%% of peak\n", pk.gflops, pk.what,
+                   pk.cached ? pk.measured : "now", 100 * flops / pk.gflops);
         s = rn_exec_profile_print(e, stdout);
         if (s != RN_OK) cli_lib_error(s);
     }

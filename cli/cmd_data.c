@@ -23,26 +23,6 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Decoding progress: on a terminal one line rewritten in place, elsewhere a line per tenth. */
-typedef struct {
-    bool tty;
-    int last; /* the last tenth (or, on a terminal, percent) printed; -1: none yet */
-} progress_state;
-
-static void show_progress(int done, int total, void *user) {
-    progress_state *p = user;
-    int step = (int)((long long)done * (p->tty ? 100 : 10) / (total > 0 ? total : 1));
-    if (step == p->last) return;
-    p->last = step;
-    char d[32], t[32];
-    cli_thousands(d, sizeof d, done);
-    cli_thousands(t, sizeof t, total);
-    fprintf(stderr, "%sdecoding images: %s of %s (%d%%)%s", p->tty ? "\r" : "", d, t,
-            (int)((long long)done * 100 / (total > 0 ? total : 1)),
-            p->tty && done < total ? "" : "\n");
-    fflush(stderr);
-}
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet data pack --data SPEC --out DIR [--resize HxW]\n"
@@ -132,7 +112,7 @@ static int data_bench(int argc, char **argv) {
         case OPT_TRANSFORM:
             if (!strcmp(optarg, "train")) o.transform = RN_TRANSFORM_TRAIN;
             else if (!strcmp(optarg, "eval")) o.transform = RN_TRANSFORM_EVAL;
-            else return cli_error("--transform: expected train or eval, got '%s'", optarg), 2;
+            else return cli_usage_error("--transform: expected train or eval, got '%s'", optarg);
             break;
         case CLI_OPT_SIZE:
             if (!cli_parse_int("--size", optarg, 1, 4096, &v)) return 2;
@@ -161,9 +141,9 @@ static int data_bench(int argc, char **argv) {
         }
     }
     if (optind != argc)
-        return cli_error("data bench: unexpected argument '%s'", argv[optind]), 2;
+        return cli_usage_error("data bench: unexpected argument '%s'", argv[optind]);
     if (!spec)
-        return cli_error("data bench: --data SPEC is required (see `resnet data --help`)"), 2;
+        return cli_usage_error("data bench: --data SPEC is required (see `resnet data --help`)");
     o.drop_last = false;
     rn_stream *s;
     double t0 = now_s();
@@ -263,8 +243,8 @@ int cmd_data(int argc, char **argv) {
     if (!strcmp(action, "bench")) return data_bench(argc - 1, argv + 1);
     bool pack = !strcmp(action, "pack");
     if (!pack && strcmp(action, "info"))
-        return cli_error("data: unknown action '%s' (expected pack, info or bench; see `resnet "
-                         "data --help`)", action), 2;
+        return cli_usage_error("data: unknown action '%s' (expected pack, info or bench; see "
+                               "`resnet data --help`)", action);
     static const struct option pack_opts[] = {
         {"data", required_argument, 0, CLI_OPT_DATA},
         {"out", required_argument, 0, CLI_OPT_OUT},
@@ -302,26 +282,28 @@ int cmd_data(int argc, char **argv) {
         }
     }
     if (optind != argc - 1)
-        return cli_error("%s: unexpected argument '%s'", cmd, argv[1 + optind]), 2;
+        return cli_usage_error("%s: unexpected argument '%s'", cmd, argv[1 + optind]);
     if (!spec)
-        return cli_error("%s: --data SPEC is required (see `resnet data --help`)", cmd), 2;
-    if (pack && !out) return cli_error("data pack: --out DIR is required"), 2;
+        return cli_usage_error("%s: --data SPEC is required (see `resnet data --help`)", cmd);
+    if (pack && !out) return cli_usage_error("data pack: --out DIR is required");
     if (strcmp(format, "batches") && strcmp(format, "shards"))
-        return cli_error("--format: expected batches or shards, got '%s'", format), 2;
+        return cli_usage_error("--format: expected batches or shards, got '%s'", format);
     if (!strcmp(format, "shards")) {
         if (strncmp(spec, "folder:", 7))
-            return cli_error("data pack --format shards: expected --data folder:ROOT, got '%s'",
-                             spec), 2;
+            return cli_usage_error("data pack --format shards: expected --data folder:ROOT, "
+                                   "got '%s'", spec);
         if (opts.resize_h)
-            return cli_error("data pack --format shards: --resize does not apply (the files are "
-                             "copied unchanged)"), 2;
+            return cli_usage_error("data pack --format shards: --resize does not apply (the "
+                                   "files are copied unchanged)");
         return pack_shards(spec, out, (int)shard_size);
     }
 
-    progress_state progress = {.tty = isatty(STDERR_FILENO), .last = -1};
+    cli_progress progress; /* decoding: a line per tenth where stderr is no terminal */
+    cli_progress_init(&progress, "decoding images", false);
     double t0 = now_s();
     rn_dataset train, test;
-    rn_status s = rn_dataset_load_progress(&train, &test, spec, &opts, show_progress, &progress);
+    rn_status s = rn_dataset_load_progress(&train, &test, spec, &opts, cli_progress_show,
+                                           &progress);
     if (s) return cli_lib_error(s);
     int rc = 0;
     if (pack) {

@@ -1,10 +1,14 @@
 /*
  * cmd_eval.c — `resnet eval`: top-1 (and top-5) accuracy, mean loss, per-class accuracy and the
  * confusion matrix of a weights file on a data set split; --json for machine-readable output.
- * The model and its normalization come from the weights' metadata. Under mpirun (make MPI=1)
- * the processes split the set and rank 0 prints the totals.
+ * The model and its normalization come from the weights' metadata unless --model, --mean or
+ * --std say otherwise (load.h, as for predict and export). On a terminal a progress line counts
+ * the images evaluated. Under mpirun (make MPI=1) the processes split the set and rank 0
+ * prints the totals.
  */
 #include "cli.h"
+#include "format.h"
+#include "load.h"
 #include "train/batches.h"
 
 #include <cjson/cJSON.h>
@@ -18,6 +22,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: resnet eval --weights FILE --data SPEC [--split test|val|train] [--val N]\n"
             "                   [--seed S] [--batch B] [--threads N] [--resize HxW] [--json]\n"
+            "                   [--model NAME] [--mean R,G,B] [--std R,G,B] [--quiet]\n"
             "                   [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16 (fp32)]\n"
             "                   [--size S] [--preset imagenet] [--skip-bad] [--data-threads N]\n"
             "                   [--data-memory BYTES]\n"
@@ -27,6 +32,9 @@ static void usage(FILE *f) {
             "in train) is evaluated on Resize(S*256/224) + CenterCrop(S), S the model's input\n"
             "size, with the weights' normalization; its test split is ROOT/val (else ROOT/test),\n"
             "or the shards named with val in place of train.\n"
+            CLI_WEIGHTS_HELP
+            "When stderr is a terminal, a line there counts the images evaluated (not with\n"
+            "--quiet).\n"
             CLI_STREAM_HELP);
 }
 
@@ -118,16 +126,16 @@ static void eval_warning(const char *message, void *user) {
 }
 
 /* `resnet eval` on a streamed set: the split through rn_batches_evaluate, with the weights'
- * normalization and input size. One process. */
+ * normalization and input size (or those of --model/--mean/--std). One process. */
 static int eval_streamed(rn_train_config *c, const char *split, const char *weights,
-                         const rn_exec_opts *eo, bool json) {
+                         const cli_weights_opts *wo, const rn_exec_opts *eo, bool json) {
     rn_model *m = NULL;
     rn_exec *e = NULL;
     rn_batches b = {0};
     rn_eval_result r = {0};
     rn_norm norm;
-    int rc = 1;
-    rn_status s = rn_model_create_from_file(&m, weights, &norm);
+    int load_rc = cli_load_model(weights, wo, &m, &norm), rc = load_rc ? load_rc : 1;
+    rn_status s = load_rc ? RN_ERR_BAD_FILE : RN_OK; /* cli_load_model said why */
     if (s == RN_OK) {
         rn_model_opts mo = rn_model_get_opts(m);
         c->size = mo.in_height;
@@ -144,7 +152,7 @@ static int eval_streamed(rn_train_config *c, const char *split, const char *weig
     if (s == RN_OK)
         s = rn_batches_evaluate(&b, which, e, NULL, rn_model_get_opts(m).num_classes, &r);
     if (s != RN_OK) {
-        cli_lib_error(s);
+        if (!load_rc) rc = cli_lib_error(s);
         goto out;
     }
     rc = json ? print_json(&r, &b.train, split, weights) : (print_text(&r, &b.train, split), 0);
@@ -157,7 +165,7 @@ out:
 }
 
 static int eval(rn_comm *comm, int argc, char **argv) {
-    enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON, OPT_STREAM };
+    enum { OPT_SPLIT = CLI_OPT_OWN, OPT_VAL, OPT_JSON, OPT_QUIET, OPT_STREAM };
     static const struct option opts[] = {
         {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
         {"data", required_argument, 0, CLI_OPT_DATA},
@@ -168,6 +176,8 @@ static int eval(rn_comm *comm, int argc, char **argv) {
         {"threads", required_argument, 0, CLI_OPT_THREADS},
         {"resize", required_argument, 0, CLI_OPT_RESIZE},
         {"json", no_argument, 0, OPT_JSON},
+        {"quiet", no_argument, 0, OPT_QUIET},
+        CLI_WEIGHTS_OPTIONS,
         {"help", no_argument, 0, CLI_OPT_HELP},
         {"device", required_argument, 0, CLI_OPT_DEVICE},
         {"precision", required_argument, 0, CLI_OPT_PRECISION},
@@ -177,7 +187,8 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     const char *weights = NULL, *spec = NULL, *split = "test";
     long val = -1, batch = 256, threads = 0;
     unsigned long long seed = 1;
-    bool json = false, seed_given = false;
+    bool json = false, seed_given = false, quiet = false;
+    cli_weights_opts wo = {0};
     rn_data_opts dopts = {0};
     int o, li = -1;
     rn_train_config given, run; /* the streamed-data options given, and the run's */
@@ -194,7 +205,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
         case CLI_OPT_DATA: spec = optarg; break;
         case OPT_SPLIT:
             if (strcmp(optarg, "test") && strcmp(optarg, "val") && strcmp(optarg, "train"))
-                return cli_error("--split: expected test, val or train, got '%s'", optarg);
+                return cli_usage_error("--split: expected test, val or train, got '%s'", optarg);
             split = optarg;
             break;
         case OPT_VAL: if (!cli_parse_int("--val", optarg, 0, 100000000, &val)) return 2; break;
@@ -202,7 +213,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
             char *end;
             seed = strtoull(optarg, &end, 10);
             if (!*optarg || *end || optarg[0] == '-')
-                return cli_error("--seed: expected a non-negative integer, got '%s'", optarg);
+                return cli_usage_error("--seed: expected a non-negative integer, got '%s'", optarg);
             seed_given = true;
             break;
         }
@@ -212,14 +223,18 @@ static int eval(rn_comm *comm, int argc, char **argv) {
             if (!cli_parse_size("--resize", optarg, &dopts.resize_h, &dopts.resize_w)) return 2;
             break;
         case OPT_JSON: json = true; break;
+        case OPT_QUIET: quiet = true; break;
+        case CLI_OPT_MODEL:
+        case CLI_OPT_MEAN:
+        case CLI_OPT_STD: if (!cli_weights_opt(o, optarg, &wo)) return 2; break;
         case CLI_OPT_DEVICE: if (!cli_check_device(optarg)) return 2; device = optarg; break;
         case CLI_OPT_PRECISION: if (!cli_check_precision(optarg)) return 2; precision = optarg; break;
         case CLI_OPT_HELP: usage(stdout); return 0;
         default: return 2; /* cli_getopt said why */
         }
     }
-    if (!weights || !spec) return cli_error("eval: --weights FILE and --data SPEC are required");
-    if (optind != argc) return cli_error("eval: unexpected argument '%s'", argv[optind]);
+    if (!weights || !spec) return cli_usage_error("eval: --weights FILE and --data SPEC are required");
+    if (optind != argc) return cli_usage_error("eval: unexpected argument '%s'", argv[optind]);
     long run_val = 0;
     unsigned long long run_seed = 1;
     rn_data_opts run_resize = {0};
@@ -247,7 +262,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     if (streamed) {
         threads = cli_comm_threads(comm, (int)threads);
         rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
-        return eval_streamed(&sc, split, weights, &eo, json);
+        return eval_streamed(&sc, split, weights, &wo, &eo, json);
     }
 
     rn_model *m = NULL;
@@ -255,19 +270,19 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     rn_dataset train = {0}, test = {0}, held = {0};
     rn_eval_result r = {0};
     rn_norm norm;
-    int rc = 1;
-    rn_status s = rn_model_create_from_file(&m, weights, &norm);
+    int load_rc = cli_load_model(weights, &wo, &m, &norm), rc = 1;
+    rn_status s = load_rc ? RN_ERR_BAD_FILE : RN_OK; /* cli_load_model said why */
     if (s == RN_OK) s = rn_dataset_load(&train, &test, spec, &dopts);
     if (s == RN_OK && strcmp(split, "test") != 0 && val > 0) {
         if (val >= train.n) {
-            cli_error("--val %ld: the training set has %d images", val, train.n);
+            rc = cli_usage_error("--val %ld: the training set has %d images", val, train.n);
             goto out;
         }
         s = rn_dataset_split(&train, &held, (int)val, seed);
     }
     if (s == RN_OK && !strcmp(split, "val") && val <= 0) {
-        cli_error("--split val: no validation split (give --val N, or evaluate weights from a run "
-                  "that used --val)");
+        rc = cli_usage_error("--split val: no validation split (give --val N, or evaluate "
+                             "weights from a run that used --val)");
         goto out;
     }
     const rn_dataset *d = !strcmp(split, "test") ? &test : !strcmp(split, "val") ? &held : &train;
@@ -275,9 +290,12 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
     if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch);
     s = rn_comm_agree(comm, s); /* each process read the weights and data itself */
+    cli_progress progress;
+    cli_progress_init(&progress, "evaluating images", true);
+    if (s == RN_OK && !quiet) rn_exec_set_eval_progress(e, cli_progress_show, &progress);
     if (s == RN_OK) s = rn_exec_evaluate_comm(e, comm, d, &norm, &r);
     if (s != RN_OK) {
-        cli_lib_error(s);
+        rc = load_rc ? load_rc : cli_lib_error(s);
         goto out;
     }
     rc = json ? print_json(&r, d, split, weights) : (print_text(&r, d, split), 0);

@@ -165,12 +165,6 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static bool model_known(const char *name) {
-    for (const char *const *n = rn_model_names(); *n; n++)
-        if (!strcmp(*n, name)) return true;
-    return false;
-}
-
 /* Prints the result table and, for the shallowest and deepest depth, whether the runs show the
  * paper's result. */
 static void print_table(const rp_run *runs, int n, int n_depths) {
@@ -286,7 +280,7 @@ int cmd_experiment(int argc, char **argv) {
             char *end;
             strtoull(optarg, &end, 10);
             if (!*optarg || *end || optarg[0] == '-')
-                return cli_error("--seed: expected a non-negative integer, got '%s'", optarg);
+                return cli_usage_error("--seed: expected a non-negative integer, got '%s'", optarg);
             seed_s = optarg;
             break;
         }
@@ -313,30 +307,30 @@ int cmd_experiment(int argc, char **argv) {
     char **extra = argv + optind;
     int n_extra = argc - optind;
     if (optind > 0 && strcmp(argv[optind - 1], "--") != 0 && n_extra > 0)
-        return cli_error("experiment: unexpected argument '%s' (train options go after --)",
+        return cli_usage_error("experiment: unexpected argument '%s' (train options go after --)",
                          argv[optind]);
-    if (!data) return cli_error("experiment: --data SPEC is required (e.g. cifar10:DIR)");
-    if (!out) return cli_error("experiment: --out DIR is required");
-    if (strlen(out) > 900) return cli_error("--out: path too long");
+    if (!data) return cli_usage_error("experiment: --data SPEC is required (e.g. cifar10:DIR)");
+    if (!out) return cli_usage_error("experiment: --out DIR is required");
+    if (strlen(out) > 900) return cli_usage_error("--out: path too long");
 
     int depths[MAX_DEPTHS], n_depths = 0;
     for (const char *p = depths_s; *p;) {
         char *end;
         long dv = strtol(p, &end, 10);
         if (end == p || (*end && *end != ',') || n_depths == MAX_DEPTHS || dv < 1 || dv > 100000)
-            return cli_error("--depths: expected up to %d comma-separated depths, got '%s'",
+            return cli_usage_error("--depths: expected up to %d comma-separated depths, got '%s'",
                              MAX_DEPTHS, depths_s);
         depths[n_depths++] = (int)dv;
         p = *end ? end + 1 : end;
     }
-    if (n_depths == 0) return cli_error("--depths: expected at least one depth");
+    if (n_depths == 0) return cli_usage_error("--depths: expected at least one depth");
     int n_runs = 2 * n_depths;
     char names[2 * MAX_DEPTHS][32], dirs[2 * MAX_DEPTHS][1024];
     double macs[2 * MAX_DEPTHS];
     for (int i = 0; i < n_runs; i++) {
         snprintf(names[i], sizeof names[i], "%s%d", i % 2 ? "resnet" : "plain", depths[i / 2]);
-        if (!model_known(names[i]))
-            return cli_error("--depths: no model %s (plain and residual nets exist for depths "
+        if (!cli_model_known(names[i]))
+            return cli_usage_error("--depths: no model %s (plain and residual nets exist for depths "
                              "8, 14, 20, 32, 44, 56, 110)",
                              names[i]);
         snprintf(dirs[i], sizeof dirs[i], "%s/%s", out, names[i]);
@@ -401,7 +395,7 @@ int cmd_experiment(int argc, char **argv) {
             if (threads_s) args[na++] = "--threads", args[na++] = (char *)threads_s;
             /* The host's kernels; an executor on a GPU has its own and ignores them. */
             args[na++] = "--backend", args[na++] = backend ? (char *)backend : DEFAULT_CPU_BACKEND;
-            if (n_extra > 96 - na - 2) return cli_error("experiment: too many train options");
+            if (n_extra > 96 - na - 2) return cli_usage_error("experiment: too many train options");
             for (int k = 0; k < n_extra; k++) args[na++] = extra[k];
         }
         if (quiet) args[na++] = "--quiet";
@@ -418,7 +412,7 @@ int cmd_experiment(int argc, char **argv) {
         }
         if (rc != 0) {
             cli_error("training %s failed (exit status %d); see the message above", dirs[i], rc);
-            return 1;
+            return rc == CLI_EXIT_USAGE ? rc : CLI_EXIT_FAILURE; /* e.g. a train option after -- */
         }
         spent += now_s() - t0;
         spent_macs += macs[i];

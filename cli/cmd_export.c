@@ -12,20 +12,23 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: resnet export --weights FILE [--model NAME] [--format onnx] -o OUT.onnx\n"
-            "                     [--opset N] [--batch N|dynamic] [--fold-bn]\n"
+            "usage: resnet export --weights FILE [--model NAME] [--mean R,G,B] [--std R,G,B]\n"
+            "                     [--format onnx] -o OUT.onnx [--opset N] [--batch N|dynamic]\n"
+            "                     [--fold-bn]\n"
             "Writes the model in evaluation mode as ONNX: input \"input\" (N, C, H, W), already\n"
-            "normalized as (pixel/255 - mean)/std (mean and std are in the file's metadata),\n"
-            "output \"logits\" (N, classes).\n"
+            "normalized as (pixel/255 - mean)/std (mean and std are written to the ONNX file's\n"
+            "metadata), output \"logits\" (N, classes).\n"
             "  --opset N        ONNX operator set, 11 to 21 (default 13)\n"
             "  --batch N        fix the batch dimension to N (default: dynamic, named \"N\")\n"
             "  --fold-bn        fold each BatchNorm into the convolution before it\n"
-            "The model name and geometry come from the weights' metadata unless --model is\n"
-            "given.\n");
+            CLI_WEIGHTS_HELP
+            "The input geometry and classes come from the weights' metadata (else the model's\n"
+            "defaults).\n");
 }
 
 typedef struct {
-    const char *weights, *model, *out;
+    const char *weights, *out;
+    cli_weights_opts w; /* --model, --mean, --std */
     rn_onnx_opts onnx;
 } export_opts;
 
@@ -33,7 +36,7 @@ static bool parse(int argc, char **argv, export_opts *o) {
     enum { OPT_FORMAT = CLI_OPT_OWN, OPT_OPSET, OPT_FOLD_BN };
     static const struct option opts[] = {
         {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
-        {"model", required_argument, 0, CLI_OPT_MODEL},
+        CLI_WEIGHTS_OPTIONS,
         {"format", required_argument, 0, OPT_FORMAT},
         {"output", required_argument, 0, 'o'},
         {"opset", required_argument, 0, OPT_OPSET},
@@ -47,7 +50,9 @@ static bool parse(int argc, char **argv, export_opts *o) {
     while ((c = cli_getopt("export", argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case CLI_OPT_WEIGHTS: o->weights = optarg; break;
-        case CLI_OPT_MODEL: o->model = optarg; break;
+        case CLI_OPT_MODEL:
+        case CLI_OPT_MEAN:
+        case CLI_OPT_STD: if (!cli_weights_opt(c, optarg, &o->w)) return false; break;
         case 'o': o->out = optarg; break;
         case OPT_FOLD_BN: o->onnx.fold_bn = true; break;
         case OPT_FORMAT:
@@ -89,7 +94,8 @@ int cmd_export(int argc, char **argv) {
     if (!parse(argc, argv, &o)) return 2;
     rn_model *m;
     rn_norm norm;
-    if (!cli_load_model(o.weights, o.model, &m, &norm)) return 1;
+    int rc = cli_load_model(o.weights, &o.w, &m, &norm);
+    if (rc) return rc;
     rn_status s = rn_model_export_onnx(m, o.out, &norm, &o.onnx);
     rn_model_free(m);
     if (s != RN_OK) return cli_lib_error(s);

@@ -41,9 +41,13 @@ int cmd_info(int argc, char **argv) {
                   argc - optind);
         return 2;
     }
+    if (!cli_check_model(argv[optind])) return 2;
     rn_model *m;
     rn_status s = rn_model_create(&m, argv[optind], &mo, 0);
-    if (s != RN_OK) return cli_lib_error(s);
+    if (s != RN_OK) { /* the geometry options do not fit the model */
+        cli_lib_error(s);
+        return CLI_EXIT_USAGE;
+    }
     rn_model_opts o = rn_model_get_opts(m);
     printf("%s: input %dx%dx%d, %d class%s\n\n", rn_model_name(m), o.in_channels, o.in_height,
            o.in_width, o.num_classes, o.num_classes == 1 ? "" : "es");

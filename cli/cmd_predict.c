@@ -3,7 +3,7 @@
  *
  * For each image: decode (RN_IMAGE_FORMATS), convert to the model's channel count, resize as the
  * data sets' --resize does (PIL's BILINEAR) only when the size differs, normalize with the
- * weights' statistics (or --mean and --std), run the eval-mode forward pass and print the top K
+ * weights' statistics (or --mean and --std, load.h), run the eval-mode forward pass and print the top K
  * classes as PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY, CLASS named by --labels, the weights'
  * metadata or the run folder's classes.txt (default_labels), else its index. With --preset
  * imagenet the image is prepared as torchvision's ImageNet evaluation does instead:
@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "Prints PATH<TAB>RANK<TAB>CLASS<TAB>PROBABILITY for the K most likely classes.\n"
             "IMAGE: a " RN_IMAGE_FORMATS " file (recognized by its content), as folder: data\n"
             "sets read them.\n"
-            "The model name and normalization come from the weights' metadata unless given.\n"
+            CLI_WEIGHTS_HELP
             "CLASS is a name from --labels FILE (one per line, in class order), else from the\n"
             "weights' metadata (class_names), else from classes.txt beside the weights file\n"
             "(a training run's folder) when it names every class; else the class index.\n"
@@ -39,7 +39,8 @@ static void usage(FILE *f) {
             "(torchvision's transforms.Resize((H, W)) on a PIL image).\n"
             "--preset imagenet: resize the shorter side to S*256/224 (PIL's antialiased\n"
             "bilinear) and keep the center S x S (S the model's input size), normalized with\n"
-            "ImageNet's mean and std unless --mean/--std, as torchvision's evaluation does.\n");
+            "ImageNet's mean and std (--mean/--std still override), as torchvision's\n"
+            "evaluation does.\n");
 }
 
 /* Reads one label per line (any length; "\r\n" endings); returns the count or -1 (error
@@ -90,22 +91,19 @@ static int read_labels(const char *path, char ***out) {
 }
 
 typedef struct {
-    const char *weights, *model, *labels;
+    const char *weights, *labels;
+    cli_weights_opts w; /* --model, --mean, --std */
     long top, threads;
-    float mean[4], std[4];
-    int n_mean, n_std;
     const char *device, *precision;
     bool imagenet; /* --preset imagenet */
 } predict_opts;
 
 static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
-    enum { OPT_TOP = CLI_OPT_OWN, OPT_MEAN, OPT_STD, OPT_LABELS, OPT_PRESET };
+    enum { OPT_TOP = CLI_OPT_OWN, OPT_LABELS, OPT_PRESET };
     static const struct option opts[] = {
         {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
-        {"model", required_argument, 0, CLI_OPT_MODEL},
+        CLI_WEIGHTS_OPTIONS,
         {"top", required_argument, 0, OPT_TOP},
-        {"mean", required_argument, 0, OPT_MEAN},
-        {"std", required_argument, 0, OPT_STD},
         {"labels", required_argument, 0, OPT_LABELS},
         {"threads", required_argument, 0, CLI_OPT_THREADS},
         {"help", no_argument, 0, CLI_OPT_HELP},
@@ -120,12 +118,12 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
     while ((c = cli_getopt("predict", argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case CLI_OPT_WEIGHTS: o->weights = optarg; break;
-        case CLI_OPT_MODEL: o->model = optarg; break;
         case OPT_LABELS: o->labels = optarg; break;
         case OPT_TOP: if (!cli_parse_int("--top", optarg, 1, 100000, &o->top)) return false; break;
         case CLI_OPT_THREADS: if (!cli_parse_int("--threads", optarg, 0, 1024, &o->threads)) return false; break;
-        case OPT_MEAN: if (!cli_parse_floats("--mean", optarg, o->mean, 4, &o->n_mean)) return false; break;
-        case OPT_STD: if (!cli_parse_floats("--std", optarg, o->std, 4, &o->n_std)) return false; break;
+        case CLI_OPT_MODEL:
+        case CLI_OPT_MEAN:
+        case CLI_OPT_STD: if (!cli_weights_opt(c, optarg, &o->w)) return false; break;
         case CLI_OPT_DEVICE: if (!cli_check_device(optarg)) return false; o->device = optarg; break;
         case CLI_OPT_PRECISION: if (!cli_check_precision(optarg)) return false; o->precision = optarg; break;
         case OPT_PRESET:
@@ -147,11 +145,6 @@ static bool parse(int argc, char **argv, predict_opts *o, int *first_image) {
         cli_error("predict: no image files given");
         return false;
     }
-    for (int i = 0; i < o->n_std; i++)
-        if (!(o->std[i] > 0)) {
-            cli_error("--std: every value must be positive");
-            return false;
-        }
     *first_image = optind;
     return true;
 }
@@ -202,15 +195,12 @@ int cmd_predict(int argc, char **argv) {
     int n_labels = 0, rc = 1;
     float *x = NULL, *probs = NULL;
     rn_status s;
-    if (!cli_load_model(o.weights, o.model, &m, &norm)) return 1;
+    if ((rc = cli_load_model(o.weights, &o.w, &m, &norm))) return rc;
+    rc = 1;
     rn_model_opts mo = rn_model_get_opts(m);
-    if ((o.n_mean && o.n_mean != mo.in_channels) || (o.n_std && o.n_std != mo.in_channels)) {
-        cli_error("--mean/--std: expected %d values (one per input channel)", mo.in_channels);
-        goto out;
-    }
     if (o.imagenet) {
         if (mo.in_channels != 3 || mo.in_height != mo.in_width) {
-            cli_error("--preset imagenet: the model takes %dx%dx%d inputs, expected 3xSxS",
+            rc = cli_usage_error("--preset imagenet: the model takes %dx%dx%d inputs, expected 3xSxS",
                       mo.in_channels, mo.in_height, mo.in_width);
             goto out;
         }
@@ -220,9 +210,8 @@ int cmd_predict(int argc, char **argv) {
             norm.mean[c] = mean[c];
             norm.std[c] = std[c];
         }
+        cli_norm_override(&o.w, 3, &norm); /* the counts were checked on loading */
     }
-    for (int c = 0; c < o.n_mean; c++) norm.mean[c] = o.mean[c];
-    for (int c = 0; c < o.n_std; c++) norm.std[c] = o.std[c];
     if (o.labels && (n_labels = read_labels(o.labels, &labels)) < 0) goto out;
     if (!o.labels && !default_labels(o.weights, mo.num_classes, &labels, &n_labels)) goto out;
     if (o.labels && n_labels < mo.num_classes) {

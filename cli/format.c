@@ -1,11 +1,13 @@
 /*
- * format.c — plurals, thousands separators and SI prefixes for the command's output.
+ * format.c — plurals, thousands separators and SI prefixes for the command's output, and the
+ * progress line.
  */
 #include "format.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *cli_plural(double n) { return n == 1 ? "" : "s"; }
 
@@ -34,4 +36,24 @@ char *cli_si(char *buf, size_t size, double v) {
     }
     snprintf(buf, size, "%.3g %s", v, prefix[p]);
     return buf;
+}
+
+void cli_progress_init(cli_progress *p, const char *what, bool tty_only) {
+    *p = (cli_progress){.what = what, .tty = isatty(STDERR_FILENO), .tty_only = tty_only,
+                        .last = -1};
+}
+
+void cli_progress_show(int done, int total, void *user) {
+    cli_progress *p = user;
+    if (p->tty_only && !p->tty) return;
+    int step = (int)((long long)done * (p->tty ? 100 : 10) / (total > 0 ? total : 1));
+    if (step == p->last) return;
+    p->last = step;
+    char d[32], t[32];
+    cli_thousands(d, sizeof d, done);
+    cli_thousands(t, sizeof t, total);
+    fprintf(stderr, "%s%s: %s of %s (%d%%)%s", p->tty ? "\r" : "", p->what, d, t,
+            (int)((long long)done * 100 / (total > 0 ? total : 1)),
+            p->tty && done < total ? "" : "\n");
+    fflush(stderr);
 }

@@ -28,7 +28,13 @@ static void usage(FILE *f) {
     fprintf(f, "usage: resnet COMMAND [OPTIONS]\n       resnet --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n`resnet COMMAND --help` describes a command's options.\n");
+    fprintf(f, "\n`resnet COMMAND --help` describes a command's options.\n"
+               "\nexit status, the same for every command:\n"
+               "  0    success\n"
+               "  1    failure: a file that cannot be read or holds bad data, a runtime error\n"
+               "  2    usage error: an unknown or malformed option, a bad or missing value, an\n"
+               "       unknown model name given on the command line\n"
+               "  130  interrupted (Ctrl-C)\n");
 }
 
 int main(int argc, char **argv) {

@@ -12,14 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+/* One error line on stderr: "resnet: <message>". */
+static void print_error(const char *fmt, va_list ap) {
     fputs("resnet: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+int cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(fmt, ap);
     va_end(ap);
-    return 1;
+    return CLI_EXIT_FAILURE;
+}
+
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(fmt, ap);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
 }
 
 int cli_option_error(const char *cmd, int c, char **argv) {
@@ -28,10 +41,9 @@ int cli_option_error(const char *cmd, int c, char **argv) {
     char shortopt[3] = {'-', (char)optopt, 0};
     const char *opt = strncmp(arg, "--", 2) == 0 || !optopt ? arg : shortopt;
     if (c == ':')
-        cli_error("%s: option '%s' needs a value (see `resnet %s --help`)", cmd, opt, cmd);
-    else
-        cli_error("%s: unknown option '%s' (see `resnet %s --help`)", cmd, opt, cmd);
-    return 2;
+        return cli_usage_error("%s: option '%s' needs a value (see `resnet %s --help`)", cmd,
+                               opt, cmd);
+    return cli_usage_error("%s: unknown option '%s' (see `resnet %s --help`)", cmd, opt, cmd);
 }
 
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shorts,
@@ -65,7 +77,22 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shorts,
 
 int cli_lib_error(rn_status s) {
     const char *m = rn_error_message();
-    return cli_error("%s", m && m[0] ? m : rn_status_name(s));
+    cli_error("%s", m && m[0] ? m : rn_status_name(s));
+    return s == RN_ERR_UNKNOWN_MODEL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+}
+
+bool cli_model_known(const char *name) {
+    for (const char *const *n = rn_model_names(); *n; n++)
+        if (!strcmp(*n, name)) return true;
+    return false;
+}
+
+bool cli_check_model(const char *name) {
+    if (cli_model_known(name)) return true;
+    fprintf(stderr, "resnet: unknown model '%.60s' (expected one of:", name);
+    for (const char *const *n = rn_model_names(); *n; n++) fprintf(stderr, " %s", *n);
+    fputs(")\n", stderr);
+    return false;
 }
 
 bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out) {

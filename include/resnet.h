@@ -81,6 +81,9 @@ int rn_ctx_threads(const rn_ctx *ctx);
 /* Measures this machine's fp32 fused-multiply-add peak in GFLOP/s on nthreads threads (about a
  * tenth of a second); *isa receives the vector unit used ("avx512", "avx2", "portable"). */
 double rn_fma_peak_gflops(int nthreads, const char **isa);
+/* The vector unit rn_fma_peak_gflops measures with, without measuring (RN_ISA applied): what a
+ * cached measurement is valid for, with the CPU model and the thread count. */
+const char *rn_fma_peak_isa(void);
 
 /* ------------------------------------------------------------------------------------------
  * Models
@@ -674,6 +677,11 @@ rn_status rn_exec_forward(rn_exec *e, const float *x, int n, rn_mode mode, float
  * in its memory after the first call (up to two sets). */
 rn_status rn_exec_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *norm,
                            rn_eval_result *r);
+/* Has rn_exec_evaluate (and rn_exec_evaluate_comm) call progress(done, total, user) as it goes:
+ * on the host after each batch, done images of the total this process evaluates; on a GPU,
+ * which queues every batch at once, when it ends. progress NULL: no calls (the default). The
+ * library prints nothing; the caller shows what it likes. */
+void rn_exec_set_eval_progress(rn_exec *e, rn_data_progress progress, void *user);
 
 /* The settings of a training run that the step itself needs. */
 typedef struct {

@@ -38,26 +38,9 @@ left_behind() {
     echo "no file left"
 }
 
-# restamp IN OUT [NAME SHAPE]: IN without its metadata (so nothing names the model), with the
-# shape of tensor NAME replaced by SHAPE (same byte count), written to OUT. Standard library only.
-restamp() {
-    python3 - "$@" <<'PY'
-import json, struct, sys
-data = open(sys.argv[1], "rb").read()
-(n,) = struct.unpack("<Q", data[:8])
-h = json.loads(data[8:8 + n])
-h.pop("__metadata__", None)
-if len(sys.argv) > 3:
-    h[sys.argv[3]]["shape"] = json.loads(sys.argv[4])
-hb = json.dumps(h).encode()
-hb += b" " * (-len(hb) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(hb)) + hb + data[8 + n:])
-PY
-}
-
 # ---- bad input
-restamp "$WEIGHTS" "$TMP/nometa.safetensors"
-restamp "$WEIGHTS" "$TMP/transposed.safetensors" linear.weight "[64, 10]"
+st_strip_metadata "$WEIGHTS" "$TMP/nometa.safetensors"
+st_strip_metadata "$WEIGHTS" "$TMP/transposed.safetensors" linear.weight "[64, 10]"
 check_error "weights that lack the model's tensors" \
     "nometa.safetensors: missing tensor .layer1.3.conv1.weight" \
     export_fails --model resnet32 --weights "$TMP/nometa.safetensors" -o "$TMP/bad.onnx"

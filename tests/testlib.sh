@@ -12,12 +12,14 @@
 #   skip NAME WHY                  prints a skip line; counts as neither passed nor failed.
 #
 # Environment: RESNET, the program to test (default ./resnet). The working directory is the
-# repository root; TMP is a fresh directory removed at exit.
+# repository root; TMP is a fresh directory removed at exit, and XDG_CACHE_HOME points into it
+# (so that `resnet bench` keeps its peak cache there, not in the home directory).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RESNET=${RESNET:-$PWD/resnet}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+export XDG_CACHE_HOME=$TMP/cache
 n_passed=0
 n_failed=0
 
@@ -77,6 +79,36 @@ check_error() {
 
 skip() {
     echo "skip  $1: $2"
+}
+
+# folder_set DIR N: a folder: data set in DIR of two classes, a and b, each N copies of a 32x32
+# RGB test image in train and in test.
+folder_set() {
+    local split cls i
+    for split in train test; do
+        for cls in a b; do
+            mkdir -p "$1/$split/$cls"
+            for ((i = 1; i <= $2; i++)); do cp tests/data/images/rgb32.png "$1/$split/$cls/$i.png"; done
+        done
+    done
+}
+
+# st_strip_metadata IN OUT [NAME SHAPE]: the safetensors file IN without its metadata (so
+# nothing names the model, as a state_dict PyTorch saved), with the shape of tensor NAME
+# replaced by SHAPE (same byte count) if given, written to OUT. Standard library only.
+st_strip_metadata() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+h = json.loads(data[8:8 + n])
+h.pop("__metadata__", None)
+if len(sys.argv) > 3:
+    h[sys.argv[3]]["shape"] = json.loads(sys.argv[4])
+hb = json.dumps(h).encode()
+hb += b" " * (-len(hb) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(hb)) + hb + data[8 + n:])
+PY
 }
 
 finish() {

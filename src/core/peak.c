@@ -55,19 +55,25 @@ static float fma_loop_portable(long iters) {
     return a[0] + a[7];
 }
 
+const char *rn_fma_peak_isa(void) {
+#if defined(__x86_64__)
+    return rn_cpu_isa_name(rn_cpu_isa_detect());
+#else
+    return rn_cpu_isa_name(RN_ISA_PORTABLE);
+#endif
+}
+
 double rn_fma_peak_gflops(int nthreads, const char **isa) {
     int lanes = 8; /* floats updated per loop iteration */
     float (*loop)(long) = fma_loop_portable;
-    *isa = "portable";
+    *isa = rn_fma_peak_isa();
 #if defined(__x86_64__)
     if (rn_cpu_isa_detect() == RN_ISA_AVX512) {
         loop = fma_loop_avx512;
         lanes = 16 * 12;
-        *isa = "avx512";
     } else if (rn_cpu_isa_detect() == RN_ISA_AVX2) {
         loop = fma_loop_avx2;
         lanes = 8 * 12;
-        *isa = "avx2";
     }
 #endif
     const long iters = 20000000; /* ~0.1 s per repetition on AVX-512 */

@@ -21,6 +21,12 @@ rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d) {
 
 rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_norm *norm,
                       int batch, rn_eval_result *r) {
+    return rn_evaluate_progress(m, ctx, d, norm, batch, NULL, NULL, r);
+}
+
+rn_status rn_evaluate_progress(rn_model *m, rn_ctx *ctx, const rn_dataset *d,
+                               const rn_norm *norm, int batch, rn_data_progress progress,
+                               void *user, rn_eval_result *r) {
     memset(r, 0, sizeof *r);
     const int K = m->opts.num_classes;
     rn_status s0 = rn_check_data_fits(m, d);
@@ -47,6 +53,7 @@ rn_status rn_evaluate(rn_model *m, rn_ctx *ctx, const rn_dataset *d, const rn_no
         const float *logits;
         if ((s = rn_model_forward(m, ctx, x, n, RN_MODE_INFER, &logits)) != RN_OK) goto done;
         rn_eval_add(r, &sums, probs, logits, labels, n);
+        if (progress) progress(start + n, d->n, user);
     }
     s = rn_eval_finish(r, &sums);
 done:

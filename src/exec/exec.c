@@ -66,6 +66,11 @@ rn_status rn_exec_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *norm,
     return e->ops->evaluate(e, d, norm, r);
 }
 
+void rn_exec_set_eval_progress(rn_exec *e, rn_data_progress progress, void *user) {
+    e->eval_progress = progress;
+    e->eval_progress_user = user;
+}
+
 void rn_exec_set_grad_hook(rn_exec *e, rn_grad_hook hook, void *user) {
     e->hook = hook;
     e->hook_user = user;

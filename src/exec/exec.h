@@ -41,6 +41,8 @@ struct rn_exec {
     float *momentum;           /* host copy of the momentum block (n_params floats) */
     rn_grad_hook hook;
     void *hook_user;
+    rn_data_progress eval_progress; /* rn_exec_set_eval_progress */
+    void *eval_progress_user;
     char describe[256];
 };
 

@@ -29,7 +29,10 @@ static rn_status gpu_forward(rn_exec *e, const float *x, int n, rn_mode mode, fl
 
 static rn_status gpu_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *norm,
                               rn_eval_result *r) {
-    return rn_gpu_evaluate(G(e), d, norm, r);
+    /* The batches are queued at once: the progress is the end. */
+    rn_status s = rn_gpu_evaluate(G(e), d, norm, r);
+    if (s == RN_OK && e->eval_progress) e->eval_progress(d->n, d->n, e->eval_progress_user);
+    return s;
 }
 
 static rn_status gpu_train_init(rn_exec *e, const rn_dataset *train, const rn_norm *norm,

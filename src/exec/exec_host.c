@@ -61,7 +61,8 @@ static rn_status host_forward(rn_exec *e, const float *x, int n, rn_mode mode, f
 
 static rn_status host_evaluate(rn_exec *e, const rn_dataset *d, const rn_norm *norm,
                                rn_eval_result *r) {
-    return rn_evaluate(e->m, H(e)->ctx, d, norm, e->max_batch, r);
+    return rn_evaluate_progress(e->m, H(e)->ctx, d, norm, e->max_batch, e->eval_progress,
+                                e->eval_progress_user, r);
 }
 
 static rn_status host_train_init(rn_exec *e, const rn_dataset *train, const rn_norm *norm,

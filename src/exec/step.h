@@ -50,4 +50,9 @@ rn_status rn_eval_finish(rn_eval_result *r, const rn_eval_sums *sums);
  * classes fit the model's outputs. */
 rn_status rn_check_data_fits(const rn_model *m, const rn_dataset *d);
 
+/* rn_evaluate, calling progress (unless NULL) with the images done so far after each batch. */
+rn_status rn_evaluate_progress(rn_model *m, rn_ctx *ctx, const rn_dataset *d,
+                               const rn_norm *norm, int batch, rn_data_progress progress,
+                               void *user, rn_eval_result *r);
+
 #endif
