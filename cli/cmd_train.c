@@ -6,6 +6,8 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,9 +66,21 @@ static bool parse_schedule(const char *s, rn_train_config *c) {
         c->n_milestones = 0;
         const char *p = s + 10;
         int unit = -1;
+        double lo, hi; /* each milestone's range, config.json's */
+        bool integer;
+        rn_train_setting_range("milestones", &lo, &hi, &integer);
         while (*p) {
             char *end;
+            if (!isdigit((unsigned char)*p)) goto bad;
+            errno = 0;
             long long v = strtoll(p, &end, 10);
+            if (errno || v < lo || v > hi) {
+                int len = (int)strcspn(p, ",");
+                cli_error("--schedule: milestone '%.*s%s' is out of range (expected an integer "
+                          "from %.0f to %.0f)",
+                          len > 40 ? 40 : len, p, len > 40 ? "..." : "", lo, hi);
+                return false;
+            }
             int u = RN_UNIT_EPOCHS;
             if (*end == '%') {
                 u = RN_UNIT_PERCENT;
@@ -75,7 +89,7 @@ static bool parse_schedule(const char *s, rn_train_config *c) {
                 u = RN_UNIT_STEPS;
                 end += 2;
             }
-            if (end == p || v < 0 || (*end && *end != ',') ||
+            if ((*end && *end != ',') ||
                 c->n_milestones >= RN_MAX_MILESTONES || (unit >= 0 && u != unit))
                 goto bad;
             unit = u;
@@ -166,6 +180,16 @@ enum {
     OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION
 };
 
+/* Whether option o sets a numeric training setting of the same name (cli_parse_setting). */
+static bool numeric_setting(int o) {
+    switch (o) {
+    case OPT_EPOCHS: case OPT_ITERS: case OPT_BATCH: case OPT_LR: case OPT_MOMENTUM: case OPT_WD:
+    case OPT_GAMMA: case OPT_WARMUP: case OPT_SMOOTHING: case OPT_THREADS: case OPT_VAL:
+    case OPT_LOG_EVERY: case OPT_EVAL_EVERY: case OPT_CKPT_EVERY: return true;
+    default: return false;
+    }
+}
+
 static int train(rn_comm *comm, int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL},
@@ -206,8 +230,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
     rn_train_config_defaults(&c);
     const char *resume = NULL, *recipe = NULL;
     bool quiet = false, explicit_out = false;
-    long v;
-    double d;
+    double d = 0;
     int o, li = -1;
     const char *setting = NULL; /* the first option that changes a setting */
     /* Where the run executes: also allowed with --resume, so a run moves between devices. */
@@ -228,6 +251,12 @@ static int train(rn_comm *comm, int argc, char **argv) {
         if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP &&
             o != OPT_DEVICE && o != OPT_PRECISION)
             setting = opts[li].name;
+        /* the numeric settings, each in the range the library holds for it */
+        if (numeric_setting(o)) {
+            char opt[64];
+            snprintf(opt, sizeof opt, "--%s", opts[li].name);
+            if (!cli_parse_setting(opt, optarg, &d)) return 2;
+        }
         li = -1;
         switch (o) {
         case OPT_MODEL:
@@ -244,85 +273,57 @@ static int train(rn_comm *comm, int argc, char **argv) {
             explicit_out = true;
             break;
         case OPT_EPOCHS:
-            if (!cli_parse_int("--epochs", optarg, 0, 100000, &v)) return 2;
-            c.epochs = (int)v;
+            c.epochs = (int)d;
             c.iters = 0;
             break;
         case OPT_ITERS:
-            if (!cli_parse_int("--iters", optarg, 1, 1000000000, &v)) return 2;
-            c.iters = v;
+            /* config.json's 0 means "count in epochs", which --epochs says here */
+            if (d == 0) {
+                cli_error("--iters: expected at least 1, got '0' (--epochs N counts in epochs)");
+                return 2;
+            }
+            c.iters = (int64_t)d;
             break;
-        case OPT_BATCH:
-            if (!cli_parse_int("--batch", optarg, 1, 65536, &v)) return 2;
-            c.batch = (int)v;
-            break;
-        case OPT_LR:
-            if (!cli_parse_float("--lr", optarg, 0, 100, &d)) return 2;
-            c.lr = (float)d;
-            break;
-        case OPT_MOMENTUM:
-            if (!cli_parse_float("--momentum", optarg, 0, 1, &d)) return 2;
-            c.momentum = (float)d;
-            break;
+        case OPT_BATCH: c.batch = (int)d; break;
+        case OPT_LR: c.lr = (float)d; break;
+        case OPT_MOMENTUM: c.momentum = (float)d; break;
         case OPT_NESTEROV: c.nesterov = true; break;
-        case OPT_WD:
-            if (!cli_parse_float("--wd", optarg, 0, 1, &d)) return 2;
-            c.wd = (float)d;
-            break;
+        case OPT_WD: c.wd = (float)d; break;
         case OPT_WD_SKIP_BN: c.wd_skip_bn = true; break;
         case OPT_SCHEDULE:
             if (!parse_schedule(optarg, &c)) return 2;
             break;
-        case OPT_GAMMA:
-            if (!cli_parse_float("--gamma", optarg, 0, 1, &d)) return 2;
-            c.gamma = (float)d;
-            break;
+        case OPT_GAMMA: c.gamma = (float)d; break;
         case OPT_WARMUP:
-            if (!cli_parse_int("--warmup", optarg, 0, 1000000000, &v)) return 2;
-            c.warmup = v;
+            c.warmup = (int64_t)d;
             c.warmup_factor = 0;
             break;
-        case OPT_SMOOTHING:
-            if (!cli_parse_float("--label-smoothing", optarg, 0, 1, &d)) return 2;
-            c.label_smoothing = (float)d;
-            break;
+        case OPT_SMOOTHING: c.label_smoothing = (float)d; break;
         case OPT_AUGMENT:
             if (!strcmp(optarg, "crop+flip")) c.augment = true;
             else if (!strcmp(optarg, "none")) c.augment = false;
             else return cli_error("--augment: expected crop+flip or none, got '%s'", optarg);
             break;
-        case OPT_SEED: {
-            char *end;
-            unsigned long long sv = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-')
-                return cli_error("--seed: expected a non-negative integer, got '%s'", optarg);
-            c.seed = sv;
+        case OPT_SEED:
+            if (!cli_parse_u64("--seed", optarg, &c.seed)) return 2;
+            break;
+        case OPT_THREADS: c.threads = (int)d; break;
+        case OPT_VAL: c.val = (int)d; break;
+        case OPT_LOG_EVERY: c.log_every = (int)d; break;
+        case OPT_EVAL_EVERY: c.eval_every = (int)d; break;
+        case OPT_CKPT_EVERY: c.ckpt_every = (int64_t)d; break;
+        case OPT_RECIPE: break; /* applied above */
+        case OPT_RESIZE: {
+            /* the range of config.json's resize_h and resize_w, less 0 ("keep sizes", which
+             * leaving --resize out says) */
+            double lo, hi;
+            bool integer;
+            rn_train_setting_range("resize_h", &lo, &hi, &integer);
+            if (!cli_parse_size_in("--resize", optarg, lo > 1 ? (long)lo : 1, (long)hi,
+                                   &c.resize_h, &c.resize_w))
+                return 2;
             break;
         }
-        case OPT_THREADS:
-            if (!cli_parse_int("--threads", optarg, 0, 1024, &v)) return 2;
-            c.threads = (int)v;
-            break;
-        case OPT_VAL:
-            if (!cli_parse_int("--val", optarg, 0, 100000000, &v)) return 2;
-            c.val = (int)v;
-            break;
-        case OPT_LOG_EVERY:
-            if (!cli_parse_int("--log-every", optarg, 1, 1000000000, &v)) return 2;
-            c.log_every = (int)v;
-            break;
-        case OPT_EVAL_EVERY:
-            if (!cli_parse_int("--eval-every", optarg, 0, 100000, &v)) return 2;
-            c.eval_every = (int)v;
-            break;
-        case OPT_CKPT_EVERY:
-            if (!cli_parse_int("--ckpt-every", optarg, 0, 1000000000, &v)) return 2;
-            c.ckpt_every = v;
-            break;
-        case OPT_RECIPE: break; /* applied above */
-        case OPT_RESIZE:
-            if (!cli_parse_size("--resize", optarg, &c.resize_h, &c.resize_w)) return 2;
-            break;
         case OPT_BACKEND:
             if (strlen(optarg) >= sizeof c.backend) return cli_error("--backend: name too long");
             snprintf(c.backend, sizeof c.backend, "%s", optarg);

@@ -443,8 +443,19 @@ typedef void (*rn_train_callback)(const rn_train_progress *p, void *user);
 rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,
                        volatile int *stop);
 
-/* Reads RUN_DIR/config.json into c (for resume). */
+/* Reads RUN_DIR/config.json into c (for resume), each setting checked as
+ * rn_train_config_check checks it; errors name the file and the field. */
 rn_status rn_train_config_load(rn_train_config *c, const char *run_dir);
+
+/* The accepted range of a numeric setting, by its config.json name ("lr", "batch",
+ * "milestones", ...): [*lo, *hi], and whether it must be whole. This table is the one
+ * statement of every range: config.json's reader, rn_train_config_check and the command
+ * line's options all ask it. RN_ERR_BAD_ARG for a name that is not a numeric setting. */
+rn_status rn_train_setting_range(const char *key, double *lo, double *hi, bool *integer);
+
+/* Checks every numeric setting of c against its range (rn_train_setting_range);
+ * RN_ERR_BAD_ARG naming the first setting out of range. rn_train_run calls it first. */
+rn_status rn_train_config_check(const rn_train_config *c);
 
 /* ------------------------------------------------------------------------------------------
  * Evaluation

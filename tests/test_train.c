@@ -897,6 +897,54 @@ static void test_config_roundtrip(void **state) {
     assert_non_null(strstr(rn_error_message(), "config.json"));
 }
 
+/* One table of ranges: what rn_train_setting_range reports is what rn_train_config_check (and
+ * so rn_train_run) enforces, naming the setting; a milestone whose resolution to steps would
+ * overflow (1e18 percent) is refused before anything is created. */
+static void test_setting_ranges(void **state) {
+    (void)state;
+    double lo, hi;
+    bool integer;
+    TU_OK(rn_train_setting_range("lr", &lo, &hi, &integer));
+    assert_true(lo == 0 && hi == 100 && !integer);
+    TU_OK(rn_train_setting_range("batch", &lo, &hi, &integer));
+    assert_true(lo == 1 && hi == 65536 && integer);
+    TU_OK(rn_train_setting_range("milestones", &lo, &hi, &integer));
+    assert_true(lo == 0 && hi == 1e9 && integer);
+    assert_int_equal(rn_train_setting_range("model", &lo, &hi, &integer), RN_ERR_BAD_ARG);
+    assert_int_equal(rn_train_setting_range("nonsense", &lo, &hi, &integer), RN_ERR_BAD_ARG);
+
+    rn_train_config c;
+    config(&c, small_data(), "ranges", 2);
+    TU_OK(rn_train_config_check(&c));
+    /* the setting each case below puts out of range */
+    static const char *const bad[] = {"'lr'", "'batch'", "'momentum'", "'epochs'",
+                                      "'milestones'"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        config(&c, small_data(), "ranges", 2);
+        switch (i) {
+        case 0: c.lr = -1; break;
+        case 1: c.batch = -2147483647 - 1; break;
+        case 2: c.momentum = 3; break;
+        case 3: c.epochs = -1; break;
+        case 4:
+            c.schedule = RN_SCHED_MULTISTEP;
+            c.milestones[0] = 1000000000000000000ll;
+            c.n_milestones = 1;
+            c.milestone_unit = RN_UNIT_PERCENT;
+            break;
+        }
+        assert_int_equal(rn_train_config_check(&c), RN_ERR_BAD_ARG);
+        assert_non_null(strstr(rn_error_message(), bad[i]));
+        snprintf(c.out, sizeof c.out, "%s/ranges_never", tu_tmpdir());
+        rn_status s = rn_train_run(&c, false, NULL, NULL, NULL);
+        printf("  %s\n", rn_error_message());
+        assert_int_equal(s, RN_ERR_BAD_ARG);
+        assert_non_null(strstr(rn_error_message(), bad[i]));
+        struct stat sb;
+        assert_int_not_equal(stat(c.out, &sb), 0);
+    }
+}
+
 /* ---- refusing to overwrite a run ---------------------------------------------------------- */
 
 static void test_refuse_existing_run(void **state) {
@@ -954,6 +1002,7 @@ int main(void) {
         cmocka_unit_test(test_schedules),        cmocka_unit_test(test_milestone_units),
         cmocka_unit_test(test_nan_loss),         cmocka_unit_test(test_bad_checkpoint),
         cmocka_unit_test(test_config_roundtrip), cmocka_unit_test(test_refuse_existing_run),
+        cmocka_unit_test(test_setting_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

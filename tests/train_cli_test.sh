@@ -280,6 +280,14 @@ expect_error "--batch 0" "--batch" "$RESNET" train "${T[@]}" --batch 0 --out "$t
 expect_error "--lr abc" "--lr" "$RESNET" train "${T[@]}" --lr abc --out "$tmp/b2"
 expect_error "--lr -1" "--lr" "$RESNET" train "${T[@]}" --lr -1 --out "$tmp/b2"
 expect_error "--iters 0" "--iters" "$RESNET" train "${T[@]}" --iters 0 --out "$tmp/b2"
+# ranges come from the library's table of settings (the one config.json is read with); numbers
+# too large for their type are refused, not wrapped
+expect_error "--lr 101" "--lr: expected a number in [0, 100], got '101'" "$RESNET" train "${T[@]}" --lr 101 --out "$tmp/b2"
+expect_error "--batch 1e18" "--batch: expected an integer in [1, 65536]" "$RESNET" train "${T[@]}" --batch 1000000000000000000 --out "$tmp/b2"
+expect_error "--seed past 2^64" "--seed: expected an integer from 0 to 18446744073709551615" "$RESNET" train "${T[@]}" --seed 99999999999999999999 --out "$tmp/b2"
+expect_error "--resize past int" "--resize" "$RESNET" train "${T[@]}" --resize 99999999999x8 --out "$tmp/b2"
+expect_error "--schedule multistep:1e18%" "--schedule: milestone '1000000000000000000%' is out of range" "$RESNET" train "${T[@]}" --schedule multistep:1000000000000000000% --out "$tmp/b3"
+expect_error "--schedule multistep past 2^63" "is out of range" "$RESNET" train "${T[@]}" --schedule multistep:99999999999999999999999it --out "$tmp/b3"
 expect_error "--schedule multistep:" "--schedule" "$RESNET" train "${T[@]}" --schedule multistep: --out "$tmp/b3"
 expect_error "--schedule mixed units" "--schedule" "$RESNET" train "${T[@]}" --schedule multistep:5,50% --out "$tmp/b3"
 expect_error "--schedule linear" "--schedule" "$RESNET" train "${T[@]}" --schedule linear --out "$tmp/b3"
