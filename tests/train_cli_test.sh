@@ -205,6 +205,53 @@ else
     bad "temporary files remain: $(find "$r" -name '*.tmp.*' | tr '\n' ' ')"
 fi
 
+# ---- one run per directory ---------------------------------------------------------------------
+
+# A run holds RUN_DIR/.lock from its start to its end: a second trainer on the directory, a new
+# run or a resume, stops at once with one line naming the holder. Of the temporary files found
+# at the start, only those of processes that no longer exist are removed. A holder killed with
+# SIGKILL leaves the file but not the lock: the next --resume proceeds.
+L="$tmp/locked"
+mkdir -p "$L"
+sleep 600 &
+live=$!
+sh -c 'exit 0' &
+dead=$!
+wait "$dead"
+echo partial >"$L/checkpoint.safetensors.tmp.$live"
+echo partial >"$L/metrics.jsonl.tmp.$dead"
+"$RESNET" train "${ARGS[@]}" --iters 100000 --out "$L" >/dev/null 2>"$tmp/holder.err" &
+holder=$!
+if wait_for_step "$L" 2 "$holder"; then
+    expect_error "a new run into a running run's directory" \
+        "$L is in use by another training run (process $holder)" \
+        "$RESNET" train "${ARGS[@]}" --out "$L"
+    expect_error "--resume of a running run" \
+        "$L is in use by another training run (process $holder)" "$RESNET" train --resume "$L"
+    if [ -e "$L/checkpoint.safetensors.tmp.$live" ] && ! [ -e "$L/metrics.jsonl.tmp.$dead" ]; then
+        ok "the start removed the temporary file of an exited process and kept a live one's"
+    else
+        bad "temporary files after the start: $(ls "$L" | tr '\n' ' ')"
+    fi
+else
+    bad "the lock holder never reached step 2: $(cat "$tmp/holder.err")"
+fi
+kill -KILL "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+at=$(train_steps "$L" | tail -n 1)
+"$RESNET" train --resume "$L" --quiet >/dev/null 2>"$tmp/err" &
+pid=$!
+if [ "$(cat "$L/.lock")" = "$holder" ] && wait_for_step "$L" $((at + 2)) "$pid"; then
+    kill -TERM "$pid"
+    wait "$pid"
+    ok "--resume after the holder was killed (.lock still naming process $holder): trained on past step $at, then stopped ($(cat "$tmp/err"))"
+else
+    kill -KILL "$pid" 2>/dev/null
+    bad "--resume after the holder was killed: .lock holds '$(cat "$L/.lock")', stderr: $(cat "$tmp/err")"
+fi
+kill "$live"
+wait "$live" 2>/dev/null
+
 # Resuming a finished run changes nothing; --resume takes no settings.
 cp "$r/last.safetensors" "$tmp/last.copy"
 if run "$RESNET" train --resume "$r" && grep -q "already complete" "$tmp/err" &&

@@ -12,6 +12,11 @@
  * the same order on every process: the agreement after each part of the setup, the state
  * rank 0 hands out, the gradient average (the executor's hook), the stop flag after each
  * step, the logged sums, and the evaluation counts. Rank 0 alone touches the run directory.
+ *
+ * One run per directory: rank 0 holds a write lock (fcntl) on RUN_DIR/.lock from its setup to
+ * its end, so a second trainer on the same directory (a new run or a resume) stops at once,
+ * naming the holder. The kernel drops the lock when its holder dies, so a killed run never
+ * blocks the next; the file itself stays (removing it could let two trainers lock two files).
  */
 #include "core/draws.h"
 #include "train.h"
@@ -19,7 +24,9 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,6 +60,7 @@ typedef struct {
     rn_comm *comm;     /* the processes training this model (NULL: this one alone) */
     int rank, nproc;
     bool root;         /* rank 0: writes the run directory */
+    int lock_fd;       /* RUN_DIR/.lock, locked for the whole run (rank 0; -1: not yet) */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -164,7 +172,12 @@ static rn_status truncate_log(trainer *t, const char *name, int64_t step) {
 }
 
 /* Removes the temporary files (NAME.tmp.PID, see rn_write_file_atomic) that a process killed
- * while writing one of the run's files left behind. */
+ * while writing one of the run's files left behind. Called with the run's lock held: every
+ * writer of these files in a run directory is the trainer holding its lock, and the lock is
+ * gone only when that trainer has ended (returned, or died and the kernel dropped it), so no
+ * process still writes the files found here. A file whose PID names a live process is kept
+ * all the same: that process is not a trainer of this run (a writer that takes no lock, such
+ * as an older resnet), and only a writer removes its own temporary file. */
 static void remove_stale_temps(trainer *t) {
     static const char *const files[] = {"checkpoint.safetensors", "last.safetensors",
                                         "best.safetensors", "config.json", "metrics.jsonl"};
@@ -174,13 +187,59 @@ static void remove_stale_temps(trainer *t) {
     while ((e = readdir(d)) != NULL) {
         for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
             size_t n = strlen(files[i]);
-            if (!strncmp(e->d_name, files[i], n) && !strncmp(e->d_name + n, ".tmp.", 5)) {
-                unlinkat(dirfd(d), e->d_name, 0);
-                break;
-            }
+            if (strncmp(e->d_name, files[i], n) != 0 || strncmp(e->d_name + n, ".tmp.", 5) != 0)
+                continue;
+            char *end;
+            errno = 0;
+            long pid = strtol(e->d_name + n + 5, &end, 10);
+            bool dead = !*end && !errno && pid > 0 && pid == (pid_t)pid &&
+                        kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+            if (dead) unlinkat(dirfd(d), e->d_name, 0);
+            break;
         }
     }
     closedir(d);
+}
+
+/* Takes the run directory's lock (rank 0, once; the directory exists): RN_ERR_BAD_ARG naming
+ * the holder's pid when another trainer holds it. Writes this process's pid into the file,
+ * for people (the message takes the holder from the kernel). */
+static rn_status lock_run_dir(trainer *t) {
+    if (t->lock_fd >= 0) return RN_OK;
+    const char *path = run_path(t, ".lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    if (fd < 0)
+        return rn_fail(RN_ERR_IO, "%s: cannot open the run's lock file: %s", RN_SHOW(path),
+                       strerror(errno));
+    struct stat sb;
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return rn_fail(RN_ERR_IO, "%s: not a regular file, expected the run's lock file",
+                       RN_SHOW(path));
+    }
+    if (fcntl(fd, F_SETLK, &l) != 0) {
+        int e = errno;
+        struct flock h = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        bool held = (e == EAGAIN || e == EACCES) && fcntl(fd, F_GETLK, &h) == 0 &&
+                    h.l_type != F_UNLCK;
+        close(fd);
+        if (!held)
+            return rn_fail(RN_ERR_IO, "%s: cannot lock: %s", RN_SHOW(path), strerror(e));
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s is in use by another training run (process %ld); wait for it to end "
+                       "or stop it first",
+                       RN_SHOW(t->c->out), (long)h.l_pid);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        int e = errno;
+        close(fd);
+        return rn_fail(RN_ERR_IO, "%s: cannot write: %s", RN_SHOW(path), strerror(e));
+    }
+    t->lock_fd = fd;
+    return RN_OK;
 }
 
 static rn_status write_classes(trainer *t) {
@@ -210,6 +269,20 @@ static rn_status start_training(trainer *t) {
     return s;
 }
 
+/* Locks the run directory (lock_run_dir) and, for a new run, refuses one that holds a run
+ * already: checked under the lock, so that no other trainer can be writing one meanwhile. */
+static rn_status claim_run_dir(trainer *t, bool resume) {
+    rn_status s = lock_run_dir(t);
+    if (s != RN_OK) return s;
+    struct stat sb;
+    if (!resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s already holds a run (resume it with --resume %s, or choose another "
+                       "--out)",
+                       RN_SHOW(t->c->out), RN_SHOW(t->c->out));
+    return RN_OK;
+}
+
 /* Milestone ms of the config (in its unit) as a step. One at or past the run's end never
  * fires, so it becomes the end: the products below then stay within the run's length and
  * cannot overflow (total is at most 1e5 epochs of at most 2^31 steps). */
@@ -233,11 +306,9 @@ static rn_status setup_local(trainer *t, bool resume) {
                        "global batch; each process takes an equal share)",
                        c->batch, t->nproc);
     struct stat sb;
-    if (t->root && !resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
-        return rn_fail(RN_ERR_BAD_ARG,
-                       "%s already holds a run (resume it with --resume %s, or choose another "
-                       "--out)",
-                       c->out, c->out);
+    /* A directory that exists is claimed before the data is read, so that a second trainer
+     * stops at once; a new one is claimed when it is created (setup_run_dir). */
+    if (t->root && stat(c->out, &sb) == 0 && (s = claim_run_dir(t, resume)) != RN_OK) return s;
     rn_data_opts dopts = {c->resize_h, c->resize_w};
     if ((s = rn_dataset_load(&t->train, &t->test, c->data, &dopts)) != RN_OK) return s;
     if (c->val < 0 || c->val >= t->train.n)
@@ -283,6 +354,7 @@ static rn_status setup_run_dir(trainer *t, bool resume) {
     if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
         return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
                        strerror(errno));
+    if ((s = claim_run_dir(t, resume)) != RN_OK) return s;
     remove_stale_temps(t);
     if (resume) {
         if ((s = load_checkpoint(t)) != RN_OK) return s;
@@ -391,6 +463,7 @@ static void teardown(trainer *t) {
     rn_exec_close(t->exec);
     rn_model_free(t->model);
     free(t->perm);
+    if (t->lock_fd >= 0) close(t->lock_fd); /* last: the lock goes with it */
 }
 
 static double elapsed(const trainer *t) { return t->elapsed_before + (now_s() - t->t_start); }
@@ -500,7 +573,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
 rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume,
                             rn_train_callback cb, void *user, volatile int *stop) {
     trainer t = {.cfg = *c, .orig = c, .comm = comm, .rank = rn_comm_rank(comm),
-                 .nproc = rn_comm_size(comm)};
+                 .nproc = rn_comm_size(comm), .lock_fd = -1};
     t.root = t.rank == 0;
     t.c = &t.cfg;
     rn_status s = setup(&t, resume);
