@@ -354,6 +354,22 @@ expect_error "--resume of an empty folder" "config.json" "$RESNET" train --resum
 mkdir -p "$tmp/nockpt"
 cp "$tmp/straight/config.json" "$tmp/nockpt/"
 expect_error "--resume of a run without checkpoint" "checkpoint.safetensors" "$RESNET" train --resume "$tmp/nockpt"
+# A run directory's files must be regular files: a FIFO in their place is refused at once
+# (opening one blocks until the other end is opened), on --resume and for a new run alike.
+for f in metrics.jsonl grads.jsonl classes.txt config.json checkpoint.safetensors last.safetensors; do
+    d="$tmp/fifo-$f"
+    mkdir -p "$d"
+    cp "$tmp/straight/config.json" "$tmp/straight/checkpoint.safetensors" "$d/"
+    rm -f "$d/$f"
+    mkfifo "$d/$f"
+    expect_error "--resume with a FIFO as $f" "$f: is a FIFO" timeout 20 "$RESNET" train --resume "$d"
+    rm -f "$d/config.json" "$d/checkpoint.safetensors"
+    [ "$f" = config.json ] || [ "$f" = checkpoint.safetensors ] || continue
+    mkfifo "$d/$f" 2>/dev/null
+    expect_error "a new run with a FIFO as $f" "$f: is a FIFO" timeout 20 "$RESNET" train "${ARGS[@]}" --out "$d"
+done
+expect_error "a new run with a FIFO as classes.txt" "classes.txt: is a FIFO" \
+    timeout 20 "$RESNET" train "${ARGS[@]}" --out "$tmp/fifo-classes.txt"
 expect_error "a new run into an existing one" "already holds a run" "$RESNET" train "${ARGS[@]}" --out "$tmp/straight"
 if cmp -s "$W" "$tmp/sigTERM/last.safetensors"; then
     ok "the refused run left the existing one as it was"

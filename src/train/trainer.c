@@ -151,7 +151,10 @@ static rn_status truncate_log(trainer *t, const char *name, int64_t step) {
     const char *path = run_path(t, name);
     void *buf;
     size_t size;
-    if (rn_read_file(path, &buf, &size) != RN_OK) return RN_OK; /* none yet */
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) return RN_OK; /* none yet */
+    rn_status st = rn_read_file_of(path, "a regular file", &buf, &size);
+    if (st != RN_OK) return st;
     char *text = buf, *keep_end = text;
     for (char *line = text; *line;) {
         char *nl = strchr(line, '\n');
@@ -166,7 +169,7 @@ static rn_status truncate_log(trainer *t, const char *name, int64_t step) {
     }
     const void *parts[] = {text};
     size_t sizes[] = {(size_t)(keep_end - text)};
-    rn_status st = rn_write_file_atomic(path, parts, sizes, 1);
+    st = rn_write_file_atomic(path, parts, sizes, 1);
     rn_free(buf);
     return st;
 }
@@ -243,8 +246,9 @@ static rn_status lock_run_dir(trainer *t) {
 }
 
 static rn_status write_classes(trainer *t) {
-    FILE *f = fopen(run_path(t, "classes.txt"), "w");
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot write", t->path);
+    FILE *f;
+    rn_status s = rn_fopen_regular_write(run_path(t, "classes.txt"), "a regular file", false, &f);
+    if (s != RN_OK) return s;
     for (int k = 0; k < t->train.num_classes; k++) fprintf(f, "%s\n", t->train.class_names[k]);
     if (fclose(f) != 0) return rn_fail(RN_ERR_IO, "%s: write failed", t->path);
     return RN_OK;
@@ -269,11 +273,21 @@ static rn_status start_training(trainer *t) {
     return s;
 }
 
+/* Every file a run reads or writes in its directory (the lock apart). */
+static const char *const run_files[] = {"config.json", "metrics.jsonl", "grads.jsonl",
+                                        "classes.txt", "checkpoint.safetensors",
+                                        "last.safetensors", "best.safetensors"};
+
 /* Locks the run directory (lock_run_dir) and, for a new run, refuses one that holds a run
  * already: checked under the lock, so that no other trainer can be writing one meanwhile. */
 static rn_status claim_run_dir(trainer *t, bool resume) {
     rn_status s = lock_run_dir(t);
     if (s != RN_OK) return s;
+    /* The run's files must be regular files, or absent: a FIFO would block the reads and
+     * appends, and the atomic writes would replace it unasked. */
+    for (size_t i = 0; i < sizeof run_files / sizeof *run_files; i++)
+        if ((s = rn_check_regular(run_path(t, run_files[i]), "a regular file")) != RN_OK)
+            return s;
     struct stat sb;
     if (!resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
         return rn_fail(RN_ERR_BAD_ARG,
@@ -369,11 +383,12 @@ static rn_status setup_run_dir(trainer *t, bool resume) {
         remove(run_path(t, "metrics.jsonl"));
         remove(run_path(t, "grads.jsonl"));
     }
-    t->metrics = fopen(run_path(t, "metrics.jsonl"), "a");
-    if (!t->metrics) return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
-    if (c->log_grads && !(t->grads = fopen(run_path(t, "grads.jsonl"), "a")))
-        return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
-    return RN_OK;
+    s = rn_fopen_regular_write(run_path(t, "metrics.jsonl"), "a regular file", true,
+                               &t->metrics);
+    if (s == RN_OK && c->log_grads)
+        s = rn_fopen_regular_write(run_path(t, "grads.jsonl"), "a regular file", true,
+                                   &t->grads);
+    return s;
 }
 
 /* Every process's status, agreed (see rn_comm_agree). */
