@@ -112,6 +112,7 @@ typedef struct {
     bool quiet, tty;
     int last_len;
     const rn_train_config *c;
+    bool resume;  /* train --resume */
     bool started; /* the run was set up on every process */
 } progress_state;
 
@@ -133,6 +134,10 @@ static void on_progress(const rn_train_progress *p, void *user) {
         else if (p->step > 0)
             fprintf(stderr, "resuming %s on %s at step %lld of %lld -> %s\n", c->model, c->data,
                     (long long)p->step, (long long)p->total_steps, c->out);
+        else if (ps->resume)
+            fprintf(stderr, "%s: no checkpoint yet (the run stopped before its first one); "
+                    "starting it again from step 0 of %lld\n",
+                    c->out, (long long)p->total_steps);
         else
             fprintf(stderr, "training %s on %s: %lld steps, %d per epoch -> %s\n", c->model,
                     c->data, (long long)p->total_steps, p->steps_per_epoch, c->out);
@@ -392,7 +397,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    progress_state ps = {.quiet = quiet, .tty = isatty(2), .c = &c};
+    progress_state ps = {.quiet = quiet, .tty = isatty(2), .c = &c, .resume = resume != NULL};
     rn_status s = rn_train_run_comm(&c, comm, resume != NULL, on_progress, &ps, &stop_requested);
     if (ps.tty && ps.last_len) fputc('\n', stderr);
     const bool alone = rn_comm_size(comm) == 1;

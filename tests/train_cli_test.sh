@@ -351,9 +351,17 @@ expect_error "--val larger than the set" "--val 64" "$RESNET" train "${T[@]}" --
 expect_error "--batch larger than the set" "batch size 100" "$RESNET" train "${T[@]}" --batch 100 --out "$tmp/b8"
 expect_error "--init of a missing file" "$tmp/none.safetensors" "$RESNET" train "${T[@]}" --init "$tmp/none.safetensors" --out "$tmp/b9"
 expect_error "--resume of an empty folder" "config.json" "$RESNET" train --resume "$tmp/empty"
+# A run stopped before its first checkpoint (config.json alone, and a metrics line of a step
+# that never got a checkpoint) is started again from step 0 with a notice, and ends like the
+# uninterrupted run.
 mkdir -p "$tmp/nockpt"
 cp "$tmp/straight/config.json" "$tmp/nockpt/"
-expect_error "--resume of a run without checkpoint" "checkpoint.safetensors" "$RESNET" train --resume "$tmp/nockpt"
+head -n 1 "$tmp/straight/metrics.jsonl" >"$tmp/nockpt/metrics.jsonl"
+if run "$RESNET" train --resume "$tmp/nockpt" && grep -q "no checkpoint yet" "$tmp/err"; then
+    compare_runs "--resume of a run stopped before its first checkpoint ($(grep "no checkpoint" "$tmp/err"))" "$tmp/nockpt"
+else
+    bad "--resume of a run without checkpoint: $(head -n 3 "$tmp/err")"
+fi
 # A run directory's files must be regular files: a FIFO in their place is refused at once
 # (opening one blocks until the other end is opened), on --resume and for a new run alike.
 for f in metrics.jsonl grads.jsonl classes.txt config.json checkpoint.safetensors last.safetensors; do

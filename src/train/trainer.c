@@ -61,6 +61,8 @@ typedef struct {
     int rank, nproc;
     bool root;         /* rank 0: writes the run directory */
     int lock_fd;       /* RUN_DIR/.lock, locked for the whole run (rank 0; -1: not yet) */
+    bool fresh;        /* rank 0: starts at step 0 (a new run, or a resumed one that was
+                        * stopped before its first checkpoint) */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -289,11 +291,19 @@ static rn_status claim_run_dir(trainer *t, bool resume) {
         if ((s = rn_check_regular(run_path(t, run_files[i]), "a regular file")) != RN_OK)
             return s;
     struct stat sb;
-    if (!resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
+    bool ckpt = stat(run_path(t, "checkpoint.safetensors"), &sb) == 0;
+    if (!resume && ckpt)
         return rn_fail(RN_ERR_BAD_ARG,
                        "%s already holds a run (resume it with --resume %s, or choose another "
                        "--out)",
                        RN_SHOW(t->c->out), RN_SHOW(t->c->out));
+    /* A run stopped before its first checkpoint is resumed from step 0, with its config.json. */
+    if (resume && !ckpt && stat(run_path(t, "config.json"), &sb) != 0)
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s holds no run to resume (neither config.json nor "
+                       "checkpoint.safetensors)",
+                       RN_SHOW(t->c->out));
+    t->fresh = !ckpt;
     return RN_OK;
 }
 
@@ -343,7 +353,7 @@ static rn_status setup_local(trainer *t, bool resume) {
     rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
     /* Rank 0's weights are everyone's (share_state). */
-    if (t->root && !resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK)
+    if (t->root && t->fresh && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK)
         return s;
     int threads = c->threads;
     if (threads == 0 && t->nproc > 1) /* the host's cores, shared by its processes */
@@ -370,15 +380,17 @@ static rn_status setup_run_dir(trainer *t, bool resume) {
                        strerror(errno));
     if ((s = claim_run_dir(t, resume)) != RN_OK) return s;
     remove_stale_temps(t);
-    if (resume) {
+    if (!t->fresh) {
         if ((s = load_checkpoint(t)) != RN_OK) return s;
         if ((s = truncate_log(t, "metrics.jsonl", t->step)) != RN_OK) return s;
         if ((s = truncate_log(t, "grads.jsonl", t->step)) != RN_OK) return s;
     } else {
-        /* The caller's config, units as given, so that resume resolves them the same way. */
+        /* The caller's config, units as given, so that resume resolves them the same way
+         * (a resumed run's config.json is that already). */
         rn_train_config saved = *t->orig;
         saved.processes = t->nproc;
-        if ((s = rn_train_config_save(&saved, run_path(t, "config.json"))) != RN_OK) return s;
+        if (!resume && (s = rn_train_config_save(&saved, run_path(t, "config.json"))) != RN_OK)
+            return s;
         if ((s = write_classes(t)) != RN_OK) return s;
         remove(run_path(t, "metrics.jsonl"));
         remove(run_path(t, "grads.jsonl"));
@@ -588,7 +600,7 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
 rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume,
                             rn_train_callback cb, void *user, volatile int *stop) {
     trainer t = {.cfg = *c, .orig = c, .comm = comm, .rank = rn_comm_rank(comm),
-                 .nproc = rn_comm_size(comm), .lock_fd = -1};
+                 .nproc = rn_comm_size(comm), .lock_fd = -1, .fresh = !resume};
     t.root = t.rank == 0;
     t.c = &t.cfg;
     rn_status s = setup(&t, resume);
