@@ -211,6 +211,41 @@ static void expect_same_metrics(const char *a, const char *b, long n) {
            "lines\n", n, ma.n, ma.n_val, ma.n_test);
 }
 
+/* line without its "elapsed_s" and "images_per_s" fields (times differ run to run). */
+static void strip_times(char *line) {
+    static const char *const keys[] = {", \"elapsed_s\": ", ", \"images_per_s\": "};
+    for (size_t k = 0; k < 2; k++) {
+        char *at = strstr(line, keys[k]);
+        if (!at) continue;
+        char *end = at + strlen(keys[k]);
+        end += strcspn(end, ",}");
+        memmove(at, end, strlen(end) + 1);
+    }
+}
+
+/* Two runs' metrics.jsonl, line by line, equal apart from their times. */
+static void expect_same_log(const char *a, const char *b) {
+    FILE *fa = fopen(path_in(a, "metrics.jsonl"), "r"), *fb = fopen(path_in(b, "metrics.jsonl"), "r");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    char la[1024], lb[1024];
+    int n = 0;
+    for (;;) {
+        bool ga = fgets(la, sizeof la, fa) != NULL, gb = fgets(lb, sizeof lb, fb) != NULL;
+        if (!ga || !gb) {
+            if (ga != gb) fail_msg("metrics.jsonl: one run has more lines than the other");
+            break;
+        }
+        strip_times(la);
+        strip_times(lb);
+        if (strcmp(la, lb) != 0) fail_msg("metrics.jsonl line %d:\n  %s  %s", n + 1, la, lb);
+        n++;
+    }
+    fclose(fa);
+    fclose(fb);
+    printf("  metrics.jsonl: the same %d lines, times apart\n", n);
+}
+
 /* Progress callback: records each report (the started one apart); sets *stop when a
  * training report of step stop_at comes. */
 typedef struct {
@@ -276,6 +311,7 @@ static void straight_vs_resumed(rn_train_config *c, const char *out2, int64_t st
     if (c->val > 0)
         expect_same_file(path_in(c->out, "best.safetensors"), path_in(out2, "best.safetensors"));
     expect_same_metrics(c->out, out2, c->iters);
+    expect_same_log(c->out, out2);
     /* The final evaluation is the same too. */
     const rn_train_progress *fa = &r1.p[r1.n - 1], *fb = &r3.p[r3.n - 1];
     assert_true(fa->has_test && fb->has_test);
@@ -309,6 +345,30 @@ static void test_resume_val_shuffle_augment(void **state) {
     c.schedule = RN_SCHED_COSINE;
     c.warmup = 2;
     straight_vs_resumed(&c, tmp_sub("aug_b"), 7);
+}
+
+/* A run stopped in the middle of a logging window (log_every 3, stopped after step 1) and
+ * resumed logs the same metrics.jsonl as an uninterrupted run: the first line after the resume
+ * averages the whole window, the step before the stop included. Checkpoints every 2 steps
+ * split windows too, in both runs. */
+static void test_resume_mid_window(void **state) {
+    (void)state;
+    rn_train_config c;
+    config(&c, small_data(), "window_a", 12);
+    c.log_every = 3;
+    c.ckpt_every = 2;
+    c.augment = true;
+    TU_OK(rn_train_run(&c, false, NULL, NULL, NULL));
+    rn_train_config c2 = c;
+    snprintf(c2.out, sizeof c2.out, "%s", tmp_sub("window_b"));
+    volatile int stop = 1; /* stops after the first step */
+    assert_int_equal(rn_train_run(&c2, false, NULL, NULL, &stop), RN_ERR_INTERRUPTED);
+    assert_int_equal(checkpoint_step(c2.out), 1);
+    rn_train_config c3;
+    TU_OK(rn_train_config_load(&c3, c2.out));
+    TU_OK(rn_train_run(&c3, true, NULL, NULL, NULL));
+    expect_same_file(path_in(c.out, "last.safetensors"), path_in(c2.out, "last.safetensors"));
+    expect_same_log(c.out, c2.out);
 }
 
 /* Stopping is checked after each step: a stop requested before the run begins stops after
@@ -749,13 +809,21 @@ static void test_bad_checkpoint(void **state) {
     expect_resume_fails("checkpoint_step 3x", c.out, RN_ERR_BAD_FILE, "checkpoint_step '3x'");
     rewrite_checkpoint(good, ckpt, "model", "resnet32", 0);
     expect_resume_fails("another model's", c.out, RN_ERR_SHAPE, "resnet32");
+    rewrite_checkpoint(good, ckpt, "window_loss_sum", "1.5x", 0);
+    expect_resume_fails("window_loss_sum 1.5x", c.out, RN_ERR_BAD_FILE, "window_loss_sum");
+
+    /* Without a checkpoint (a run stopped before its first), the run starts again. */
     remove(ckpt);
-    expect_resume_fails("no checkpoint", c.out, RN_ERR_IO, "checkpoint.safetensors");
+    rn_train_config rc;
+    TU_OK(rn_train_config_load(&rc, c.out));
+    recorder r0 = {0};
+    TU_OK(rn_train_run(&rc, true, record, &r0, NULL));
+    assert_int_equal(r0.started.step, 0);
+    assert_int_equal(checkpoint_step(c.out), 6);
+    printf("  no checkpoint: started again from step 0, to step 6\n");
 
     write_all(ckpt, orig, n);
     rn_free(orig);
-    rn_train_config rc;
-    TU_OK(rn_train_config_load(&rc, c.out));
     TU_OK(rn_train_run(&rc, true, NULL, NULL, NULL));
     assert_int_equal(checkpoint_step(c.out), 6);
     printf("  the restored checkpoint resumes to step 6\n");
@@ -1002,7 +1070,7 @@ int main(void) {
         cmocka_unit_test(test_schedules),        cmocka_unit_test(test_milestone_units),
         cmocka_unit_test(test_nan_loss),         cmocka_unit_test(test_bad_checkpoint),
         cmocka_unit_test(test_config_roundtrip), cmocka_unit_test(test_refuse_existing_run),
-        cmocka_unit_test(test_setting_ranges),
+        cmocka_unit_test(test_setting_ranges),   cmocka_unit_test(test_resume_mid_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

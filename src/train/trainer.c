@@ -4,7 +4,8 @@
  *
  * A checkpoint (checkpoint.safetensors) is the model's state plus one tensor
  * "optimizer.momentum" (the momentum block) and metadata: the next step, the best validation
- * accuracy, the elapsed time. Everything else a resumed run needs is a function of the config
+ * accuracy, the elapsed time, and the sums of the logging window it falls in (window_steps,
+ * window_loss_sum, window_correct; absent in checkpoints older than them, read as 0). Everything else a resumed run needs is a function of the config
  * and the step: the data order of an epoch and each step's augmentation are seeded from them.
  *
  * With several processes (a communicator of size N, rn_train_run_comm), each process runs
@@ -61,6 +62,11 @@ typedef struct {
     int rank, nproc;
     bool root;         /* rank 0: writes the run directory */
     int lock_fd;       /* RUN_DIR/.lock, locked for the whole run (rank 0; -1: not yet) */
+    /* The logging window (the steps since the last metrics line): its steps, and the loss and
+     * accuracy sums over the global batch read from the executor so far. A checkpoint keeps
+     * them, so that the first line after a resume covers the whole window. */
+    int64_t win_steps, win_correct;
+    double win_loss;
     bool fresh;        /* rank 0: starts at step 0 (a new run, or a resumed one that was
                         * stopped before its first checkpoint) */
 } trainer;
@@ -87,21 +93,57 @@ static rn_status sync_to_host(trainer *t) {
     return s;
 }
 
+/* A non-finite loss stops the run: the executor's message, plus what is kept. */
+static rn_status numeric_stop(trainer *t) {
+    char what[256];
+    snprintf(what, sizeof what, "%s", rn_error_message());
+    if (t->ckpt_step < 0)
+        return rn_fail(RN_ERR_NUMERIC, "%s; training stopped (no checkpoint was written yet)",
+                       what);
+    return rn_fail(RN_ERR_NUMERIC,
+                   "%s; training stopped (the checkpoint of step %lld is kept in %s)", what,
+                   (long long)t->ckpt_step, t->c->out);
+}
+
+/* Adds the executor's loss and accuracy sums of the steps since it was last asked (it waits
+ * for them) to the logging window's, over the global batch: the shares' mean losses averaged,
+ * their correct counts added (a collective with several processes). */
+static rn_status harvest_metrics(trainer *t) {
+    double loss;
+    int64_t correct;
+    rn_status s = rn_exec_train_metrics(t->exec, &loss, &correct);
+    if (s != RN_OK) return s == RN_ERR_NUMERIC ? numeric_stop(t) : s;
+    if (t->nproc > 1) {
+        double sums[2] = {loss, (double)correct};
+        if ((s = rn_comm_sum_f64(t->comm, sums, 2)) != RN_OK) return s;
+        loss = sums[0] / t->nproc;
+        correct = (int64_t)sums[1];
+    }
+    t->win_loss += loss;
+    t->win_correct += correct;
+    return RN_OK;
+}
+
 static rn_status save_checkpoint(trainer *t) {
-    rn_status s0 = sync_to_host(t);
+    rn_status s0 = harvest_metrics(t);
+    if (s0 == RN_OK) s0 = sync_to_host(t);
     if (s0 != RN_OK || !t->root) return s0;
     size_t n;
     const float *velocity = rn_exec_momentum(t->exec, &n);
     rn_st_tensor mom = {.name = "optimizer.momentum", .dtype = RN_DTYPE_F32, .ndim = 1,
                         .shape = {(int64_t)n}, .nbytes = n * sizeof(float), .data = velocity};
-    char step[32], best[32], elapsed[32];
+    char step[32], best[32], elapsed[32], wsteps[32], wloss[32], wcorrect[32];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
     snprintf(best, sizeof best, "%.17g", t->best_val);
     snprintf(elapsed, sizeof elapsed, "%.17g", t->elapsed_before + (now_s() - t->t_start));
-    const char *keys[] = {"checkpoint_step", "best_val_acc", "elapsed_s"};
-    const char *vals[] = {step, best, elapsed};
+    snprintf(wsteps, sizeof wsteps, "%lld", (long long)t->win_steps);
+    snprintf(wloss, sizeof wloss, "%.17g", t->win_loss); /* reads back as the same double */
+    snprintf(wcorrect, sizeof wcorrect, "%lld", (long long)t->win_correct);
+    const char *keys[] = {"checkpoint_step", "best_val_acc", "elapsed_s",
+                          "window_steps", "window_loss_sum", "window_correct"};
+    const char *vals[] = {step, best, elapsed, wsteps, wloss, wcorrect};
     rn_status s = rn_model_save_ext(t->model, run_path(t, "checkpoint.safetensors"), &t->norm,
-                                    &mom, 1, keys, vals, 3);
+                                    &mom, 1, keys, vals, 6);
     if (s == RN_OK)
         s = rn_model_save_named(t->model, run_path(t, "last.safetensors"), &t->norm,
                                 t->train.class_names);
@@ -140,6 +182,21 @@ static rn_status load_checkpoint(trainer *t) {
     }
     t->best_val = strtod(best, NULL);
     t->elapsed_before = strtod(elapsed, NULL);
+    const char *ws = rn_safetensors_meta(&st, "window_steps");
+    const char *wl = rn_safetensors_meta(&st, "window_loss_sum");
+    const char *wc = rn_safetensors_meta(&st, "window_correct");
+    if (ws && wl && wc) {
+        t->win_steps = strtoll(ws, &end, 10);
+        bool ok = !*end && t->win_steps >= 0 && t->win_steps <= t->step;
+        t->win_loss = strtod(wl, &end);
+        ok = ok && !*end && isfinite(t->win_loss);
+        t->win_correct = strtoll(wc, &end, 10);
+        if (!ok || *end || t->win_correct < 0) {
+            s = rn_fail(RN_ERR_BAD_FILE, "%s: window_steps, window_loss_sum or window_correct "
+                        "is not a number of this run", path);
+            goto done;
+        }
+    }
     t->ckpt_step = t->step;
     s = rn_exec_sync_to_device(t->exec);
 done:
@@ -446,9 +503,10 @@ static rn_status share_state(trainer *t) {
     float *bufs = rn_model_buffers(t->model, &nb);
     float *mom = rn_exec_momentum(t->exec, &nm);
     struct {
-        int64_t step, ckpt_step;
-        double best_val, elapsed_before;
-    } pos = {t->step, t->ckpt_step, t->best_val, t->elapsed_before};
+        int64_t step, ckpt_step, win_steps, win_correct;
+        double best_val, elapsed_before, win_loss;
+    } pos = {t->step, t->ckpt_step, t->win_steps, t->win_correct, t->best_val,
+             t->elapsed_before, t->win_loss};
     rn_status s = rn_comm_broadcast(t->comm, &pos, sizeof pos, 0);
     if (s == RN_OK) s = rn_comm_broadcast(t->comm, params, np * sizeof(float), 0);
     if (s == RN_OK) s = rn_comm_broadcast(t->comm, bufs, nb * sizeof(float), 0);
@@ -463,6 +521,9 @@ static rn_status share_state(trainer *t) {
     t->ckpt_step = pos.ckpt_step;
     t->best_val = pos.best_val;
     t->elapsed_before = pos.elapsed_before;
+    t->win_steps = pos.win_steps;
+    t->win_correct = pos.win_correct;
+    t->win_loss = pos.win_loss;
     return rn_exec_sync_to_device(t->exec);
 }
 
@@ -573,18 +634,6 @@ static rn_status log_grads(trainer *t) {
     return RN_OK;
 }
 
-/* A non-finite loss stops the run: the executor's message, plus what is kept. */
-static rn_status numeric_stop(trainer *t) {
-    char what[256];
-    snprintf(what, sizeof what, "%s", rn_error_message());
-    if (t->ckpt_step < 0)
-        return rn_fail(RN_ERR_NUMERIC, "%s; training stopped (no checkpoint was written yet)",
-                       what);
-    return rn_fail(RN_ERR_NUMERIC,
-                   "%s; training stopped (the checkpoint of step %lld is kept in %s)", what,
-                   (long long)t->ckpt_step, t->c->out);
-}
-
 /* Whether any process was asked to stop (each step's boundary, on every process). */
 static bool agree_stop(trainer *t, volatile int *stop) {
     int64_t any = stop && *stop;
@@ -615,8 +664,8 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
                                 .elapsed_s = t.elapsed_before, .started = true};
         cb(&p0, user);
     }
-    double loss_sum = 0, win_start = now_s();
-    int64_t correct_sum = 0, win_steps = 0;
+    double win_start = now_s();
+    int64_t timed_steps = 0; /* steps since win_start, for images/s */
     rn_train_progress p = {0};
     while (t.step < t.total) {
         /* Queued, perhaps not waited for: a device may run ahead until the next log line. */
@@ -629,28 +678,21 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
             goto done;
         }
         t.step++;
-        win_steps++;
+        t.win_steps++;
+        timed_steps++;
         bool epoch_end = t.step % t.steps_per_epoch == 0 || t.step == t.total;
         bool log = t.step % RN_MAX(c->log_every, 1) == 0 || epoch_end;
         int epoch = (int)((t.step - 1) / t.steps_per_epoch);
-        if (log && (s = rn_exec_train_metrics(t.exec, &loss_sum, &correct_sum)) != RN_OK) {
-            if (s == RN_ERR_NUMERIC) s = numeric_stop(&t);
-            goto done;
-        }
-        if (log && t.nproc > 1) { /* over the global batch: the shares' mean losses averaged */
-            double sums[2] = {loss_sum, (double)correct_sum};
-            if ((s = rn_comm_sum_f64(t.comm, sums, 2)) != RN_OK) goto done;
-            loss_sum = sums[0] / t.nproc;
-            correct_sum = (int64_t)sums[1];
-        }
+        if (log && (s = harvest_metrics(&t)) != RN_OK) goto done;
         if (log) {
             double dt = now_s() - win_start;
             p = (rn_train_progress){.step = t.step, .total_steps = t.total, .epoch = epoch,
                                     .steps_per_epoch = t.steps_per_epoch,
                                     .lr = rn_schedule_lr(c, t.step - 1, t.total),
-                                    .train_loss = loss_sum / win_steps,
-                                    .train_acc = (double)correct_sum / (win_steps * c->batch),
-                                    .images_per_s = dt > 0 ? win_steps * c->batch / dt : 0,
+                                    .train_loss = t.win_loss / t.win_steps,
+                                    .train_acc = (double)t.win_correct /
+                                                 (t.win_steps * c->batch),
+                                    .images_per_s = dt > 0 ? timed_steps * c->batch / dt : 0,
                                     .elapsed_s = elapsed(&t)};
             p.eta_s = p.images_per_s > 0 ? (t.total - t.step) * c->batch / p.images_per_s : 0;
             if (t.root) { /* the others' metrics are the same sums */
@@ -663,9 +705,10 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
             }
             if (c->log_grads && (s = log_grads(&t)) != RN_OK) goto done;
             if (cb) cb(&p, user);
-            loss_sum = 0;
-            correct_sum = 0;
-            win_steps = 0;
+            t.win_loss = 0;
+            t.win_correct = 0;
+            t.win_steps = 0;
+            timed_steps = 0;
             win_start = now_s();
         }
         if (epoch_end) {
@@ -684,6 +727,7 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
             e.final = last;
             if ((e.has_val || e.has_test || last) && cb) cb(&e, user);
             win_start = now_s(); /* evaluation time is not training throughput */
+            timed_steps = 0;
         }
         bool ckpt = epoch_end || (c->ckpt_every > 0 && t.step % c->ckpt_every == 0);
         bool stopping = agree_stop(&t, stop);
