@@ -31,7 +31,9 @@ static void usage(FILE *f) {
 "usage: resnet train [--model NAME] [--data SPEC] [--out RUN_DIR] [options]\n"
 "       resnet train --resume RUN_DIR\n"
 "Trains a model and writes RUN_DIR/{config.json,metrics.jsonl,classes.txt,\n"
-"checkpoint.safetensors,last.safetensors,best.safetensors}.\n"
+"checkpoint.safetensors,last.safetensors,best.safetensors}. best.safetensors holds the\n"
+"epoch with the best validation accuracy with --val N, else the final weights (the test\n"
+"set never chooses); the run ends by listing the files it wrote.\n"
 "\n"
 "data:     --data cifar10:DIR | cifar100:DIR | mnist:DIR | folder:ROOT | packed:DIR\n"
 "          (default: Fashion-MNIST from " FASHION_MNIST_DIR ")\n"
@@ -114,6 +116,7 @@ typedef struct {
     const rn_train_config *c;
     bool resume;  /* train --resume */
     bool started; /* the run was set up on every process */
+    int64_t first_step, total_steps; /* where this call began, and the run's length */
 } progress_state;
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -126,6 +129,8 @@ static void on_progress(const rn_train_progress *p, void *user) {
     progress_state *ps = user;
     if (p->started) { /* set up without error: say what runs where */
         ps->started = true;
+        ps->first_step = p->step;
+        ps->total_steps = p->total_steps;
         if (ps->quiet) return;
         const rn_train_config *c = ps->c;
         if (p->step >= p->total_steps)
@@ -175,6 +180,16 @@ static void on_progress(const rn_train_progress *p, void *user) {
         fprintf(stderr, "%s\n", line);
     }
     fflush(stderr);
+}
+
+/* The line that ends a finished run: the files it wrote (config.json and classes.txt only
+ * when it began at step 0), and what chose best.safetensors. */
+static void list_files(const rn_train_config *c, bool resumed) {
+    fprintf(stderr, "wrote %s/: %smetrics.jsonl,%s checkpoint.safetensors, last.safetensors, "
+            "best.safetensors (%s)\n",
+            c->out, resumed ? "" : "config.json, classes.txt, ", c->log_grads ? " grads.jsonl," : "",
+            c->val > 0 ? "the epoch with the best validation accuracy"
+                       : "the final weights: no validation split (--val N) to choose by");
 }
 
 enum {
@@ -407,6 +422,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
     }
     /* Once the run is set up, an error may be one process's alone: it ends the job. */
     if (s != RN_OK) return ps.started ? cli_comm_local_error(comm, s) : cli_lib_error(s);
+    if (!quiet && ps.first_step < ps.total_steps) list_files(&c, ps.first_step > 0);
     return 0;
 }
 

@@ -344,7 +344,8 @@ rn_status rn_model_export_onnx(const rn_model *m, const char *path, const rn_nor
  * directory: config.json (every setting), metrics.jsonl (one JSON object per logged interval),
  * classes.txt, checkpoint.safetensors (weights, BN statistics, momentum buffers and the
  * trainer's position: what exact resume needs), last.safetensors and best.safetensors
- * (weights only, best by validation accuracy). Files are written atomically. With log_grads,
+ * (weights only; best by validation accuracy with a validation split, else the final weights:
+ * the test set never chooses). Files are written atomically. With log_grads,
  * grads.jsonl gets one line per logged step, after that step's backward pass:
  *   {"step": S, "params": {"<tensor>": |grad|, ...}, "blocks": {"<block>": |dL/dinput|, ...}}
  * (L2 norms: of each PARAM tensor's gradient, and of the gradient reaching each block's input,

@@ -310,6 +310,8 @@ static void straight_vs_resumed(rn_train_config *c, const char *out2, int64_t st
                          path_in(out2, "checkpoint.safetensors"));
     if (c->val > 0)
         expect_same_file(path_in(c->out, "best.safetensors"), path_in(out2, "best.safetensors"));
+    else /* nothing to choose by: the final weights */
+        expect_same_file(path_in(out2, "best.safetensors"), path_in(out2, "last.safetensors"));
     expect_same_metrics(c->out, out2, c->iters);
     expect_same_log(c->out, out2);
     /* The final evaluation is the same too. */

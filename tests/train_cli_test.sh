@@ -205,6 +205,16 @@ else
     bad "temporary files remain: $(find "$r" -name '*.tmp.*' | tr '\n' ' ')"
 fi
 
+# Every finished run writes best.safetensors and ends by listing what it wrote; without a
+# validation split best.safetensors is the final weights, and the line says so.
+if run "$RESNET" train --data "$DATA" --threads 1 --iters 3 --batch 8 --out "$tmp/noval" &&
+    tail -n 1 "$tmp/err" | grep -q "^wrote $tmp/noval/: config.json, classes.txt, metrics.jsonl, checkpoint.safetensors, last.safetensors, best.safetensors (the final weights: no validation split" &&
+    cmp -s "$tmp/noval/best.safetensors" "$tmp/noval/last.safetensors"; then
+    ok "a run without --val: best.safetensors = last.safetensors ($(tail -n 1 "$tmp/err"))"
+else
+    bad "a run without --val: $(ls "$tmp/noval" | tr '\n' ' '), stderr: $(tail -n 2 "$tmp/err")"
+fi
+
 # ---- one run per directory ---------------------------------------------------------------------
 
 # A run holds RUN_DIR/.lock from its start to its end: a second trainer on the directory, a new

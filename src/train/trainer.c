@@ -724,6 +724,14 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
                                                        &t.norm, t.train.class_names)) != RN_OK)
                     goto done;
             }
+            /* Without a validation split nothing chooses among the epochs (the test set never
+             * does): best.safetensors is then the final weights. */
+            if (last && t.val.n == 0) {
+                if ((s = sync_to_host(&t)) != RN_OK) goto done;
+                if (t.root && (s = rn_model_save_named(t.model, run_path(&t, "best.safetensors"),
+                                                       &t.norm, t.train.class_names)) != RN_OK)
+                    goto done;
+            }
             e.final = last;
             if ((e.has_val || e.has_test || last) && cb) cb(&e, user);
             win_start = now_s(); /* evaluation time is not training throughput */
