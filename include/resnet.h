@@ -412,7 +412,8 @@ typedef struct {
 void rn_train_config_defaults(rn_train_config *c);
 
 /* Applies a named recipe. "he2015": the paper's CIFAR recipe: batch 128, lr 0.1, momentum 0.9,
- * wd 1e-4, lr / 10 at 32k and 48k steps, 64k steps, 45k/5k split, crop+flip; for resnet110 and
+ * wd 1e-4, 64k steps with lr / 10 at 32k and 48k (milestones 50% and 75%, so that they keep
+ * their place in a run made shorter or longer), 45k/5k split, crop+flip; for resnet110 and
  * deeper, lr 0.01 for the first 400 steps. */
 rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe);
 

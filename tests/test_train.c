@@ -609,14 +609,22 @@ static void test_schedules(void **state) {
     static const lr_at constwarm[] = {{0, 0.01}, {1, 0.01}, {9, 0.01}, {10, 0.1}, {99, 0.1}};
     check_lrs("constant warm-up 10 (factor 0.1)", &c, 100, constwarm, 5);
 
-    /* The recipe: resnet110 gets that warm-up for 400 steps, then 0.1, /10 at 32k and 48k. */
+    /* The recipe: resnet110 gets that warm-up for 400 steps, then 0.1, /10 at 32k and 48k;
+     * a run of 200 steps gets its drops at 100 and 150. */
     rn_train_config_defaults(&c);
     snprintf(c.model, sizeof c.model, "resnet110");
     TU_OK(rn_train_config_recipe(&c, "he2015"));
+    assert_int_equal(c.iters, 64000);
+    rn_train_config short_run = c;
+    rn_schedule_resolve(&c, c.iters, 390);
     static const lr_at he[] = {{0, 0.01},    {399, 0.01},   {400, 0.1},  {31999, 0.1},
                                {32000, 0.01}, {47999, 0.01}, {48000, 0.001}, {63999, 0.001}};
     check_lrs("he2015 recipe, resnet110", &c, c.iters, he, 8);
-    assert_int_equal(c.iters, 64000);
+    short_run.warmup = 0;
+    rn_schedule_resolve(&short_run, 200, 390);
+    static const lr_at he200[] = {{0, 0.1},    {99, 0.1},    {100, 0.01},
+                                  {149, 0.01}, {150, 0.001}, {199, 0.001}};
+    check_lrs("he2015 recipe, 200 steps", &short_run, 200, he200, 6);
     assert_int_equal(rn_train_config_recipe(&c, "he2016"), RN_ERR_BAD_ARG);
     printf("  unknown recipe: %s\n", rn_error_message());
 }

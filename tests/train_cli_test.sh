@@ -215,6 +215,17 @@ else
     bad "a run without --val: $(ls "$tmp/noval" | tr '\n' ' '), stderr: $(tail -n 2 "$tmp/err")"
 fi
 
+# --recipe he2015 made shorter keeps its drops at 50% and 75% of the run (32k and 48k of 64k):
+# with --iters 20, after steps 10 and 15.
+lrs() { sed -n 's/^{"step": \([0-9]*\),.*"lr": \([^,]*\),.*/\1 \2/p' "$1/metrics.jsonl" | tr '\n' ' '; }
+if run "$RESNET" train --recipe he2015 --data "$DATA" --iters 20 --batch 8 --val 8 --threads 1 \
+    --log-every 1 --quiet --out "$tmp/recipe" &&
+    lrs "$tmp/recipe" | grep -q "^1 0.1 .*10 0.1 11 0.01 .*15 0.01 16 0.001 .*20 0.001 $"; then
+    ok "--recipe he2015 --iters 20: lr /10 after steps 10 and 15"
+else
+    bad "--recipe he2015 --iters 20: step and lr: $(lrs "$tmp/recipe") $(cat "$tmp/err")"
+fi
+
 # ---- one run per directory ---------------------------------------------------------------------
 
 # A run holds RUN_DIR/.lock from its start to its end: a second trainer on the directory, a new

@@ -36,11 +36,13 @@ rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe) {
     c->wd = 1e-4f;
     c->nesterov = false;
     c->gamma = 0.1f;
+    /* lr / 10 at 32k and 48k of the 64k steps, kept at 50% and 75% of a run made shorter or
+     * longer with --iters or --epochs */
     c->schedule = RN_SCHED_MULTISTEP;
-    c->milestones[0] = 32000;
-    c->milestones[1] = 48000;
+    c->milestones[0] = 50;
+    c->milestones[1] = 75;
     c->n_milestones = 2;
-    c->milestone_unit = RN_UNIT_STEPS;
+    c->milestone_unit = RN_UNIT_PERCENT;
     c->iters = 64000;
     c->val = 5000;
     c->augment = true;

@@ -364,18 +364,6 @@ static rn_status claim_run_dir(trainer *t, bool resume) {
     return RN_OK;
 }
 
-/* Milestone ms of the config (in its unit) as a step. One at or past the run's end never
- * fires, so it becomes the end: the products below then stay within the run's length and
- * cannot overflow (total is at most 1e5 epochs of at most 2^31 steps). */
-static int64_t milestone_step(const trainer *t, int64_t ms) {
-    switch (t->c->milestone_unit) {
-    case RN_UNIT_EPOCHS:
-        return ms >= t->total / t->steps_per_epoch + 1 ? t->total : ms * t->steps_per_epoch;
-    case RN_UNIT_PERCENT: return ms >= 100 ? t->total : ms * t->total / 100;
-    default: return RN_MIN(ms, t->total);
-    }
-}
-
 /* What every process sets up for itself: data, model, executor. No collectives. */
 static rn_status setup_local(trainer *t, bool resume) {
     const rn_train_config *c = t->c;
@@ -405,8 +393,7 @@ static rn_status setup_local(trainer *t, bool resume) {
     t->total = c->iters > 0 ? c->iters : (int64_t)c->epochs * t->steps_per_epoch;
     if (t->total < 1)
         return rn_fail(RN_ERR_BAD_ARG, "nothing to train: --epochs and --iters are both 0");
-    for (int i = 0; i < t->cfg.n_milestones; i++)
-        t->cfg.milestones[i] = milestone_step(t, t->cfg.milestones[i]);
+    rn_schedule_resolve(&t->cfg, t->total, t->steps_per_epoch);
     rn_model_opts mo = {t->train.c, t->train.h, t->train.w, t->train.num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
     /* Rank 0's weights are everyone's (share_state). */
