@@ -260,15 +260,16 @@ fi
 kill -KILL "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 at=$(train_steps "$L" | tail -n 1)
+stale=$(cat "$L/.lock")
 "$RESNET" train --resume "$L" --quiet >/dev/null 2>"$tmp/err" &
 pid=$!
-if [ "$(cat "$L/.lock")" = "$holder" ] && wait_for_step "$L" $((at + 2)) "$pid"; then
+if [ "$stale" = "$holder" ] && wait_for_step "$L" $((at + 2)) "$pid"; then
     kill -TERM "$pid"
     wait "$pid"
     ok "--resume after the holder was killed (.lock still naming process $holder): trained on past step $at, then stopped ($(cat "$tmp/err"))"
 else
     kill -KILL "$pid" 2>/dev/null
-    bad "--resume after the holder was killed: .lock holds '$(cat "$L/.lock")', stderr: $(cat "$tmp/err")"
+    bad "--resume after the holder $holder was killed: .lock held '$stale', stderr: $(cat "$tmp/err")"
 fi
 kill "$live"
 wait "$live" 2>/dev/null
