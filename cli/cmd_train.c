@@ -5,6 +5,7 @@
  * made with make MPI=1), the processes train one model together (rn_train_run_comm).
  */
 #include "cli.h"
+#include "format.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -135,8 +136,8 @@ static void on_progress(const rn_train_progress *p, void *user) {
         if (ps->quiet) return;
         const rn_train_config *c = ps->c;
         if (p->step >= p->total_steps)
-            fprintf(stderr, "%s: the run is already complete (%lld steps)\n", c->out,
-                    (long long)p->total_steps);
+            fprintf(stderr, "%s: the run is already complete (%lld step%s)\n", c->out,
+                    (long long)p->total_steps, cli_plural((double)p->total_steps));
         else if (p->step > 0)
             fprintf(stderr, "resuming %s on %s at step %lld of %lld -> %s\n", c->model, c->data,
                     (long long)p->step, (long long)p->total_steps, c->out);
@@ -145,8 +146,9 @@ static void on_progress(const rn_train_progress *p, void *user) {
                     "starting it again from step 0 of %lld\n",
                     c->out, (long long)p->total_steps);
         else
-            fprintf(stderr, "training %s on %s: %lld steps, %d per epoch -> %s\n", c->model,
-                    c->data, (long long)p->total_steps, p->steps_per_epoch, c->out);
+            fprintf(stderr, "training %s on %s: %lld step%s, %d per epoch -> %s\n", c->model,
+                    c->data, (long long)p->total_steps, cli_plural((double)p->total_steps),
+                    p->steps_per_epoch, c->out);
         return;
     }
     if (p->final && p->has_test) { /* the result, on stdout even when quiet */

@@ -373,6 +373,38 @@ static void test_resume_mid_window(void **state) {
     expect_same_log(c.out, c2.out);
 }
 
+/* The final report's elapsed time includes the final evaluation (400 test images, so it takes
+ * measurable time): it is the time of metrics.jsonl's last line, later than the last training
+ * report's. metrics.jsonl counts epochs from 1: the lines of steps 1..5 say epoch 1, of step 6
+ * epoch 2 (5 steps per epoch). */
+static void test_final_elapsed_and_epochs(void **state) {
+    (void)state;
+    rn_train_config c;
+    config(&c, make_data("data_eval400", 40, 400), "final_time", 6);
+    recorder r = {0};
+    TU_OK(rn_train_run(&c, false, record, &r, NULL));
+    const rn_train_progress *fin = &r.p[r.n - 1], *train_last = &r.p[r.n - 2];
+    assert_true(fin->final && fin->has_test && !train_last->has_test);
+    FILE *f = fopen(path_in(c.out, "metrics.jsonl"), "r");
+    assert_non_null(f);
+    char line[1024], last[1024] = "";
+    while (fgets(line, sizeof line, f)) {
+        long step;
+        int epoch;
+        assert_int_equal(sscanf(line, "{\"step\": %ld, \"epoch\": %d", &step, &epoch), 2);
+        assert_int_equal(epoch, step <= 5 ? 1 : 2);
+        snprintf(last, sizeof last, "%s", line);
+    }
+    fclose(f);
+    const char *e = strstr(last, "\"elapsed_s\": ");
+    assert_non_null(e);
+    double logged = atof(e + 13);
+    printf("  last training report %.4f s, final report %.4f s, metrics.jsonl's last line %.3f s\n",
+           train_last->elapsed_s, fin->elapsed_s, logged);
+    assert_true(fabs(fin->elapsed_s - logged) <= 0.0005 + 1e-9);
+    assert_true(fin->elapsed_s > train_last->elapsed_s);
+}
+
 /* Stopping is checked after each step: a stop requested before the run begins stops after
  * step 1; one requested at the last step lets the run finish normally. */
 static void test_stop_contract(void **state) {
@@ -1081,6 +1113,7 @@ int main(void) {
         cmocka_unit_test(test_nan_loss),         cmocka_unit_test(test_bad_checkpoint),
         cmocka_unit_test(test_config_roundtrip), cmocka_unit_test(test_refuse_existing_run),
         cmocka_unit_test(test_setting_ranges),   cmocka_unit_test(test_resume_mid_window),
+        cmocka_unit_test(test_final_elapsed_and_epochs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,6 +211,16 @@ if run "$RESNET" train --data "$DATA" --threads 1 --iters 3 --batch 8 --out "$tm
     tail -n 1 "$tmp/err" | grep -q "^wrote $tmp/noval/: config.json, classes.txt, metrics.jsonl, checkpoint.safetensors, last.safetensors, best.safetensors (the final weights: no validation split" &&
     cmp -s "$tmp/noval/best.safetensors" "$tmp/noval/last.safetensors"; then
     ok "a run without --val: best.safetensors = last.safetensors ($(tail -n 1 "$tmp/err"))"
+    # the console and metrics.jsonl count epochs alike (from 1); one step is "1 step"
+    if grep -q "^epoch 1 step 3: test" "$tmp/err" && grep -q '"step": 3, "epoch": 1,.*"test_acc"' "$tmp/noval/metrics.jsonl"
+    then ok "the console and metrics.jsonl both call the first epoch 1"
+    else bad "epochs: console $(grep "^epoch" "$tmp/err" | tail -n 1), metrics $(tail -n 1 "$tmp/noval/metrics.jsonl")"; fi
+    if run "$RESNET" train --data "$DATA" --threads 1 --iters 1 --batch 8 --out "$tmp/onestep" &&
+        grep -q ": 1 step, 8 per epoch" "$tmp/err"; then
+        ok "$(head -n 1 "$tmp/err")"
+    else
+        bad "a one-step run: $(head -n 1 "$tmp/err")"
+    fi
 else
     bad "a run without --val: $(ls "$tmp/noval" | tr '\n' ' '), stderr: $(tail -n 2 "$tmp/err")"
 fi

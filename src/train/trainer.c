@@ -557,7 +557,9 @@ static rn_status evaluate_set(trainer *t, const rn_dataset *d, rn_eval_result *r
     return rn_exec_evaluate_comm(t->exec, t->comm, d, &t->norm, r);
 }
 
-/* Evaluates the validation and/or test set and logs one metrics line (rank 0). */
+/* Evaluates the validation and/or test set and logs one metrics line (rank 0); p->elapsed_s
+ * becomes the time at its end. metrics.jsonl counts epochs from 1, as the console does (p's
+ * epoch is 0-based). */
 static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progress *p) {
     rn_eval_result r;
     rn_status s;
@@ -577,9 +579,10 @@ static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progres
         p->test_loss = r.loss;
         rn_eval_result_free(&r);
     }
+    p->elapsed_s = elapsed(t); /* the evaluation included */
     if ((!p->has_val && !p->has_test) || !t->root) return RN_OK;
     fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %d, \"elapsed_s\": %.3f",
-            (long long)p->step, p->epoch, elapsed(t));
+            (long long)p->step, p->epoch + 1, p->elapsed_s);
     if (p->has_val)
         fprintf(t->metrics, ", \"val_loss\": %.6g, \"val_acc\": %.6g", p->val_loss, p->val_acc);
     if (p->has_test)
@@ -686,7 +689,7 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
                 fprintf(t.metrics,
                         "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
                         "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-                        (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc,
+                        (long long)t.step, epoch + 1, p.lr, p.train_loss, p.train_acc,
                         p.images_per_s, p.elapsed_s);
                 fflush(t.metrics);
             }
