@@ -8,6 +8,7 @@
 #include "resnet.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Each subcommand gets argv starting at its own name and returns the exit status. */
 int cmd_data(int argc, char **argv);
@@ -96,12 +97,20 @@ bool cli_check_precision(const char *s);
 bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
 /* A comma-separated list of up to max floats, e.g. "0.49,0.48,0.45". */
 bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n);
-/* "HxW" or "S" (square). */
+/* "HxW" or "S" (square), each side from 1 to 4096. */
 bool cli_parse_size(const char *opt, const char *s, int *h, int *w);
 /* Whether name is a model of the zoo (rn_model_names); cli_check_model prints an error naming
  * them when it is not (a usage error: the caller returns 2). */
 bool cli_model_known(const char *name);
 bool cli_check_model(const char *name);
+/* cli_parse_size with each side in [lo, hi]. */
+bool cli_parse_size_in(const char *opt, const char *s, long lo, long hi, int *h, int *w);
+/* A decimal integer from 0 to 2^64 - 1 (a seed), overflow checked. */
+bool cli_parse_u64(const char *opt, const char *s, uint64_t *out);
+/* A training setting's value, in the range the library holds for it (rn_train_setting_range):
+ * the setting is the option's name ("--label-smoothing" is label_smoothing); integers as
+ * cli_parse_int, numbers as cli_parse_float, into *out either way. */
+bool cli_parse_setting(const char *opt, const char *s, double *out);
 /* Model geometry options shared by commands: 'C' --in-channels, 'S' --size, 'K' --classes.
  * Other option characters are ignored (returns true). */
 bool cli_model_opt(int opt, const char *arg, rn_model_opts *o);

@@ -233,7 +233,6 @@ int cmd_experiment(int argc, char **argv) {
     char iters_s[32];
     snprintf(iters_s, sizeof iters_s, "%d", DEFAULT_ITERS);
     bool quiet = false;
-    long v;
     double d;
     int o;
     optind = 1;
@@ -244,48 +243,50 @@ int cmd_experiment(int argc, char **argv) {
         case OPT_OUT: out = optarg; break;
         case OPT_DEPTHS: depths_s = optarg; break;
         case OPT_ITERS:
-            if (!cli_parse_int("--iters", optarg, 1, 1000000000, &v)) return 2;
-            snprintf(iters_s, sizeof iters_s, "%ld", v);
+            if (!cli_parse_setting("--iters", optarg, &d)) return 2;
+            if (d == 0) {
+                cli_error("--iters: expected at least 1, got '0'");
+                return 2;
+            }
+            snprintf(iters_s, sizeof iters_s, "%.0f", d);
             break;
         case OPT_BATCH:
-            if (!cli_parse_int("--batch", optarg, 1, 65536, &v)) return 2;
+            if (!cli_parse_setting("--batch", optarg, &d)) return 2;
             batch_s = optarg;
             break;
         case OPT_LR:
-            if (!cli_parse_float("--lr", optarg, 0, 100, &d)) return 2;
+            if (!cli_parse_setting("--lr", optarg, &d)) return 2;
             lr_s = optarg;
             break;
         case OPT_WD:
-            if (!cli_parse_float("--wd", optarg, 0, 1, &d)) return 2;
+            if (!cli_parse_setting("--wd", optarg, &d)) return 2;
             wd_s = optarg;
             break;
         case OPT_SCHEDULE: sched = optarg; break;
         case OPT_WARMUP:
-            if (!cli_parse_int("--warmup", optarg, 0, 1000000000, &v)) return 2;
+            if (!cli_parse_setting("--warmup", optarg, &d)) return 2;
             warmup_s = optarg;
             break;
         case OPT_VAL:
-            if (!cli_parse_int("--val", optarg, 0, 100000000, &v)) return 2;
+            if (!cli_parse_setting("--val", optarg, &d)) return 2;
             val_s = optarg;
             break;
         case OPT_LOG_EVERY:
-            if (!cli_parse_int("--log-every", optarg, 1, 1000000000, &v)) return 2;
+            if (!cli_parse_setting("--log-every", optarg, &d)) return 2;
             log_s = optarg;
             break;
         case OPT_EVAL_EVERY:
-            if (!cli_parse_int("--eval-every", optarg, 0, 100000, &v)) return 2;
+            if (!cli_parse_setting("--eval-every", optarg, &d)) return 2;
             eval_s = optarg;
             break;
         case OPT_SEED: {
-            char *end;
-            strtoull(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-')
-                return cli_usage_error("--seed: expected a non-negative integer, got '%s'", optarg);
+            uint64_t seed;
+            if (!cli_parse_u64("--seed", optarg, &seed)) return 2;
             seed_s = optarg;
             break;
         }
         case OPT_THREADS:
-            if (!cli_parse_int("--threads", optarg, 0, 1024, &v)) return 2;
+            if (!cli_parse_setting("--threads", optarg, &d)) return 2;
             threads_s = optarg;
             break;
         case OPT_BACKEND: backend = optarg; break;

@@ -5,7 +5,10 @@
  * made with make MPI=1), the processes train one model together (rn_train_run_comm).
  */
 #include "cli.h"
+#include "format.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +32,11 @@ static void usage(FILE *f) {
 "usage: resnet train [--model NAME] [--data SPEC] [--out RUN_DIR] [options]\n"
 "       resnet train --resume RUN_DIR\n"
 "Trains a model and writes RUN_DIR/{config.json,metrics.jsonl,classes.txt,\n"
-"checkpoint.safetensors,last.safetensors,best.safetensors}.\n"
+"checkpoint.safetensors,last.safetensors,best.safetensors}. best.safetensors holds the\n"
+"weights of the epoch with the best validation accuracy with --val N, else the final\n"
+"weights (the test set never chooses); the run ends by listing the files it wrote.\n"
+"--resume continues a stopped run exactly (one that stopped before its first checkpoint\n"
+"starts again from step 0); one trainer at a time per RUN_DIR.\n"
 "\n"
 "data:     --data cifar10:DIR | cifar100:DIR | mnist:DIR | folder:ROOT | packed:DIR |\n"
 "          shards:PATTERN (default: Fashion-MNIST from " FASHION_MNIST_DIR ")\n"
@@ -43,7 +50,8 @@ CLI_STREAM_HELP
 "          multistep:50%%,75%% or multistep:32000it,48000it) --gamma G (0.1)\n"
 "          --warmup N (steps of linear warm-up)\n"
 "          --recipe he2015 (the paper's CIFAR recipe: 64k steps, lr/10 at 32k and 48k,\n"
-"          batch 128, wd 1e-4, 45k/5k split)\n"
+"          batch 128, wd 1e-4, 45k/5k split; the drops stay at 50%% and 75%% of a run\n"
+"          made shorter or longer with --iters or --epochs)\n"
 "other:    --label-smoothing E  --augment crop+flip|none  --shuffle epoch|none\n"
 "          --init WEIGHTS (start from these weights)  --seed S  --threads N\n"
 "          --backend NAME  --log-every N (50)  --eval-every N (epochs)  --ckpt-every N\n"
@@ -65,9 +73,21 @@ static bool parse_schedule(const char *s, rn_train_config *c) {
         c->n_milestones = 0;
         const char *p = s + 10;
         int unit = -1;
+        double lo, hi; /* each milestone's range, config.json's */
+        bool integer;
+        rn_train_setting_range("milestones", &lo, &hi, &integer);
         while (*p) {
             char *end;
+            if (!isdigit((unsigned char)*p)) goto bad;
+            errno = 0;
             long long v = strtoll(p, &end, 10);
+            if (errno || v < lo || v > hi) {
+                int len = (int)strcspn(p, ",");
+                cli_error("--schedule: milestone '%.*s%s' is out of range (expected an integer "
+                          "from %.0f to %.0f)",
+                          len > 40 ? 40 : len, p, len > 40 ? "..." : "", lo, hi);
+                return false;
+            }
             int u = RN_UNIT_EPOCHS;
             if (*end == '%') {
                 u = RN_UNIT_PERCENT;
@@ -76,7 +96,7 @@ static bool parse_schedule(const char *s, rn_train_config *c) {
                 u = RN_UNIT_STEPS;
                 end += 2;
             }
-            if (end == p || v < 0 || (*end && *end != ',') ||
+            if ((*end && *end != ',') ||
                 c->n_milestones >= RN_MAX_MILESTONES || (unit >= 0 && u != unit))
                 goto bad;
             unit = u;
@@ -99,7 +119,9 @@ typedef struct {
     bool quiet, tty;
     int last_len;
     const rn_train_config *c;
+    bool resume;  /* train --resume */
     bool started; /* the run was set up on every process */
+    int64_t first_step, total_steps; /* where this call began, and the run's length */
 } progress_state;
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -118,17 +140,24 @@ static void on_progress(const rn_train_progress *p, void *user) {
     }
     if (p->started) { /* set up without error: say what runs where */
         ps->started = true;
+        ps->first_step = p->step;
+        ps->total_steps = p->total_steps;
         if (ps->quiet) return;
         const rn_train_config *c = ps->c;
         if (p->step >= p->total_steps)
-            fprintf(stderr, "%s: the run is already complete (%lld steps)\n", c->out,
-                    (long long)p->total_steps);
+            fprintf(stderr, "%s: the run is already complete (%lld step%s)\n", c->out,
+                    (long long)p->total_steps, cli_plural((double)p->total_steps));
         else if (p->step > 0)
             fprintf(stderr, "resuming %s on %s at step %lld of %lld -> %s\n", c->model, c->data,
                     (long long)p->step, (long long)p->total_steps, c->out);
+        else if (ps->resume)
+            fprintf(stderr, "%s: no checkpoint yet (the run stopped before its first one); "
+                    "starting it again from step 0 of %lld\n",
+                    c->out, (long long)p->total_steps);
         else
-            fprintf(stderr, "training %s on %s%s: %lld steps, %d per epoch -> %s\n", c->model,
+            fprintf(stderr, "training %s on %s%s: %lld step%s, %d per epoch -> %s\n", c->model,
                     c->data, p->streamed ? " (streamed)" : "", (long long)p->total_steps,
+                    cli_plural((double)p->total_steps),
                     p->steps_per_epoch, c->out);
         return;
     }
@@ -166,6 +195,16 @@ static void on_progress(const rn_train_progress *p, void *user) {
     fflush(stderr);
 }
 
+/* The line that ends a finished run: the files it wrote (config.json and classes.txt only
+ * when it began at step 0), and what chose best.safetensors. */
+static void list_files(const rn_train_config *c, bool resumed) {
+    fprintf(stderr, "wrote %s/: %smetrics.jsonl,%s checkpoint.safetensors, last.safetensors, "
+            "best.safetensors (%s)\n",
+            c->out, resumed ? "" : "config.json, classes.txt, ", c->log_grads ? " grads.jsonl," : "",
+            c->val > 0 ? "the epoch with the best validation accuracy"
+                       : "the final weights: no validation split (--val N) to choose by");
+}
+
 enum {
     OPT_MODEL = 256, OPT_DATA, OPT_OUT, OPT_EPOCHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_MOMENTUM,
     OPT_NESTEROV, OPT_WD, OPT_WD_SKIP_BN, OPT_SCHEDULE, OPT_GAMMA, OPT_WARMUP, OPT_SMOOTHING,
@@ -174,6 +213,16 @@ enum {
     OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION,
     OPT_STREAM /* .. OPT_STREAM + CLI_STREAM_COUNT - 1: the streamed-data options */
 };
+
+/* Whether option o sets a numeric training setting of the same name (cli_parse_setting). */
+static bool numeric_setting(int o) {
+    switch (o) {
+    case OPT_EPOCHS: case OPT_ITERS: case OPT_BATCH: case OPT_LR: case OPT_MOMENTUM: case OPT_WD:
+    case OPT_GAMMA: case OPT_WARMUP: case OPT_SMOOTHING: case OPT_THREADS: case OPT_VAL:
+    case OPT_LOG_EVERY: case OPT_EVAL_EVERY: case OPT_CKPT_EVERY: return true;
+    default: return false;
+    }
+}
 
 static int train(rn_comm *comm, int argc, char **argv) {
     static const struct option opts[] = {
@@ -216,8 +265,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
     rn_train_config_defaults(&c);
     const char *resume = NULL, *recipe = NULL;
     bool quiet = false, explicit_out = false;
-    long v;
-    double d;
+    double d = 0;
     int o, li = -1;
     const char *setting = NULL; /* the first option that changes a setting */
     /* Where the run executes: also allowed with --resume, so a run moves between devices. */
@@ -241,120 +289,100 @@ static int train(rn_comm *comm, int argc, char **argv) {
         if (!setting && li >= 0 && o != OPT_RESUME && o != OPT_QUIET && o != OPT_HELP &&
             o != OPT_DEVICE && o != OPT_PRECISION)
             setting = opts[li].name;
+        /* the numeric settings, each in the range the library holds for it */
+        if (numeric_setting(o)) {
+            char opt[64];
+            snprintf(opt, sizeof opt, "--%s", opts[li].name);
+            if (!cli_parse_setting(opt, optarg, &d)) return 2;
+        }
         li = -1;
         switch (o) {
         case OPT_MODEL:
-            if (strlen(optarg) >= sizeof c.model) return cli_error("--model: name too long");
+            if (strlen(optarg) >= sizeof c.model) return cli_usage_error("--model: name too long");
             snprintf(c.model, sizeof c.model, "%s", optarg);
             break;
         case OPT_DATA:
-            if (strlen(optarg) >= sizeof c.data) return cli_error("--data: spec too long");
+            if (strlen(optarg) >= sizeof c.data) return cli_usage_error("--data: spec too long");
             snprintf(c.data, sizeof c.data, "%s", optarg);
             break;
         case OPT_OUT:
-            if (strlen(optarg) >= sizeof c.out) return cli_error("--out: path too long");
+            if (strlen(optarg) >= sizeof c.out) return cli_usage_error("--out: path too long");
             snprintf(c.out, sizeof c.out, "%s", optarg);
             explicit_out = true;
             break;
         case OPT_EPOCHS:
-            if (!cli_parse_int("--epochs", optarg, 0, 100000, &v)) return 2;
-            c.epochs = (int)v;
+            c.epochs = (int)d;
             c.iters = 0;
             break;
         case OPT_ITERS:
-            if (!cli_parse_int("--iters", optarg, 1, 1000000000, &v)) return 2;
-            c.iters = v;
+            /* config.json's 0 means "count in epochs", which --epochs says here */
+            if (d == 0) {
+                cli_error("--iters: expected at least 1, got '0' (--epochs N counts in epochs)");
+                return 2;
+            }
+            c.iters = (int64_t)d;
             break;
-        case OPT_BATCH:
-            if (!cli_parse_int("--batch", optarg, 1, 65536, &v)) return 2;
-            c.batch = (int)v;
-            break;
-        case OPT_LR:
-            if (!cli_parse_float("--lr", optarg, 0, 100, &d)) return 2;
-            c.lr = (float)d;
-            break;
-        case OPT_MOMENTUM:
-            if (!cli_parse_float("--momentum", optarg, 0, 1, &d)) return 2;
-            c.momentum = (float)d;
-            break;
+        case OPT_BATCH: c.batch = (int)d; break;
+        case OPT_LR: c.lr = (float)d; break;
+        case OPT_MOMENTUM: c.momentum = (float)d; break;
         case OPT_NESTEROV: c.nesterov = true; break;
-        case OPT_WD:
-            if (!cli_parse_float("--wd", optarg, 0, 1, &d)) return 2;
-            c.wd = (float)d;
-            break;
+        case OPT_WD: c.wd = (float)d; break;
         case OPT_WD_SKIP_BN: c.wd_skip_bn = true; break;
         case OPT_SCHEDULE:
             if (!parse_schedule(optarg, &c)) return 2;
             break;
-        case OPT_GAMMA:
-            if (!cli_parse_float("--gamma", optarg, 0, 1, &d)) return 2;
-            c.gamma = (float)d;
-            break;
+        case OPT_GAMMA: c.gamma = (float)d; break;
         case OPT_WARMUP:
-            if (!cli_parse_int("--warmup", optarg, 0, 1000000000, &v)) return 2;
-            c.warmup = v;
+            c.warmup = (int64_t)d;
             c.warmup_factor = 0;
             break;
-        case OPT_SMOOTHING:
-            if (!cli_parse_float("--label-smoothing", optarg, 0, 1, &d)) return 2;
-            c.label_smoothing = (float)d;
-            break;
+        case OPT_SMOOTHING: c.label_smoothing = (float)d; break;
         case OPT_AUGMENT:
             if (!strcmp(optarg, "crop+flip")) c.augment = true;
             else if (!strcmp(optarg, "none")) c.augment = false;
-            else return cli_error("--augment: expected crop+flip or none, got '%s'", optarg);
+            else return cli_usage_error("--augment: expected crop+flip or none, got '%s'", optarg);
             break;
-        case OPT_SEED: {
-            char *end;
-            unsigned long long sv = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-')
-                return cli_error("--seed: expected a non-negative integer, got '%s'", optarg);
-            c.seed = sv;
+        case OPT_SEED:
+            if (!cli_parse_u64("--seed", optarg, &c.seed)) return 2;
+            break;
+        case OPT_THREADS: c.threads = (int)d; break;
+        case OPT_VAL: c.val = (int)d; break;
+        case OPT_LOG_EVERY: c.log_every = (int)d; break;
+        case OPT_EVAL_EVERY: c.eval_every = (int)d; break;
+        case OPT_CKPT_EVERY: c.ckpt_every = (int64_t)d; break;
+        case OPT_RECIPE: break; /* applied above */
+        case OPT_RESIZE: {
+            /* the range of config.json's resize_h and resize_w, less 0 ("keep sizes", which
+             * leaving --resize out says) */
+            double lo, hi;
+            bool integer;
+            rn_train_setting_range("resize_h", &lo, &hi, &integer);
+            if (!cli_parse_size_in("--resize", optarg, lo > 1 ? (long)lo : 1, (long)hi,
+                                   &c.resize_h, &c.resize_w))
+                return 2;
             break;
         }
-        case OPT_THREADS:
-            if (!cli_parse_int("--threads", optarg, 0, 1024, &v)) return 2;
-            c.threads = (int)v;
-            break;
-        case OPT_VAL:
-            if (!cli_parse_int("--val", optarg, 0, 100000000, &v)) return 2;
-            c.val = (int)v;
-            break;
-        case OPT_LOG_EVERY:
-            if (!cli_parse_int("--log-every", optarg, 1, 1000000000, &v)) return 2;
-            c.log_every = (int)v;
-            break;
-        case OPT_EVAL_EVERY:
-            if (!cli_parse_int("--eval-every", optarg, 0, 100000, &v)) return 2;
-            c.eval_every = (int)v;
-            break;
-        case OPT_CKPT_EVERY:
-            if (!cli_parse_int("--ckpt-every", optarg, 0, 1000000000, &v)) return 2;
-            c.ckpt_every = v;
-            break;
-        case OPT_RECIPE: break; /* applied above */
-        case OPT_RESIZE:
-            if (!cli_parse_size("--resize", optarg, &c.resize_h, &c.resize_w)) return 2;
-            break;
         case OPT_BACKEND:
-            if (strlen(optarg) >= sizeof c.backend) return cli_error("--backend: name too long");
+            if (strlen(optarg) >= sizeof c.backend)
+                return cli_usage_error("--backend: name too long");
             snprintf(c.backend, sizeof c.backend, "%s", optarg);
             break;
         case OPT_RESUME: resume = optarg; break;
         case OPT_INIT:
-            if (strlen(optarg) >= sizeof c.init) return cli_error("--init: path too long");
+            if (strlen(optarg) >= sizeof c.init) return cli_usage_error("--init: path too long");
             snprintf(c.init, sizeof c.init, "%s", optarg);
             break;
         case OPT_SHUFFLE:
             if (!strcmp(optarg, "epoch")) c.shuffle = true;
             else if (!strcmp(optarg, "none")) c.shuffle = false;
-            else return cli_error("--shuffle: expected epoch or none, got '%s'", optarg);
+            else return cli_usage_error("--shuffle: expected epoch or none, got '%s'", optarg);
             break;
         case OPT_QUIET: quiet = true; break;
         case OPT_LOG_GRADS: c.log_grads = true; break;
         case OPT_DEVICE: {
             if (!cli_check_device(optarg)) return 2;
-            if (strlen(optarg) >= sizeof c.device) return cli_error("--device: name too long");
+            if (strlen(optarg) >= sizeof c.device)
+                return cli_usage_error("--device: name too long");
             device = optarg;
             break;
         }
@@ -368,11 +396,11 @@ static int train(rn_comm *comm, int argc, char **argv) {
             return 2; /* cli_getopt said why */
         }
     }
-    if (optind != argc) return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (optind != argc) return cli_usage_error("train: unexpected argument '%s'", argv[optind]);
     if (resume && setting)
-        return cli_error("--resume continues a run with the settings of its config.json; "
-                         "--%s cannot be given with it",
-                         setting);
+        return cli_usage_error("--resume continues a run with the settings of its config.json; "
+                               "--%s cannot be given with it",
+                               setting);
     const bool root = rn_comm_rank(comm) == 0;
     if (resume) { /* rank 0 reads the run's config for every process */
         rn_status s = rn_comm_agree(comm, root ? rn_train_config_load(&c, resume) : RN_OK);
@@ -406,7 +434,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    progress_state ps = {.quiet = quiet, .tty = isatty(2), .c = &c};
+    progress_state ps = {.quiet = quiet, .tty = isatty(2), .c = &c, .resume = resume != NULL};
     rn_status s = rn_train_run_comm(&c, comm, resume != NULL, on_progress, &ps, &stop_requested);
     if (ps.tty && ps.last_len) fputc('\n', stderr);
     const bool alone = rn_comm_size(comm) == 1;
@@ -416,6 +444,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
     }
     /* Once the run is set up, an error may be one process's alone: it ends the job. */
     if (s != RN_OK) return ps.started ? cli_comm_local_error(comm, s) : cli_lib_error(s);
+    if (!quiet && ps.first_step < ps.total_steps) list_files(&c, ps.first_step > 0);
     return 0;
 }
 

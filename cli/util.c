@@ -3,11 +3,13 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,22 +144,69 @@ bool cli_parse_floats(const char *opt, const char *s, float *out, int max, int *
     return true;
 }
 
+/* A whole number in [lo, hi] at the start of s, strtol-checked; *end after it. */
+static bool parse_bounded(const char *s, long lo, long hi, long *v, char **end) {
+    if (!isdigit((unsigned char)*s)) return false;
+    errno = 0;
+    *v = strtol(s, end, 10);
+    return !errno && *v >= lo && *v <= hi;
+}
+
+bool cli_parse_size_in(const char *opt, const char *s, long lo, long hi, int *h, int *w) {
+    long a, b = 0;
+    char *end = NULL;
+    bool ok = s && parse_bounded(s, lo, hi, &a, &end);
+    if (ok && *end == 'x') ok = parse_bounded(end + 1, lo, hi, &b, &end);
+    else b = a;
+    if (ok && !*end) {
+        *h = (int)a;
+        *w = (int)b;
+        return true;
+    }
+    cli_error("%s: expected a size like 32 or 32x32, each side from %ld to %ld, got '%s'", opt, lo,
+              hi, s ? s : "");
+    return false;
+}
+
 /* Parses "HxW" or "S" into height and width. */
 bool cli_parse_size(const char *opt, const char *s, int *h, int *w) {
-    int a, b;
-    char tail;
-    if (s && sscanf(s, "%dx%d%c", &a, &b, &tail) == 2 && a > 0 && b > 0 && a <= 4096 &&
-        b <= 4096) {
-        *h = a;
-        *w = b;
-        return true;
+    return cli_parse_size_in(opt, s, 1, 4096, h, w);
+}
+
+bool cli_parse_u64(const char *opt, const char *s, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = s && isdigit((unsigned char)*s) ? strtoull(s, &end, 10) : 0;
+    if (!end || *end || errno) {
+        cli_error("%s: expected an integer from 0 to %llu, got '%s'", opt,
+                  (unsigned long long)UINT64_MAX, s ? s : "");
+        return false;
     }
-    if (s && sscanf(s, "%d%c", &a, &tail) == 1 && a > 0 && a <= 4096) {
-        *h = *w = a;
-        return true;
+    *out = v;
+    return true;
+}
+
+/* "--label-smoothing" -> "label_smoothing": the setting's config.json name. */
+static const char *setting_key(const char *opt, char key[64]) {
+    snprintf(key, 64, "%s", opt + strspn(opt, "-"));
+    for (char *p = key; *p; p++)
+        if (*p == '-') *p = '_';
+    return key;
+}
+
+bool cli_parse_setting(const char *opt, const char *s, double *out) {
+    char key[64];
+    double lo, hi;
+    bool integer;
+    if (rn_train_setting_range(setting_key(opt, key), &lo, &hi, &integer) != RN_OK) {
+        cli_error("%s: %s", opt, rn_error_message());
+        return false;
     }
-    cli_error("%s: expected a size like 32 or 32x32, got '%s'", opt, s ? s : "");
-    return false;
+    if (!integer) return cli_parse_float(opt, s, lo, hi, out);
+    long v;
+    if (!cli_parse_int(opt, s, (long)lo, (long)hi, &v)) return false;
+    *out = (double)v;
+    return true;
 }
 
 /* "N", "NK", "NM" or "NG" (binary multiples) bytes, N a positive integer. */

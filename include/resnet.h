@@ -347,7 +347,8 @@ rn_status rn_model_export_onnx(const rn_model *m, const char *path, const rn_nor
  * directory: config.json (every setting), metrics.jsonl (one JSON object per logged interval),
  * classes.txt, checkpoint.safetensors (weights, BN statistics, momentum buffers and the
  * trainer's position: what exact resume needs), last.safetensors and best.safetensors
- * (weights only, best by validation accuracy). Files are written atomically. With log_grads,
+ * (weights only; best by validation accuracy with a validation split, else the final weights:
+ * the test set never chooses). Files are written atomically. With log_grads,
  * grads.jsonl gets one line per logged step, after that step's backward pass:
  *   {"step": S, "params": {"<tensor>": |grad|, ...}, "blocks": {"<block>": |dL/dinput|, ...}}
  * (L2 norms: of each PARAM tensor's gradient, and of the gradient reaching each block's input,
@@ -432,7 +433,8 @@ typedef struct {
 void rn_train_config_defaults(rn_train_config *c);
 
 /* Applies a named recipe. "he2015": the paper's CIFAR recipe: batch 128, lr 0.1, momentum 0.9,
- * wd 1e-4, lr / 10 at 32k and 48k steps, 64k steps, 45k/5k split, crop+flip; for resnet110 and
+ * wd 1e-4, 64k steps with lr / 10 at 32k and 48k (milestones 50% and 75%, so that they keep
+ * their place in a run made shorter or longer), 45k/5k split, crop+flip; for resnet110 and
  * deeper, lr 0.01 for the first 400 steps. */
 rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe);
 
@@ -467,8 +469,19 @@ typedef void (*rn_train_callback)(const rn_train_progress *p, void *user);
 rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback cb, void *user,
                        volatile int *stop);
 
-/* Reads RUN_DIR/config.json into c (for resume). */
+/* Reads RUN_DIR/config.json into c (for resume), each setting checked as
+ * rn_train_config_check checks it; errors name the file and the field. */
 rn_status rn_train_config_load(rn_train_config *c, const char *run_dir);
+
+/* The accepted range of a numeric setting, by its config.json name ("lr", "batch",
+ * "milestones", ...): [*lo, *hi], and whether it must be whole. This table is the one
+ * statement of every range: config.json's reader, rn_train_config_check and the command
+ * line's options all ask it. RN_ERR_BAD_ARG for a name that is not a numeric setting. */
+rn_status rn_train_setting_range(const char *key, double *lo, double *hi, bool *integer);
+
+/* Checks every numeric setting of c against its range (rn_train_setting_range);
+ * RN_ERR_BAD_ARG naming the first setting out of range. rn_train_run calls it first. */
+rn_status rn_train_config_check(const rn_train_config *c);
 
 /* ------------------------------------------------------------------------------------------
  * Evaluation

@@ -68,6 +68,9 @@ failure data info --data "cifar10:$TMP/nodata"
 usage train --model resnet21 --data "folder:$D" --batch 2 --iters 1 --out "$TMP/r1"
 usage train --epochs x
 usage train --epoch 1
+usage train --augment sideways
+usage train --data "folder:$D" stray
+usage train --resume "$TMP/r1" --lr 0.5
 failure train --model resnet8 --data "folder:$TMP/nodata" --batch 2 --iters 1 --out "$TMP/r2"
 usage experiment
 usage experiment degradation --depths 7 --data "folder:$D" --out "$TMP/e"

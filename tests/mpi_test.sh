@@ -165,8 +165,15 @@ kill_then_resume() {
         >"$TMP/logk" 2>&1 &
     local pid=$!
     wait_ckpt "$TMP/k" "$pid" || { echo "no checkpoint before the job ended" >&2; return 1; }
-    kill -KILL -- -"$pid" 2>/dev/null
+    # mpirun starts its processes in process groups of their own: they are killed by pid, and
+    # waited for, since a rank 0 still alive holds the run's lock (the resume would be refused)
+    local ranks r i
+    ranks=$(pgrep -P "$pid")
+    kill -KILL -- -"$pid" $ranks 2>/dev/null
     wait "$pid" 2>/dev/null
+    for r in $ranks; do
+        for i in $(seq 1 100); do kill -0 "$r" 2>/dev/null || break; sleep 0.1; done
+    done
     [ -f "$TMP/k/checkpoint.safetensors" ] || { echo "no checkpoint" >&2; return 1; }
     timeout "$LIMIT" "${MPIRUN[@]}" "$MPI_RESNET" train --resume "$TMP/k" --quiet \
         >"$TMP/log" 2>&1 || { cat "$TMP/log" >&2; return 1; }

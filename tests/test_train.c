@@ -211,6 +211,41 @@ static void expect_same_metrics(const char *a, const char *b, long n) {
            "lines\n", n, ma.n, ma.n_val, ma.n_test);
 }
 
+/* line without its "elapsed_s" and "images_per_s" fields (times differ run to run). */
+static void strip_times(char *line) {
+    static const char *const keys[] = {", \"elapsed_s\": ", ", \"images_per_s\": "};
+    for (size_t k = 0; k < 2; k++) {
+        char *at = strstr(line, keys[k]);
+        if (!at) continue;
+        char *end = at + strlen(keys[k]);
+        end += strcspn(end, ",}");
+        memmove(at, end, strlen(end) + 1);
+    }
+}
+
+/* Two runs' metrics.jsonl, line by line, equal apart from their times. */
+static void expect_same_log(const char *a, const char *b) {
+    FILE *fa = fopen(path_in(a, "metrics.jsonl"), "r"), *fb = fopen(path_in(b, "metrics.jsonl"), "r");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    char la[1024], lb[1024];
+    int n = 0;
+    for (;;) {
+        bool ga = fgets(la, sizeof la, fa) != NULL, gb = fgets(lb, sizeof lb, fb) != NULL;
+        if (!ga || !gb) {
+            if (ga != gb) fail_msg("metrics.jsonl: one run has more lines than the other");
+            break;
+        }
+        strip_times(la);
+        strip_times(lb);
+        if (strcmp(la, lb) != 0) fail_msg("metrics.jsonl line %d:\n  %s  %s", n + 1, la, lb);
+        n++;
+    }
+    fclose(fa);
+    fclose(fb);
+    printf("  metrics.jsonl: the same %d lines, times apart\n", n);
+}
+
 /* Progress callback: records each report (the started one apart); sets *stop when a
  * training report of step stop_at comes. */
 typedef struct {
@@ -275,7 +310,10 @@ static void straight_vs_resumed(rn_train_config *c, const char *out2, int64_t st
                          path_in(out2, "checkpoint.safetensors"));
     if (c->val > 0)
         expect_same_file(path_in(c->out, "best.safetensors"), path_in(out2, "best.safetensors"));
+    else /* nothing to choose by: the final weights */
+        expect_same_file(path_in(out2, "best.safetensors"), path_in(out2, "last.safetensors"));
     expect_same_metrics(c->out, out2, c->iters);
+    expect_same_log(c->out, out2);
     /* The final evaluation is the same too. */
     const rn_train_progress *fa = &r1.p[r1.n - 1], *fb = &r3.p[r3.n - 1];
     assert_true(fa->has_test && fb->has_test);
@@ -309,6 +347,62 @@ static void test_resume_val_shuffle_augment(void **state) {
     c.schedule = RN_SCHED_COSINE;
     c.warmup = 2;
     straight_vs_resumed(&c, tmp_sub("aug_b"), 7);
+}
+
+/* A run stopped in the middle of a logging window (log_every 3, stopped after step 1) and
+ * resumed logs the same metrics.jsonl as an uninterrupted run: the first line after the resume
+ * averages the whole window, the step before the stop included. Checkpoints every 2 steps
+ * split windows too, in both runs. */
+static void test_resume_mid_window(void **state) {
+    (void)state;
+    rn_train_config c;
+    config(&c, small_data(), "window_a", 12);
+    c.log_every = 3;
+    c.ckpt_every = 2;
+    c.augment = true;
+    TU_OK(rn_train_run(&c, false, NULL, NULL, NULL));
+    rn_train_config c2 = c;
+    snprintf(c2.out, sizeof c2.out, "%s", tmp_sub("window_b"));
+    volatile int stop = 1; /* stops after the first step */
+    assert_int_equal(rn_train_run(&c2, false, NULL, NULL, &stop), RN_ERR_INTERRUPTED);
+    assert_int_equal(checkpoint_step(c2.out), 1);
+    rn_train_config c3;
+    TU_OK(rn_train_config_load(&c3, c2.out));
+    TU_OK(rn_train_run(&c3, true, NULL, NULL, NULL));
+    expect_same_file(path_in(c.out, "last.safetensors"), path_in(c2.out, "last.safetensors"));
+    expect_same_log(c.out, c2.out);
+}
+
+/* The final report's elapsed time includes the final evaluation (400 test images, so it takes
+ * measurable time): it is the time of metrics.jsonl's last line, later than the last training
+ * report's. metrics.jsonl counts epochs from 1: the lines of steps 1..5 say epoch 1, of step 6
+ * epoch 2 (5 steps per epoch). */
+static void test_final_elapsed_and_epochs(void **state) {
+    (void)state;
+    rn_train_config c;
+    config(&c, make_data("data_eval400", 40, 400), "final_time", 6);
+    recorder r = {0};
+    TU_OK(rn_train_run(&c, false, record, &r, NULL));
+    const rn_train_progress *fin = &r.p[r.n - 1], *train_last = &r.p[r.n - 2];
+    assert_true(fin->final && fin->has_test && !train_last->has_test);
+    FILE *f = fopen(path_in(c.out, "metrics.jsonl"), "r");
+    assert_non_null(f);
+    char line[1024], last[1024] = "";
+    while (fgets(line, sizeof line, f)) {
+        long step;
+        int epoch;
+        assert_int_equal(sscanf(line, "{\"step\": %ld, \"epoch\": %d", &step, &epoch), 2);
+        assert_int_equal(epoch, step <= 5 ? 1 : 2);
+        snprintf(last, sizeof last, "%s", line);
+    }
+    fclose(f);
+    const char *e = strstr(last, "\"elapsed_s\": ");
+    assert_non_null(e);
+    double logged = atof(e + 13);
+    printf("  last training report %.4f s, final report %.4f s, metrics.jsonl's last line %.3f s\n",
+           train_last->elapsed_s, fin->elapsed_s, logged);
+    assert_true(fabs(fin->elapsed_s - logged) <= 0.0005 + 1e-9);
+    assert_true(fin->elapsed_s > train_last->elapsed_s);
 }
 
 /* Stopping is checked after each step: a stop requested before the run begins stops after
@@ -547,14 +641,22 @@ static void test_schedules(void **state) {
     static const lr_at constwarm[] = {{0, 0.01}, {1, 0.01}, {9, 0.01}, {10, 0.1}, {99, 0.1}};
     check_lrs("constant warm-up 10 (factor 0.1)", &c, 100, constwarm, 5);
 
-    /* The recipe: resnet110 gets that warm-up for 400 steps, then 0.1, /10 at 32k and 48k. */
+    /* The recipe: resnet110 gets that warm-up for 400 steps, then 0.1, /10 at 32k and 48k;
+     * a run of 200 steps gets its drops at 100 and 150. */
     rn_train_config_defaults(&c);
     snprintf(c.model, sizeof c.model, "resnet110");
     TU_OK(rn_train_config_recipe(&c, "he2015"));
+    assert_int_equal(c.iters, 64000);
+    rn_train_config short_run = c;
+    rn_schedule_resolve(&c, c.iters, 390);
     static const lr_at he[] = {{0, 0.01},    {399, 0.01},   {400, 0.1},  {31999, 0.1},
                                {32000, 0.01}, {47999, 0.01}, {48000, 0.001}, {63999, 0.001}};
     check_lrs("he2015 recipe, resnet110", &c, c.iters, he, 8);
-    assert_int_equal(c.iters, 64000);
+    short_run.warmup = 0;
+    rn_schedule_resolve(&short_run, 200, 390);
+    static const lr_at he200[] = {{0, 0.1},    {99, 0.1},    {100, 0.01},
+                                  {149, 0.01}, {150, 0.001}, {199, 0.001}};
+    check_lrs("he2015 recipe, 200 steps", &short_run, 200, he200, 6);
     assert_int_equal(rn_train_config_recipe(&c, "he2016"), RN_ERR_BAD_ARG);
     printf("  unknown recipe: %s\n", rn_error_message());
 }
@@ -749,13 +851,21 @@ static void test_bad_checkpoint(void **state) {
     expect_resume_fails("checkpoint_step 3x", c.out, RN_ERR_BAD_FILE, "checkpoint_step '3x'");
     rewrite_checkpoint(good, ckpt, "model", "resnet32", 0);
     expect_resume_fails("another model's", c.out, RN_ERR_SHAPE, "resnet32");
+    rewrite_checkpoint(good, ckpt, "window_loss_sum", "1.5x", 0);
+    expect_resume_fails("window_loss_sum 1.5x", c.out, RN_ERR_BAD_FILE, "window_loss_sum");
+
+    /* Without a checkpoint (a run stopped before its first), the run starts again. */
     remove(ckpt);
-    expect_resume_fails("no checkpoint", c.out, RN_ERR_IO, "checkpoint.safetensors");
+    rn_train_config rc;
+    TU_OK(rn_train_config_load(&rc, c.out));
+    recorder r0 = {0};
+    TU_OK(rn_train_run(&rc, true, record, &r0, NULL));
+    assert_int_equal(r0.started.step, 0);
+    assert_int_equal(checkpoint_step(c.out), 6);
+    printf("  no checkpoint: started again from step 0, to step 6\n");
 
     write_all(ckpt, orig, n);
     rn_free(orig);
-    rn_train_config rc;
-    TU_OK(rn_train_config_load(&rc, c.out));
     TU_OK(rn_train_run(&rc, true, NULL, NULL, NULL));
     assert_int_equal(checkpoint_step(c.out), 6);
     printf("  the restored checkpoint resumes to step 6\n");
@@ -897,6 +1007,54 @@ static void test_config_roundtrip(void **state) {
     assert_non_null(strstr(rn_error_message(), "config.json"));
 }
 
+/* One table of ranges: what rn_train_setting_range reports is what rn_train_config_check (and
+ * so rn_train_run) enforces, naming the setting; a milestone whose resolution to steps would
+ * overflow (1e18 percent) is refused before anything is created. */
+static void test_setting_ranges(void **state) {
+    (void)state;
+    double lo, hi;
+    bool integer;
+    TU_OK(rn_train_setting_range("lr", &lo, &hi, &integer));
+    assert_true(lo == 0 && hi == 100 && !integer);
+    TU_OK(rn_train_setting_range("batch", &lo, &hi, &integer));
+    assert_true(lo == 1 && hi == 65536 && integer);
+    TU_OK(rn_train_setting_range("milestones", &lo, &hi, &integer));
+    assert_true(lo == 0 && hi == 1e9 && integer);
+    assert_int_equal(rn_train_setting_range("model", &lo, &hi, &integer), RN_ERR_BAD_ARG);
+    assert_int_equal(rn_train_setting_range("nonsense", &lo, &hi, &integer), RN_ERR_BAD_ARG);
+
+    rn_train_config c;
+    config(&c, small_data(), "ranges", 2);
+    TU_OK(rn_train_config_check(&c));
+    /* the setting each case below puts out of range */
+    static const char *const bad[] = {"'lr'", "'batch'", "'momentum'", "'epochs'",
+                                      "'milestones'"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        config(&c, small_data(), "ranges", 2);
+        switch (i) {
+        case 0: c.lr = -1; break;
+        case 1: c.batch = -2147483647 - 1; break;
+        case 2: c.momentum = 3; break;
+        case 3: c.epochs = -1; break;
+        case 4:
+            c.schedule = RN_SCHED_MULTISTEP;
+            c.milestones[0] = 1000000000000000000ll;
+            c.n_milestones = 1;
+            c.milestone_unit = RN_UNIT_PERCENT;
+            break;
+        }
+        assert_int_equal(rn_train_config_check(&c), RN_ERR_BAD_ARG);
+        assert_non_null(strstr(rn_error_message(), bad[i]));
+        snprintf(c.out, sizeof c.out, "%s/ranges_never", tu_tmpdir());
+        rn_status s = rn_train_run(&c, false, NULL, NULL, NULL);
+        printf("  %s\n", rn_error_message());
+        assert_int_equal(s, RN_ERR_BAD_ARG);
+        assert_non_null(strstr(rn_error_message(), bad[i]));
+        struct stat sb;
+        assert_int_not_equal(stat(c.out, &sb), 0);
+    }
+}
+
 /* ---- refusing to overwrite a run ---------------------------------------------------------- */
 
 static void test_refuse_existing_run(void **state) {
@@ -954,6 +1112,8 @@ int main(void) {
         cmocka_unit_test(test_schedules),        cmocka_unit_test(test_milestone_units),
         cmocka_unit_test(test_nan_loss),         cmocka_unit_test(test_bad_checkpoint),
         cmocka_unit_test(test_config_roundtrip), cmocka_unit_test(test_refuse_existing_run),
+        cmocka_unit_test(test_setting_ranges),   cmocka_unit_test(test_resume_mid_window),
+        cmocka_unit_test(test_final_elapsed_and_epochs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

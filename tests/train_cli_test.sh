@@ -205,6 +205,85 @@ else
     bad "temporary files remain: $(find "$r" -name '*.tmp.*' | tr '\n' ' ')"
 fi
 
+# Every finished run writes best.safetensors and ends by listing what it wrote; without a
+# validation split best.safetensors is the final weights, and the line says so.
+if run "$RESNET" train --data "$DATA" --threads 1 --iters 3 --batch 8 --out "$tmp/noval" &&
+    tail -n 1 "$tmp/err" | grep -q "^wrote $tmp/noval/: config.json, classes.txt, metrics.jsonl, checkpoint.safetensors, last.safetensors, best.safetensors (the final weights: no validation split" &&
+    cmp -s "$tmp/noval/best.safetensors" "$tmp/noval/last.safetensors"; then
+    ok "a run without --val: best.safetensors = last.safetensors ($(tail -n 1 "$tmp/err"))"
+    # the console and metrics.jsonl count epochs alike (from 1); one step is "1 step"
+    if grep -q "^epoch 1 step 3: test" "$tmp/err" && grep -q '"step": 3, "epoch": 1,.*"test_acc"' "$tmp/noval/metrics.jsonl"
+    then ok "the console and metrics.jsonl both call the first epoch 1"
+    else bad "epochs: console $(grep "^epoch" "$tmp/err" | tail -n 1), metrics $(tail -n 1 "$tmp/noval/metrics.jsonl")"; fi
+    if run "$RESNET" train --data "$DATA" --threads 1 --iters 1 --batch 8 --out "$tmp/onestep" &&
+        grep -q ": 1 step, 8 per epoch" "$tmp/err"; then
+        ok "$(head -n 1 "$tmp/err")"
+    else
+        bad "a one-step run: $(head -n 1 "$tmp/err")"
+    fi
+else
+    bad "a run without --val: $(ls "$tmp/noval" | tr '\n' ' '), stderr: $(tail -n 2 "$tmp/err")"
+fi
+
+# --recipe he2015 made shorter keeps its drops at 50% and 75% of the run (32k and 48k of 64k):
+# with --iters 20, after steps 10 and 15.
+lrs() { sed -n 's/^{"step": \([0-9]*\),.*"lr": \([^,]*\),.*/\1 \2/p' "$1/metrics.jsonl" | tr '\n' ' '; }
+if run "$RESNET" train --recipe he2015 --data "$DATA" --iters 20 --batch 8 --val 8 --threads 1 \
+    --log-every 1 --quiet --out "$tmp/recipe" &&
+    lrs "$tmp/recipe" | grep -q "^1 0.1 .*10 0.1 11 0.01 .*15 0.01 16 0.001 .*20 0.001 $"; then
+    ok "--recipe he2015 --iters 20: lr /10 after steps 10 and 15"
+else
+    bad "--recipe he2015 --iters 20: step and lr: $(lrs "$tmp/recipe") $(cat "$tmp/err")"
+fi
+
+# ---- one run per directory ---------------------------------------------------------------------
+
+# A run holds RUN_DIR/.lock from its start to its end: a second trainer on the directory, a new
+# run or a resume, stops at once with one line naming the holder. Of the temporary files found
+# at the start, only those of processes that no longer exist are removed. A holder killed with
+# SIGKILL leaves the file but not the lock: the next --resume proceeds.
+L="$tmp/locked"
+mkdir -p "$L"
+sleep 600 &
+live=$!
+sh -c 'exit 0' &
+dead=$!
+wait "$dead"
+echo partial >"$L/checkpoint.safetensors.tmp.$live"
+echo partial >"$L/metrics.jsonl.tmp.$dead"
+"$RESNET" train "${ARGS[@]}" --iters 100000 --out "$L" >/dev/null 2>"$tmp/holder.err" &
+holder=$!
+if wait_for_step "$L" 2 "$holder"; then
+    expect_error "a new run into a running run's directory" \
+        "$L is in use by another training run (process $holder)" \
+        "$RESNET" train "${ARGS[@]}" --out "$L"
+    expect_error "--resume of a running run" \
+        "$L is in use by another training run (process $holder)" "$RESNET" train --resume "$L"
+    if [ -e "$L/checkpoint.safetensors.tmp.$live" ] && ! [ -e "$L/metrics.jsonl.tmp.$dead" ]; then
+        ok "the start removed the temporary file of an exited process and kept a live one's"
+    else
+        bad "temporary files after the start: $(ls "$L" | tr '\n' ' ')"
+    fi
+else
+    bad "the lock holder never reached step 2: $(cat "$tmp/holder.err")"
+fi
+kill -KILL "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+at=$(train_steps "$L" | tail -n 1)
+stale=$(cat "$L/.lock")
+"$RESNET" train --resume "$L" --quiet >/dev/null 2>"$tmp/err" &
+pid=$!
+if [ "$stale" = "$holder" ] && wait_for_step "$L" $((at + 2)) "$pid"; then
+    kill -TERM "$pid"
+    wait "$pid"
+    ok "--resume after the holder was killed (.lock still naming process $holder): trained on past step $at, then stopped ($(cat "$tmp/err"))"
+else
+    kill -KILL "$pid" 2>/dev/null
+    bad "--resume after the holder $holder was killed: .lock held '$stale', stderr: $(cat "$tmp/err")"
+fi
+kill "$live"
+wait "$live" 2>/dev/null
+
 # Resuming a finished run changes nothing; --resume takes no settings.
 cp "$r/last.safetensors" "$tmp/last.copy"
 if run "$RESNET" train --resume "$r" && grep -q "already complete" "$tmp/err" &&
@@ -280,6 +359,14 @@ expect_error "--batch 0" "--batch" "$RESNET" train "${T[@]}" --batch 0 --out "$t
 expect_error "--lr abc" "--lr" "$RESNET" train "${T[@]}" --lr abc --out "$tmp/b2"
 expect_error "--lr -1" "--lr" "$RESNET" train "${T[@]}" --lr -1 --out "$tmp/b2"
 expect_error "--iters 0" "--iters" "$RESNET" train "${T[@]}" --iters 0 --out "$tmp/b2"
+# ranges come from the library's table of settings (the one config.json is read with); numbers
+# too large for their type are refused, not wrapped
+expect_error "--lr 101" "--lr: expected a number in [0, 100], got '101'" "$RESNET" train "${T[@]}" --lr 101 --out "$tmp/b2"
+expect_error "--batch 1e18" "--batch: expected an integer in [1, 65536]" "$RESNET" train "${T[@]}" --batch 1000000000000000000 --out "$tmp/b2"
+expect_error "--seed past 2^64" "--seed: expected an integer from 0 to 18446744073709551615" "$RESNET" train "${T[@]}" --seed 99999999999999999999 --out "$tmp/b2"
+expect_error "--resize past int" "--resize" "$RESNET" train "${T[@]}" --resize 99999999999x8 --out "$tmp/b2"
+expect_error "--schedule multistep:1e18%" "--schedule: milestone '1000000000000000000%' is out of range" "$RESNET" train "${T[@]}" --schedule multistep:1000000000000000000% --out "$tmp/b3"
+expect_error "--schedule multistep past 2^63" "is out of range" "$RESNET" train "${T[@]}" --schedule multistep:99999999999999999999999it --out "$tmp/b3"
 expect_error "--schedule multistep:" "--schedule" "$RESNET" train "${T[@]}" --schedule multistep: --out "$tmp/b3"
 expect_error "--schedule mixed units" "--schedule" "$RESNET" train "${T[@]}" --schedule multistep:5,50% --out "$tmp/b3"
 expect_error "--schedule linear" "--schedule" "$RESNET" train "${T[@]}" --schedule linear --out "$tmp/b3"
@@ -296,9 +383,33 @@ expect_error "--val larger than the set" "--val 64" "$RESNET" train "${T[@]}" --
 expect_error "--batch larger than the set" "batch size 100" "$RESNET" train "${T[@]}" --batch 100 --out "$tmp/b8"
 expect_error "--init of a missing file" "$tmp/none.safetensors" "$RESNET" train "${T[@]}" --init "$tmp/none.safetensors" --out "$tmp/b9"
 expect_error "--resume of an empty folder" "config.json" "$RESNET" train --resume "$tmp/empty"
+# A run stopped before its first checkpoint (config.json alone, and a metrics line of a step
+# that never got a checkpoint) is started again from step 0 with a notice, and ends like the
+# uninterrupted run.
 mkdir -p "$tmp/nockpt"
 cp "$tmp/straight/config.json" "$tmp/nockpt/"
-expect_error "--resume of a run without checkpoint" "checkpoint.safetensors" "$RESNET" train --resume "$tmp/nockpt"
+head -n 1 "$tmp/straight/metrics.jsonl" >"$tmp/nockpt/metrics.jsonl"
+if run "$RESNET" train --resume "$tmp/nockpt" && grep -q "no checkpoint yet" "$tmp/err"; then
+    compare_runs "--resume of a run stopped before its first checkpoint ($(grep "no checkpoint" "$tmp/err"))" "$tmp/nockpt"
+else
+    bad "--resume of a run without checkpoint: $(head -n 3 "$tmp/err")"
+fi
+# A run directory's files must be regular files: a FIFO in their place is refused at once
+# (opening one blocks until the other end is opened), on --resume and for a new run alike.
+for f in metrics.jsonl grads.jsonl classes.txt config.json checkpoint.safetensors last.safetensors; do
+    d="$tmp/fifo-$f"
+    mkdir -p "$d"
+    cp "$tmp/straight/config.json" "$tmp/straight/checkpoint.safetensors" "$d/"
+    rm -f "$d/$f"
+    mkfifo "$d/$f"
+    expect_error "--resume with a FIFO as $f" "$f: is a FIFO" timeout 20 "$RESNET" train --resume "$d"
+    rm -f "$d/config.json" "$d/checkpoint.safetensors"
+    [ "$f" = config.json ] || [ "$f" = checkpoint.safetensors ] || continue
+    mkfifo "$d/$f" 2>/dev/null
+    expect_error "a new run with a FIFO as $f" "$f: is a FIFO" timeout 20 "$RESNET" train "${ARGS[@]}" --out "$d"
+done
+expect_error "a new run with a FIFO as classes.txt" "classes.txt: is a FIFO" \
+    timeout 20 "$RESNET" train "${ARGS[@]}" --out "$tmp/fifo-classes.txt"
 expect_error "a new run into an existing one" "already holds a run" "$RESNET" train "${ARGS[@]}" --out "$tmp/straight"
 if cmp -s "$W" "$tmp/sigTERM/last.safetensors"; then
     ok "the refused run left the existing one as it was"

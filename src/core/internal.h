@@ -41,6 +41,15 @@ rn_status rn_open_regular(const char *path, const char *what, int *fd);
 /* rn_open_regular as a stdio stream ("rb"); fclose it. */
 rn_status rn_fopen_regular(const char *path, const char *what, FILE **f);
 
+/* Opens path for writing as a stdio stream, created when absent, appended to (append) or
+ * emptied, refusing anything but a regular file as rn_open_regular does (opening a FIFO for
+ * writing would block until a reader appears). fclose it. */
+rn_status rn_fopen_regular_write(const char *path, const char *what, bool append, FILE **f);
+
+/* RN_OK when path does not exist or is a regular file; else RN_ERR_IO naming what it is (for
+ * files about to be replaced by rn_write_file_atomic, which would replace a FIFO unread). */
+rn_status rn_check_regular(const char *path, const char *what);
+
 /* Reads a whole regular file (see rn_open_regular) into a fresh buffer with a NUL after its
  * last byte (rn_free it). RN_ERR_IO with a message on failure. */
 rn_status rn_read_file(const char *path, void **buf, size_t *size);

@@ -1,6 +1,6 @@
 /*
- * memory.c — aligned allocation and file I/O: opening for reading (regular files only),
- * whole-file reading, atomic writing.
+ * memory.c — aligned allocation and file I/O: opening for reading or appending (regular files
+ * only), whole-file reading, atomic writing.
  */
 #include "internal.h"
 
@@ -36,30 +36,60 @@ static const char *file_kind(mode_t mode) {
     return "is not a regular file";
 }
 
-rn_status rn_open_regular(const char *path, const char *what, int *fd) {
+/* Opens path with flags (O_RDONLY, or O_WRONLY | O_CREAT ...), refusing anything but a regular
+ * file before and after it is opened; see rn_open_regular. */
+static rn_status open_regular(const char *path, const char *what, int flags, int *fd) {
     *fd = -1;
     struct stat sb;
-    if (stat(path, &sb) != 0)
+    bool exists = stat(path, &sb) == 0;
+    if (!exists && (errno != ENOENT || !(flags & O_CREAT)))
         return rn_fail(RN_ERR_IO, "%s: cannot open: %s", RN_SHOW(path), strerror(errno));
-    if (!S_ISREG(sb.st_mode))
+    if (exists && !S_ISREG(sb.st_mode))
         return rn_fail(RN_ERR_IO, "%s: %s, expected %s", RN_SHOW(path),
                        file_kind(sb.st_mode), what ? what : "a file");
     /* O_NONBLOCK: should the path have become a FIFO since the stat, open returns at once and
      * the fstat below refuses it. */
-    int f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int f = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
     if (f < 0) return rn_fail(RN_ERR_IO, "%s: cannot open: %s", RN_SHOW(path), strerror(errno));
     if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(f);
         return rn_fail(RN_ERR_IO, "%s: %s, expected %s", RN_SHOW(path),
                        file_kind(sb.st_mode), what ? what : "a file");
     }
-    int flags = fcntl(f, F_GETFL);
-    if (flags < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    int fl = fcntl(f, F_GETFL);
+    if (fl < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0) {
         int e = errno;
         close(f);
         return rn_fail(RN_ERR_IO, "%s: cannot open: %s", RN_SHOW(path), strerror(e));
     }
     *fd = f;
+    return RN_OK;
+}
+
+rn_status rn_open_regular(const char *path, const char *what, int *fd) {
+    return open_regular(path, what, O_RDONLY, fd);
+}
+
+rn_status rn_check_regular(const char *path, const char *what) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return RN_OK; /* absent, or fine */
+    return rn_fail(RN_ERR_IO, "%s: %s, expected %s", RN_SHOW(path), file_kind(sb.st_mode),
+                   what ? what : "a file");
+}
+
+rn_status rn_fopen_regular_write(const char *path, const char *what, bool append, FILE **out) {
+    *out = NULL;
+    int fd;
+    rn_status s = open_regular(path, what, O_WRONLY | O_CREAT | (append ? O_APPEND : 0), &fd);
+    if (s) return s;
+    FILE *f = NULL;
+    if (append || ftruncate(fd, 0) == 0) f = fdopen(fd, append ? "a" : "w");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return rn_fail(RN_ERR_IO, "%s: cannot open for writing: %s", RN_SHOW(path), strerror(e));
+    }
+    *out = f;
     return RN_OK;
 }
 

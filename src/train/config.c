@@ -36,11 +36,13 @@ rn_status rn_train_config_recipe(rn_train_config *c, const char *recipe) {
     c->wd = 1e-4f;
     c->nesterov = false;
     c->gamma = 0.1f;
+    /* lr / 10 at 32k and 48k of the 64k steps, kept at 50% and 75% of a run made shorter or
+     * longer with --iters or --epochs */
     c->schedule = RN_SCHED_MULTISTEP;
-    c->milestones[0] = 32000;
-    c->milestones[1] = 48000;
+    c->milestones[0] = 50;
+    c->milestones[1] = 75;
     c->n_milestones = 2;
-    c->milestone_unit = RN_UNIT_STEPS;
+    c->milestone_unit = RN_UNIT_PERCENT;
     c->iters = 64000;
     c->val = 5000;
     c->augment = true;
@@ -75,7 +77,8 @@ typedef struct {
     const char *key;
     field_kind kind;
     size_t off, size;
-    double lo, hi;              /* numbers: the accepted range (the command line's) */
+    double lo, hi;              /* numbers: the accepted range, the only statement of it: the
+                                 * command line asks for it (rn_train_setting_range) */
     const char *const *names;   /* F_ENUM */
     bool optional;              /* absent in runs configured before the field existed */
 } field;
@@ -92,8 +95,8 @@ static const field fields[] = {
     {.key = "precision", .kind = F_STR, AT(precision), .optional = true},
     {.key = "init", .kind = F_STR, AT(init)},
     {.key = "threads", .kind = F_INT, AT(threads), .lo = 0, .hi = 1024},
-    {.key = "resize_h", .kind = F_INT, AT(resize_h), .lo = 0, .hi = 65536},
-    {.key = "resize_w", .kind = F_INT, AT(resize_w), .lo = 0, .hi = 65536},
+    {.key = "resize_h", .kind = F_INT, AT(resize_h), .lo = 0, .hi = 4096},
+    {.key = "resize_w", .kind = F_INT, AT(resize_w), .lo = 0, .hi = 4096},
     {.key = "batch", .kind = F_INT, AT(batch), .lo = 1, .hi = 65536},
     {.key = "epochs", .kind = F_INT, AT(epochs), .lo = 0, .hi = 100000},
     {.key = "iters", .kind = F_I64, AT(iters), .lo = 0, .hi = 1e9},
@@ -172,16 +175,33 @@ static void put_field(cJSON *j, const field *f, const rn_train_config *c) {
     }
 }
 
+/* Whether x is in field f's range (and whole, for integers). */
+static bool in_range(const field *f, double x) {
+    bool whole = f->kind != F_FLOAT;
+    return x >= f->lo && x <= f->hi && (!whole || x == (double)(int64_t)x);
+}
+
+/* "an integer from 1 to 65536": what field f accepts, for messages. */
+static const char *range_text(const field *f, char buf[96]) {
+    snprintf(buf, 96, "%s from %.17g to %.17g", f->kind != F_FLOAT ? "an integer" : "a number",
+             f->lo, f->hi);
+    return buf;
+}
+
+static bool numeric(const field *f) {
+    return f->kind == F_INT || f->kind == F_I64 || f->kind == F_FLOAT || f->kind == F_MILESTONES;
+}
+
 /* A number of field f in its range (and whole, for integers). */
 static rn_status get_number(const cJSON *v, const field *f, const char *path, double *out) {
     if (!cJSON_IsNumber(v))
         return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", RN_SHOW(path),
                        f->key);
     double x = v->valuedouble;
-    bool whole = f->kind != F_FLOAT;
-    if (!(x >= f->lo && x <= f->hi) || (whole && x != (double)(int64_t)x))
-        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is %.17g, expected %s from %g to %g",
-                       RN_SHOW(path), f->key, x, whole ? "an integer" : "a number", f->lo, f->hi);
+    char want[96];
+    if (!in_range(f, x))
+        return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is %.17g, expected %s", RN_SHOW(path),
+                       f->key, x, range_text(f, want));
     *out = x;
     return RN_OK;
 }
@@ -246,6 +266,51 @@ static rn_status get_field(const cJSON *j, const field *f, rn_train_config *c,
     }
     return rn_fail(RN_ERR_BAD_FILE, "%s: field '%s' is missing or has the wrong type", RN_SHOW(path),
                    f->key);
+}
+
+rn_status rn_train_setting_range(const char *key, double *lo, double *hi, bool *integer) {
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const field *f = &fields[i];
+        if (strcmp(f->key, key) != 0 || !numeric(f)) continue;
+        *lo = f->lo;
+        *hi = f->hi;
+        *integer = f->kind != F_FLOAT;
+        return RN_OK;
+    }
+    return rn_fail(RN_ERR_BAD_ARG, "'%s' is not a numeric training setting", RN_SHOW(key));
+}
+
+/* Field f of c as a double (numeric fields but milestones). */
+static double number_of(const field *f, const rn_train_config *c) {
+    const char *p = (const char *)c + f->off;
+    switch (f->kind) {
+    case F_INT: return *(const int *)p;
+    case F_I64: return (double)*(const int64_t *)p;
+    default: return *(const float *)p;
+    }
+}
+
+rn_status rn_train_config_check(const rn_train_config *c) {
+    char want[96];
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const field *f = &fields[i];
+        if (!numeric(f)) continue;
+        if (f->kind == F_MILESTONES) {
+            if (c->n_milestones < 0 || c->n_milestones > RN_MAX_MILESTONES)
+                return rn_fail(RN_ERR_BAD_ARG, "setting 'milestones': %d of them, expected 0 to %d",
+                               c->n_milestones, RN_MAX_MILESTONES);
+            for (int k = 0; k < c->n_milestones; k++)
+                if (!in_range(f, (double)c->milestones[k]))
+                    return rn_fail(RN_ERR_BAD_ARG, "setting 'milestones': %lld, expected %s",
+                                   (long long)c->milestones[k], range_text(f, want));
+            continue;
+        }
+        double x = number_of(f, c);
+        if (!in_range(f, x))
+            return rn_fail(RN_ERR_BAD_ARG, "setting '%s' is %.*g, expected %s", f->key,
+                           f->kind == F_FLOAT ? 9 : 17, x, range_text(f, want));
+    }
+    return RN_OK;
 }
 
 rn_status rn_train_config_save(const rn_train_config *c, const char *path) {

@@ -1,5 +1,6 @@
 /*
- * schedule.c — learning-rate schedules: constant, multistep, cosine, one-cycle, and warm-up.
+ * schedule.c — learning-rate schedules: constant, multistep, cosine, one-cycle, and warm-up;
+ * and the resolution of multistep milestones given in epochs or percent to steps.
  */
 #include "train.h"
 
@@ -36,4 +37,23 @@ double rn_schedule_lr(const rn_train_config *c, int64_t step, int64_t total) {
     if (step < c->warmup)
         lr *= c->warmup_factor > 0 ? c->warmup_factor : (double)(step + 1) / (double)c->warmup;
     return lr;
+}
+
+/* Milestone ms (in c's unit) as a step. One at or past the run's end never fires, so it
+ * becomes the end: the products below then stay within the run's length and cannot overflow
+ * (total is at most 1e5 epochs of at most 2^31 steps). */
+static int64_t milestone_step(const rn_train_config *c, int64_t ms, int64_t total,
+                              int steps_per_epoch) {
+    switch (c->milestone_unit) {
+    case RN_UNIT_EPOCHS:
+        return ms >= total / steps_per_epoch + 1 ? total : ms * steps_per_epoch;
+    case RN_UNIT_PERCENT: return ms >= 100 ? total : ms * total / 100;
+    default: return RN_MIN(ms, total);
+    }
+}
+
+void rn_schedule_resolve(rn_train_config *c, int64_t total, int steps_per_epoch) {
+    for (int i = 0; i < c->n_milestones; i++)
+        c->milestones[i] = milestone_step(c, c->milestones[i], total, steps_per_epoch);
+    c->milestone_unit = RN_UNIT_STEPS;
 }

@@ -4,7 +4,8 @@
  *
  * A checkpoint (checkpoint.safetensors) is the model's state plus one tensor
  * "optimizer.momentum" (the momentum block) and metadata: the next step, the best validation
- * accuracy, the elapsed time. Everything else a resumed run needs is a function of the config
+ * accuracy, the elapsed time, and the sums of the logging window it falls in (window_steps,
+ * window_loss_sum, window_correct; absent in checkpoints older than them, read as 0). Everything else a resumed run needs is a function of the config
  * and the step: the data order of an epoch and each step's augmentation are seeded from them.
  *
  * With several processes (a communicator of size N, rn_train_run_comm), each process runs
@@ -12,6 +13,11 @@
  * the same order on every process: the agreement after each part of the setup, the state
  * rank 0 hands out, the gradient average (the executor's hook), the stop flag after each
  * step, the logged sums, and the evaluation counts. Rank 0 alone touches the run directory.
+ *
+ * One run per directory: rank 0 holds a write lock (fcntl) on RUN_DIR/.lock from its setup to
+ * its end, so a second trainer on the same directory (a new run or a resume) stops at once,
+ * naming the holder. The kernel drops the lock when its holder dies, so a killed run never
+ * blocks the next; the file itself stays (removing it could let two trainers lock two files).
  */
 #include "train.h"
 #include "train/batches.h"
@@ -19,7 +25,9 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,6 +61,14 @@ typedef struct {
     bool root;         /* rank 0: writes the run directory */
     rn_train_callback cb; /* for the data's warnings (skipped images) */
     void *cb_user;
+    int lock_fd;       /* RUN_DIR/.lock, locked for the whole run (rank 0; -1: not yet) */
+    /* The logging window (the steps since the last metrics line): its steps, and the loss and
+     * accuracy sums over the global batch read from the executor so far. A checkpoint keeps
+     * them, so that the first line after a resume covers the whole window. */
+    int64_t win_steps, win_correct;
+    double win_loss;
+    bool fresh;        /* rank 0: starts at step 0 (a new run, or a resumed one that was
+                        * stopped before its first checkpoint) */
 } trainer;
 
 /* c->out + "/" + name into t->path. */
@@ -70,21 +86,57 @@ static rn_status sync_to_host(trainer *t) {
     return s;
 }
 
+/* A non-finite loss stops the run: the executor's message, plus what is kept. */
+static rn_status numeric_stop(trainer *t) {
+    char what[256];
+    snprintf(what, sizeof what, "%s", rn_error_message());
+    if (t->ckpt_step < 0)
+        return rn_fail(RN_ERR_NUMERIC, "%s; training stopped (no checkpoint was written yet)",
+                       what);
+    return rn_fail(RN_ERR_NUMERIC,
+                   "%s; training stopped (the checkpoint of step %lld is kept in %s)", what,
+                   (long long)t->ckpt_step, t->c->out);
+}
+
+/* Adds the executor's loss and accuracy sums of the steps since it was last asked (it waits
+ * for them) to the logging window's, over the global batch: the shares' mean losses averaged,
+ * their correct counts added (a collective with several processes). */
+static rn_status harvest_metrics(trainer *t) {
+    double loss;
+    int64_t correct;
+    rn_status s = rn_exec_train_metrics(t->exec, &loss, &correct);
+    if (s != RN_OK) return s == RN_ERR_NUMERIC ? numeric_stop(t) : s;
+    if (t->nproc > 1) {
+        double sums[2] = {loss, (double)correct};
+        if ((s = rn_comm_sum_f64(t->comm, sums, 2)) != RN_OK) return s;
+        loss = sums[0] / t->nproc;
+        correct = (int64_t)sums[1];
+    }
+    t->win_loss += loss;
+    t->win_correct += correct;
+    return RN_OK;
+}
+
 static rn_status save_checkpoint(trainer *t) {
-    rn_status s0 = sync_to_host(t);
+    rn_status s0 = harvest_metrics(t);
+    if (s0 == RN_OK) s0 = sync_to_host(t);
     if (s0 != RN_OK || !t->root) return s0;
     size_t n;
     const float *velocity = rn_exec_momentum(t->exec, &n);
     rn_st_tensor mom = {.name = "optimizer.momentum", .dtype = RN_DTYPE_F32, .ndim = 1,
                         .shape = {(int64_t)n}, .nbytes = n * sizeof(float), .data = velocity};
-    char step[32], best[32], elapsed[32];
+    char step[32], best[32], elapsed[32], wsteps[32], wloss[32], wcorrect[32];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
     snprintf(best, sizeof best, "%.17g", t->best_val);
     snprintf(elapsed, sizeof elapsed, "%.17g", t->elapsed_before + (now_s() - t->t_start));
-    const char *keys[] = {"checkpoint_step", "best_val_acc", "elapsed_s"};
-    const char *vals[] = {step, best, elapsed};
+    snprintf(wsteps, sizeof wsteps, "%lld", (long long)t->win_steps);
+    snprintf(wloss, sizeof wloss, "%.17g", t->win_loss); /* reads back as the same double */
+    snprintf(wcorrect, sizeof wcorrect, "%lld", (long long)t->win_correct);
+    const char *keys[] = {"checkpoint_step", "best_val_acc", "elapsed_s",
+                          "window_steps", "window_loss_sum", "window_correct"};
+    const char *vals[] = {step, best, elapsed, wsteps, wloss, wcorrect};
     rn_status s = rn_model_save_ext(t->model, run_path(t, "checkpoint.safetensors"), &t->norm,
-                                    &mom, 1, keys, vals, 3);
+                                    &mom, 1, keys, vals, 6);
     if (s == RN_OK)
         s = rn_model_save_named(t->model, run_path(t, "last.safetensors"), &t->norm,
                                 t->data.train.class_names);
@@ -123,6 +175,21 @@ static rn_status load_checkpoint(trainer *t) {
     }
     t->best_val = strtod(best, NULL);
     t->elapsed_before = strtod(elapsed, NULL);
+    const char *ws = rn_safetensors_meta(&st, "window_steps");
+    const char *wl = rn_safetensors_meta(&st, "window_loss_sum");
+    const char *wc = rn_safetensors_meta(&st, "window_correct");
+    if (ws && wl && wc) {
+        t->win_steps = strtoll(ws, &end, 10);
+        bool ok = !*end && t->win_steps >= 0 && t->win_steps <= t->step;
+        t->win_loss = strtod(wl, &end);
+        ok = ok && !*end && isfinite(t->win_loss);
+        t->win_correct = strtoll(wc, &end, 10);
+        if (!ok || *end || t->win_correct < 0) {
+            s = rn_fail(RN_ERR_BAD_FILE, "%s: window_steps, window_loss_sum or window_correct "
+                        "is not a number of this run", path);
+            goto done;
+        }
+    }
     t->ckpt_step = t->step;
     s = rn_exec_sync_to_device(t->exec);
 done:
@@ -136,7 +203,10 @@ static rn_status truncate_log(trainer *t, const char *name, int64_t step) {
     const char *path = run_path(t, name);
     void *buf;
     size_t size;
-    if (rn_read_file(path, &buf, &size) != RN_OK) return RN_OK; /* none yet */
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) return RN_OK; /* none yet */
+    rn_status st = rn_read_file_of(path, "a regular file", &buf, &size);
+    if (st != RN_OK) return st;
     char *text = buf, *keep_end = text;
     for (char *line = text; *line;) {
         char *nl = strchr(line, '\n');
@@ -151,13 +221,18 @@ static rn_status truncate_log(trainer *t, const char *name, int64_t step) {
     }
     const void *parts[] = {text};
     size_t sizes[] = {(size_t)(keep_end - text)};
-    rn_status st = rn_write_file_atomic(path, parts, sizes, 1);
+    st = rn_write_file_atomic(path, parts, sizes, 1);
     rn_free(buf);
     return st;
 }
 
 /* Removes the temporary files (NAME.tmp.PID, see rn_write_file_atomic) that a process killed
- * while writing one of the run's files left behind. */
+ * while writing one of the run's files left behind. Called with the run's lock held: every
+ * writer of these files in a run directory is the trainer holding its lock, and the lock is
+ * gone only when that trainer has ended (returned, or died and the kernel dropped it), so no
+ * process still writes the files found here. A file whose PID names a live process is kept
+ * all the same: that process is not a trainer of this run (a writer that takes no lock, such
+ * as an older resnet), and only a writer removes its own temporary file. */
 static void remove_stale_temps(trainer *t) {
     static const char *const files[] = {"checkpoint.safetensors", "last.safetensors",
                                         "best.safetensors", "config.json", "metrics.jsonl"};
@@ -167,18 +242,65 @@ static void remove_stale_temps(trainer *t) {
     while ((e = readdir(d)) != NULL) {
         for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
             size_t n = strlen(files[i]);
-            if (!strncmp(e->d_name, files[i], n) && !strncmp(e->d_name + n, ".tmp.", 5)) {
-                unlinkat(dirfd(d), e->d_name, 0);
-                break;
-            }
+            if (strncmp(e->d_name, files[i], n) != 0 || strncmp(e->d_name + n, ".tmp.", 5) != 0)
+                continue;
+            char *end;
+            errno = 0;
+            long pid = strtol(e->d_name + n + 5, &end, 10);
+            bool dead = !*end && !errno && pid > 0 && pid == (pid_t)pid &&
+                        kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+            if (dead) unlinkat(dirfd(d), e->d_name, 0);
+            break;
         }
     }
     closedir(d);
 }
 
+/* Takes the run directory's lock (rank 0, once; the directory exists): RN_ERR_BAD_ARG naming
+ * the holder's pid when another trainer holds it. Writes this process's pid into the file,
+ * for people (the message takes the holder from the kernel). */
+static rn_status lock_run_dir(trainer *t) {
+    if (t->lock_fd >= 0) return RN_OK;
+    const char *path = run_path(t, ".lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    if (fd < 0)
+        return rn_fail(RN_ERR_IO, "%s: cannot open the run's lock file: %s", RN_SHOW(path),
+                       strerror(errno));
+    struct stat sb;
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return rn_fail(RN_ERR_IO, "%s: not a regular file, expected the run's lock file",
+                       RN_SHOW(path));
+    }
+    if (fcntl(fd, F_SETLK, &l) != 0) {
+        int e = errno;
+        struct flock h = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        bool held = (e == EAGAIN || e == EACCES) && fcntl(fd, F_GETLK, &h) == 0 &&
+                    h.l_type != F_UNLCK;
+        close(fd);
+        if (!held)
+            return rn_fail(RN_ERR_IO, "%s: cannot lock: %s", RN_SHOW(path), strerror(e));
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s is in use by another training run (process %ld); wait for it to end "
+                       "or stop it first",
+                       RN_SHOW(t->c->out), (long)h.l_pid);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        int e = errno;
+        close(fd);
+        return rn_fail(RN_ERR_IO, "%s: cannot write: %s", RN_SHOW(path), strerror(e));
+    }
+    t->lock_fd = fd;
+    return RN_OK;
+}
+
 static rn_status write_classes(trainer *t) {
-    FILE *f = fopen(run_path(t, "classes.txt"), "w");
-    if (!f) return rn_fail(RN_ERR_IO, "%s: cannot write", t->path);
+    FILE *f;
+    rn_status s = rn_fopen_regular_write(run_path(t, "classes.txt"), "a regular file", false, &f);
+    if (s != RN_OK) return s;
     for (int k = 0; k < t->data.train.num_classes; k++) fprintf(f, "%s\n", t->data.train.class_names[k]);
     if (fclose(f) != 0) return rn_fail(RN_ERR_IO, "%s: write failed", t->path);
     return RN_OK;
@@ -211,23 +333,52 @@ static void data_warning(const char *message, void *user) {
     if (t->cb) t->cb(&p, t->cb_user);
 }
 
+/* Every file a run reads or writes in its directory (the lock apart). */
+static const char *const run_files[] = {"config.json", "metrics.jsonl", "grads.jsonl",
+                                        "classes.txt", "checkpoint.safetensors",
+                                        "last.safetensors", "best.safetensors"};
+
+/* Locks the run directory (lock_run_dir) and, for a new run, refuses one that holds a run
+ * already: checked under the lock, so that no other trainer can be writing one meanwhile. */
+static rn_status claim_run_dir(trainer *t, bool resume) {
+    rn_status s = lock_run_dir(t);
+    if (s != RN_OK) return s;
+    /* The run's files must be regular files, or absent: a FIFO would block the reads and
+     * appends, and the atomic writes would replace it unasked. */
+    for (size_t i = 0; i < sizeof run_files / sizeof *run_files; i++)
+        if ((s = rn_check_regular(run_path(t, run_files[i]), "a regular file")) != RN_OK)
+            return s;
+    struct stat sb;
+    bool ckpt = stat(run_path(t, "checkpoint.safetensors"), &sb) == 0;
+    if (!resume && ckpt)
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s already holds a run (resume it with --resume %s, or choose another "
+                       "--out)",
+                       RN_SHOW(t->c->out), RN_SHOW(t->c->out));
+    /* A run stopped before its first checkpoint is resumed from step 0, with its config.json. */
+    if (resume && !ckpt && stat(run_path(t, "config.json"), &sb) != 0)
+        return rn_fail(RN_ERR_BAD_ARG,
+                       "%s holds no run to resume (neither config.json nor "
+                       "checkpoint.safetensors)",
+                       RN_SHOW(t->c->out));
+    t->fresh = !ckpt;
+    return RN_OK;
+}
+
 /* What every process sets up for itself: data, model, executor. No collectives. */
 static rn_status setup_local(trainer *t, bool resume) {
     const rn_train_config *c = t->c;
-    rn_status s;
-    if (c->batch < 1 || c->batch > 65536)
-        return rn_fail(RN_ERR_BAD_ARG, "batch size %d (expected 1 to 65536)", c->batch);
+    rn_status s = rn_train_config_check(c);
+    if (s != RN_OK) return s;
     if (c->batch % t->nproc != 0)
         return rn_fail(RN_ERR_BAD_ARG,
                        "batch size %d is not divisible by the %d processes (--batch is the "
                        "global batch; each process takes an equal share)",
                        c->batch, t->nproc);
     struct stat sb;
-    if (t->root && !resume && stat(run_path(t, "checkpoint.safetensors"), &sb) == 0)
-        return rn_fail(RN_ERR_BAD_ARG,
-                       "%s already holds a run (resume it with --resume %s, or choose another "
-                       "--out)",
-                       c->out, c->out);
+    /* A directory that exists is claimed before the data is read, so that a second trainer
+     * stops at once; a new one is claimed when it is created (setup_run_dir). */
+    if (t->root && stat(c->out, &sb) == 0 && (s = claim_run_dir(t, resume)) != RN_OK) return s;
     if ((s = rn_batches_open(&t->data, c, t->nproc, true, NULL, data_warning, t)) != RN_OK)
         return s;
     const rn_dataset *train = &t->data.train;
@@ -239,15 +390,11 @@ static rn_status setup_local(trainer *t, bool resume) {
     t->total = c->iters > 0 ? c->iters : (int64_t)c->epochs * t->steps_per_epoch;
     if (t->total < 1)
         return rn_fail(RN_ERR_BAD_ARG, "nothing to train: --epochs and --iters are both 0");
-    for (int i = 0; i < t->cfg.n_milestones; i++) {
-        int64_t *ms = &t->cfg.milestones[i];
-        if (c->milestone_unit == RN_UNIT_EPOCHS) *ms *= t->steps_per_epoch;
-        else if (c->milestone_unit == RN_UNIT_PERCENT) *ms = *ms * t->total / 100;
-    }
+    rn_schedule_resolve(&t->cfg, t->total, t->steps_per_epoch);
     rn_model_opts mo = {train->c, train->h, train->w, train->num_classes};
     if ((s = rn_model_create(&t->model, c->model, &mo, c->seed)) != RN_OK) return s;
     /* Rank 0's weights are everyone's (share_state). */
-    if (t->root && !resume && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK)
+    if (t->root && t->fresh && c->init[0] && (s = rn_model_load(t->model, c->init, NULL)) != RN_OK)
         return s;
     int threads = c->threads;
     if (threads == 0 && t->nproc > 1) /* the host's cores, shared by its processes */
@@ -269,13 +416,15 @@ static rn_status setup_run_dir(trainer *t, bool resume) {
     if (mkdir(c->out, 0755) != 0 && errno != EEXIST)
         return rn_fail(RN_ERR_IO, "%s: cannot create the run directory: %s", c->out,
                        strerror(errno));
+    if ((s = claim_run_dir(t, resume)) != RN_OK) return s;
     remove_stale_temps(t);
-    if (resume) {
+    if (!t->fresh) {
         if ((s = load_checkpoint(t)) != RN_OK) return s;
         if ((s = truncate_log(t, "metrics.jsonl", t->step)) != RN_OK) return s;
         if ((s = truncate_log(t, "grads.jsonl", t->step)) != RN_OK) return s;
     } else {
-        /* The caller's config, units as given, so that resume resolves them the same way. */
+        /* The caller's config, units as given, so that resume resolves them the same way
+         * (a resumed run's config.json is that already). */
         rn_train_config saved = *t->orig;
         saved.processes = t->nproc;
         /* the budget a folder was judged against, so that a resume decides the same */
@@ -283,16 +432,18 @@ static rn_status setup_run_dir(trainer *t, bool resume) {
         if (!strncmp(saved.data, "folder:", 7) &&
             (s = rn_batches_decide(&saved, &streamed, &saved.data_memory)) != RN_OK)
             return s;
-        if ((s = rn_train_config_save(&saved, run_path(t, "config.json"))) != RN_OK) return s;
+        if (!resume && (s = rn_train_config_save(&saved, run_path(t, "config.json"))) != RN_OK)
+            return s;
         if ((s = write_classes(t)) != RN_OK) return s;
         remove(run_path(t, "metrics.jsonl"));
         remove(run_path(t, "grads.jsonl"));
     }
-    t->metrics = fopen(run_path(t, "metrics.jsonl"), "a");
-    if (!t->metrics) return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
-    if (c->log_grads && !(t->grads = fopen(run_path(t, "grads.jsonl"), "a")))
-        return rn_fail(RN_ERR_IO, "%s: cannot open for appending", t->path);
-    return RN_OK;
+    s = rn_fopen_regular_write(run_path(t, "metrics.jsonl"), "a regular file", true,
+                               &t->metrics);
+    if (s == RN_OK && c->log_grads)
+        s = rn_fopen_regular_write(run_path(t, "grads.jsonl"), "a regular file", true,
+                                   &t->grads);
+    return s;
 }
 
 /* Every process's status, agreed (see rn_comm_agree). */
@@ -338,9 +489,10 @@ static rn_status share_state(trainer *t) {
     float *bufs = rn_model_buffers(t->model, &nb);
     float *mom = rn_exec_momentum(t->exec, &nm);
     struct {
-        int64_t step, ckpt_step;
-        double best_val, elapsed_before;
-    } pos = {t->step, t->ckpt_step, t->best_val, t->elapsed_before};
+        int64_t step, ckpt_step, win_steps, win_correct;
+        double best_val, elapsed_before, win_loss;
+    } pos = {t->step, t->ckpt_step, t->win_steps, t->win_correct, t->best_val,
+             t->elapsed_before, t->win_loss};
     rn_status s = rn_comm_broadcast(t->comm, &pos, sizeof pos, 0);
     if (s == RN_OK) s = rn_comm_broadcast(t->comm, params, np * sizeof(float), 0);
     if (s == RN_OK) s = rn_comm_broadcast(t->comm, bufs, nb * sizeof(float), 0);
@@ -355,6 +507,9 @@ static rn_status share_state(trainer *t) {
     t->ckpt_step = pos.ckpt_step;
     t->best_val = pos.best_val;
     t->elapsed_before = pos.elapsed_before;
+    t->win_steps = pos.win_steps;
+    t->win_correct = pos.win_correct;
+    t->win_loss = pos.win_loss;
     return rn_exec_sync_to_device(t->exec);
 }
 
@@ -379,6 +534,15 @@ static void teardown(trainer *t) {
     rn_batches_close(&t->data);
     rn_exec_close(t->exec);
     rn_model_free(t->model);
+    if (t->lock_fd >= 0) close(t->lock_fd); /* last: the lock goes with it */
+}
+
+/* Writes the current weights as best.safetensors (rank 0). */
+static rn_status save_best(trainer *t) {
+    rn_status s = sync_to_host(t);
+    if (s != RN_OK || !t->root) return s;
+    return rn_model_save_named(t->model, run_path(t, "best.safetensors"), &t->norm,
+                               t->data.train.class_names);
 }
 
 static double elapsed(const trainer *t) { return t->elapsed_before + (now_s() - t->t_start); }
@@ -398,7 +562,9 @@ static rn_status evaluate_set(trainer *t, rn_split split, rn_eval_result *r) {
                                r);
 }
 
-/* Evaluates the validation and/or test set and logs one metrics line (rank 0). */
+/* Evaluates the validation and/or test set and logs one metrics line (rank 0); p->elapsed_s
+ * becomes the time at its end. metrics.jsonl counts epochs from 1, as the console does (p's
+ * epoch is 0-based). */
 static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progress *p) {
     rn_eval_result r;
     rn_status s;
@@ -418,9 +584,10 @@ static rn_status evaluate_sets(trainer *t, bool val, bool test, rn_train_progres
         p->test_loss = r.loss;
         rn_eval_result_free(&r);
     }
+    p->elapsed_s = elapsed(t); /* the evaluation included */
     if ((!p->has_val && !p->has_test) || !t->root) return RN_OK;
     fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %d, \"elapsed_s\": %.3f",
-            (long long)p->step, p->epoch, elapsed(t));
+            (long long)p->step, p->epoch + 1, p->elapsed_s);
     if (p->has_val)
         fprintf(t->metrics, ", \"val_loss\": %.6g, \"val_acc\": %.6g", p->val_loss, p->val_acc);
     if (p->has_test)
@@ -462,18 +629,6 @@ static rn_status log_grads(trainer *t) {
     return RN_OK;
 }
 
-/* A non-finite loss stops the run: the executor's message, plus what is kept. */
-static rn_status numeric_stop(trainer *t) {
-    char what[256];
-    snprintf(what, sizeof what, "%s", rn_error_message());
-    if (t->ckpt_step < 0)
-        return rn_fail(RN_ERR_NUMERIC, "%s; training stopped (no checkpoint was written yet)",
-                       what);
-    return rn_fail(RN_ERR_NUMERIC,
-                   "%s; training stopped (the checkpoint of step %lld is kept in %s)", what,
-                   (long long)t->ckpt_step, t->c->out);
-}
-
 /* Whether any process was asked to stop (each step's boundary, on every process). */
 static bool agree_stop(trainer *t, volatile int *stop) {
     int64_t any = stop && *stop;
@@ -489,7 +644,8 @@ rn_status rn_train_run(const rn_train_config *c, bool resume, rn_train_callback 
 rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume,
                             rn_train_callback cb, void *user, volatile int *stop) {
     trainer t = {.cfg = *c, .orig = c, .comm = comm, .rank = rn_comm_rank(comm),
-                 .nproc = rn_comm_size(comm), .cb = cb, .cb_user = user};
+                 .nproc = rn_comm_size(comm), .cb = cb, .cb_user = user, .lock_fd = -1,
+                 .fresh = !resume};
     t.root = t.rank == 0;
     t.c = &t.cfg;
     rn_status s = setup(&t, resume);
@@ -505,8 +661,8 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
                                 .streamed = t.data.streamed};
         cb(&p0, user);
     }
-    double loss_sum = 0, win_start = now_s();
-    int64_t correct_sum = 0, win_steps = 0;
+    double win_start = now_s();
+    int64_t timed_steps = 0; /* steps since win_start, for images/s */
     rn_train_progress p = {0};
     while (t.step < t.total) {
         if ((s = rn_batches_train_step(&t.data, t.exec, t.step)) != RN_OK) {
@@ -514,43 +670,37 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
             goto done;
         }
         t.step++;
-        win_steps++;
+        t.win_steps++;
+        timed_steps++;
         bool epoch_end = t.step % t.steps_per_epoch == 0 || t.step == t.total;
         bool log = t.step % RN_MAX(c->log_every, 1) == 0 || epoch_end;
         int epoch = (int)((t.step - 1) / t.steps_per_epoch);
-        if (log && (s = rn_exec_train_metrics(t.exec, &loss_sum, &correct_sum)) != RN_OK) {
-            if (s == RN_ERR_NUMERIC) s = numeric_stop(&t);
-            goto done;
-        }
-        if (log && t.nproc > 1) { /* over the global batch: the shares' mean losses averaged */
-            double sums[2] = {loss_sum, (double)correct_sum};
-            if ((s = rn_comm_sum_f64(t.comm, sums, 2)) != RN_OK) goto done;
-            loss_sum = sums[0] / t.nproc;
-            correct_sum = (int64_t)sums[1];
-        }
+        if (log && (s = harvest_metrics(&t)) != RN_OK) goto done;
         if (log) {
             double dt = now_s() - win_start;
             p = (rn_train_progress){.step = t.step, .total_steps = t.total, .epoch = epoch,
                                     .steps_per_epoch = t.steps_per_epoch,
                                     .lr = rn_schedule_lr(c, t.step - 1, t.total),
-                                    .train_loss = loss_sum / win_steps,
-                                    .train_acc = (double)correct_sum / (win_steps * c->batch),
-                                    .images_per_s = dt > 0 ? win_steps * c->batch / dt : 0,
+                                    .train_loss = t.win_loss / t.win_steps,
+                                    .train_acc = (double)t.win_correct /
+                                                 (t.win_steps * c->batch),
+                                    .images_per_s = dt > 0 ? timed_steps * c->batch / dt : 0,
                                     .elapsed_s = elapsed(&t)};
             p.eta_s = p.images_per_s > 0 ? (t.total - t.step) * c->batch / p.images_per_s : 0;
             if (t.root) { /* the others' metrics are the same sums */
                 fprintf(t.metrics,
                         "{\"step\": %lld, \"epoch\": %d, \"lr\": %.6g, \"train_loss\": %.9g, "
                         "\"train_acc\": %.6g, \"images_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-                        (long long)t.step, epoch, p.lr, p.train_loss, p.train_acc,
+                        (long long)t.step, epoch + 1, p.lr, p.train_loss, p.train_acc,
                         p.images_per_s, p.elapsed_s);
                 fflush(t.metrics);
             }
             if (c->log_grads && (s = log_grads(&t)) != RN_OK) goto done;
             if (cb) cb(&p, user);
-            loss_sum = 0;
-            correct_sum = 0;
-            win_steps = 0;
+            t.win_loss = 0;
+            t.win_correct = 0;
+            t.win_steps = 0;
+            timed_steps = 0;
             win_start = now_s();
         }
         if (epoch_end) {
@@ -561,14 +711,17 @@ rn_status rn_train_run_comm(const rn_train_config *c, rn_comm *comm, bool resume
             if ((s = evaluate_sets(&t, true, test, &e)) != RN_OK) goto done;
             if (e.has_val && e.val_acc > t.best_val) {
                 t.best_val = e.val_acc;
-                if ((s = sync_to_host(&t)) != RN_OK) goto done;
-                if (t.root && (s = rn_model_save_named(t.model, run_path(&t, "best.safetensors"),
-                                                       &t.norm, t.data.train.class_names)) != RN_OK)
-                    goto done;
+                if ((s = save_best(&t)) != RN_OK) goto done;
             }
+            /* Without a validation split nothing chooses among the epochs (the test set never
+             * does): best.safetensors is then the final weights. */
+            if (last && rn_batches_count(&t.data, RN_SPLIT_VAL) == 0 &&
+                (s = save_best(&t)) != RN_OK)
+                goto done;
             e.final = last;
             if ((e.has_val || e.has_test || last) && cb) cb(&e, user);
             win_start = now_s(); /* evaluation time is not training throughput */
+            timed_steps = 0;
         }
         bool ckpt = epoch_end || (c->ckpt_every > 0 && t.step % c->ckpt_every == 0);
         bool stopping = agree_stop(&t, stop);
