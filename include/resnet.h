@@ -675,6 +675,18 @@ typedef rn_status (*rn_grad_hook)(void *user, float *grads, size_t n, bool on_de
 /* Sets (or with NULL clears) the gradient hook; call it before rn_exec_train_init. */
 void rn_exec_set_grad_hook(rn_exec *e, rn_grad_hook hook, void *user);
 
+/* Called during a training step's backward pass each time more of the gradient block is
+ * final: grads[from, n) will not change again before the update (from decreases from call to
+ * call within a step, and 0 means the whole block). A hook may start combining that part
+ * (without waiting for it) and must be done with it by the gradient hook, which every step
+ * still calls. on_device as for rn_grad_hook. The host executor calls it after each node whose
+ * parameters then have their final gradients; an executor may call it less often, or never. */
+typedef rn_status (*rn_grads_ready_hook)(void *user, float *grads, size_t n, size_t from,
+                                         bool on_device);
+
+/* Sets (or with NULL clears) the gradients-ready hook; call it before rn_exec_train_init. */
+void rn_exec_set_grads_ready_hook(rn_exec *e, rn_grads_ready_hook hook, void *user);
+
 /* Prepares training on a set: the learning rate of every step (lrs[0..n_steps)), the options,
  * and the next step to run (`step`, 0 or a resumed step). The set must outlive the training. */
 rn_status rn_exec_train_init(rn_exec *e, const rn_dataset *train, const rn_norm *norm,
@@ -756,16 +768,30 @@ rn_status rn_comm_agree(rn_comm *c, rn_status s);
 rn_status rn_exec_evaluate_comm(rn_exec *e, rn_comm *c, const rn_dataset *d,
                                 const rn_norm *norm, rn_eval_result *r);
 
-/* A gradient hook (rn_exec_set_grad_hook, with user = the communicator) that averages the
- * gradient block over the processes: one all-reduce of the whole block, then a scale by 1/N.
- * Host memory only (RN_ERR_DEVICE for a block in device memory). */
-rn_status rn_comm_average_grads(void *comm, float *grads, size_t n, bool on_device);
+/* The average of the gradients over the processes, set up as an executor's two gradient
+ * hooks (rn_exec_set_grads_ready_hook, rn_exec_set_grad_hook). */
+typedef struct rn_grad_avg rn_grad_avg;
+
+/* Makes e's training steps average their gradients over the processes of c before each
+ * update (for one process there is nothing to do: *out stays NULL). The gradient block is cut,
+ * from its end, into buckets of bucket_kb kilobytes; each bucket's sum starts (without
+ * waiting) as soon as the backward pass has made its gradients final, so the communication
+ * overlaps the rest of the pass, and the gradient hook waits for them all and scales by 1/N.
+ * The buckets and their order are the same every step and on every process. bucket_kb 0: one
+ * sum of the whole block after the backward pass; < 0: RN_BUCKET_KB from the environment,
+ * else 1024. For 2 processes every choice gives the same bits; for more, the order of the
+ * additions may depend on the bucket size (a run is deterministic for a fixed N and size).
+ * Host memory only: a step with the block in device memory fails with RN_ERR_DEVICE. Close it
+ * after e's last step. */
+rn_status rn_grad_avg_open(rn_grad_avg **out, rn_comm *c, rn_exec *e, long bucket_kb);
+void rn_grad_avg_close(rn_grad_avg *g);
 
 /* rn_train_run with the processes of comm training one model (comm NULL: this process
  * alone). c->batch stays the global batch: rank r trains on images [r * B/N, (r+1) * B/N) of
  * each global batch, with the augmentation draws of their global positions, so the processes
  * together see exactly the images one process sees; B must be divisible by N. Gradients are
- * averaged over the processes before each update (the executor's gradient hook). Rank 0 alone
+ * averaged over the processes before each update (rn_grad_avg_open, RN_BUCKET_KB buckets
+ * overlapping the backward pass). Rank 0 alone
  * writes the run directory (config.json records "processes"), and its BN running statistics
  * are the model's: they are broadcast to every rank before each evaluation. Logged losses and
  * accuracies are over the global batch; evaluation is split over the ranks and its counts

@@ -6,6 +6,8 @@
 #     images as the whole batch, so per-process BN statistics are the global ones and the
 #     averaged gradient is the global gradient: the weights after 10 steps agree with one
 #     process's to 1e-4 (relative, per tensor);
+#   - the gradient average in buckets that overlap the backward pass gives bit for bit the
+#     weights of one whole-block sum after it, and a run repeated is bit-identical;
 #   - a normal 2-process run records its process count and its loss falls;
 #   - SIGKILL of the job, then --resume: bit-identical to the uninterrupted run;
 #   - SIGTERM to one process: all stop at one step, one checkpoint, exit 0; the resumed run
@@ -128,6 +130,23 @@ equal_to_one_process() {
 }
 check "2 processes = 1 process where the shares hold the global batch's images" \
     equal_to_one_process
+
+# Buckets of 16 KB (about 20 for resnet8, each summed as soon as the backward pass has
+# finished it) against one sum of the whole block after the pass (RN_BUCKET_KB=0): each
+# element is the same a + b, so the runs agree bit for bit; and a run repeated is the same.
+buckets_equal_whole_block() {
+    local opts=(--data "mnist:$TMP/data" --iters 10 --val 0 --log-every 5) kb
+    for kb in 0 16 16; do
+        RN_BUCKET_KB=$kb train2 "$TMP/g$kb" "${opts[@]}" >"$TMP/log" 2>&1 ||
+            { cat "$TMP/log" >&2; return 1; }
+        cmp -s "$TMP/g$kb/last.safetensors" "$TMP/g0/last.safetensors" ||
+            { echo "RN_BUCKET_KB=$kb: last.safetensors differs" >&2; return 1; }
+        rm -rf "$TMP/g16"
+    done
+    echo "whole block, 16 KB buckets twice: last.safetensors bit-identical"
+}
+check "gradient buckets overlapping backward = one whole-block sum, run to run" \
+    buckets_equal_whole_block
 
 RUN=(--data "mnist:$TMP/data" --iters 40 --val 200 --log-every 10 --ckpt-every 5)
 

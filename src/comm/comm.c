@@ -10,6 +10,12 @@
 #include <string.h>
 
 static rn_status single_sum(rn_comm *c, void *buf, size_t n, rn_comm_type t) { return RN_OK; }
+static rn_status single_start_sum(rn_comm *c, void *buf, size_t n, rn_comm_type t,
+                                  rn_comm_req *req) {
+    return RN_OK;
+}
+static bool single_test(rn_comm *c, rn_comm_req *req) { return true; }
+static rn_status single_wait(rn_comm *c, rn_comm_req *req) { return RN_OK; }
 static rn_status single_broadcast(rn_comm *c, void *buf, size_t bytes, int root) {
     return RN_OK;
 }
@@ -20,6 +26,9 @@ static void single_close(rn_comm *c) {}
 static const rn_comm_ops single_ops = {
     .name = "single",
     .allreduce_sum = single_sum,
+    .start_sum = single_start_sum,
+    .test = single_test,
+    .wait = single_wait,
     .broadcast = single_broadcast,
     .barrier = single_barrier,
     .abort = single_abort,

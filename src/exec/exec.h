@@ -39,6 +39,8 @@ struct rn_exec {
     float *momentum;           /* host copy of the momentum block (n_params floats) */
     rn_grad_hook hook;
     void *hook_user;
+    rn_grads_ready_hook ready;  /* during the backward pass (the host calls it; the GPU may) */
+    void *ready_user;
     char describe[256];
 };
 

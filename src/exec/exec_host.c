@@ -2,7 +2,8 @@
  * exec_host.c — the host executor: the model's passes through a kernel table (rn_ctx: the
  * reference, cpu or cpu-winograd kernels) on the CPU's threads, one op after another. A
  * training step is: the batch (step.h's rn_batch_fill_slice: this process's share of the
- * global batch), forward, softmax cross-entropy, backward, the gradient hook, SGD.
+ * global batch), forward, softmax cross-entropy, backward (calling the gradients-ready hook
+ * as parts of the gradient block become final), the gradient hook, SGD.
  */
 #include "exec.h"
 #include "step.h"
@@ -128,7 +129,8 @@ static rn_status host_train_step(rn_exec *e) {
     }
     rn_softmax_xent_backward(h->dlogits, h->probs, h->labels, B, K, o->label_smoothing, 1.0f);
     rn_model_zero_grad(m);
-    if ((s = rn_model_backward(m, h->ctx, h->dlogits)) != RN_OK) return s;
+    if ((s = rn_model_backward_ready(m, h->ctx, h->dlogits, e->ready, e->ready_user)) != RN_OK)
+        return s;
     if (e->hook) {
         size_t n;
         float *g = rn_model_grads(m, &n);

@@ -259,6 +259,11 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
 }
 
 rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
+    return rn_model_backward_ready(m, ctx, dlogits, NULL, NULL);
+}
+
+rn_status rn_model_backward_ready(rn_model *m, rn_ctx *ctx, const float *dlogits,
+                                  rn_grads_ready_hook ready, void *user) {
     if (!m->forward_done || m->ws_backend != ctx->backend || m->ws_threads != ctx->nthreads)
         return rn_fail(RN_ERR_BAD_ARG, "%s: backward pass without a forward pass before it",
                        m->name);
@@ -273,6 +278,7 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
     memset(m->din, 0, (size_t)n * rn_value_floats(&m->values[0]) * sizeof(float));
     int last = m->nodes[m->n_nodes - 1].out;
     memcpy(dact(m, last), dlogits, (size_t)n * rn_value_floats(&m->values[last]) * sizeof(float));
+    size_t final_from = m->n_params; /* grads[final_from, n_params) are final */
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         double t0 = m->prof ? omp_get_wtime() : 0;
         rn_node *nd = &m->nodes[i];
@@ -359,6 +365,11 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             break;
         }
         if (m->prof) m->prof[i][1] += omp_get_wtime() - t0;
+        if (ready && nd->grads_from < final_from) {
+            final_from = nd->grads_from;
+            rn_status s = ready(user, m->grads, m->n_params, final_from, false);
+            if (s != RN_OK) return s;
+        }
     }
     if (m->prof) m->prof_passes[1]++;
     if (m->values[0].block >= 0 && m->track_block_grads)

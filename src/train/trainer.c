@@ -10,7 +10,7 @@
  * With several processes (a communicator of size N, rn_train_run_comm), each process runs
  * this same loop on its share of every global batch; they meet at the collectives below, in
  * the same order on every process: the agreement after each part of the setup, the state
- * rank 0 hands out, the gradient average (the executor's hook), the stop flag after each
+ * rank 0 hands out, the gradient average (the executor's hooks), the stop flag after each
  * step, the logged sums, and the evaluation counts. Rank 0 alone touches the run directory.
  */
 #include "core/draws.h"
@@ -40,6 +40,7 @@ typedef struct {
     rn_norm norm;
     rn_model *model;
     rn_exec *exec;    /* where the steps run (the seam: no other code here knows the device) */
+    rn_grad_avg *avg; /* the gradient average over the processes (NULL: one process) */
     int *perm;
     int perm_epoch;
     int steps_per_epoch;
@@ -369,7 +370,7 @@ static rn_status setup(trainer *t, bool resume) {
         if ((s = share_state(t)) != RN_OK) return s;
         /* each process's gradient is that of its share's mean loss; their mean is the
          * gradient of the global batch's mean loss */
-        rn_exec_set_grad_hook(t->exec, rn_comm_average_grads, t->comm);
+        if ((s = agree(t, rn_grad_avg_open(&t->avg, t->comm, t->exec, -1))) != RN_OK) return s;
     }
     return agree(t, start_training(t));
 }
@@ -381,6 +382,7 @@ static void teardown(trainer *t) {
     rn_dataset_free(&t->val);
     rn_dataset_free(&t->test);
     rn_exec_close(t->exec);
+    rn_grad_avg_close(t->avg);
     rn_model_free(t->model);
     free(t->perm);
 }
