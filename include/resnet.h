@@ -405,6 +405,8 @@ typedef struct {
     int processes;         /* processes that started the run (written to config.json by
                             * the trainer from its communicator; a resume may use another
                             * number) */
+    bool sync_bn;          /* BatchNorm statistics over the global batch (every process's
+                            * images; rn_exec_train_opts.bn_sum), not each process's share */
 } rn_train_config;
 
 /* Fills the defaults (above; augment on, schedule constant, log_every 50). */
@@ -664,6 +666,14 @@ typedef struct {
     bool nesterov, wd_skip_bn, augment;
     uint64_t seed;              /* the augmentation seed (src/core/draws.h) */
     bool block_norms;           /* compute the block input gradient norms every step */
+    /* Synchronized BatchNorm: when set, each training-mode BN takes its batch statistics over
+     * the global batch: bn_sum(bn_sum_user, buf, n) adds n doubles in place over the
+     * processes (each calls it at the same points), for the per-channel sums of the forward
+     * pass (x, then its squared deviations) and of the backward pass (dy and dy * xhat), so
+     * every process normalizes with the same statistics and keeps the same running ones
+     * (rn_comm_sum_f64_hook adds over a communicator). Host executor only (a GPU refuses). */
+    rn_status (*bn_sum)(void *user, double *buf, size_t n);
+    void *bn_sum_user;
 } rn_exec_train_opts;
 
 /* Called by each training step once the gradients are final and before the update: grads is
@@ -754,6 +764,8 @@ rn_status rn_comm_sum_f64(rn_comm *c, double *buf, size_t n);
 rn_status rn_comm_sum_i64(rn_comm *c, int64_t *buf, size_t n);
 rn_status rn_comm_broadcast(rn_comm *c, void *buf, size_t bytes, int root);
 rn_status rn_comm_barrier(rn_comm *c);
+/* rn_comm_sum_f64 with the communicator as a void pointer (rn_exec_train_opts.bn_sum). */
+rn_status rn_comm_sum_f64_hook(void *comm, double *buf, size_t n);
 
 /* Every process's status, agreed (a collective): RN_OK when all succeeded; otherwise every
  * process returns the status and message of the lowest rank that failed, so that all stop
@@ -791,7 +803,8 @@ void rn_grad_avg_close(rn_grad_avg *g);
  * each global batch, with the augmentation draws of their global positions, so the processes
  * together see exactly the images one process sees; B must be divisible by N. Gradients are
  * averaged over the processes before each update (rn_grad_avg_open, RN_BUCKET_KB buckets
- * overlapping the backward pass). Rank 0 alone
+ * overlapping the backward pass). With c->sync_bn BN takes the global batch's statistics, and
+ * every rank's running statistics are the same. Rank 0 alone
  * writes the run directory (config.json records "processes"), and its BN running statistics
  * are the model's: they are broadcast to every rank before each evaluation. Logged losses and
  * accuracies are over the global batch; evaluation is split over the ranks and its counts

@@ -98,6 +98,9 @@ rn_status rn_comm_sum_f32(rn_comm *c, float *buf, size_t n) {
 rn_status rn_comm_sum_f64(rn_comm *c, double *buf, size_t n) {
     return c && c->size > 1 ? c->ops->allreduce_sum(c, buf, n, RN_COMM_F64) : RN_OK;
 }
+rn_status rn_comm_sum_f64_hook(void *comm, double *buf, size_t n) {
+    return rn_comm_sum_f64(comm, buf, n);
+}
 rn_status rn_comm_sum_i64(rn_comm *c, int64_t *buf, size_t n) {
     return c && c->size > 1 ? c->ops->allreduce_sum(c, buf, n, RN_COMM_I64) : RN_OK;
 }

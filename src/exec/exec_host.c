@@ -26,6 +26,7 @@ typedef struct {
     int *labels;             /* (batch) */
     double loss_sum;         /* since the last train_metrics */
     int64_t correct;
+    rn_bn_sync bn_sync;      /* synchronized BN (topts.bn_sum), its buf (2 * max C + 1) */
     double peak;             /* GFLOP/s, measured on first use */
     char peak_what[64];
 } host_exec;
@@ -39,6 +40,8 @@ static void free_training(host_exec *h) {
     rn_free(h->dlogits);
     free(h->order);
     free(h->labels);
+    free(h->bn_sync.buf);
+    h->bn_sync = (rn_bn_sync){0};
     h->lrs = h->x = h->probs = h->dlogits = NULL;
     h->order = h->labels = NULL;
     h->train = NULL;
@@ -76,7 +79,15 @@ static rn_status host_train_init(rn_exec *e, const rn_dataset *train, const rn_n
     h->dlogits = rn_alloc((size_t)B * K * sizeof(float));
     h->order = malloc((size_t)train->n * sizeof(int));
     h->labels = malloc((size_t)B * sizeof(int));
-    if (!h->lrs || !h->x || !h->probs || !h->dlogits || !h->order || !h->labels) {
+    if (e->topts.bn_sum) {
+        int max_c = 0;
+        for (int i = 0; i < e->m->n_nodes; i++)
+            if (e->m->nodes[i].kind == RN_NODE_BN) max_c = RN_MAX(max_c, e->m->nodes[i].d.bn.C);
+        h->bn_sync = (rn_bn_sync){.sum = e->topts.bn_sum, .user = e->topts.bn_sum_user,
+                                  .buf = malloc((2 * (size_t)max_c + 1) * sizeof(double))};
+    }
+    if (!h->lrs || !h->x || !h->probs || !h->dlogits || !h->order || !h->labels ||
+        (e->topts.bn_sum && !h->bn_sync.buf)) {
         free_training(h);
         return rn_fail(RN_ERR_NOMEM, "cannot allocate the training buffers for batch %d", B);
     }
@@ -100,19 +111,13 @@ static rn_status host_train_set_order(rn_exec *e, const int *order) {
     return RN_OK;
 }
 
-static rn_status host_train_step(rn_exec *e) {
+/* A training step's passes on the batch in h->x: forward, loss (into *loss), backward (with
+ * the gradients-ready hook), the gradient hook. */
+static rn_status step_passes(rn_exec *e, float *loss) {
     host_exec *h = H(e);
-    if (!h->train) return rn_fail(RN_ERR_BAD_ARG, "training was not initialized");
-    if (h->step >= h->n_steps)
-        return rn_fail(RN_ERR_BAD_ARG, "step %lld: the run has %lld steps",
-                       (long long)h->step + 1, (long long)h->n_steps);
     const rn_exec_train_opts *o = &e->topts;
     rn_model *m = e->m;
     const int B = e->max_batch, K = m->opts.num_classes;
-    const int b = (int)(h->step % h->steps_per_epoch);
-    rn_batch_fill_slice(h->x, h->labels, h->train,
-                        h->order + (size_t)b * o->global_batch + o->first, B, o->first,
-                        &h->norm, o->augment, o->seed, h->step, h->ctx->nthreads);
     const float *logits;
     rn_status s = rn_model_forward(m, h->ctx, h->x, B, RN_MODE_TRAIN, &logits);
     if (s != RN_OK) return s;
@@ -136,7 +141,30 @@ static rn_status host_train_step(rn_exec *e) {
         float *g = rn_model_grads(m, &n);
         if ((s = e->hook(e->hook_user, g, n, false)) != RN_OK) return s;
     }
-    rn_sgd_step(m, e->momentum, h->lrs[h->step], o->momentum, o->wd, o->nesterov, o->wd_skip_bn);
+    *loss = l;
+    return RN_OK;
+}
+
+static rn_status host_train_step(rn_exec *e) {
+    host_exec *h = H(e);
+    if (!h->train) return rn_fail(RN_ERR_BAD_ARG, "training was not initialized");
+    if (h->step >= h->n_steps)
+        return rn_fail(RN_ERR_BAD_ARG, "step %lld: the run has %lld steps",
+                       (long long)h->step + 1, (long long)h->n_steps);
+    const rn_exec_train_opts *o = &e->topts;
+    const int b = (int)(h->step % h->steps_per_epoch);
+    rn_batch_fill_slice(h->x, h->labels, h->train,
+                        h->order + (size_t)b * o->global_batch + o->first, e->max_batch,
+                        o->first, &h->norm, o->augment, o->seed, h->step, h->ctx->nthreads);
+    /* Synchronized BN for this step's passes only: evaluation keeps to its own images. */
+    h->bn_sync.status = RN_OK;
+    h->ctx->bn_sync = o->bn_sum ? &h->bn_sync : NULL;
+    float l = 0;
+    rn_status s = step_passes(e, &l);
+    h->ctx->bn_sync = NULL;
+    if (s != RN_OK) return s;
+    rn_sgd_step(e->m, e->momentum, h->lrs[h->step], o->momentum, o->wd, o->nesterov,
+                o->wd_skip_bn);
     h->loss_sum += l;
     h->step++;
     return RN_OK;

@@ -205,6 +205,7 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
             d.N = n;
             float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (mode == RN_MODE_TRAIN) {
+                d.sync = ctx->bn_sync;
                 (fused ? be->batchnorm_relu_forward_train : be->batchnorm_forward_train)(
                     out, mean, invstd, B(m, nd->running_mean), B(m, nd->running_var), in,
                     P(m, nd->weight), P(m, nd->bias), &d, nt);
@@ -253,6 +254,8 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
         if (fused) i++; /* its ReLU ran with it, in place */
     }
     if (m->prof) m->prof_passes[0]++;
+    if (mode == RN_MODE_TRAIN && ctx->bn_sync && ctx->bn_sync->status != RN_OK)
+        return ctx->bn_sync->status; /* its message is the sum's */
     m->forward_done = true;
     *logits = act(m, m->nodes[m->n_nodes - 1].out);
     return RN_OK;
@@ -320,6 +323,7 @@ rn_status rn_model_backward_ready(rn_model *m, rn_ctx *ctx, const float *dlogits
         case RN_NODE_BN: {
             rn_bn_desc d = nd->d.bn;
             d.N = n;
+            d.sync = train ? ctx->bn_sync : NULL;
             const float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (be->batchnorm_relu_backward) /* the ReLU's output masks dout; none: no mask */
                 be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout,
@@ -365,6 +369,7 @@ rn_status rn_model_backward_ready(rn_model *m, rn_ctx *ctx, const float *dlogits
             break;
         }
         if (m->prof) m->prof[i][1] += omp_get_wtime() - t0;
+        if (train && ctx->bn_sync && ctx->bn_sync->status != RN_OK) return ctx->bn_sync->status;
         if (ready && nd->grads_from < final_from) {
             final_from = nd->grads_from;
             rn_status s = ready(user, m->grads, m->n_params, final_from, false);

@@ -118,6 +118,7 @@ static const field fields[] = {
     {.key = "ckpt_every", .kind = F_I64, AT(ckpt_every), .lo = 0, .hi = 1e9},
     {.key = "log_grads", .kind = F_BOOL, AT(log_grads), .optional = true},
     {.key = "processes", .kind = F_INT, AT(processes), .lo = 1, .hi = 1 << 20, .optional = true},
+    {.key = "sync_bn", .kind = F_BOOL, AT(sync_bn), .optional = true},
 };
 #undef AT
 

@@ -205,7 +205,9 @@ static rn_status start_training(trainer *t) {
                             .momentum = c->momentum, .wd = c->wd,
                             .label_smoothing = c->label_smoothing, .nesterov = c->nesterov,
                             .wd_skip_bn = c->wd_skip_bn, .augment = c->augment, .seed = c->seed,
-                            .block_norms = c->log_grads};
+                            .block_norms = c->log_grads,
+                            .bn_sum = c->sync_bn ? rn_comm_sum_f64_hook : NULL,
+                            .bn_sum_user = t->comm};
     rn_status s = rn_exec_train_init(t->exec, &t->train, &t->norm, &o, lrs, t->total, t->step);
     free(lrs);
     return s;
