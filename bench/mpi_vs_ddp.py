@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """
 mpi_vs_ddp.py — data-parallel training throughput on this machine, in one run: resnet.c with
-1 process and with N processes (mpirun, the build made with `make MPI=1`), and PyTorch's
-DistributedDataParallel (Debian's python3-torch, gloo backend) with the same N processes, each
-at T threads, the same model and global batch, channels_last, synthetic data. Prints images/s
-for each (median step time after warm-up; a step is the whole training step, gradient
-all-reduce included), the scaling efficiency of each, and the ratio resnet.c / DDP.
+1 process and with N processes (mpirun, the build made with `make MPI=1`), the latter with the
+gradient all-reduce in buckets overlapping the backward pass (the default) and as one sum of
+the whole block after it (RN_BUCKET_KB=0), and PyTorch's DistributedDataParallel (Debian's
+python3-torch, gloo backend) with the same N processes, each at T threads, the same model and
+global batch, channels_last, synthetic data. Prints images/s for each (median step time after
+warm-up; a step is the whole training step, gradient all-reduce included), the scaling
+efficiency of each, the ratio resnet.c / DDP, and the load average of the machine after each
+round (the figures are only as good as the machine was idle).
 
 Usage, from the repository root after `make MPI=1`:
 
@@ -66,7 +69,7 @@ def images_per_s(text, what):
     return float(m.group(1))
 
 
-def ours(args, procs):
+def ours(args, procs, bucket_kb=None):
     exe = os.path.join(ROOT, "build-mpi", "resnet")
     if not os.access(exe, os.X_OK):
         sys.exit(f"{exe} not found: run make MPI=1 first")
@@ -75,6 +78,8 @@ def ours(args, procs):
     if procs > 1:
         cmd = MPIRUN + ["-np", str(procs)] + cmd
     env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    if bucket_kb is not None:
+        env["RN_BUCKET_KB"] = str(bucket_kb)
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{r.stdout}{r.stderr}")
@@ -109,18 +114,23 @@ def main():
     p.add_argument("--repeat", type=int, default=2)
     args = p.parse_args()
     import torch
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    cpu = platform.processor() or platform.machine()
+    with open("/proc/cpuinfo") as f:
+        cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    print(f"# {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average {os.getloadavg()[0]:.2f}")
     print(f"# {args.model}, global batch {args.batch}, {args.threads} thread(s) per process, "
           f"median of {args.steps} steps after {args.warmup}")
     n = args.procs
-    print(f"{'round':>5} {'ours 1p':>9} {'ours %dp' % n:>9} {'eff':>5} "
-          f"{'DDP 1p':>9} {'DDP %dp' % n:>9} {'eff':>5} {'ours/DDP %dp' % n:>12}")
+    print(f"{'round':>5} {'ours 1p':>9} {'ours %dp' % n:>9} {'eff':>5} {'no overlap':>10} "
+          f"{'eff':>5} {'DDP 1p':>9} {'DDP %dp' % n:>9} {'eff':>5} {'ours/DDP %dp' % n:>12} "
+          f"{'load':>5}")
     for i in range(args.repeat):
-        o1, on = ours(args, 1), ours(args, n)
+        o1, on, ow = ours(args, 1), ours(args, n), ours(args, n, bucket_kb=0)
         d1, dn = ddp(args, 1), ddp(args, n)
-        print(f"{i + 1:>5} {o1:>9.1f} {on:>9.1f} {on / (n * o1):>5.0%} {d1:>9.1f} {dn:>9.1f} "
-              f"{dn / (n * d1):>5.0%} {on / dn:>11.2f}x", flush=True)
+        print(f"{i + 1:>5} {o1:>9.1f} {on:>9.1f} {on / (n * o1):>5.0%} {ow:>10.1f} "
+              f"{ow / (n * o1):>5.0%} {d1:>9.1f} {dn:>9.1f} {dn / (n * d1):>5.0%} "
+              f"{on / dn:>11.2f}x {os.getloadavg()[0]:>5.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ static rn_status run_steps(rn_exec *e, rn_model *m, rn_comm *comm, bool train, l
     float *lrs = malloc((size_t)(warmup + steps) * sizeof(float));
     float *x = malloc(xn * sizeof(float));
     float *logits = malloc((size_t)batch * g.num_classes * sizeof(float));
+    rn_grad_avg *avg = NULL;
     rn_status s = RN_OK;
     if (!order || !lrs || !x || !logits || !synthetic_set(&d, m, (int)batch * 4)) {
         s = RN_ERR_NOMEM;
@@ -90,8 +91,8 @@ static rn_status run_steps(rn_exec *e, rn_model *m, rn_comm *comm, bool train, l
         rn_exec_train_opts to = {.batch = share, .global_batch = (int)batch,
                                  .first = rn_comm_rank(comm) * share, .momentum = 0.9f,
                                  .wd = 1e-4f, .augment = true, .seed = 1};
-        if (nproc > 1) rn_exec_set_grad_hook(e, rn_comm_average_grads, comm);
-        s = rn_exec_train_init(e, &d, &norm, &to, lrs, warmup + steps, 0);
+        s = rn_grad_avg_open(&avg, comm, e, -1);
+        if (s == RN_OK) s = rn_exec_train_init(e, &d, &norm, &to, lrs, warmup + steps, 0);
         if (s == RN_OK) s = rn_exec_train_set_order(e, order);
     }
     for (long it = 0; s == RN_OK && it < warmup + steps; it++) {
@@ -110,6 +111,7 @@ static rn_status run_steps(rn_exec *e, rn_model *m, rn_comm *comm, bool train, l
     }
     if (s != RN_OK && s != RN_ERR_NOMEM) cli_lib_error(s);
 done:
+    rn_grad_avg_close(avg);
     rn_dataset_free(&d);
     free(order);
     free(lrs);

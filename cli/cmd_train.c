@@ -60,7 +60,8 @@ CLI_STREAM_HELP
 "          --precision fp32|tf32|bf16 (on a GPU; default tf32). Both may also be given\n"
 "          with --resume, to continue a run on another device\n"
 "          --log-grads (gradient norms per tensor and per block input at every logged\n"
-"          step into RUN_DIR/grads.jsonl; `resnet report` draws them)\n");
+"          step into RUN_DIR/grads.jsonl; `resnet report` draws them)\n"
+"mpirun:   --sync-bn (BatchNorm statistics over the global batch of all processes; CPU)\n");
 }
 
 /* "multistep:30,45", "multistep:50%,75%", "multistep:32000it,48000it", "cosine", ... */
@@ -210,7 +211,7 @@ enum {
     OPT_NESTEROV, OPT_WD, OPT_WD_SKIP_BN, OPT_SCHEDULE, OPT_GAMMA, OPT_WARMUP, OPT_SMOOTHING,
     OPT_AUGMENT, OPT_SEED, OPT_THREADS, OPT_VAL, OPT_LOG_EVERY, OPT_EVAL_EVERY, OPT_CKPT_EVERY,
     OPT_RECIPE, OPT_RESIZE, OPT_BACKEND, OPT_RESUME, OPT_QUIET, OPT_HELP, OPT_INIT, OPT_SHUFFLE,
-    OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION,
+    OPT_LOG_GRADS, OPT_DEVICE, OPT_PRECISION, OPT_SYNC_BN,
     OPT_STREAM /* .. OPT_STREAM + CLI_STREAM_COUNT - 1: the streamed-data options */
 };
 
@@ -260,6 +261,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
         {"device", required_argument, 0, OPT_DEVICE},
         {"precision", required_argument, 0, OPT_PRECISION},
         CLI_STREAM_OPTIONS(OPT_STREAM),
+        {"sync-bn", no_argument, 0, OPT_SYNC_BN},
         {0, 0, 0, 0}};
     rn_train_config c;
     rn_train_config_defaults(&c);
@@ -379,6 +381,7 @@ static int train(rn_comm *comm, int argc, char **argv) {
             break;
         case OPT_QUIET: quiet = true; break;
         case OPT_LOG_GRADS: c.log_grads = true; break;
+        case OPT_SYNC_BN: c.sync_bn = true; break;
         case OPT_DEVICE: {
             if (!cli_check_device(optarg)) return 2;
             if (strlen(optarg) >= sizeof c.device)

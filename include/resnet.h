@@ -427,6 +427,8 @@ typedef struct {
     bool skip_bad;         /* an image that does not decode is skipped with a warning (the
                             * progress callback's `warning`), instead of stopping the run */
     int data_threads;      /* decoding threads (0: 2) */
+    bool sync_bn;          /* BatchNorm statistics over the global batch (every process's
+                            * images; rn_exec_train_opts.bn_sum), not each process's share */
 } rn_train_config;
 
 /* Fills the defaults (above; augment on, schedule constant, log_every 50). */
@@ -706,6 +708,14 @@ typedef struct {
     bool nesterov, wd_skip_bn, augment;
     uint64_t seed;              /* the augmentation seed (src/core/draws.h) */
     bool block_norms;           /* compute the block input gradient norms every step */
+    /* Synchronized BatchNorm: when set, each training-mode BN takes its batch statistics over
+     * the global batch: bn_sum(bn_sum_user, buf, n) adds n doubles in place over the
+     * processes (each calls it at the same points), for the per-channel sums of the forward
+     * pass (x, then its squared deviations) and of the backward pass (dy and dy * xhat), so
+     * every process normalizes with the same statistics and keeps the same running ones
+     * (rn_comm_sum_f64_hook adds over a communicator). Host executor only (a GPU refuses). */
+    rn_status (*bn_sum)(void *user, double *buf, size_t n);
+    void *bn_sum_user;
 } rn_exec_train_opts;
 
 /* Called by each training step once the gradients are final and before the update: grads is
@@ -716,6 +726,18 @@ typedef rn_status (*rn_grad_hook)(void *user, float *grads, size_t n, bool on_de
 
 /* Sets (or with NULL clears) the gradient hook; call it before rn_exec_train_init. */
 void rn_exec_set_grad_hook(rn_exec *e, rn_grad_hook hook, void *user);
+
+/* Called during a training step's backward pass each time more of the gradient block is
+ * final: grads[from, n) will not change again before the update (from decreases from call to
+ * call within a step, and 0 means the whole block). A hook may start combining that part
+ * (without waiting for it) and must be done with it by the gradient hook, which every step
+ * still calls. on_device as for rn_grad_hook. The host executor calls it after each node whose
+ * parameters then have their final gradients; an executor may call it less often, or never. */
+typedef rn_status (*rn_grads_ready_hook)(void *user, float *grads, size_t n, size_t from,
+                                         bool on_device);
+
+/* Sets (or with NULL clears) the gradients-ready hook; call it before rn_exec_train_init. */
+void rn_exec_set_grads_ready_hook(rn_exec *e, rn_grads_ready_hook hook, void *user);
 
 /* Prepares training on a set: the learning rate of every step (lrs[0..n_steps)), the options,
  * and the next step to run (`step`, 0 or a resumed step). The set must outlive the training.
@@ -791,6 +813,8 @@ rn_status rn_comm_sum_f64(rn_comm *c, double *buf, size_t n);
 rn_status rn_comm_sum_i64(rn_comm *c, int64_t *buf, size_t n);
 rn_status rn_comm_broadcast(rn_comm *c, void *buf, size_t bytes, int root);
 rn_status rn_comm_barrier(rn_comm *c);
+/* rn_comm_sum_f64 with the communicator as a void pointer (rn_exec_train_opts.bn_sum). */
+rn_status rn_comm_sum_f64_hook(void *comm, double *buf, size_t n);
 
 /* Every process's status, agreed (a collective): RN_OK when all succeeded; otherwise every
  * process returns the status and message of the lowest rank that failed, so that all stop
@@ -805,16 +829,31 @@ rn_status rn_comm_agree(rn_comm *c, rn_status s);
 rn_status rn_exec_evaluate_comm(rn_exec *e, rn_comm *c, const rn_dataset *d,
                                 const rn_norm *norm, rn_eval_result *r);
 
-/* A gradient hook (rn_exec_set_grad_hook, with user = the communicator) that averages the
- * gradient block over the processes: one all-reduce of the whole block, then a scale by 1/N.
- * Host memory only (RN_ERR_DEVICE for a block in device memory). */
-rn_status rn_comm_average_grads(void *comm, float *grads, size_t n, bool on_device);
+/* The average of the gradients over the processes, set up as an executor's two gradient
+ * hooks (rn_exec_set_grads_ready_hook, rn_exec_set_grad_hook). */
+typedef struct rn_grad_avg rn_grad_avg;
+
+/* Makes e's training steps average their gradients over the processes of c before each
+ * update (for one process there is nothing to do: *out stays NULL). The gradient block is cut,
+ * from its end, into buckets of bucket_kb kilobytes; each bucket's sum starts (without
+ * waiting) as soon as the backward pass has made its gradients final, so the communication
+ * overlaps the rest of the pass, and the gradient hook waits for them all and scales by 1/N.
+ * The buckets and their order are the same every step and on every process. bucket_kb 0: one
+ * sum of the whole block after the backward pass; < 0: RN_BUCKET_KB from the environment,
+ * else 1024. For 2 processes every choice gives the same bits; for more, the order of the
+ * additions may depend on the bucket size (a run is deterministic for a fixed N and size).
+ * Host memory only: a step with the block in device memory fails with RN_ERR_DEVICE. Close it
+ * after e's last step. */
+rn_status rn_grad_avg_open(rn_grad_avg **out, rn_comm *c, rn_exec *e, long bucket_kb);
+void rn_grad_avg_close(rn_grad_avg *g);
 
 /* rn_train_run with the processes of comm training one model (comm NULL: this process
  * alone). c->batch stays the global batch: rank r trains on images [r * B/N, (r+1) * B/N) of
  * each global batch, with the augmentation draws of their global positions, so the processes
  * together see exactly the images one process sees; B must be divisible by N. Gradients are
- * averaged over the processes before each update (the executor's gradient hook). Rank 0 alone
+ * averaged over the processes before each update (rn_grad_avg_open, RN_BUCKET_KB buckets
+ * overlapping the backward pass). With c->sync_bn BN takes the global batch's statistics, and
+ * every rank's running statistics are the same. Rank 0 alone
  * writes the run directory (config.json records "processes"), and its BN running statistics
  * are the model's: they are broadcast to every rank before each evaluation. Logged losses and
  * accuracies are over the global batch; evaluation is split over the ranks and its counts

@@ -1,7 +1,8 @@
 /*
  * test_exec.c — the executor seam on the host: its passes are the model's own, its training
  * step calls the gradient hook once per step between backward and update (and the hook's
- * changes reach the update), its evaluation is rn_evaluate's, a process's share of a global
+ * changes reach the update), the gradients-ready hook during the backward pass with parts of
+ * the block that are final indeed, its evaluation is rn_evaluate's, a process's share of a global
  * batch is those images with their augmentation draws, and bad uses fail cleanly.
  * (Training through the seam bit for bit as before is exec_identity_test.sh.)
  */
@@ -62,9 +63,38 @@ static float *finish(rn_exec *e, rn_model *m, rn_dataset *d, size_t *np) {
     return copy;
 }
 
-/* Trains STEPS steps at learning rate lr (no weight decay) with an optional hook; returns the
- * final parameters (malloc'd). */
-static float *train(float lr, hook_state *hook, size_t *np) {
+/* The gradients-ready hook: what it has seen of each part when told it was final. */
+typedef struct {
+    int calls, steps;
+    size_t last_from;
+    float *seen; /* (n) */
+    bool order_ok;
+} ready_state;
+
+static rn_status record_ready(void *user, float *grads, size_t n, size_t from, bool on_device) {
+    ready_state *r = user;
+    if (!r->seen) r->seen = calloc(n, sizeof(float));
+    if (r->calls == 0) r->last_from = n;
+    r->order_ok &= from < r->last_from && !on_device;
+    memcpy(r->seen + from, grads + from, (r->last_from - from) * sizeof(float));
+    r->last_from = from;
+    r->calls++;
+    return RN_OK;
+}
+
+static rn_status check_ready(void *user, float *grads, size_t n, bool on_device) {
+    ready_state *r = user;
+    r->order_ok &= r->last_from == 0 && r->calls > 1;
+    if (memcmp(r->seen, grads, n * sizeof(float)) != 0) r->order_ok = false;
+    r->steps++;
+    r->calls = 0;
+    return RN_OK;
+}
+
+/* Trains STEPS steps at learning rate lr (no weight decay) with an optional gradient hook, or
+ * with the two hooks that check the gradients-ready hook; returns the final parameters
+ * (malloc'd). */
+static float *train(float lr, hook_state *hook, ready_state *ready, size_t *np) {
     rn_dataset d;
     make_set(&d);
     rn_model *m = make_model();
@@ -72,6 +102,10 @@ static float *train(float lr, hook_state *hook, size_t *np) {
     rn_exec_opts o = {.threads = 1};
     TU_OK(rn_exec_open(&e, m, &o, B));
     if (hook) rn_exec_set_grad_hook(e, scale_hook, hook);
+    if (ready) {
+        rn_exec_set_grads_ready_hook(e, record_ready, ready);
+        rn_exec_set_grad_hook(e, check_ready, ready);
+    }
     rn_norm norm = rn_dataset_norm(&d);
     float lrs[STEPS];
     for (int i = 0; i < STEPS; i++) lrs[i] = lr;
@@ -93,9 +127,9 @@ static float *train(float lr, hook_state *hook, size_t *np) {
  * (powers of two, no weight decay): the hook's writes reach the update, once per step. */
 static void test_grad_hook_reaches_update(void **state) {
     size_t n1, n2, n3;
-    float *plain = train(0.1f, NULL, &n1);
+    float *plain = train(0.1f, NULL, NULL, &n1);
     hook_state h = {.scale = 2.0f, .status = RN_OK};
-    float *hooked = train(0.05f, &h, &n2);
+    float *hooked = train(0.05f, &h, NULL, &n2);
     assert_int_equal(h.calls, STEPS);
     assert_int_equal(h.n, n1);
     assert_false(h.on_device);
@@ -103,7 +137,7 @@ static void test_grad_hook_reaches_update(void **state) {
     assert_memory_equal(plain, hooked, n1 * sizeof(float));
     /* and a hook that does change the gradients changes the result */
     hook_state h3 = {.scale = 3.0f, .status = RN_OK};
-    float *tripled = train(0.05f, &h3, &n3);
+    float *tripled = train(0.05f, &h3, NULL, &n3);
     assert_true(memcmp(plain, tripled, n1 * sizeof(float)) != 0);
     free(plain);
     free(hooked);
@@ -133,6 +167,17 @@ static void test_grad_hook_failure_stops_step(void **state) {
     rn_exec_close(e);
     rn_model_free(m);
     rn_dataset_free(&d);
+}
+
+/* During each step's backward pass the ready hook is called several times with a start that
+ * falls to 0, and every part it was told is final holds then what the gradient hook finds. */
+static void test_grads_ready_hook_reports_final_parts(void **state) {
+    ready_state r = {.order_ok = true};
+    size_t np;
+    free(train(0.1f, NULL, &r, &np));
+    assert_int_equal(r.steps, STEPS);
+    assert_true(r.order_ok);
+    free(r.seen);
 }
 
 /* A slice [first, first + n) of a batch is exactly those rows of the whole batch, with the
@@ -276,6 +321,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_hook_reaches_update),
         cmocka_unit_test(test_grad_hook_failure_stops_step),
+        cmocka_unit_test(test_grads_ready_hook_reports_final_parts),
         cmocka_unit_test(test_batch_slice_is_part_of_batch),
         cmocka_unit_test(test_train_share_takes_its_images),
         cmocka_unit_test(test_forward_and_evaluate_match_model),

@@ -1,7 +1,7 @@
 /*
  * collective.c — what the executors' users do across processes: evaluation split over them
- * (each evaluates its share of the set, the counts are added up), the gradient average, and
- * the agreement on a status.
+ * (each evaluates its share of the set, the counts are added up) and the agreement on a
+ * status. The gradient average is grad_avg.c.
  */
 #include "comm/comm.h"
 
@@ -76,16 +76,4 @@ rn_status rn_comm_agree(rn_comm *comm, rn_status s) {
     snprintf(msg, sizeof msg, "%s", rank == first ? rn_error_message() : "");
     if ((s2 = rn_comm_broadcast(comm, msg, sizeof msg, first)) != RN_OK) return s2;
     return rn_fail(agreed, "%s", msg);
-}
-
-rn_status rn_comm_average_grads(void *comm, float *grads, size_t n, bool on_device) {
-    if (on_device)
-        return rn_fail(RN_ERR_DEVICE, "gradients in device memory cannot be averaged across "
-                                      "processes yet");
-    rn_comm *c = comm;
-    rn_status s = rn_comm_sum_f32(c, grads, n);
-    if (s != RN_OK) return s;
-    const float inv = 1.0f / (float)rn_comm_size(c);
-    for (size_t i = 0; i < n; i++) grads[i] *= inv;
-    return RN_OK;
 }

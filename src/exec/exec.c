@@ -76,6 +76,11 @@ void rn_exec_set_grad_hook(rn_exec *e, rn_grad_hook hook, void *user) {
     e->hook_user = user;
 }
 
+void rn_exec_set_grads_ready_hook(rn_exec *e, rn_grads_ready_hook hook, void *user) {
+    e->ready = hook;
+    e->ready_user = user;
+}
+
 rn_status rn_exec_train_init(rn_exec *e, const rn_dataset *train, const rn_norm *norm,
                              const rn_exec_train_opts *o, const float *lrs, int64_t n_steps,
                              int64_t step) {

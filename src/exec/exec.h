@@ -43,6 +43,8 @@ struct rn_exec {
     void *hook_user;
     rn_data_progress eval_progress; /* rn_exec_set_eval_progress */
     void *eval_progress_user;
+    rn_grads_ready_hook ready;  /* during the backward pass (the host calls it; the GPU may) */
+    void *ready_user;
     char describe[256];
 };
 

@@ -40,6 +40,9 @@ static rn_status gpu_train_init(rn_exec *e, const rn_dataset *train, const rn_no
     if (e->topts.global_batch != e->topts.batch)
         return rn_fail(RN_ERR_DEVICE, "training across processes runs on the CPU only (the "
                                       "GPU step takes whole batches)");
+    if (e->topts.bn_sum)
+        return rn_fail(RN_ERR_DEVICE, "--sync-bn (BatchNorm statistics across processes) runs "
+                                      "on the CPU only");
     rn_gpu_train_set_grad_hook(G(e), e->hook, e->hook_user);
     rn_status s = rn_gpu_train_init(G(e), train, norm, &e->topts, lrs, n_steps, step);
     ((gpu_exec *)e)->training = s == RN_OK;

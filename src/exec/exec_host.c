@@ -3,7 +3,8 @@
  * reference, cpu or cpu-winograd kernels) on the CPU's threads, one op after another. A
  * training step is: the batch (step.h's rn_batch_fill_slice: this process's share of the
  * global batch; or a batch the caller decoded, rn_exec_train_step_batch), forward, softmax
- * cross-entropy, backward, the gradient hook, SGD.
+ * cross-entropy, backward (calling the gradients-ready hook as parts of the gradient block
+ * become final), the gradient hook, SGD.
  */
 #include "exec.h"
 #include "step.h"
@@ -26,6 +27,7 @@ typedef struct {
     int *labels;             /* (batch) */
     double loss_sum;         /* since the last train_metrics */
     int64_t correct;
+    rn_bn_sync bn_sync;      /* synchronized BN (topts.bn_sum), its buf (2 * max C + 1) */
     double peak;             /* GFLOP/s, measured on first use */
     char peak_what[64];
 } host_exec;
@@ -39,6 +41,8 @@ static void free_training(host_exec *h) {
     rn_free(h->dlogits);
     free(h->order);
     free(h->labels);
+    free(h->bn_sync.buf);
+    h->bn_sync = (rn_bn_sync){0};
     h->lrs = h->x = h->probs = h->dlogits = NULL;
     h->order = h->labels = NULL;
     h->train = NULL;
@@ -78,7 +82,15 @@ static rn_status host_train_init(rn_exec *e, const rn_dataset *train, const rn_n
     h->dlogits = rn_alloc((size_t)B * K * sizeof(float));
     h->order = malloc((size_t)train->n * sizeof(int));
     h->labels = malloc((size_t)B * sizeof(int));
-    if (!h->lrs || (train->images && !h->x) || !h->probs || !h->dlogits || !h->order || !h->labels) {
+    if (e->topts.bn_sum) {
+        int max_c = 0;
+        for (int i = 0; i < e->m->n_nodes; i++)
+            if (e->m->nodes[i].kind == RN_NODE_BN) max_c = RN_MAX(max_c, e->m->nodes[i].d.bn.C);
+        h->bn_sync = (rn_bn_sync){.sum = e->topts.bn_sum, .user = e->topts.bn_sum_user,
+                                  .buf = malloc((2 * (size_t)max_c + 1) * sizeof(double))};
+    }
+    if (!h->lrs || (train->images && !h->x) || !h->probs || !h->dlogits || !h->order ||
+        !h->labels || (e->topts.bn_sum && !h->bn_sync.buf)) {
         free_training(h);
         return rn_fail(RN_ERR_NOMEM, "cannot allocate the training buffers for batch %d", B);
     }
@@ -111,8 +123,9 @@ static rn_status check_next_step(const host_exec *h) {
     return RN_OK;
 }
 
-/* The step on batch x (B, C, H, W) with labels (B): forward, loss, backward, hook, SGD. */
-static rn_status run_step(host_exec *h, const float *x, const int *labels) {
+/* A training step's passes on batch x (B, C, H, W) with labels (B): forward, loss (into
+ * *loss), backward (with the gradients-ready hook), the gradient hook. */
+static rn_status step_passes(host_exec *h, const float *x, const int *labels, float *loss) {
     rn_exec *e = &h->base;
     const rn_exec_train_opts *o = &e->topts;
     rn_model *m = e->m;
@@ -133,13 +146,30 @@ static rn_status run_step(host_exec *h, const float *x, const int *labels) {
     }
     rn_softmax_xent_backward(h->dlogits, h->probs, labels, B, K, o->label_smoothing, 1.0f);
     rn_model_zero_grad(m);
-    if ((s = rn_model_backward(m, h->ctx, h->dlogits)) != RN_OK) return s;
+    if ((s = rn_model_backward_ready(m, h->ctx, h->dlogits, e->ready, e->ready_user)) != RN_OK)
+        return s;
     if (e->hook) {
         size_t n;
         float *g = rn_model_grads(m, &n);
         if ((s = e->hook(e->hook_user, g, n, false)) != RN_OK) return s;
     }
-    rn_sgd_step(m, e->momentum, h->lrs[h->step], o->momentum, o->wd, o->nesterov, o->wd_skip_bn);
+    *loss = l;
+    return RN_OK;
+}
+
+/* The step on batch x with labels: its passes, then SGD. */
+static rn_status run_step(host_exec *h, const float *x, const int *labels) {
+    rn_exec *e = &h->base;
+    const rn_exec_train_opts *o = &e->topts;
+    /* Synchronized BN for this step's passes only: evaluation keeps to its own images. */
+    h->bn_sync.status = RN_OK;
+    h->ctx->bn_sync = o->bn_sum ? &h->bn_sync : NULL;
+    float l = 0;
+    rn_status s = step_passes(h, x, labels, &l);
+    h->ctx->bn_sync = NULL;
+    if (s != RN_OK) return s;
+    rn_sgd_step(e->m, e->momentum, h->lrs[h->step], o->momentum, o->wd, o->nesterov,
+                o->wd_skip_bn);
     h->loss_sum += l;
     h->step++;
     return RN_OK;

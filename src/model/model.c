@@ -205,6 +205,7 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
             d.N = n;
             float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (mode == RN_MODE_TRAIN) {
+                d.sync = ctx->bn_sync;
                 (fused ? be->batchnorm_relu_forward_train : be->batchnorm_forward_train)(
                     out, mean, invstd, B(m, nd->running_mean), B(m, nd->running_var), in,
                     P(m, nd->weight), P(m, nd->bias), &d, nt);
@@ -253,12 +254,19 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
         if (fused) i++; /* its ReLU ran with it, in place */
     }
     if (m->prof) m->prof_passes[0]++;
+    if (mode == RN_MODE_TRAIN && ctx->bn_sync && ctx->bn_sync->status != RN_OK)
+        return ctx->bn_sync->status; /* its message is the sum's */
     m->forward_done = true;
     *logits = act(m, m->nodes[m->n_nodes - 1].out);
     return RN_OK;
 }
 
 rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
+    return rn_model_backward_ready(m, ctx, dlogits, NULL, NULL);
+}
+
+rn_status rn_model_backward_ready(rn_model *m, rn_ctx *ctx, const float *dlogits,
+                                  rn_grads_ready_hook ready, void *user) {
     if (!m->forward_done || m->ws_backend != ctx->backend || m->ws_threads != ctx->nthreads)
         return rn_fail(RN_ERR_BAD_ARG, "%s: backward pass without a forward pass before it",
                        m->name);
@@ -273,6 +281,7 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
     memset(m->din, 0, (size_t)n * rn_value_floats(&m->values[0]) * sizeof(float));
     int last = m->nodes[m->n_nodes - 1].out;
     memcpy(dact(m, last), dlogits, (size_t)n * rn_value_floats(&m->values[last]) * sizeof(float));
+    size_t final_from = m->n_params; /* grads[final_from, n_params) are final */
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         double t0 = m->prof ? omp_get_wtime() : 0;
         rn_node *nd = &m->nodes[i];
@@ -314,6 +323,7 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
         case RN_NODE_BN: {
             rn_bn_desc d = nd->d.bn;
             d.N = n;
+            d.sync = train ? ctx->bn_sync : NULL;
             const float *mean = m->stats + nd->stats_off, *invstd = mean + d.C;
             if (be->batchnorm_relu_backward) /* the ReLU's output masks dout; none: no mask */
                 be->batchnorm_relu_backward(din, G(m, nd->weight), G(m, nd->bias), dout,
@@ -359,6 +369,12 @@ rn_status rn_model_backward(rn_model *m, rn_ctx *ctx, const float *dlogits) {
             break;
         }
         if (m->prof) m->prof[i][1] += omp_get_wtime() - t0;
+        if (train && ctx->bn_sync && ctx->bn_sync->status != RN_OK) return ctx->bn_sync->status;
+        if (ready && nd->grads_from < final_from) {
+            final_from = nd->grads_from;
+            rn_status s = ready(user, m->grads, m->n_params, final_from, false);
+            if (s != RN_OK) return s;
+        }
     }
     if (m->prof) m->prof_passes[1]++;
     if (m->values[0].block >= 0 && m->track_block_grads)

@@ -41,6 +41,9 @@ typedef struct {
     int64_t params, macs;
     bool bn_next;       /* CONV: node i+1 is a BN that alone reads its output (rn_graph_analyze);
                          * inference may fold that BN into this convolution */
+    size_t grads_from;  /* once this node's backward pass has run, the gradients from this
+                         * offset to the end of the block are final: every parameter there
+                         * belongs to this node or a later one (rn_graph_analyze) */
 } rn_node;
 
 /* A value's shape and its place in the graph (rn_graph_analyze); where it is stored is the
@@ -168,8 +171,9 @@ rn_status rn_model_save_ext(const rn_model *m, const char *path, const rn_norm *
 rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *path,
                            const char *ignore_prefix, rn_norm *norm);
 
-/* Fills the graph facts of values and nodes (producer, block, readers, grad_first, bn_next)
- * once the graph is complete (plan.c; rn_graph_finish calls it). */
+/* Fills the graph facts of values and nodes (producer, block, readers, grad_first, bn_next,
+ * grads_from) once the graph is complete and its tensors are placed (plan.c; rn_graph_finish
+ * calls it). */
 void rn_graph_analyze(rn_model *m);
 
 /* Plans memory for max_batch images (plan.c): activation offsets, with ReLU and the residual
@@ -181,6 +185,12 @@ void rn_graph_analyze(rn_model *m);
 rn_status rn_plan_memory(rn_plan *p, const rn_model *m, int max_batch,
                          const rn_backend *fusions);
 void rn_plan_free(rn_plan *p);
+
+/* rn_model_backward that calls ready (when not NULL) after each node that leaves more of the
+ * gradient block final, with from = that node's grads_from (see rn_grads_ready_hook). A
+ * failing hook ends the pass with its status. */
+rn_status rn_model_backward_ready(rn_model *m, rn_ctx *ctx, const float *dlogits,
+                                  rn_grads_ready_hook ready, void *user);
 
 /* Builds the named model's graph (zoo.c). */
 rn_status rn_zoo_build(rn_model **out, const char *name, const rn_model_opts *opts);

@@ -46,6 +46,16 @@ void rn_graph_analyze(rn_model *m) {
                       m->nodes[i + 1].kind == RN_NODE_BN && m->nodes[i + 1].in == nd->out &&
                       m->values[nd->out].readers == 1;
     }
+    /* grads_from: where the parameters of the nodes before each node end in the block. */
+    size_t end = 0;
+    for (int i = 0; i < nn; i++) {
+        rn_node *nd = &m->nodes[i];
+        nd->grads_from = end;
+        const int ts[2] = {nd->weight, nd->bias};
+        for (int k = 0; k < 2; k++)
+            if (ts[k] >= 0 && m->tensors[ts[k]].info.kind == RN_TENSOR_PARAM)
+                end = RN_MAX(end, m->tensors[ts[k]].off + m->tensors[ts[k]].info.numel);
+    }
 }
 
 void rn_plan_free(rn_plan *p) {

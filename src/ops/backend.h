@@ -91,6 +91,8 @@ const rn_backend *rn_backend_find(const char *name);
 struct rn_ctx {
     const rn_backend *backend;
     int nthreads;
+    rn_bn_sync *bn_sync; /* training-mode BN statistics over several processes (synchronized
+                          * BN; set by the executor for its steps), or NULL */
 };
 
 #endif

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "resnet.h" /* rn_status */
+
 /* ---- GEMM: C (M,N) = alpha * op(A) (M,K) x op(B) (K,N) + beta * C, row-major ---------------- */
 void rn_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc);
@@ -45,10 +47,27 @@ void rn_conv2d_backward(float *din, float *dw, float *dbias, const float *dout, 
                         const float *w, const rn_conv_desc *d, float *scratch, int nthreads);
 
 /* ---- batchnorm2d (PyTorch semantics) ------------------------------------------------------- */
+/* Synchronized BatchNorm: training-mode statistics over a batch that several processes share,
+ * each holding N of its images. Between computing its per-channel sums and using them, a
+ * kernel hands them to sum, which adds n doubles in place over the processes (every process
+ * calls it at the same point with the same n): in the forward pass the sums of x with the
+ * count, then the sums of squared deviations from the global mean; in the backward pass the
+ * sums of dy and dy * (x - mean) with the count. dgamma and dbeta stay this process's own (the
+ * gradient average combines them). The kernels return nothing: status keeps sum's first
+ * failure, for the caller to check after the pass. */
+typedef struct rn_bn_sync {
+    rn_status (*sum)(void *user, double *buf, size_t n);
+    void *user;
+    double *buf;      /* 2 * C + 1 doubles for the widest BN */
+    rn_status status; /* RN_OK until sum fails */
+} rn_bn_sync;
+
 typedef struct {
     int N, C, HW;
     float eps;      /* 1e-5 */
     float momentum; /* 0.1: running = (1-momentum)*running + momentum*batch */
+    rn_bn_sync *sync; /* training mode: statistics over every process's images (NULL: this
+                       * batch's alone) */
 } rn_bn_desc;
 
 /* Training mode: normalizes with the batch mean and biased variance; updates running_mean and

@@ -127,6 +127,7 @@ static const field fields[] = {
     {.key = "preset", .kind = F_STR, AT(preset), .optional = true},
     {.key = "skip_bad", .kind = F_BOOL, AT(skip_bad), .optional = true},
     {.key = "data_threads", .kind = F_INT, AT(data_threads), .lo = 0, .hi = 256, .optional = true},
+    {.key = "sync_bn", .kind = F_BOOL, AT(sync_bn), .optional = true},
 };
 #undef AT
 

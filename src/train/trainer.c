@@ -11,7 +11,7 @@
  * With several processes (a communicator of size N, rn_train_run_comm), each process runs
  * this same loop on its share of every global batch; they meet at the collectives below, in
  * the same order on every process: the agreement after each part of the setup, the state
- * rank 0 hands out, the gradient average (the executor's hook), the stop flag after each
+ * rank 0 hands out, the gradient average (the executor's hooks), the stop flag after each
  * step, the logged sums, and the evaluation counts. Rank 0 alone touches the run directory.
  *
  * One run per directory: rank 0 holds a write lock (fcntl) on RUN_DIR/.lock from its setup to
@@ -48,6 +48,7 @@ typedef struct {
     rn_norm norm;
     rn_model *model;
     rn_exec *exec;    /* where the steps run (the seam: no other code here knows the device) */
+    rn_grad_avg *avg; /* the gradient average over the processes (NULL: one process) */
     int steps_per_epoch;
     int64_t total, step;
     double best_val, elapsed_before, t_start;
@@ -319,7 +320,9 @@ static rn_status start_training(trainer *t) {
                             .momentum = c->momentum, .wd = c->wd,
                             .label_smoothing = c->label_smoothing, .nesterov = c->nesterov,
                             .wd_skip_bn = c->wd_skip_bn, .augment = c->augment, .seed = c->seed,
-                            .block_norms = c->log_grads};
+                            .block_norms = c->log_grads,
+                            .bn_sum = c->sync_bn ? rn_comm_sum_f64_hook : NULL,
+                            .bn_sum_user = t->comm};
     rn_status s = rn_exec_train_init(t->exec, &t->data.train, &t->norm, &o, lrs, t->total,
                                       t->step);
     free(lrs);
@@ -523,7 +526,7 @@ static rn_status setup(trainer *t, bool resume) {
         if ((s = share_state(t)) != RN_OK) return s;
         /* each process's gradient is that of its share's mean loss; their mean is the
          * gradient of the global batch's mean loss */
-        rn_exec_set_grad_hook(t->exec, rn_comm_average_grads, t->comm);
+        if ((s = agree(t, rn_grad_avg_open(&t->avg, t->comm, t->exec, -1))) != RN_OK) return s;
     }
     return agree(t, start_training(t));
 }
@@ -533,6 +536,7 @@ static void teardown(trainer *t) {
     if (t->grads) fclose(t->grads);
     rn_batches_close(&t->data);
     rn_exec_close(t->exec);
+    rn_grad_avg_close(t->avg);
     rn_model_free(t->model);
     if (t->lock_fd >= 0) close(t->lock_fd); /* last: the lock goes with it */
 }
