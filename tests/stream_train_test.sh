@@ -82,6 +82,25 @@ train_shards() {
 }
 check "train on shards:PATTERN, test on the val shards, eval" train_shards
 
+# The ImageNet models on both kinds of streamed set, with the ImageNet preset, at a small crop:
+# the stem, max pool and bottlenecks run end to end, and the weights hold ImageNet's mean.
+imagenet_model() {
+    local data=$1 out=$2
+    "$RESNET" train --model "$3" --preset imagenet --size 64 --batch 4 --iters 3 --lr 0.001 \
+        --threads 1 --data "$data" --out "$out" --quiet >"$out.out" 2>"$out.err" ||
+        { cat "$out.err"; return 1; }
+    grep -q "^test accuracy" "$out.out" || { echo "no test accuracy"; return 1; }
+    grep -q '"preset":	"imagenet"' "$out/config.json" || { echo "preset not recorded"; return 1; }
+    "$RESNET" eval --weights "$out/last.safetensors" --data "$data" --json >"$out.json" ||
+        return 1
+    grep -q '"top1"' "$out.json" || { echo "eval gave no top1"; return 1; }
+    cat "$out.out"
+}
+check "resnet18-imagenet trains on folder: (--preset imagenet --size 64) and evaluates" \
+    imagenet_model "folder:$SET" "$TMP/r18" resnet18-imagenet
+check "resnet50-imagenet trains on shards: (--preset imagenet --size 64) and evaluates" \
+    imagenet_model "$SHARDS" "$TMP/r50" resnet50-imagenet
+
 # SIGKILL after a checkpoint in the middle of an epoch (9 steps each, a checkpoint every 4),
 # then --resume: the weights equal those of an uninterrupted run decoding with 3 threads.
 RUN=(--data "folder:$SET" --size 32 --val 6 --epochs 6 --ckpt-every 4 --quiet)
