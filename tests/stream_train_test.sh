@@ -2,7 +2,8 @@
 # stream_train_test.sh — `resnet train` and `resnet eval` on streamed sets, end to end, on a
 # small ImageNet-layout set of JPEGs of 64-96 pixels written here with Pillow (3 classes, 12
 # training, 4 val and 4 test images each) and the shards packed from it: training on folder:
-# and shards: with evaluation of the held-out and test splits, eval of the weights, SIGKILL in
+# and shards: with evaluation of the held-out and test splits, eval of the weights, the
+# -imagenet models (resnet18 on a folder, resnet50 on shards) with --preset imagenet, SIGKILL in
 # the middle of an epoch then --resume ending bit-identical to an uninterrupted run (which
 # decodes with another thread count), --data-memory forcing the stream on a set that fits,
 # the in-memory path kept for small sets by default, and bad input (a corrupt JPEG with and
