@@ -93,7 +93,7 @@ def run_ours(name, mode, batch, threads, steps, warmup, backend, size):
     out, rss = run_measured(cmd)
     ips = float(re.search(r"images/s: ([\d.]+)", out).group(1))
     peak = re.search(r"-> ([\d.]+)% of peak", out).group(1)
-    backend_used = re.search(r"backend (\S+)", out).group(1)
+    backend_used = re.search(r"backend ([^,\s)]+)", out).group(1)
     return ips, float(peak), backend_used, rss
 
 
