@@ -177,8 +177,9 @@ static int data_bench(int argc, char **argv) {
         getrusage(RUSAGE_SELF, &ru);
         printf("data     %s (%d images, %d classes; indexed in %.2f s)\n", spec, rn_stream_len(s),
                rn_stream_num_classes(s), t_index);
-        printf("images   %ld of 3x%dx%d, %s transform, %d threads, batch %d\n", done, o.size,
-               o.size, o.transform == RN_TRANSFORM_TRAIN ? "train" : "eval", o.threads, o.batch);
+        printf("images   %ld of 3x%dx%d, %s transform, %d thread%s, batch %d\n", done, o.size,
+               o.size, o.transform == RN_TRANSFORM_TRAIN ? "train" : "eval", o.threads,
+               cli_plural(o.threads), o.batch);
         printf("peak memory: %.1f MiB\n", ru.ru_maxrss / 1024.0);
         printf("images/s: %.1f\n", done / seconds);
     }

@@ -221,7 +221,8 @@ static double host_peak_gflops(rn_exec *e, const char **what) {
         const char *isa;
         int nt = rn_ctx_threads(h->ctx);
         h->peak = rn_fma_peak_gflops(nt, &isa);
-        snprintf(h->peak_what, sizeof h->peak_what, "%s FMA, %d threads", isa, nt);
+        snprintf(h->peak_what, sizeof h->peak_what, "%s FMA, %d thread%s", isa, nt,
+                 nt == 1 ? "" : "s");
     }
     *what = h->peak_what;
     return h->peak;
@@ -273,8 +274,9 @@ rn_status rn_exec_open_host(rn_exec **out, rn_model *m, const rn_exec_opts *o, i
         rn_exec_close(e);
         return s;
     }
-    snprintf(e->describe, sizeof e->describe, "cpu (backend %s, %d threads)",
-             rn_ctx_backend_name(h->ctx), rn_ctx_threads(h->ctx));
+    const int nt = rn_ctx_threads(h->ctx);
+    snprintf(e->describe, sizeof e->describe, "cpu (backend %s, %d thread%s)",
+             rn_ctx_backend_name(h->ctx), nt, nt == 1 ? "" : "s");
     *out = e;
     return RN_OK;
 }
