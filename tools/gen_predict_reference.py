@@ -46,7 +46,6 @@ import zlib
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
@@ -231,15 +230,7 @@ def gen_cifar():
 def gen_imagenet(out_dir):
     torch.manual_seed(0)
     model = torch_models.build("resnet18-imagenet")
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                C = mod.num_features
-                mod.running_mean.copy_(0.1 * torch.randn(C, generator=g))
-                mod.running_var.copy_(0.5 + torch.rand(C, generator=g))
-                mod.weight.copy_(0.75 + 0.5 * torch.rand(C, generator=g))
-                mod.bias.copy_(0.1 * torch.randn(C, generator=g))
+    torch_models.randomize_bn(model, torch.Generator().manual_seed(1))
     model.eval()
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     safetensors_io.save(os.path.join(out_dir, "resnet18_imagenet.safetensors"), state,

@@ -252,15 +252,7 @@ def gen_resnet20():
     torch.manual_seed(0)
     model = torch_models.build("resnet20")
     # Non-trivial BN state, so that eval mode and the affine parameters are really tested.
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                C = mod.num_features
-                mod.running_mean.copy_(0.1 * torch.randn(C, generator=g))
-                mod.running_var.copy_(0.5 + torch.rand(C, generator=g))
-                mod.weight.copy_(0.75 + 0.5 * torch.rand(C, generator=g))
-                mod.bias.copy_(0.1 * torch.randn(C, generator=g))
+    torch_models.randomize_bn(model, torch.Generator().manual_seed(1))
     state = {k: to_numpy(v) for k, v in model.state_dict().items()}
     params, buffers = param_and_buffer_keys(model)
 

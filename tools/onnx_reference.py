@@ -21,7 +21,6 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
@@ -37,15 +36,7 @@ def main():
 
     torch.manual_seed(0)
     model = torch_models.build(a.model)
-    g = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                C = mod.num_features
-                mod.running_mean.copy_(0.1 * torch.randn(C, generator=g))
-                mod.running_var.copy_(0.5 + torch.rand(C, generator=g))
-                mod.weight.copy_(0.75 + 0.5 * torch.rand(C, generator=g))
-                mod.bias.copy_(0.1 * torch.randn(C, generator=g))
+    torch_models.randomize_bn(model, torch.Generator().manual_seed(2))
     model.eval()
     size = 224 if a.model.endswith("-imagenet") else 32
     x = torch.randn(a.batch, 3, size, size, generator=torch.Generator().manual_seed(1))

@@ -245,6 +245,21 @@ def build(name, num_classes=None):
     return kl_resnet(depth, num_classes or 10)
 
 
+def randomize_bn(model, generator):
+    """Gives every BatchNorm2d of model a non-trivial state drawn from generator (running mean
+    and variance, weight and bias), so that eval mode and the affine parameters are really
+    tested by the references made from it."""
+    g = generator
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                C = mod.num_features
+                mod.running_mean.copy_(0.1 * torch.randn(C, generator=g))
+                mod.running_var.copy_(0.5 + torch.rand(C, generator=g))
+                mod.weight.copy_(0.75 + 0.5 * torch.rand(C, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(C, generator=g))
+
+
 def param_count(model):
     return sum(p.numel() for p in model.parameters())
 
