@@ -130,21 +130,6 @@ static void relu_threads(float *x, size_t n, int nthreads) {
     }
 }
 
-/* dbias (K) += sum of dout (N,K,Ho,Wo) over images and pixels; threads split the channels,
- * each summing in a fixed order. */
-static void bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, int nthreads) {
-    const size_t HW = (size_t)d->Ho * d->Wo;
-#pragma omp parallel for schedule(static) num_threads(nthreads > 0 ? nthreads : 1)
-    for (int k = 0; k < d->K; k++) {
-        float s = 0.0f;
-        for (int n = 0; n < d->N; n++) {
-            const float *p = dout + ((size_t)n * d->K + k) * HW;
-            for (size_t i = 0; i < HW; i++) s += p[i];
-        }
-        dbias[k] += s;
-    }
-}
-
 /* Packs w (K,C,R,S) for forward tiles: dst[kb][cb][r][s][c16][k16]. transpose: for the
  * backward-data tiles instead, dst[cb][kb][r][s][k16][c16] (input and output swapped). Lanes
  * past K or C are zero. Rows of the outer block are split among the calling team. */
@@ -275,7 +260,7 @@ void rn_cpu_conv2d_backward(float *din, float *dw, float *dbias, const float *do
     if (!din && !dw && !dbias) return;
     if (use_wino(d, cfg)) {
         if (din || dw) rn_wino_backward(din, dw, dout, in, w, d, cfg, scratch);
-        if (dbias) bias_grad(dbias, dout, d, cfg->nthreads);
+        if (dbias) rn_conv_bias_grad(dbias, dout, d, cfg->nthreads);
         return;
     }
     geom g;

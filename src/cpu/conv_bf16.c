@@ -541,26 +541,12 @@ void rn_cpu_bf16_conv2d_forward(float *out, const float *in, const float *w, con
     pconv_run(&g, out, in, w, bias, relu, false, rn_bf16_kernels_for(level), scratch, nthreads);
 }
 
-/* dbias (K) += sum of dout (N,K,Ho,Wo) over images and pixels, in fp32; channels split. */
-static void bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, int nthreads) {
-    const size_t HW = (size_t)d->Ho * d->Wo;
-#pragma omp parallel for schedule(static) num_threads(nthreads > 0 ? nthreads : 1)
-    for (int k = 0; k < d->K; k++) {
-        float s = 0.0f;
-        for (int n = 0; n < d->N; n++) {
-            const float *p = dout + ((size_t)n * d->K + k) * HW;
-            for (size_t i = 0; i < HW; i++) s += p[i];
-        }
-        dbias[k] += s;
-    }
-}
-
 void rn_cpu_bf16_conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                                  const float *in, const float *w, const rn_conv_desc *d,
                                  rn_bf16_level level, float *scratch, int nthreads) {
     if (d->N <= 0 || d->K <= 0 || d->C <= 0 || d->Ho <= 0 || d->Wo <= 0) return;
     const rn_bf16_kernels *kn = rn_bf16_kernels_for(level);
-    if (dbias) bias_grad(dbias, dout, d, nthreads);
+    if (dbias) rn_conv_bias_grad(dbias, dout, d, nthreads);
     if (din) {
         pconv g;
         pconv_backward_data(&g, d, nthreads);

@@ -1,7 +1,8 @@
 /*
  * conv_common.c — pieces shared by the direct and the Winograd convolution drivers: picking
  * tiles for an instruction-set level, cutting rows of pixels into tiles, and copying images
- * between NCHW tensors and the zero-padded channel-blocked buffers the tiles read.
+ * between NCHW tensors and the zero-padded channel-blocked buffers the tiles read; and the
+ * bias gradient, which the bf16 convolutions share too.
  */
 #include "conv_tiles.h"
 
@@ -210,3 +211,15 @@ void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, int cb
     }
 }
 
+void rn_conv_bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, int nthreads) {
+    const size_t HW = (size_t)d->Ho * d->Wo;
+#pragma omp parallel for schedule(static) num_threads(nthreads > 0 ? nthreads : 1)
+    for (int k = 0; k < d->K; k++) {
+        float s = 0.0f;
+        for (int n = 0; n < d->N; n++) {
+            const float *p = dout + ((size_t)n * d->K + k) * HW;
+            for (size_t i = 0; i < HW; i++) s += p[i];
+        }
+        dbias[k] += s;
+    }
+}

@@ -132,6 +132,9 @@ int rn_thread_count(void);
  * offset (top, left). The border and the padded channel lanes of dst must already be zero. */
 void rn_pad_image(float *dst, const float *src, int n, int C, int H, int W, int Hp, int Wp,
                   int top, int left, rn_isa isa);
+/* dbias (K) += sum of dout (N,K,Ho,Wo) over images and pixels, in fp32: threads split the
+ * channels, each summing in a fixed order (the direct, Winograd and bf16 backward passes). */
+void rn_conv_bias_grad(float *dbias, const float *dout, const rn_conv_desc *d, int nthreads);
 /* Channel blocks [cb0, cb0+ncb) of image n (C,HW) of the NCHW tensor dst (+)= the same blocks
  * of src (CB,HW,16). */
 void rn_unblock_image(float *dst, const float *src, int n, int C, int HW, int cb0, int ncb,
