@@ -261,7 +261,6 @@ static void remove_stale_temps(trainer *t) {
  * the holder's pid when another trainer holds it. Writes this process's pid into the file,
  * for people (the message takes the holder from the kernel). */
 static rn_status lock_run_dir(trainer *t) {
-    if (t->lock_fd >= 0) return RN_OK;
     const char *path = run_path(t, ".lock");
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
     if (fd < 0)
@@ -342,8 +341,11 @@ static const char *const run_files[] = {"config.json", "metrics.jsonl", "grads.j
                                         "last.safetensors", "best.safetensors"};
 
 /* Locks the run directory (lock_run_dir) and, for a new run, refuses one that holds a run
- * already: checked under the lock, so that no other trainer can be writing one meanwhile. */
+ * already: checked under the lock, so that no other trainer can be writing one meanwhile.
+ * Once claimed (an existing directory, before the data is read) nothing can change under the
+ * lock, so a second call has nothing to check again. */
 static rn_status claim_run_dir(trainer *t, bool resume) {
+    if (t->lock_fd >= 0) return RN_OK;
     rn_status s = lock_run_dir(t);
     if (s != RN_OK) return s;
     /* The run's files must be regular files, or absent: a FIFO would block the reads and
