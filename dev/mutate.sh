@@ -4,6 +4,8 @@
 # prints which mutants the tests catch ("killed"), the kill rate and the survivors.
 #
 #   dev/mutate.sh [--list FILE] [--only N[,N...]] [--keep] [--no-baseline] [--timeout S]
+#   dev/mutate.sh --check [--list FILE]   only checks that every mutant applies (seconds; the
+#                                         suite runs this, so moved code fails a test at once)
 #
 # The scratch copy is the working tree as it is (tracked and untracked, not ignored files) plus
 # build/, so only the mutated file recompiles. Each mutant runs the same tests as `make test`
@@ -23,6 +25,7 @@ ROOT=$PWD
 LIST=dev/mutants.txt
 ONLY=
 KEEP=0
+CHECK=0
 BASELINE=1
 TIMEOUT=1800
 while [ $# -gt 0 ]; do
@@ -30,9 +33,10 @@ while [ $# -gt 0 ]; do
     --list) LIST=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --check) CHECK=1; shift ;;
     --no-baseline) BASELINE=0; shift ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mutate.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -48,6 +52,50 @@ test_cpu_kernels trajectory_test.sh train_order_isa_test.sh test_train test_pari
 data_cli_test.sh device_cli_test.sh test_safetensors bench_test.sh cli_test.sh
 bad_input_test.sh test_ops_grad test_cpu_backend test_models predict_test.sh
 report_test.sh train_cli_test.sh exec_identity_test.sh"
+
+# The list, one mutant per record: file, find, repl, why (tab-separated, one record a line).
+records=$(awk '
+    function flush() { if (file != "") print file "\t" find "\t" repl "\t" why; file = find = repl = why = "" }
+    /^#/ { next }
+    /^[[:space:]]*$/ { flush(); next }
+    /^file:/ { sub(/^file:[ ]*/, ""); file = $0; next }
+    /^find:/ { sub(/^find:[ ]*/, ""); find = $0; next }
+    /^repl:/ { sub(/^repl:[ ]*/, ""); repl = $0; next }
+    /^why:/  { sub(/^why:[ ]*/, ""); why = $0; next }
+    { print "mutate.sh: " FILENAME ":" NR ": unexpected line: " $0 > "/dev/stderr"; bad = 1 }
+    END { flush(); exit bad }' "$LIST") || exit 2
+
+
+# apply FILE: replaces the one occurrence of $FIND in FILE by $REPL (exact text); refuses a
+# missing or repeated one with a line on stderr. With CHECK_ONLY=1 it changes nothing.
+apply() {
+    python3 -c '
+import os, sys
+p, f, r = sys.argv[1], os.environ["FIND"], os.environ["REPL"]
+s = open(p).read()
+if s.count(f) != 1:
+    sys.exit(f"find text occurs {s.count(f)} times")
+if os.environ.get("CHECK_ONLY") != "1":
+    open(p, "w").write(s.replace(f, r))' "$1"
+}
+
+if [ "$CHECK" = 1 ]; then
+    n=0
+    bad=0
+    while IFS=$'\t' read -r file find repl why; do
+        n=$((n + 1))
+        if [ ! -f "$file" ]; then
+            echo "ERROR    #$n $file: $why: no such file"
+            bad=$((bad + 1))
+        elif ! msg=$(FIND=$find REPL=$repl CHECK_ONLY=1 apply "$file" 2>&1); then
+            echo "ERROR    #$n $file: $why: ${msg##*$'\n'}"
+            bad=$((bad + 1))
+        fi
+    done <<<"$records"
+    echo "$((n - bad)) of $n mutants apply"
+    [ "$bad" -eq 0 ] || exit 2
+    exit 0
+fi
 
 SCRATCH=$(mktemp -d /tmp/resnet-mutate.XXXXXX)
 cleanup() { [ "$KEEP" = 1 ] && echo "scratch copy kept in $SCRATCH" || rm -rf "$SCRATCH"; }
@@ -106,18 +154,6 @@ if [ "$BASELINE" = 1 ]; then
     fi
 fi
 
-# The list, one mutant per record: file, find, repl, why (tab-separated, one record a line).
-records=$(awk '
-    function flush() { if (file != "") print file "\t" find "\t" repl "\t" why; file = find = repl = why = "" }
-    /^#/ { next }
-    /^[[:space:]]*$/ { flush(); next }
-    /^file:/ { sub(/^file:[ ]*/, ""); file = $0; next }
-    /^find:/ { sub(/^find:[ ]*/, ""); find = $0; next }
-    /^repl:/ { sub(/^repl:[ ]*/, ""); repl = $0; next }
-    /^why:/  { sub(/^why:[ ]*/, ""); why = $0; next }
-    { print "mutate.sh: " FILENAME ":" NR ": unexpected line: " $0 > "/dev/stderr"; bad = 1 }
-    END { flush(); exit bad }' "$LIST") || exit 2
-
 total=0
 killed=0
 errors=0
@@ -134,14 +170,7 @@ while IFS=$'\t' read -r file find repl why; do
         continue
     fi
     cp -p "$file" "$SCRATCH/original"
-    # Replace the one occurrence of find (exact text); refuse a missing or repeated one.
-    if ! FIND=$find REPL=$repl python3 -c '
-import os, sys
-p, f, r = sys.argv[1], os.environ["FIND"], os.environ["REPL"]
-s = open(p).read()
-if s.count(f) != 1:
-    sys.exit(f"find text occurs {s.count(f)} times")
-open(p, "w").write(s.replace(f, r))' "$file" 2>"$SCRATCH/apply.log"; then
+    if ! FIND=$find REPL=$repl apply "$file" 2>"$SCRATCH/apply.log"; then
         echo "ERROR    $label: $(tail -n 1 "$SCRATCH/apply.log")"
         errors=$((errors + 1))
         continue
