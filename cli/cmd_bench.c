@@ -177,7 +177,7 @@ static int bench(rn_comm *comm, int argc, char **argv) {
     rn_model *m = NULL;
     rn_exec *e = NULL;
     rn_exec_opts eo = {.device = device, .backend = backend, .threads = (int)threads,
-                       .precision = precision};
+                       .precision = precision, .inference_only = !train};
     rn_status s = rn_model_create(&m, model, &mo, 1);
     if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch / nproc);
     s = rn_comm_agree(comm, s);

@@ -261,7 +261,8 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     if (sd != RN_OK) return cli_lib_error(sd);
     if (streamed) {
         threads = cli_comm_threads(comm, (int)threads);
-        rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
+        rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision,
+                           .inference_only = true};
         return eval_streamed(&sc, split, weights, &wo, &eo, json);
     }
 
@@ -287,7 +288,8 @@ static int eval(rn_comm *comm, int argc, char **argv) {
     }
     const rn_dataset *d = !strcmp(split, "test") ? &test : !strcmp(split, "val") ? &held : &train;
     threads = cli_comm_threads(comm, (int)threads);
-    rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision};
+    rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision,
+                       .inference_only = true};
     if (s == RN_OK) s = rn_exec_open(&e, m, &eo, (int)batch);
     s = rn_comm_agree(comm, s); /* each process read the weights and data itself */
     cli_progress progress;

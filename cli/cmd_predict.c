@@ -219,7 +219,8 @@ int cmd_predict(int argc, char **argv) {
                   n_labels == 1 ? "" : "s", mo.num_classes);
         goto out;
     }
-    rn_exec_opts eo = {.device = o.device, .threads = (int)o.threads, .precision = o.precision};
+    rn_exec_opts eo = {.device = o.device, .threads = (int)o.threads, .precision = o.precision,
+                       .inference_only = true};
     if ((s = rn_exec_open(&e, m, &eo, 1)) != RN_OK) {
         cli_lib_error(s);
         goto out;

@@ -162,6 +162,12 @@ void rn_model_zero_grad(rn_model *m);
  * images on ctx's backend and thread count. Called once before training or inference; the
  * forward and backward passes then allocate nothing. */
 rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch);
+/* rn_model_reserve for forward passes in RN_MODE_EVAL or RN_MODE_INFER only: activations share
+ * memory once no later layer reads them, and there are no gradients, so a deep net needs a
+ * few activations' worth of memory instead of all of them. A training pass or a backward pass
+ * then fails (RN_ERR_BAD_ARG) until rn_model_reserve is called. Results are bit-identical to
+ * those of a training workspace. */
+rn_status rn_model_reserve_inference(rn_model *m, rn_ctx *ctx, int max_batch);
 
 typedef enum {
     RN_MODE_EVAL = 0,  /* BN uses running statistics */
@@ -671,6 +677,9 @@ typedef struct {
                             * GPU. On the CPU bf16 runs the cpu-bf16 kernels (bf16 convolutions
                             * and classifier, fp32 accumulation, weights, BN and loss) and tf32
                             * is refused */
+    bool inference_only;   /* forward passes and evaluation only (no training step): on the
+                            * host, a workspace whose activations share memory (see
+                            * rn_model_reserve_inference); a GPU ignores it */
 } rn_exec_opts;
 
 /* Opens an executor for model m (which must outlive it), reserved for batches of up to

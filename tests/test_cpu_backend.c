@@ -12,6 +12,7 @@
  * fusions).
  */
 #include "testutil.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -127,6 +128,45 @@ static void test_plain20(void **state) {
  * a projection shortcut, in Bottlenecks, before the ImageNet stem's max pool; on both fast
  * backends, and on the reference backend, which does not fold (the same bits). A backward
  * pass after an inference pass is refused. */
+/* The inference workspace (rn_model_reserve_inference: activations share slots by lifetime)
+ * gives the same bits as the training workspace, in eval mode (eval_ref) and in inference
+ * mode (infer_ref), in less memory; training and backward passes are refused there until
+ * rn_model_reserve makes a training workspace again. */
+static void check_inference_workspace(rn_model *m, rn_ctx *ctx, const float *x, int n,
+                                      const float *eval_ref, const float *infer_ref) {
+    const size_t nl = (size_t)n * rn_model_get_opts(m).num_classes, train_acts = m->plan.act_floats;
+    float *a = malloc(sizeof(float) * nl), *b = malloc(sizeof(float) * nl);
+    memcpy(b, infer_ref, sizeof(float) * nl); /* infer_ref is in the arena about to go */
+    TU_OK(rn_model_reserve_inference(m, ctx, n));
+    assert_true(m->plan.inference);
+    printf("#   inference workspace: activations %.1f%% of the training workspace's\n",
+           100.0 * m->plan.act_floats / train_acts);
+    assert_true(m->plan.act_floats < train_acts);
+    const float *lg;
+    TU_OK(rn_model_forward(m, ctx, x, n, RN_MODE_EVAL, &lg));
+    memcpy(a, lg, sizeof(float) * nl);
+    assert_memory_equal(a, eval_ref, sizeof(float) * nl);
+    TU_OK(rn_model_forward(m, ctx, x, n, RN_MODE_INFER, &lg));
+    assert_memory_equal(lg, b, sizeof(float) * nl);
+    /* A second call keeps the inference workspace; a training pass and a backward pass fail. */
+    TU_OK(rn_model_reserve_inference(m, ctx, n));
+    assert_int_equal(rn_model_forward(m, ctx, x, n, RN_MODE_TRAIN, &lg), RN_ERR_BAD_ARG);
+    assert_non_null(strstr(rn_error_message(), "reserved for inference"));
+    TU_OK(rn_model_forward(m, ctx, x, n, RN_MODE_EVAL, &lg));
+    float *dl = calloc(nl, sizeof(float));
+    assert_int_equal(rn_model_backward(m, ctx, dl), RN_ERR_BAD_ARG);
+    assert_non_null(strstr(rn_error_message(), "reserved for inference"));
+    /* rn_model_reserve makes a training workspace again, and the eval pass its bits. */
+    TU_OK(rn_model_reserve(m, ctx, n));
+    assert_false(m->plan.inference);
+    TU_OK(rn_model_forward(m, ctx, x, n, RN_MODE_EVAL, &lg));
+    assert_memory_equal(lg, eval_ref, sizeof(float) * nl);
+    TU_OK(rn_model_backward(m, ctx, dl));
+    free(dl);
+    free(a);
+    free(b);
+}
+
 static void check_infer(const char *name, const rn_model_opts *opts, int n, const char *be,
                         double tol) {
     rn_model *m;
@@ -156,6 +196,7 @@ static void check_infer(const char *name, const rn_model_opts *opts, int n, cons
     float *dl = calloc(nl, sizeof(float));
     assert_int_equal(rn_model_backward(m, ctx, dl), RN_ERR_BAD_ARG);
     assert_non_null(strstr(rn_error_message(), "inference-only"));
+    check_inference_workspace(m, ctx, x, n, ref, lg);
     free(dl);
     free(x);
     free(ref);
@@ -174,6 +215,7 @@ static void test_infer_folds_bn(void **state) {
     check_infer("resnet50", &small, 2, "cpu", 1e-5);
     check_infer("resnet18-imagenet", &img, 2, "cpu", 1e-5);
     check_infer("resnet20", NULL, 2, "reference", 0);
+    check_infer("resnet110", &small, 2, "cpu", 1e-5);
 }
 
 static void test_backend_names(void **state) {

@@ -193,7 +193,7 @@ static rn_status open_impl(rn_gpu *g) {
                                                 : CUBLAS_TF32_TENSOR_OP_MATH));
 
     /* The GPU's own memory plan for max_batch images (its fusions are its own, see FUSE_*). */
-    RN_TRY(rn_plan_memory(&g->plan, m, g->max_batch, NULL));
+    RN_TRY(rn_plan_memory(&g->plan, m, g->max_batch, NULL, false));
     const size_t B = g->max_batch;
     /* What the GPU path supports: the zoo's graphs. */
     for (int i = 0; i < m->n_nodes; i++) {

@@ -3,6 +3,7 @@
  * data set, in eval mode.
  */
 #include "exec/step.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ rn_status rn_evaluate_progress(rn_model *m, rn_ctx *ctx, const rn_dataset *d,
     rn_status s0 = rn_check_data_fits(m, d);
     if (s0 != RN_OK) return s0;
     if (batch > d->n) batch = d->n > 0 ? d->n : 1;
-    rn_status s = rn_model_reserve(m, ctx, RN_MAX(batch, m->max_batch));
+    rn_status s = rn_model_reserve_keep(m, ctx, RN_MAX(batch, m->max_batch));
     if (s != RN_OK) return s;
     size_t per = (size_t)d->c * d->h * d->w;
     float *x = rn_alloc((size_t)batch * per * sizeof(float));

@@ -269,7 +269,9 @@ rn_status rn_exec_open_host(rn_exec **out, rn_model *m, const rn_exec_opts *o, i
     if (s != RN_OK) return s;
     host_exec *h = H(e);
     s = rn_ctx_create(&h->ctx, backend, o->threads);
-    if (s == RN_OK) s = rn_model_reserve(m, h->ctx, max_batch);
+    if (s == RN_OK)
+        s = o->inference_only ? rn_model_reserve_inference(m, h->ctx, max_batch)
+                              : rn_model_reserve(m, h->ctx, max_batch);
     if (s != RN_OK) {
         rn_exec_close(e);
         return s;

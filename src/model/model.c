@@ -84,14 +84,15 @@ float *rn_model_buffers(rn_model *m, size_t *count) {
 
 void rn_model_zero_grad(rn_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
-rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
+/* The workspace for batches of up to max_batch images; a training one unless `inference`. */
+static rn_status reserve(rn_model *m, rn_ctx *ctx, int max_batch, bool inference) {
     if (max_batch < 1)
         return rn_fail(RN_ERR_BAD_ARG, "batch size %d must be at least 1", max_batch);
     if (m->acts && max_batch <= m->max_batch && m->ws_backend == ctx->backend &&
-        m->ws_threads == ctx->nthreads)
+        m->ws_threads == ctx->nthreads && m->plan.inference == inference)
         return RN_OK;
     free_workspace(m);
-    rn_status s = rn_plan_memory(&m->plan, m, max_batch, ctx->backend);
+    rn_status s = rn_plan_memory(&m->plan, m, max_batch, ctx->backend, inference);
     if (s != RN_OK) return s;
     size_t scratch = 0, fold = 0;
     for (int i = 0; i < m->n_nodes; i++)
@@ -103,8 +104,9 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
                 fold = RN_MAX(fold, (size_t)d.K * d.C * d.R * d.S + d.K);
         }
     m->acts = rn_alloc(m->plan.act_floats * sizeof(float));
-    m->dacts = rn_alloc(m->plan.grad_floats * sizeof(float));
-    m->din = rn_alloc((size_t)max_batch * rn_value_floats(&m->values[0]) * sizeof(float));
+    m->dacts = rn_alloc(RN_MAX(m->plan.grad_floats, 1) * sizeof(float));
+    m->din = rn_alloc((inference ? 1 : (size_t)max_batch * rn_value_floats(&m->values[0])) *
+                      sizeof(float));
     m->stats = rn_alloc(RN_MAX(m->n_stats, 1) * sizeof(float));
     m->scratch = rn_alloc(RN_MAX(scratch, 1) * sizeof(float));
     m->fold = fold ? rn_alloc(fold * sizeof(float)) : NULL;
@@ -121,6 +123,18 @@ rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
     m->ws_backend = ctx->backend;
     m->ws_threads = ctx->nthreads;
     return RN_OK;
+}
+
+rn_status rn_model_reserve(rn_model *m, rn_ctx *ctx, int max_batch) {
+    return reserve(m, ctx, max_batch, false);
+}
+
+rn_status rn_model_reserve_inference(rn_model *m, rn_ctx *ctx, int max_batch) {
+    return reserve(m, ctx, max_batch, true);
+}
+
+rn_status rn_model_reserve_keep(rn_model *m, rn_ctx *ctx, int max_batch) {
+    return reserve(m, ctx, max_batch, m->acts && m->plan.inference);
 }
 
 /* The activation of value v (the caller's input for v == 0). */
@@ -176,6 +190,9 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
     if (n < 1 || n > m->max_batch)
         return rn_fail(RN_ERR_BAD_ARG, "%s: batch of %d images, reserved for 1 to %d", m->name,
                        n, m->max_batch);
+    if (mode == RN_MODE_TRAIN && m->plan.inference)
+        return rn_fail(RN_ERR_BAD_ARG, "%s: training pass in a workspace reserved for inference "
+                       "(rn_model_reserve_inference); call rn_model_reserve", m->name);
     const rn_backend *be = ctx->backend;
     int nt = ctx->nthreads;
     m->last_x = x;
@@ -273,6 +290,9 @@ rn_status rn_model_backward_ready(rn_model *m, rn_ctx *ctx, const float *dlogits
     if (m->last_mode == RN_MODE_INFER)
         return rn_fail(RN_ERR_BAD_ARG, "%s: backward pass after an inference-only forward pass "
                        "(RN_MODE_INFER); use RN_MODE_EVAL", m->name);
+    if (m->plan.inference)
+        return rn_fail(RN_ERR_BAD_ARG, "%s: backward pass in a workspace reserved for inference "
+                       "(rn_model_reserve_inference); call rn_model_reserve", m->name);
     const rn_backend *be = ctx->backend;
     int nt = ctx->nthreads, n = m->last_n;
     bool train = m->last_mode == RN_MODE_TRAIN;

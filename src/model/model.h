@@ -70,6 +70,8 @@ typedef struct {
     size_t *goff;      /* per value: offset of its gradient slot */
     bool *relu_fused;  /* per node: a BN or add that also applies node i+1, the in-place ReLU of
                         * its output, which is then skipped */
+    bool inference;    /* forward passes in eval or inference mode only: activations share
+                        * slots by lifetime, no gradients (goff all 0, grad_floats 0) */
 } rn_plan;
 
 /* How a tensor starts out (see init_tensor in graph.c). */
@@ -176,14 +178,20 @@ rn_status rn_model_load_st(rn_model *m, const rn_safetensors *st, const char *pa
  * calls it). */
 void rn_graph_analyze(rn_model *m);
 
+/* rn_model_reserve of the kind the model has: an inference workspace stays one (evaluation
+ * reserves so, for whatever workspace its caller made). */
+rn_status rn_model_reserve_keep(rn_model *m, rn_ctx *ctx, int max_batch);
+
 /* Plans memory for max_batch images (plan.c): activation offsets, with ReLU and the residual
  * add working in place where their input has no other reader, and gradient slots shared by
  * values whose gradients are never alive at the same time. Where `fusions` (may be NULL) has a
  * fused BN + ReLU or add + ReLU kernel, marks the pairs it will run as one: the ReLU's output
  * gradient then lives until the BN's or add's backward pass, which reads it in place of its own
- * output's. RN_ERR_NOMEM if the plan's tables cannot be allocated (*p is then empty). */
+ * output's. With `inference`, a plan for forward passes in eval or inference mode only (no
+ * gradients; activations share memory once nothing reads them). RN_ERR_NOMEM if the plan's
+ * tables cannot be allocated (*p is then empty). */
 rn_status rn_plan_memory(rn_plan *p, const rn_model *m, int max_batch,
-                         const rn_backend *fusions);
+                         const rn_backend *fusions, bool inference);
 void rn_plan_free(rn_plan *p);
 
 /* rn_model_backward that calls ready (when not NULL) after each node that leaves more of the

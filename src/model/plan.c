@@ -11,6 +11,10 @@
  * (which writes it first) to its producer (which reads it last). Values whose lifetimes do not
  * overlap share a slot, so a ResNet of any depth needs only a handful of gradient slabs.
  *
+ * Inference (forward passes in eval or inference mode only): no gradients, and activations
+ * share slots once nothing reads them any more (plan_inference), so a deep net needs a few
+ * slabs instead of one per value.
+ *
  * Fusions: a BN or add whose output only an in-place ReLU reads runs with that ReLU as one op
  * when the backend has the fused kernel. The ReLU's output gradient is then read by the BN's
  * (or add's) backward, one node earlier, and the gradient between the two never exists.
@@ -65,8 +69,67 @@ void rn_plan_free(rn_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* Inference: the activations of the values that share a store (store[v] == v: the store's
+ * owner) are alive from the node before their first producer (a convolution with its BN folded
+ * writes the BN's output) to their last reader (the output: forever). Stores whose lifetimes
+ * do not overlap share a slot; a node's input and output never do, since the node reads one
+ * while it writes the other. Slots are taken first fit in the order stores come alive: the
+ * smallest free slot that holds the store, else the largest free one, grown. */
+static rn_status plan_inference(rn_plan *p, const rn_model *m, int max_batch, const int *store) {
+    const int nv = m->n_values, nn = m->n_nodes;
+    int *first = malloc((size_t)nv * sizeof(int)), *last = malloc((size_t)nv * sizeof(int));
+    int *slot_of = malloc((size_t)nv * sizeof(int)), *slot_end = malloc((size_t)nv * sizeof(int));
+    size_t *slot_size = malloc((size_t)nv * sizeof(size_t)), *slot_off = malloc((size_t)nv * sizeof(size_t));
+    rn_status s = RN_OK;
+    if (!first || !last || !slot_of || !slot_end || !slot_size || !slot_off) {
+        s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the memory plan", m->name);
+        goto done;
+    }
+    for (int v = 0; v < nv; v++) first[v] = nn, last[v] = -1, slot_of[v] = -1;
+    for (int v = 1; v < nv; v++) {
+        const int o = store[v], pr = m->values[v].producer;
+        const int end = v == m->nodes[nn - 1].out ? nn : m->values[v].grad_first;
+        first[o] = RN_MIN(first[o], pr > 0 ? pr - 1 : 0);
+        last[o] = RN_MAX(last[o], RN_MAX(end, pr));
+    }
+    int n_slots = 0;
+    for (int t = 0; t < nn; t++) /* stores in the order they come alive */
+        for (int o = 1; o < nv; o++) {
+            if (store[o] != o || first[o] != t) continue;
+            const size_t need = rn_value_floats(&m->values[o]) * (size_t)max_batch;
+            int best = -1;
+            for (int q = 0; q < n_slots; q++) {
+                if (slot_end[q] >= t) continue; /* still read at or after t */
+                if (best < 0) { best = q; continue; }
+                const bool fits = slot_size[q] >= need, best_fits = slot_size[best] >= need;
+                if ((fits && (!best_fits || slot_size[q] < slot_size[best])) ||
+                    (!fits && !best_fits && slot_size[q] > slot_size[best]))
+                    best = q;
+            }
+            if (best < 0) best = n_slots++, slot_size[best] = 0;
+            slot_size[best] = RN_MAX(slot_size[best], need);
+            slot_end[best] = last[o];
+            slot_of[o] = best;
+        }
+    size_t off = 0;
+    for (int q = 0; q < n_slots; q++) slot_off[q] = off, off += slot_size[q];
+    for (int v = 1; v < nv; v++) p->off[v] = slot_off[slot_of[store[v]]];
+    p->act_floats = off;
+    p->grad_floats = 0;
+    p->inference = true;
+done:
+    free(first);
+    free(last);
+    free(slot_of);
+    free(slot_end);
+    free(slot_size);
+    free(slot_off);
+    if (s != RN_OK) rn_plan_free(p);
+    return s;
+}
+
 rn_status rn_plan_memory(rn_plan *p, const rn_model *m, int max_batch,
-                         const rn_backend *fusions) {
+                         const rn_backend *fusions, bool inference) {
     memset(p, 0, sizeof *p);
     const int nv = m->n_values, nn = m->n_nodes;
     p->off = calloc((size_t)nv, sizeof *p->off);
@@ -114,6 +177,10 @@ rn_status rn_plan_memory(rn_plan *p, const rn_model *m, int max_batch,
         }
     }
 
+    if (inference) {
+        s = plan_inference(p, m, max_batch, store);
+        goto done;
+    }
     size_t off = 0;
     for (int v = 1; v < nv; v++) {
         if (store[v] != v) {
