@@ -3,7 +3,8 @@
  * direct convolution in double precision: forward, backward-data, backward-weights and bias
  * gradient, on every instruction-set level this machine supports, in both activation layouts
  * (NCHW and NCHW16c), on 2 threads (and 1), over many shapes (odd sizes, partial channel
- * blocks, stride 1/2/3, 1x1, 5x5, 7x7, batch 1). Also: run-to-run bit-identity, ISA names.
+ * blocks, stride 1/2/3, 1x1, 5x5, 7x7, batch 1). Also: run-to-run bit-identity, ISA names,
+ * and max pooling against the reference kernel.
  */
 #include "testutil.h"
 
@@ -360,6 +361,45 @@ static void test_conv_deterministic(void **state) {
     problem_free(&p);
 }
 
+/* Max pooling (src/cpu/pool.c) against the reference rn_maxpool_forward / _backward: the
+ * same bits, forward and backward, on 1 and 3 threads, for the ImageNet stem's 3x3/2 pad 1,
+ * 2x2/2, 3x3/1 pad 1, 3x3/2 without padding, odd sizes, images smaller than the window's reach
+ * (no interior), and inputs with ties (values drawn from a few levels) and NaNs. */
+static void test_maxpool(void **state) {
+    (void)state;
+    const int shapes[][6] = {/* N, C, H, W, k, stride; pad from the k/stride pair below */
+                             {2, 3, 112, 112, 3, 2}, {1, 2, 17, 23, 3, 2}, {2, 2, 8, 8, 2, 2},
+                             {1, 3, 9, 7, 3, 1},     {2, 1, 2, 2, 3, 2},   {1, 2, 1, 5, 3, 2},
+                             {1, 1, 300, 9, 3, 2}};
+    const int pads[] = {1, 1, 0, 1, 1, 1, 0};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        rn_pool_desc d = {.N = shapes[t][0], .C = shapes[t][1], .H = shapes[t][2],
+                          .W = shapes[t][3], .k = shapes[t][4], .stride = shapes[t][5],
+                          .pad = pads[t]};
+        d.Ho = (d.H + 2 * d.pad - d.k) / d.stride + 1;
+        d.Wo = (d.W + 2 * d.pad - d.k) / d.stride + 1;
+        const size_t ni = (size_t)d.N * d.C * d.H * d.W, no = (size_t)d.N * d.C * d.Ho * d.Wo;
+        float *x = malloc(ni * sizeof(float)), *g = malloc(no * sizeof(float));
+        float *y0 = malloc(no * sizeof(float)), *y1 = malloc(no * sizeof(float));
+        float *dx0 = malloc(ni * sizeof(float)), *dx1 = malloc(ni * sizeof(float));
+        tu_fill_uniform(x, ni, 40 + (uint64_t)t, -2, 2);
+        tu_fill_uniform(g, no, 50 + (uint64_t)t, -1, 1);
+        for (size_t i = 0; i < ni; i++) x[i] = roundf(x[i] * 2) / 2; /* 9 levels: many ties */
+        for (size_t i = 0; i < ni; i += 97) x[i] = NAN;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            rn_maxpool_forward(y0, x, &d);
+            rn_cpu_maxpool_forward(y1, x, &d, threads);
+            assert_memory_equal(y0, y1, no * sizeof(float));
+            tu_fill_uniform(dx0, ni, 60, -1, 1);
+            memcpy(dx1, dx0, ni * sizeof(float)); /* both add into the same values */
+            rn_maxpool_backward(dx0, g, x, &d);
+            rn_cpu_maxpool_backward(dx1, g, x, &d, threads);
+            assert_memory_equal(dx0, dx1, ni * sizeof(float));
+        }
+        free(x), free(g), free(y0), free(y1), free(dx0), free(dx1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isa_names),
@@ -369,6 +409,7 @@ int main(void) {
         cmocka_unit_test(test_conv_tile_overrides),
         cmocka_unit_test(test_conv_partial_grads),
         cmocka_unit_test(test_conv_deterministic),
+        cmocka_unit_test(test_maxpool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

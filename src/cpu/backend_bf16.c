@@ -6,6 +6,7 @@
  * shortcut) is the fp32 kernel the "cpu" backend runs. Activations stay fp32 between layers.
  */
 #include "bf16.h"
+#include "cpu.h" /* rn_cpu_maxpool_* */
 
 const rn_bf16_kernels *rn_bf16_kernels_for(rn_bf16_level level) {
     if (level > rn_cpu_bf16_supported()) level = rn_cpu_bf16_supported();
@@ -55,8 +56,8 @@ const rn_backend rn_backend_cpu_bf16 = {
     .add_backward = rn_add_backward,
     .shortcut_a_forward = rn_shortcut_a_forward,
     .shortcut_a_backward = rn_shortcut_a_backward,
-    .maxpool_forward = rn_maxpool_forward,
-    .maxpool_backward = rn_maxpool_backward,
+    .maxpool_forward = rn_cpu_maxpool_forward,
+    .maxpool_backward = rn_cpu_maxpool_backward,
     .avgpool_forward = rn_avgpool_forward,
     .avgpool_backward = rn_avgpool_backward,
     .linear_forward = linear_forward,

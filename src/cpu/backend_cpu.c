@@ -66,8 +66,8 @@ CPU_CONV(direct, RN_CONV_DIRECT)
         .add_backward = rn_add_backward,                                                   \
         .shortcut_a_forward = rn_shortcut_a_forward,                                       \
         .shortcut_a_backward = rn_shortcut_a_backward,                                     \
-        .maxpool_forward = rn_maxpool_forward,                                             \
-        .maxpool_backward = rn_maxpool_backward,                                           \
+        .maxpool_forward = rn_cpu_maxpool_forward,                                         \
+        .maxpool_backward = rn_cpu_maxpool_backward,                                       \
         .avgpool_forward = rn_avgpool_forward,                                             \
         .avgpool_backward = rn_avgpool_backward,                                           \
         .linear_forward = rn_linear_forward,                                               \

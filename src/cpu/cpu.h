@@ -30,6 +30,11 @@
 extern const rn_backend rn_backend_cpu;
 extern const rn_backend rn_backend_cpu_winograd;
 
+/* Max pooling (pool.c): rn_maxpool_forward / _backward's results, planes over threads. */
+void rn_cpu_maxpool_forward(float *out, const float *in, const rn_pool_desc *d, int nthreads);
+void rn_cpu_maxpool_backward(float *din, const float *dout, const float *in,
+                             const rn_pool_desc *d, int nthreads);
+
 #define RN_CB 16 /* channels per block inside the kernels */
 static inline int rn_cblocks(int c) { return (c + RN_CB - 1) / RN_CB; }
 

@@ -254,7 +254,7 @@ rn_status rn_model_forward(rn_model *m, rn_ctx *ctx, const float *x, int n, rn_m
         case RN_NODE_MAXPOOL: {
             rn_pool_desc d = nd->d.pool;
             d.N = n;
-            be->maxpool_forward(out, in, &d);
+            be->maxpool_forward(out, in, &d, nt);
             break;
         }
         case RN_NODE_AVGPOOL: {
@@ -375,7 +375,7 @@ rn_status rn_model_backward_ready(rn_model *m, rn_ctx *ctx, const float *dlogits
         case RN_NODE_MAXPOOL: {
             rn_pool_desc d = nd->d.pool;
             d.N = n;
-            be->maxpool_backward(din, dout, in, &d);
+            be->maxpool_backward(din, dout, in, &d, nt);
             break;
         }
         case RN_NODE_AVGPOOL: {

@@ -42,9 +42,9 @@ typedef struct rn_backend {
     void (*add_backward)(float *da, float *db, const float *dout, size_t n);
     void (*shortcut_a_forward)(float *out, const float *in, const rn_shortcut_a_desc *d);
     void (*shortcut_a_backward)(float *din, const float *dout, const rn_shortcut_a_desc *d);
-    void (*maxpool_forward)(float *out, const float *in, const rn_pool_desc *d);
+    void (*maxpool_forward)(float *out, const float *in, const rn_pool_desc *d, int nthreads);
     void (*maxpool_backward)(float *din, const float *dout, const float *in,
-                             const rn_pool_desc *d);
+                             const rn_pool_desc *d, int nthreads);
     void (*avgpool_forward)(float *out, const float *in, int N, int C, int HW);
     void (*avgpool_backward)(float *din, const float *dout, int N, int C, int HW);
     void (*linear_forward)(float *out, const float *in, const float *w, const float *bias, int N,

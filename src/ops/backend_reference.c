@@ -4,6 +4,15 @@
  */
 #include "backend.h"
 
+/* The reference pool kernels run on one thread. */
+static void maxpool_forward(float *out, const float *in, const rn_pool_desc *d, int nthreads) {
+    rn_maxpool_forward(out, in, d);
+}
+static void maxpool_backward(float *din, const float *dout, const float *in,
+                             const rn_pool_desc *d, int nthreads) {
+    rn_maxpool_backward(din, dout, in, d);
+}
+
 const rn_backend rn_backend_reference = {
     .name = "reference",
     .conv2d_scratch_floats = rn_conv2d_scratch_floats,
@@ -18,8 +27,8 @@ const rn_backend rn_backend_reference = {
     .add_backward = rn_add_backward,
     .shortcut_a_forward = rn_shortcut_a_forward,
     .shortcut_a_backward = rn_shortcut_a_backward,
-    .maxpool_forward = rn_maxpool_forward,
-    .maxpool_backward = rn_maxpool_backward,
+    .maxpool_forward = maxpool_forward,
+    .maxpool_backward = maxpool_backward,
     .avgpool_forward = rn_avgpool_forward,
     .avgpool_backward = rn_avgpool_backward,
     .linear_forward = rn_linear_forward,

@@ -153,6 +153,10 @@ typedef struct {
 /* Max pool; padding counts as -inf; ties go to the first maximum in scan order (PyTorch's). */
 void rn_maxpool_forward(float *out, const float *in, const rn_pool_desc *d);
 void rn_maxpool_backward(float *din, const float *dout, const float *in, const rn_pool_desc *d);
+/* Index into in (H, W) of the maximum of output (oy, ox)'s window, or -1 if the window lies
+ * wholly in the padding. Padding counts as -inf; the first maximum in scan order wins and a
+ * NaN wins over any number, as in PyTorch's CPU kernel. */
+int rn_maxpool_window_argmax(const float *x, const rn_pool_desc *d, int oy, int ox);
 /* Global average pool: out (N,C) = mean over H*W of in (N,C,HW). */
 void rn_avgpool_forward(float *out, const float *in, int N, int C, int HW);
 void rn_avgpool_backward(float *din, const float *dout, int N, int C, int HW);

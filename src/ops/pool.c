@@ -5,10 +5,7 @@
 
 #include <math.h>
 
-/* Index into in (H, W) of the maximum of output (oy, ox)'s window, or -1 if the window lies
- * wholly in the padding. Padding counts as -inf; the first maximum in scan order wins and a
- * NaN wins over any number, as in PyTorch's CPU kernel. */
-static int window_argmax(const float *x, const rn_pool_desc *d, int oy, int ox) {
+int rn_maxpool_window_argmax(const float *x, const rn_pool_desc *d, int oy, int ox) {
     int best = -1;
     float max = -INFINITY;
     for (int r = 0; r < d->k; r++) {
@@ -35,7 +32,7 @@ void rn_maxpool_forward(float *out, const float *in, const rn_pool_desc *d) {
         float *y = out + nc * d->Ho * d->Wo;
         for (int oy = 0; oy < d->Ho; oy++)
             for (int ox = 0; ox < d->Wo; ox++) {
-                int i = window_argmax(x, d, oy, ox);
+                int i = rn_maxpool_window_argmax(x, d, oy, ox);
                 y[oy * d->Wo + ox] = i < 0 ? -INFINITY : x[i];
             }
     }
@@ -49,7 +46,7 @@ void rn_maxpool_backward(float *din, const float *dout, const float *in, const r
         float *dx = din + nc * d->H * d->W;
         for (int oy = 0; oy < d->Ho; oy++)
             for (int ox = 0; ox < d->Wo; ox++) {
-                int i = window_argmax(x, d, oy, ox);
+                int i = rn_maxpool_window_argmax(x, d, oy, ox);
                 if (i >= 0) dx[i] += g[oy * d->Wo + ox];
             }
     }
