@@ -105,8 +105,8 @@ def run_ours_cpu_clock(name, mode, batch, steps, backend):
         sys.exit("--clock cpu needs %s (see the build line in bench/bench_bf16.c)" % prog)
     out, rss = run_measured([prog, "steps", "--threads", "1", "--model", name, "--batch",
                              str(batch), "--steps", str(steps), "--mode", mode])
-    ips = float(re.search(r" %s +([\d.]+)" % re.escape(backend or "cpu"), out).group(1))
-    return ips, 0.0, (backend or "cpu") + ", CPU time", rss
+    ips = float(re.search(r" %s +([\d.]+)" % re.escape(backend or "cpu-winograd"), out).group(1))
+    return ips, 0.0, (backend or "cpu-winograd") + ", CPU time", rss
 
 
 def run_torch(name, mode, batch, threads, steps, warmup, precision, size, clock):

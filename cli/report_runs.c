@@ -171,7 +171,7 @@ static bool load_config(rp_run *r) {
     if (isfinite(warmup) && warmup > 0 && n_ms < sizeof ms - 40)
         snprintf(ms + n_ms, sizeof ms - n_ms, ", warm-up %g step%s", warmup, cli_plural(warmup));
     /* Where it ran: the device for GPU runs (with the precision when given), else the CPU
-     * backend ("" is the default one, cpu). */
+     * backend ("" is the default one: cpu-winograd since 2026-12-07, cpu before). */
     const char *device = opt_str(j, "device"), *backend = opt_str(j, "backend");
     const char *precision = opt_str(j, "precision");
     char where[96];
@@ -179,7 +179,7 @@ static bool load_config(rp_run *r) {
     if (device && rn_device_parse(device, &cuda_index) == RN_OK && cuda_index >= 0)
         snprintf(where, sizeof where, "%s%s%s", device, precision && *precision ? " " : "",
                  precision ? precision : "");
-    else snprintf(where, sizeof where, "%s", backend && *backend ? backend : "cpu");
+    else snprintf(where, sizeof where, "%s", backend && *backend ? backend : "default backend");
     char length[64];
     if (r->iters > 0)
         snprintf(length, sizeof length, "%lld iteration%s", (long long)r->iters,

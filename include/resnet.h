@@ -69,10 +69,10 @@ typedef struct rn_ctx rn_ctx;
 
 /* backend: "cpu" (the fast CPU kernels: AVX-512, AVX2 or portable C, picked at run time,
  * RN_ISA=avx512|avx2|portable lowers the level; direct convolutions), "cpu-winograd" (the same
- * with Winograd convolutions where they are faster; experimental, see BENCHMARKS.md),
- * "reference" (portable C, always built, the numbers the others are
- * tested against) or NULL for the default (the fastest one built: "cpu"). nthreads: 0 means
- * every available core. */
+ * with Winograd F(4x4,3x3) for the 3x3 stride-1 convolutions where it is faster),
+ * "cpu-bf16" (bf16 convolutions and classifier, fp32 elsewhere), "reference" (portable C,
+ * always built, the numbers the others are tested against) or NULL for the default (the
+ * fastest fp32 one: "cpu-winograd"). nthreads: 0 means every available core. */
 rn_status rn_ctx_create(rn_ctx **out, const char *backend, int nthreads);
 void rn_ctx_free(rn_ctx *ctx);
 const char *rn_ctx_backend_name(const rn_ctx *ctx);

@@ -223,7 +223,7 @@ static void test_backend_names(void **state) {
     rn_ctx *ctx;
     TU_OK(rn_ctx_create(&ctx, NULL, 1));
     printf("# default backend: %s\n", rn_ctx_backend_name(ctx));
-    assert_string_equal(rn_ctx_backend_name(ctx), "cpu");
+    assert_string_equal(rn_ctx_backend_name(ctx), "cpu-winograd");
     rn_ctx_free(ctx);
     assert_int_equal(rn_ctx_create(&ctx, "gpu9", 1), RN_ERR_BAD_ARG);
     printf("# unknown backend: %s\n", rn_error_message());

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Every built backend, the default first. */
-static const rn_backend *const rn_backends[] = {&rn_backend_cpu, &rn_backend_cpu_winograd,
+/* Every built backend, the default first: Winograd where it is faster, direct elsewhere. */
+static const rn_backend *const rn_backends[] = {&rn_backend_cpu_winograd, &rn_backend_cpu,
                                                 &rn_backend_cpu_bf16, &rn_backend_reference};
 
 const rn_backend *rn_backend_find(const char *name) {
