@@ -8,10 +8,12 @@
  *   steps   whole training steps (forward + backward) and inference passes of a model with
  *           the cpu, cpu-winograd and cpu-bf16 backends: images/s, median of the timed steps
  *           (per CPU-second with --threads 1).
+ *   tile    the bf16 tile alone on one thread, in cache, against the fp32 FMA peak: the most
+ *           multiply-adds per second any bf16 convolution can reach here.
  *
  *   make && cc -O2 -fopenmp -Iinclude -Isrc bench/bench_bf16.c build/libresnet.a \
  *       -lcjson -lstb -lz -lm -o build/bench_bf16
- *   build/bench_bf16 [layers|steps] [--threads 2] [--model resnet20] [--batch 128]
+ *   build/bench_bf16 [layers|steps|tile] [--threads 2] [--model resnet20] [--batch 128]
  *                    [--steps 10] [--mode train|infer]
  *
  * PyTorch's bf16 autocast on the same models: bench/cpu_vs_pytorch.py --precision bf16.
@@ -198,6 +200,37 @@ static void bench_steps(const char *model, int batch, int nt, int steps, const c
     }
 }
 
+/* The bf16 tile's own rate on one thread, its A and B in cache (one 8 x 48 tile, kp pairs, called
+ * over and over), beside the fp32 FMA peak of the same thread: the ceiling of every bf16
+ * convolution on this machine, in multiply-adds per second. */
+static void bench_tile(void) {
+    const rn_bf16_kernels *kn = rn_bf16_kernels_for(rn_cpu_bf16_level());
+    const char *isa;
+    const double fma = rn_fma_peak_gflops(1, &isa) / 2; /* GMAC/s */
+    for (int kp = 64; kp <= 1024; kp *= 4) {
+        uint32_t *a = malloc(sizeof(uint32_t) * kp * RN_BF16_MR);
+        uint32_t *b = malloc(sizeof(uint32_t) * kp * RN_BF16_NB);
+        float *c = calloc(RN_BF16_MR * RN_BF16_NB, sizeof(float));
+        for (int i = 0; i < kp * RN_BF16_MR; i++) a[i] = 0x3f803f80u; /* pairs of 1.0 */
+        for (int i = 0; i < kp * RN_BF16_NB; i++) b[i] = 0x3c003c00u; /* pairs of 2^-7 */
+        rn_bf16_tile_args t = {.c = c, .ldc = RN_BF16_NB, .a = a, .b = b, .b_stride = RN_BF16_NB,
+                               .kp = kp, .nv = RN_BF16_NV, .ncols = RN_BF16_NB, .mr = RN_BF16_MR,
+                               .accumulate = true};
+        const long reps = 40000000L / kp;
+        double best = 1e30;
+        for (int round = 0; round < 5; round++) {
+            const double t0 = omp_get_wtime();
+            for (long r = 0; r < reps; r++) kn->tile(&t);
+            const double dt = omp_get_wtime() - t0;
+            if (dt < best) best = dt;
+        }
+        const double gmac = (double)reps * kp * 2 * RN_BF16_MR * RN_BF16_NB / best * 1e-9;
+        printf("tile %dx%d, %4d pairs, in cache: %6.1f GMAC/s (fp32 FMA peak, %s: %.1f GMAC/s; "
+               "%.2fx)\n", RN_BF16_MR, RN_BF16_NB, kp, gmac, isa, fma, gmac / fma);
+        free(a), free(b), free(c);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *mode = "layers", *model = "resnet20", *only = NULL;
     int nt = 2, batch = 128, steps = 10;
@@ -209,7 +242,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--mode") && i + 1 < argc) only = argv[++i];
         else if (argv[i][0] != '-') mode = argv[i];
         else {
-            fprintf(stderr, "usage: bench_bf16 [layers|steps] [--threads N] [--model M] [--batch B] "
+            fprintf(stderr, "usage: bench_bf16 [layers|steps|tile] [--threads N] [--model M] [--batch B] "
                             "[--steps S] [--mode train|infer]\n");
             return 2;
         }
@@ -218,6 +251,7 @@ int main(int argc, char **argv) {
     printf("bf16 level %s (this CPU: %s), %d threads\n", rn_cpu_bf16_level_name(rn_cpu_bf16_level()),
            rn_cpu_bf16_level_name(rn_cpu_bf16_supported()), nt);
     if (!strcmp(mode, "steps")) bench_steps(model, batch, nt, steps, only);
+    else if (!strcmp(mode, "tile")) bench_tile();
     else bench_layers(nt);
     return 0;
 }
