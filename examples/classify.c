@@ -27,7 +27,9 @@ int main(int argc, char **argv) {
     rn_norm norm;
     if (rn_model_create_from_file(&model, argv[1], &norm) != RN_OK) return fail(argv[1]);
     rn_ctx *ctx;
-    if (rn_ctx_create(&ctx, NULL, 0) != RN_OK || rn_model_reserve(model, ctx, 1) != RN_OK)
+    /* Forward passes only: activations share memory once no later layer reads them. */
+    if (rn_ctx_create(&ctx, NULL, 0) != RN_OK ||
+        rn_model_reserve_inference(model, ctx, 1) != RN_OK)
         return fail("setup");
     rn_model_opts o = rn_model_get_opts(model);
     float *x = malloc(sizeof(float) * o.in_channels * o.in_height * o.in_width); /* (C, H, W) */
