@@ -19,7 +19,9 @@ refused() { # LIST REGEX: --check exits 2 and prints REGEX
     echo "exit $rc, output: $out" >&2
     return 1
 }
-check "--check refuses a missing find text" refused "$TMP/missing.txt" "#1 .*gone: find text occurs 0 times"
-check "--check refuses a repeated find text" refused "$TMP/repeated.txt" "#1 .*repeated: find text occurs [0-9]+ times"
+check "--check refuses a missing find text" \
+    refused "$TMP/missing.txt" "#1 .*gone: find text occurs 0 times"
+check "--check refuses a repeated find text" \
+    refused "$TMP/repeated.txt" "#1 .*repeated: find text occurs [0-9]+ times"
 
 finish

@@ -38,7 +38,8 @@ read -r -a train < <(sed -n 's/^train //p' "$FIX/args.txt" | sed "s|packed:DATA|
 [ ${#train[@]} -gt 0 ] && [ ${#init[@]} -gt 0 ] || fail "$FIX/args.txt lacks its train or init line"
 python3 tools/seeded_weights.py "$tmp/init.safetensors" "${init[@]}" ||
     fail "tools/seeded_weights.py ${init[*]}"
-"$RESNET" train "${train[@]}" --backend cpu --init "$tmp/init.safetensors" --out "$tmp/run" >"$tmp/out" 2>&1 ||
+"$RESNET" train "${train[@]}" --backend cpu --init "$tmp/init.safetensors" --out "$tmp/run" \
+    >"$tmp/out" 2>&1 ||
     fail "resnet train: $(cat "$tmp/out")"
 
 # step and loss of each training line of metrics.jsonl, beside torch's loss of that step

@@ -79,7 +79,8 @@ static rn_status plan_inference(rn_plan *p, const rn_model *m, int max_batch, co
     const int nv = m->n_values, nn = m->n_nodes;
     int *first = malloc((size_t)nv * sizeof(int)), *last = malloc((size_t)nv * sizeof(int));
     int *slot_of = malloc((size_t)nv * sizeof(int)), *slot_end = malloc((size_t)nv * sizeof(int));
-    size_t *slot_size = malloc((size_t)nv * sizeof(size_t)), *slot_off = malloc((size_t)nv * sizeof(size_t));
+    size_t *slot_size = malloc((size_t)nv * sizeof(size_t));
+    size_t *slot_off = malloc((size_t)nv * sizeof(size_t));
     rn_status s = RN_OK;
     if (!first || !last || !slot_of || !slot_end || !slot_size || !slot_off) {
         s = rn_fail(RN_ERR_NOMEM, "%s: cannot allocate the memory plan", m->name);
