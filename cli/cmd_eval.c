@@ -128,7 +128,8 @@ static void eval_warning(const char *message, void *user) {
 /* `resnet eval` on a streamed set: the split through rn_batches_evaluate, with the weights'
  * normalization and input size (or those of --model/--mean/--std). One process. */
 static int eval_streamed(rn_train_config *c, const char *split, const char *weights,
-                         const cli_weights_opts *wo, const rn_exec_opts *eo, bool json) {
+                         const cli_weights_opts *wo, const rn_exec_opts *eo, bool json,
+                         bool quiet) {
     rn_model *m = NULL;
     rn_exec *e = NULL;
     rn_batches b = {0};
@@ -149,6 +150,9 @@ static int eval_streamed(rn_train_config *c, const char *split, const char *weig
         goto out;
     }
     if (s == RN_OK) s = rn_exec_open(&e, m, eo, c->batch);
+    cli_progress progress;
+    cli_progress_init(&progress, "evaluating images", true);
+    if (s == RN_OK && !quiet) rn_exec_set_eval_progress(e, cli_progress_show, &progress);
     if (s == RN_OK)
         s = rn_batches_evaluate(&b, which, e, NULL, rn_model_get_opts(m).num_classes, &r);
     if (s != RN_OK) {
@@ -263,7 +267,7 @@ static int eval(rn_comm *comm, int argc, char **argv) {
         threads = cli_comm_threads(comm, (int)threads);
         rn_exec_opts eo = {.device = device, .threads = (int)threads, .precision = precision,
                            .inference_only = true};
-        return eval_streamed(&sc, split, weights, &wo, &eo, json);
+        return eval_streamed(&sc, split, weights, &wo, &eo, json, quiet);
     }
 
     rn_model *m = NULL;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# progress_test.sh — progress lines on stderr: `resnet eval` counts the images evaluated when
-# stderr is a terminal (run here under a pseudo-terminal), and prints nothing there with
-# --quiet or when stderr is not a terminal; `resnet data pack` reports decoding and writing.
+# progress_test.sh — progress lines on stderr: `resnet eval` counts the images evaluated (in
+# memory or streamed) when stderr is a terminal (run here under a pseudo-terminal), and prints
+# nothing there with --quiet or when stderr is not a terminal; `resnet data pack` reports
+# decoding and writing.
 # Environment: RESNET (the program).
 source "$(dirname "$0")/testlib.sh"
 W=tests/data/resnet20_torch.safetensors
@@ -14,10 +15,11 @@ on_tty() {
     python3 -c 'import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))' "$@"
 }
 
-# tty_progress: on a terminal, eval rewrites one line per batch ending at 10 of 10.
+# tty_progress [OPTION...]: on a terminal, eval rewrites one line per batch ending at 10 of 10
+# (the set in memory, or with --size streamed batch by batch).
 tty_progress() {
     local out
-    out=$(on_tty "$RESNET" "${EVAL[@]}" | tr '\r' '\n') || return 1
+    out=$(on_tty "$RESNET" "${EVAL[@]}" "$@" | tr '\r' '\n') || return 1
     for re in '^evaluating images: 4 of 10 \(40%\)$' '^evaluating images: 8 of 10 \(80%\)$' \
         '^evaluating images: 10 of 10 \(100%\)' '^top-1 accuracy: '; do
         printf '%s\n' "$out" | grep -Eq -- "$re" || { echo "no line matches /$re/" >&2; return 1; }
@@ -52,6 +54,7 @@ pack_progress() {
 }
 
 check "eval on a terminal: a progress line" tty_progress
+check "eval of a streamed set on a terminal: a progress line" tty_progress --size 32
 check "eval --quiet on a terminal: none" quiet_tty
 check "eval, stderr not a terminal: none" not_tty
 check "eval --help says so" bash -c "'$RESNET' eval --help | grep -q 'counts the images evaluated' && echo ok"

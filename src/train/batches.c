@@ -9,6 +9,7 @@
 #include "core/draws.h"
 #include "data/data.h"
 #include "data/source.h"
+#include "exec/exec.h" /* the executor's evaluation progress */
 #include "exec/step.h"
 
 #include <math.h>
@@ -354,11 +355,14 @@ static rn_status evaluate_stream(rn_batches *b, rn_stream *st, rn_exec *e, int K
     r->num_classes = K;
     rn_eval_sums sums = {0};
     rn_status s = RN_OK;
+    int done = 0;
     for (int step = 0; s == RN_OK && step < rn_stream_steps(st); step++) {
         int n;
         if ((s = rn_stream_batch(st, 0, step, b->x, b->labels, &n)) != RN_OK) break;
         if ((s = rn_exec_forward(e, b->x, n, RN_MODE_INFER, b->logits)) != RN_OK) break;
         rn_eval_add(r, &sums, b->probs, b->logits, b->labels, n);
+        done += n;
+        if (e->eval_progress) e->eval_progress(done, r->n, e->eval_progress_user);
     }
     if (s == RN_OK) s = rn_eval_finish(r, &sums);
     if (s != RN_OK) rn_eval_result_free(r);
