@@ -8,8 +8,12 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static int64_t params_of(const char *name, int classes) {
     rn_model *m;
@@ -296,6 +300,56 @@ static void test_memory_plan(void **state) {
     }
 }
 
+/* Resident pages (mincore) of the pages that hold the n bytes at p. */
+static size_t resident_pages(const void *p, size_t n) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), skew = (uintptr_t)p % page;
+    const size_t np = (n + skew + page - 1) / page;
+    unsigned char *v = malloc(np);
+    assert_int_equal(mincore((char *)p - skew, n + skew, v), 0);
+    size_t r = 0;
+    for (size_t i = 0; i < np; i++) r += v[i] & 1;
+    free(v);
+    return r;
+}
+
+/* The gradient block takes no memory in a model that only infers: its pages stay untouched
+ * through creation, an inference workspace and forward passes; a backward pass writes them. */
+static void test_grads_untouched_by_inference(void **state) {
+    (void)state;
+    rn_model *m;
+    rn_ctx *ctx;
+    TU_OK(rn_model_create(&m, "resnet50-imagenet", NULL, 1));
+    TU_OK(rn_ctx_create(&ctx, "cpu", 2));
+    size_t n;
+    const float *g = rn_model_grads(m, &n);
+    const size_t bytes = n * sizeof(float);
+    TU_OK(rn_model_reserve_inference(m, ctx, 1));
+    rn_model_opts o = rn_model_get_opts(m);
+    const size_t nx = (size_t)o.in_channels * o.in_height * o.in_width;
+    float *x = malloc(nx * sizeof(float));
+    tu_fill_uniform(x, nx, 3, -1, 1);
+    const float *logits;
+    TU_OK(rn_model_forward(m, ctx, x, 1, RN_MODE_INFER, &logits));
+    TU_OK(rn_model_forward(m, ctx, x, 1, RN_MODE_EVAL, &logits));
+    const size_t before = resident_pages(g, bytes);
+    printf("    resnet50-imagenet: %zu of %zu gradient pages resident after inference\n", before,
+           (bytes + 4095) / 4096);
+    assert_int_equal(before, 0);
+    TU_OK(rn_model_reserve(m, ctx, 2));
+    float *x2 = calloc(2 * nx, sizeof(float)), dl[2 * 1000] = {0};
+    memcpy(x2, x, nx * sizeof(float));
+    dl[0] = 1, dl[1000 + 7] = -1;
+    TU_OK(rn_model_forward(m, ctx, x2, 2, RN_MODE_TRAIN, &logits));
+    TU_OK(rn_model_backward(m, ctx, dl));
+    const size_t after = resident_pages(g, bytes);
+    printf("    ... %zu after a backward pass\n", after);
+    assert_true(after > 0.9 * ((bytes + 4095) / 4096));
+    free(x);
+    free(x2);
+    rn_ctx_free(ctx);
+    rn_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_param_counts),      cmocka_unit_test(test_macs),
@@ -303,6 +357,7 @@ int main(void) {
         cmocka_unit_test(test_init),              cmocka_unit_test(test_basic_block_grads),
         cmocka_unit_test(test_bottleneck_grads),  cmocka_unit_test(test_bn_running_stats),
         cmocka_unit_test(test_memory_plan),
+        cmocka_unit_test(test_grads_untouched_by_inference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,11 @@ rn_status rn_fail(rn_status status, const char *fmt, ...) __attribute__((format(
 void *rn_alloc(size_t bytes);
 void *rn_calloc(size_t bytes);
 void rn_free(void *p);
+/* Zeroed memory whose pages take no RAM until first written (anonymous pages from the
+ * kernel, page-aligned): for buffers that a run may never touch, such as the gradients of a
+ * model that only infers. Free with rn_free_pages and the same byte count. */
+void *rn_alloc_pages(size_t bytes);
+void rn_free_pages(void *p, size_t bytes);
 
 /* The size of the buffer rn_show fills. */
 #define RN_SHOW_SIZE 72

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,16 @@ void *rn_calloc(size_t bytes) {
 }
 
 void rn_free(void *p) { free(p); }
+
+void *rn_alloc_pages(size_t bytes) {
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void rn_free_pages(void *p, size_t bytes) {
+    if (p) munmap(p, bytes ? bytes : 1);
+}
 
 /* What a non-regular file is, for messages. */
 static const char *file_kind(mode_t mode) {

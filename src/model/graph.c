@@ -248,7 +248,8 @@ static void init_tensor(const rn_model *m, rn_tensor_entry *t, rn_rng *rng) {
 
 rn_status rn_graph_finish(rn_model *m, uint64_t seed) {
     m->params = rn_calloc(m->n_params * sizeof(float));
-    m->grads = rn_calloc(m->n_params * sizeof(float));
+    /* Untouched until a backward pass or rn_model_zero_grad: inference never pays for it. */
+    m->grads = rn_alloc_pages(m->n_params * sizeof(float));
     m->buffers = rn_calloc(m->n_buffers * sizeof(float));
     m->counters = rn_calloc(m->n_counters * sizeof(int64_t));
     if (!m->params || !m->grads || !m->buffers || !m->counters)

@@ -28,7 +28,7 @@ void rn_model_free(rn_model *m) {
     if (!m) return;
     free_workspace(m);
     rn_free(m->params);
-    rn_free(m->grads);
+    rn_free_pages(m->grads, m->n_params * sizeof(float));
     rn_free(m->buffers);
     rn_free(m->counters);
     free(m->nodes);
