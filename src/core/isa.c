@@ -31,13 +31,18 @@ _Static_assert((int)RN_ISA_AVX2 == (int)RN_BF16_AVX2 && (int)RN_ISA_AVX512 == (i
 static const char *const level_names[] = {"portable", "avx2", "avx512", "avx512bf16", "amx"};
 #define N_LEVELS (int)(sizeof level_names / sizeof *level_names)
 
+/* The rung that s names among the ladder's first n, or -1. */
+static int rung(const char *s, int n) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, level_names[i]) == 0) return i;
+    return -1;
+}
+
 /* `top` lowered to RN_ISA's rung of the ladder when RN_ISA names a lower one. */
 static int lowered(int top) {
     const char *env = getenv("RN_ISA");
-    if (!env || !*env) return top;
-    for (int i = 0; i < top; i++)
-        if (strcmp(env, level_names[i]) == 0) return i;
-    return top;
+    const int r = env && *env ? rung(env, top) : -1;
+    return r >= 0 ? r : top;
 }
 
 /* ---- fp32 ---------------------------------------------------------------------------------- */
@@ -62,12 +67,9 @@ const char *rn_cpu_isa_name(rn_isa isa) {
 }
 
 bool rn_cpu_isa_parse(const char *s, rn_isa *out) {
-    for (int i = RN_ISA_PORTABLE; i <= RN_ISA_AVX512; i++)
-        if (strcmp(s, level_names[i]) == 0) {
-            *out = (rn_isa)i;
-            return true;
-        }
-    return false;
+    const int r = rung(s, RN_ISA_AVX512 + 1);
+    if (r >= 0) *out = (rn_isa)r;
+    return r >= 0;
 }
 
 rn_isa rn_cpu_isa_detect(void) {
@@ -142,12 +144,9 @@ const char *rn_cpu_bf16_level_name(rn_bf16_level level) {
 }
 
 bool rn_cpu_bf16_level_parse(const char *s, rn_bf16_level *out) {
-    for (int i = 0; i < N_LEVELS; i++)
-        if (strcmp(s, level_names[i]) == 0) {
-            *out = (rn_bf16_level)i;
-            return true;
-        }
-    return false;
+    const int r = rung(s, N_LEVELS);
+    if (r >= 0) *out = (rn_bf16_level)r;
+    return r >= 0;
 }
 
 rn_bf16_level rn_cpu_bf16_level(void) {
