@@ -23,10 +23,9 @@ static long interior_box(const rn_pool_desc *d, int *y0, int *y1, int *x0, int *
     return (long)d->N * d->C;
 }
 
-/* The running maximum m after v, by the reference's rule: v where it is greater or a NaN, so
- * ties keep the first; once m is a NaN it stays that NaN. */
-static inline float pick(float m, float v) { return m != m ? m : (v > m || v != v) ? v : m; }
-
+/* Whether v replaces the running maximum m, by the reference's rule: where it is greater or a
+ * NaN, so ties keep the first; once m is a NaN it stays that NaN. */
+static inline bool takes(float m, float v) { return m == m && (v > m || v != v); }
 
 /* Interior columns [x0, x1) of output row oy: m[] the maxima and, with best non-NULL, their
  * indices into the plane x; taken window position by window position in the reference's scan
@@ -49,13 +48,16 @@ static void interior_row(const float *x, const rn_pool_desc *d, int oy, int x0, 
 #pragma omp simd
                 for (int i = 0; i < n; i++) {
                     const float v = x[off + i * st];
-                    const bool take = m[i] == m[i] && (v > m[i] || v != v);
+                    const bool take = takes(m[i], v);
                     m[i] = take ? v : m[i];
                     best[i] = take ? off + i * st : best[i];
                 }
             } else {
 #pragma omp simd
-                for (int i = 0; i < n; i++) m[i] = pick(m[i], x[off + i * st]);
+                for (int i = 0; i < n; i++) {
+                    const float v = x[off + i * st];
+                    m[i] = takes(m[i], v) ? v : m[i];
+                }
             }
         }
 }
